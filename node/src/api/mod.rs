@@ -1,0 +1,3 @@
+//! The node's APIs: REST (Qdrant's, port 6333) and, in cluster mode, the peer gRPC API.
+
+pub mod rest;

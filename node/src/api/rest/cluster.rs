@@ -1,0 +1,95 @@
+//! Cluster endpoints: `GET /cluster`, `DELETE /cluster/peer/{peer_id}`, and the cluster parts of
+//! `/readyz` and `/metrics`.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::extract::Params;
+use super::response::ok;
+use crate::cluster::Consensus;
+use crate::error::Error;
+use crate::node::Node;
+
+/// Default bound of a peer removal (Qdrant's default consensus wait).
+const DEFAULT_TIMEOUT_SECS: u64 = 30;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RemovePeerParams {
+    pub force: Option<bool>,
+    pub timeout: Option<u64>,
+}
+
+/// `GET /cluster`: `{"status": "disabled"}` standalone, the consensus status in cluster mode.
+pub async fn status(State(node): State<Arc<Node>>) -> Response {
+    let t = Instant::now();
+    match &node.consensus {
+        Some(c) => ok(t, c.status()),
+        None => ok(t, json!({"status": "disabled"})),
+    }
+}
+
+/// `DELETE /cluster/peer/{peer_id}?force=&timeout=`.
+pub async fn remove_peer(
+    State(node): State<Arc<Node>>,
+    Path(peer_id): Path<String>,
+    Params(params): Params<RemovePeerParams>,
+) -> Result<Response, ApiError> {
+    let t = Instant::now();
+    let consensus = node
+        .consensus
+        .as_ref()
+        .ok_or_else(|| Error::NotSupported("Distributed mode disabled".into()))?;
+    let peer_id: u64 = peer_id
+        .parse()
+        .map_err(|_| ApiError::Format(format!("Wrong input: invalid peer id `{peer_id}`")))?;
+    let timeout = Duration::from_secs(params.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS).max(1));
+    consensus
+        .remove_peer(peer_id, params.force.unwrap_or(false), timeout)
+        .await?;
+    Ok(ok(t, true))
+}
+
+/// Whether this node may serve: standalone always; in cluster mode once caught up with the leader.
+pub async fn is_ready(node: &Node) -> bool {
+    match &node.consensus {
+        None => true,
+        Some(c) => c.is_ready().await,
+    }
+}
+
+/// The `cluster_*` metrics (cluster mode only; `cluster_enabled` is rendered by the caller).
+pub fn write_metrics(consensus: Option<&Consensus>, out: &mut String) {
+    let Some(c) = consensus else { return };
+    let m = c.metrics();
+    let gauges = [
+        ("cluster_peers_total", "total number of cluster peers", m.peers_total),
+        ("cluster_term", "current cluster term", m.term),
+        (
+            "cluster_commit",
+            "index of last committed (finalized) operation cluster peer is aware of",
+            m.commit,
+        ),
+        (
+            "cluster_pending_operations_total",
+            "total number of pending operations for cluster peer",
+            m.pending_operations,
+        ),
+        (
+            "cluster_voter",
+            "is cluster peer a voter or learner",
+            u64::from(m.voter),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "{name} {value}");
+    }
+}

@@ -1,0 +1,127 @@
+//! Collection endpoints: list, create, get, update, delete, exists, payload indexes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::extract::{Body, Params};
+use super::response::ok;
+use super::WriteParams;
+use crate::model::collection::{CreateCollection, UpdateCollection};
+use crate::node::Node;
+use crate::storage::payload_index::PayloadFieldSchema;
+
+type ApiResult = Result<Response, ApiError>;
+
+pub async fn list(State(node): State<Arc<Node>>) -> ApiResult {
+    let t = Instant::now();
+    let collections: Vec<_> = node
+        .collection_names()
+        .into_iter()
+        .map(|name| json!({"name": name}))
+        .collect();
+    Ok(ok(t, json!({"collections": collections})))
+}
+
+pub async fn create(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<WriteParams>,
+    Body(body): Body<CreateCollection>,
+) -> ApiResult {
+    let t = Instant::now();
+    Ok(ok(t, node.create_collection(&name, body).await?))
+}
+
+pub async fn get(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
+    let t = Instant::now();
+    Ok(ok(t, node.collection(&name)?.info()))
+}
+
+pub async fn update(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<WriteParams>,
+    Body(body): Body<UpdateCollection>,
+) -> ApiResult {
+    let t = Instant::now();
+    Ok(ok(t, node.update_collection(&name, body).await?))
+}
+
+pub async fn delete(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<WriteParams>,
+) -> ApiResult {
+    let t = Instant::now();
+    Ok(ok(t, node.delete_collection(&name).await?))
+}
+
+pub async fn exists(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
+    let t = Instant::now();
+    Ok(ok(t, json!({"exists": node.exists(&name)})))
+}
+
+#[derive(Deserialize)]
+pub struct CreateIndex {
+    field_name: String,
+    #[serde(default)]
+    field_schema: Option<PayloadFieldSchema>,
+}
+
+pub async fn create_index(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<WriteParams>,
+    Body(body): Body<CreateIndex>,
+) -> ApiResult {
+    let t = Instant::now();
+    let schema = body.field_schema.ok_or_else(|| {
+        ApiError::Node(crate::error::Error::bad_input(
+            "field_schema is required to create a payload index",
+        ))
+    })?;
+    let collection = node.collection(&name)?;
+    Ok(ok(t, collection.create_payload_index(&body.field_name, schema).await?))
+}
+
+pub async fn delete_index(
+    State(node): State<Arc<Node>>,
+    Path((name, field)): Path<(String, String)>,
+    Params(_): Params<WriteParams>,
+) -> ApiResult {
+    let t = Instant::now();
+    let collection = node.collection(&name)?;
+    Ok(ok(t, collection.delete_payload_index(&field).await?))
+}
+
+/// `GET /collections/{c}/cluster` on a standalone node: every shard is local and active.
+pub async fn cluster_info(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
+    let t = Instant::now();
+    let collection = node.collection(&name)?;
+    let local: Vec<_> = collection
+        .shard_counts()
+        .into_iter()
+        .map(|(id, points)| json!({"shard_id": id, "points_count": points, "state": "Active"}))
+        .collect();
+    Ok(ok(
+        t,
+        json!({
+            "peer_id": 0,
+            "shard_count": local.len(),
+            "local_shards": local,
+            "remote_shards": [],
+            "shard_transfers": [],
+        }),
+    ))
+}
+
+pub async fn list_aliases() -> ApiResult {
+    let t = Instant::now();
+    Ok(ok(t, json!({"aliases": []})))
+}

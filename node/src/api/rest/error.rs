@@ -1,0 +1,67 @@
+//! The one place where errors become HTTP responses in Qdrant's shape:
+//! `{"status": {"error": "..."}, "time": 0.0}` with Qdrant's status codes.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::Error;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// Errors from the layers below.
+    Node(Error),
+    /// Malformed body or query string: 400 with the message as is.
+    Format(String),
+    /// No API key presented: 401, plain text (as Qdrant).
+    Unauthorized,
+    /// A wrong API key: 401, plain text.
+    InvalidKey,
+    /// A read-only key used for a write: 403, plain text.
+    Forbidden,
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError::Node(e)
+    }
+}
+
+pub fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::BadInput(_) | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+        Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::AlreadyExists(_) => StatusCode::CONFLICT,
+        Error::NotSupported(_) => StatusCode::METHOD_NOT_ALLOWED,
+        Error::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+pub fn error_body(message: &str) -> serde_json::Value {
+    json!({"status": {"error": message}, "time": 0.0})
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Node(e) => {
+                let status = status_of(&e);
+                if status == StatusCode::INTERNAL_SERVER_ERROR {
+                    tracing::error!(error = %e, "request failed");
+                }
+                (status, axum::Json(error_body(&e.to_string()))).into_response()
+            }
+            ApiError::Format(msg) => (StatusCode::BAD_REQUEST, axum::Json(error_body(&msg))).into_response(),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "Must provide an API key or an Authorization bearer token",
+            )
+                .into_response(),
+            ApiError::InvalidKey => (StatusCode::UNAUTHORIZED, "Invalid API key or JWT").into_response(),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "Forbidden: read-only API key").into_response(),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Qdrant's REST API over axum. Handlers are thin: parse, call `Node`/`Collection`, render.
+
+pub mod collections;
+pub mod error;
+pub mod extract;
+pub mod points;
+pub mod response;
+pub mod service;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde::Deserialize;
+
+use crate::node::Node;
+use error::ApiError;
+
+/// Query parameters of writes.
+#[derive(Debug, Default, Deserialize)]
+pub struct WriteParams {
+    pub wait: Option<bool>,
+    pub ordering: Option<String>,
+    pub timeout: Option<u64>,
+}
+
+/// Query parameters of reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReadParams {
+    pub consistency: Option<String>,
+    pub timeout: Option<u64>,
+}
+
+pub fn router(node: Arc<Node>) -> Router {
+    let body_limit = node.settings.service.max_request_size_mb.saturating_mul(1024 * 1024);
+    let c = "/collections/{name}";
+    let api = Router::new()
+        .route("/", get(service::root))
+        .route("/healthz", get(service::healthz))
+        .route("/livez", get(service::healthz))
+        .route("/readyz", get(service::readyz))
+        .route("/metrics", get(service::metrics))
+        .route("/telemetry", get(service::telemetry))
+        .route("/cluster", get(service::cluster))
+        .route("/collections", get(collections::list))
+        .route("/aliases", get(collections::list_aliases))
+        .route(
+            c,
+            get(collections::get)
+                .put(collections::create)
+                .patch(collections::update)
+                .delete(collections::delete),
+        )
+        .route(&format!("{c}/exists"), get(collections::exists))
+        .route(&format!("{c}/aliases"), get(collections::list_aliases))
+        .route(&format!("{c}/cluster"), get(collections::cluster_info))
+        .route(&format!("{c}/index"), put(collections::create_index))
+        .route(
+            &format!("{c}/index/{{field}}"),
+            axum::routing::delete(collections::delete_index),
+        )
+        .route(&format!("{c}/points"), put(points::upsert).post(points::get_points))
+        .route(&format!("{c}/points/{{id}}"), get(points::get_point))
+        .route(&format!("{c}/points/delete"), post(points::delete))
+        .route(
+            &format!("{c}/points/payload"),
+            post(points::set_payload).put(points::overwrite_payload),
+        )
+        .route(&format!("{c}/points/payload/delete"), post(points::delete_payload))
+        .route(&format!("{c}/points/payload/clear"), post(points::clear_payload))
+        .route(&format!("{c}/points/vectors"), put(points::update_vectors))
+        .route(&format!("{c}/points/vectors/delete"), post(points::delete_vectors))
+        .route(&format!("{c}/points/batch"), post(points::batch))
+        .route(&format!("{c}/points/scroll"), post(points::scroll))
+        .route(&format!("{c}/points/count"), post(points::count))
+        .route(&format!("{c}/points/search"), post(points::search))
+        .route(&format!("{c}/points/search/batch"), post(points::search_batch))
+        .route(&format!("{c}/points/query"), post(points::query))
+        .route(&format!("{c}/points/query/batch"), post(points::query_batch))
+        .route(&format!("{c}/points/recommend"), post(points::recommend))
+        .route(&format!("{c}/points/recommend/batch"), post(points::recommend_batch))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(node.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(node.clone(), observe));
+    let api = if node.settings.service.enable_cors {
+        api.layer(tower_http::cors::CorsLayer::permissive())
+    } else {
+        api
+    };
+    api.with_state(node)
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    let body = error::error_body(&format!("Not found: no endpoint {method} {}", uri.path()));
+    (axum::http::StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+/// Records every response in the REST metrics, labelled by route pattern.
+async fn observe(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    let response = next.run(req).await;
+    node.metrics.observe_rest(
+        &method,
+        &endpoint,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// Paths Qdrant serves without a key: the root (version check) and the health probes.
+fn is_public(path: &str) -> bool {
+    path == "/" || path == "/healthz" || path.starts_with("/readyz") || path.starts_with("/livez")
+}
+
+/// With `service.api_key` set, every request but the probes needs `api-key: KEY` or
+/// `Authorization: Bearer KEY`. `read_only_api_key` grants reads only.
+async fn authenticate(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+    let service = &node.settings.service;
+    if (service.api_key.is_none() && service.read_only_api_key.is_none()) || is_public(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let presented = presented_key(req.headers());
+    let is_full = presented.is_some() && presented.as_deref() == service.api_key.as_deref();
+    let is_read = presented.is_some() && presented.as_deref() == service.read_only_api_key.as_deref();
+    if is_full || (is_read && is_read_request(req.method(), req.uri().path())) {
+        next.run(req).await
+    } else if is_read {
+        ApiError::Forbidden.into_response()
+    } else if presented.is_none() {
+        ApiError::Unauthorized.into_response()
+    } else {
+        ApiError::InvalidKey.into_response()
+    }
+}
+
+fn presented_key(headers: &HeaderMap) -> Option<String> {
+    if let Some(k) = headers.get("api-key").and_then(|v| v.to_str().ok()) {
+        return Some(k.to_string());
+    }
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    auth.strip_prefix("Bearer ").map(|k| k.trim().to_string())
+}
+
+/// Reads: GETs and the POST endpoints that only read.
+fn is_read_request(method: &Method, path: &str) -> bool {
+    if method == Method::GET || method == Method::HEAD {
+        return true;
+    }
+    const READ_SUFFIXES: [&str; 9] = [
+        "/points",
+        "/points/scroll",
+        "/points/count",
+        "/points/search",
+        "/points/search/batch",
+        "/points/query",
+        "/points/query/batch",
+        "/points/recommend",
+        "/points/recommend/batch",
+    ];
+    method == Method::POST && READ_SUFFIXES.iter().any(|s| path.ends_with(s))
+}

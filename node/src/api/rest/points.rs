@@ -1,0 +1,277 @@
+//! Point endpoints: writes (upsert, delete, payload, vectors, batch) and reads (retrieve,
+//! scroll, count, search, query, recommend). Each parses, calls the collection, renders.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+
+use super::error::ApiError;
+use super::extract::{Body, Params};
+use super::response::ok;
+use super::{ReadParams, WriteParams};
+use crate::error::Error;
+use crate::model::operations::{
+    BatchRequest, DeletePayloadRequest, DeleteVectorsRequest, PointOperation, PointsSelector, SetPayloadRequest,
+    UpdateVectorsRequest, UpsertRequest,
+};
+use crate::model::payload::PayloadSelector;
+use crate::model::query::{
+    CountRequest, CountResult, PointRequest, QueryBatchRequest, QueryRequest, QueryResponse, RecommendBatchRequest,
+    RecommendRequest, ScrollRequest, SearchBatchRequest, SearchRequest,
+};
+use crate::model::vector::WithVector;
+use crate::model::PointId;
+use crate::node::Node;
+
+type ApiResult = Result<Response, ApiError>;
+
+async fn write(node: &Node, name: &str, params: &WriteParams, op: PointOperation) -> ApiResult {
+    let t = Instant::now();
+    let collection = node.collection(name)?;
+    Ok(ok(t, collection.update(op, params.wait.unwrap_or(false)).await?))
+}
+
+pub async fn upsert(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<UpsertRequest>,
+) -> ApiResult {
+    write(&node, &name, &p, PointOperation::Upsert(body.into_points()?)).await
+}
+
+pub async fn delete(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<PointsSelector>,
+) -> ApiResult {
+    write(&node, &name, &p, PointOperation::Delete(body.into_selector())).await
+}
+
+pub async fn set_payload(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<SetPayloadRequest>,
+) -> ApiResult {
+    write(&node, &name, &p, PointOperation::set_payload(body)?).await
+}
+
+pub async fn overwrite_payload(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<SetPayloadRequest>,
+) -> ApiResult {
+    write(&node, &name, &p, PointOperation::overwrite_payload(body)?).await
+}
+
+pub async fn delete_payload(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<DeletePayloadRequest>,
+) -> ApiResult {
+    write(&node, &name, &p, PointOperation::delete_payload(body)?).await
+}
+
+pub async fn clear_payload(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<PointsSelector>,
+) -> ApiResult {
+    write(&node, &name, &p, PointOperation::ClearPayload(body.into_selector())).await
+}
+
+pub async fn update_vectors(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<UpdateVectorsRequest>,
+) -> ApiResult {
+    write(&node, &name, &p, PointOperation::update_vectors(body)).await
+}
+
+pub async fn delete_vectors(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<DeleteVectorsRequest>,
+) -> ApiResult {
+    write(&node, &name, &p, PointOperation::delete_vectors(body)?).await
+}
+
+pub async fn batch(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<BatchRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let collection = node.collection(&name)?;
+    let ops = body
+        .operations
+        .into_iter()
+        .map(PointOperation::from_batch)
+        .collect::<Result<Vec<_>, Error>>()?;
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        results.push(collection.update(op, p.wait.unwrap_or(false)).await?);
+    }
+    Ok(ok(t, results))
+}
+
+pub async fn get_point(State(node): State<Arc<Node>>, Path((name, id)): Path<(String, String)>) -> ApiResult {
+    let t = Instant::now();
+    let id: PointId = id
+        .parse()
+        .map_err(|_: String| ApiError::Node(Error::bad_input(format!("Can not recognize \"{id}\" as point id"))))?;
+    let collection = node.collection(&name)?;
+    let mut found = collection
+        .retrieve(vec![id], PayloadSelector::All, WithVector::All(true))
+        .await?;
+    match found.pop() {
+        Some(record) => Ok(ok(t, record)),
+        None => Err(Error::not_found(format!("Point with id {id} does not exists!")).into()),
+    }
+}
+
+pub async fn get_points(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    Body(body): Body<PointRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let collection = node.collection(&name)?;
+    let records = collection
+        .retrieve(
+            body.ids,
+            body.with_payload.unwrap_or(PayloadSelector::All),
+            body.with_vector.unwrap_or_default(),
+        )
+        .await?;
+    Ok(ok(t, records))
+}
+
+pub async fn scroll(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    Body(body): Body<ScrollRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    if body.order_by.as_ref().is_some_and(|o| !o.is_null()) {
+        return Err(Error::bad_input("order_by is not supported by this node").into());
+    }
+    let limit = body.limit.unwrap_or(10);
+    if limit == 0 {
+        return Err(Error::validation("limit: value 0 invalid, must be 1 or larger").into());
+    }
+    let collection = node.collection(&name)?;
+    let result = collection
+        .scroll(
+            body.offset,
+            limit,
+            body.filter,
+            body.with_payload.unwrap_or(PayloadSelector::All),
+            body.with_vector.unwrap_or_default(),
+        )
+        .await?;
+    Ok(ok(t, result))
+}
+
+pub async fn count(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    Body(body): Body<CountRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let collection = node.collection(&name)?;
+    let count = collection.count(body.filter).await?;
+    Ok(ok(t, CountResult { count }))
+}
+
+pub async fn search(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    Body(body): Body<SearchRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let collection = node.collection(&name)?;
+    Ok(ok(t, collection.search(body).await?))
+}
+
+pub async fn search_batch(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    Body(body): Body<SearchBatchRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let collection = node.collection(&name)?;
+    let results = futures::future::try_join_all(body.searches.into_iter().map(|s| collection.search(s))).await?;
+    Ok(ok(t, results))
+}
+
+pub async fn query(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    Body(body): Body<QueryRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let collection = node.collection(&name)?;
+    Ok(ok(
+        t,
+        QueryResponse {
+            points: collection.query(body).await?,
+        },
+    ))
+}
+
+pub async fn query_batch(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    Body(body): Body<QueryBatchRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let collection = node.collection(&name)?;
+    let results = futures::future::try_join_all(
+        body.searches
+            .into_iter()
+            .map(|q| async { collection.query(q).await.map(|points| QueryResponse { points }) }),
+    )
+    .await?;
+    Ok(ok(t, results))
+}
+
+pub async fn recommend(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    Body(body): Body<RecommendRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let collection = node.collection(&name)?;
+    Ok(ok(t, collection.recommend(body).await?))
+}
+
+pub async fn recommend_batch(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    Body(body): Body<RecommendBatchRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let collection = node.collection(&name)?;
+    let results = futures::future::try_join_all(body.searches.into_iter().map(|r| collection.recommend(r))).await?;
+    Ok(ok(t, results))
+}

@@ -1,0 +1,22 @@
+//! Qdrant's success envelope: `{"result": ..., "status": "ok", "time": seconds}`.
+
+use std::time::Instant;
+
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Envelope<T> {
+    result: T,
+    status: &'static str,
+    time: f64,
+}
+
+pub fn ok<T: Serialize>(started: Instant, result: T) -> Response {
+    axum::Json(Envelope {
+        result,
+        status: "ok",
+        time: started.elapsed().as_secs_f64(),
+    })
+    .into_response()
+}

@@ -1,0 +1,271 @@
+//! Turns search, query and recommend requests into one `ShardQuery` (looking up the vectors
+//! of example points) and runs it over the collection's shards.
+
+use super::Collection;
+use crate::error::{Error, Result};
+use crate::model::payload::PayloadSelector;
+use crate::model::query::{
+    NamedVectorStruct, QueryInput, QueryRequest, RecommendInput, RecommendRequest, RecommendStrategy, ScoredPoint,
+    SearchParams, SearchRequest, ShardQuery, ShardQueryKind, VectorOrId,
+};
+use crate::model::vector::{check_finite, Vector, WithVector, DEFAULT_VECTOR};
+use crate::model::{Filter, PointId};
+
+/// The parts every read request shares.
+struct Common {
+    using: String,
+    filter: Option<Filter>,
+    params: SearchParams,
+    limit: usize,
+    offset: usize,
+    score_threshold: Option<f32>,
+    with_payload: PayloadSelector,
+    with_vector: WithVector,
+}
+
+fn check_limit(limit: usize) -> Result<usize> {
+    if limit == 0 {
+        return Err(Error::validation("limit: value 0 invalid, must be 1 or larger"));
+    }
+    Ok(limit)
+}
+
+impl Collection {
+    /// Validates a dense query vector and puts it in the stored form of `using`.
+    fn dense_query(&self, using: &str, mut v: Vec<f32>) -> Result<ShardQueryKind> {
+        let config = self.config();
+        let params = config
+            .params
+            .vectors
+            .get(using)
+            .ok_or_else(|| Error::bad_input(format!("Not existing vector name error: {using}")))?;
+        if v.len() as u64 != params.size {
+            return Err(Error::bad_input(format!(
+                "Vector dimension error: expected dim: {}, got {}",
+                params.size,
+                v.len()
+            )));
+        }
+        check_finite(&v)?;
+        params.distance.preprocess(&mut v);
+        Ok(ShardQueryKind::Dense(v))
+    }
+
+    fn sparse_query(&self, using: &str, s: crate::model::vector::SparseVector) -> Result<ShardQueryKind> {
+        if !self.config().is_sparse(using) {
+            return Err(Error::bad_input(format!(
+                "Not existing sparse vector name error: {using}"
+            )));
+        }
+        s.validate()?;
+        Ok(ShardQueryKind::Sparse(s.sorted()))
+    }
+
+    /// The stored vectors named `using` of existing points (404 if one is missing).
+    async fn vectors_of(&self, using: &str, ids: &[PointId]) -> Result<Vec<Vector>> {
+        let records = self
+            .retrieve(
+                ids.to_vec(),
+                PayloadSelector::None,
+                WithVector::Names(vec![using.to_string()]),
+            )
+            .await?;
+        ids.iter()
+            .map(|id| {
+                let record = records
+                    .iter()
+                    .find(|r| r.id == *id)
+                    .ok_or_else(|| Error::not_found(format!("No point with id {id} found")))?;
+                let named = record.vector.clone().map(|v| v.into_named()).unwrap_or_default();
+                named
+                    .get(using)
+                    .cloned()
+                    .ok_or_else(|| Error::bad_input(format!("Point {id} has no vector named `{using}`")))
+            })
+            .collect()
+    }
+
+    /// A query vector or an existing point's vector; the point is excluded from the results.
+    async fn resolve_vector(&self, using: &str, v: VectorOrId, exclude: &mut Vec<PointId>) -> Result<ShardQueryKind> {
+        match v {
+            VectorOrId::Dense(d) => self.dense_query(using, d),
+            VectorOrId::Sparse(s) => self.sparse_query(using, s),
+            VectorOrId::Id(id) => {
+                exclude.push(id);
+                match self.vectors_of(using, &[id]).await?.remove(0) {
+                    Vector::Dense(d) => Ok(ShardQueryKind::Dense(d)),
+                    Vector::Sparse(s) => Ok(ShardQueryKind::Sparse(s)),
+                }
+            }
+        }
+    }
+
+    /// Dense vectors of recommendation examples, in stored form.
+    async fn example_vectors(
+        &self,
+        using: &str,
+        examples: Vec<VectorOrId>,
+        exclude: &mut Vec<PointId>,
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(examples.len());
+        for e in examples {
+            match self.resolve_vector(using, e, exclude).await? {
+                ShardQueryKind::Dense(d) => out.push(d),
+                _ => return Err(Error::bad_input("recommendation examples must be dense vectors")),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn recommend_kind(
+        &self,
+        using: &str,
+        r: RecommendInput,
+        exclude: &mut Vec<PointId>,
+    ) -> Result<ShardQueryKind> {
+        if r.positive.is_empty() && r.negative.is_empty() {
+            return Err(Error::bad_input(
+                "At least one positive or negative example is required",
+            ));
+        }
+        let strategy = r.strategy.unwrap_or_default();
+        let positives = self.example_vectors(using, r.positive, exclude).await?;
+        let negatives = self.example_vectors(using, r.negative, exclude).await?;
+        match strategy {
+            RecommendStrategy::AverageVector => {
+                if positives.is_empty() {
+                    return Err(Error::bad_input(
+                        "Recommend with average_vector strategy needs at least one positive example",
+                    ));
+                }
+                let avg = |vs: &[Vec<f32>]| -> Option<Vec<f32>> {
+                    let first = vs.first()?;
+                    let mut sum = vec![0f32; first.len()];
+                    for v in vs {
+                        sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+                    }
+                    sum.iter_mut().for_each(|s| *s /= vs.len() as f32);
+                    Some(sum)
+                };
+                let pos = avg(&positives).unwrap_or_default();
+                // Qdrant: avg(positive) + (avg(positive) - avg(negative)).
+                let target = match avg(&negatives) {
+                    Some(neg) => pos.iter().zip(&neg).map(|(p, n)| 2.0 * p - n).collect(),
+                    None => pos,
+                };
+                self.dense_query(using, target)
+            }
+            strategy => Ok(ShardQueryKind::Recommend {
+                strategy,
+                positives,
+                negatives,
+            }),
+        }
+    }
+
+    async fn run(&self, c: Common, kind: ShardQueryKind, exclude: Vec<PointId>) -> Result<Vec<ScoredPoint>> {
+        if let Some(f) = &c.filter {
+            f.validate()?;
+        }
+        let query = ShardQuery {
+            using: c.using,
+            kind,
+            filter: c.filter,
+            limit: c.offset + c.limit,
+            params: c.params,
+            score_threshold: c.score_threshold,
+            with_payload: c.with_payload,
+            with_vector: c.with_vector,
+            exclude,
+        };
+        self.search_shards(query, c.offset, c.limit).await
+    }
+
+    /// Legacy `points/search`.
+    pub async fn search(&self, r: SearchRequest) -> Result<Vec<ScoredPoint>> {
+        let (using, kind) = match r.vector {
+            NamedVectorStruct::Default(v) => (DEFAULT_VECTOR.to_string(), self.dense_query(DEFAULT_VECTOR, v)?),
+            NamedVectorStruct::Dense { name, vector } => {
+                let kind = self.dense_query(&name, vector)?;
+                (name, kind)
+            }
+            NamedVectorStruct::Sparse { name, vector } => {
+                let kind = self.sparse_query(&name, vector)?;
+                (name, kind)
+            }
+        };
+        let common = Common {
+            using,
+            filter: r.filter,
+            params: r.params.unwrap_or_default(),
+            limit: check_limit(r.limit)?,
+            offset: r.offset.unwrap_or(0),
+            score_threshold: r.score_threshold,
+            with_payload: r.with_payload.unwrap_or(PayloadSelector::None),
+            with_vector: r.with_vector.unwrap_or_default(),
+        };
+        self.run(common, kind, Vec::new()).await
+    }
+
+    /// Legacy `points/recommend`.
+    pub async fn recommend(&self, r: RecommendRequest) -> Result<Vec<ScoredPoint>> {
+        if r.lookup_from.is_some() {
+            return Err(Error::bad_input("lookup_from is not supported by this node"));
+        }
+        let using = r.using.unwrap_or_default();
+        let mut exclude = Vec::new();
+        let input = RecommendInput {
+            positive: r.positive,
+            negative: r.negative,
+            strategy: r.strategy,
+        };
+        let kind = self.recommend_kind(&using, input, &mut exclude).await?;
+        let common = Common {
+            using,
+            filter: r.filter,
+            params: r.params.unwrap_or_default(),
+            limit: check_limit(r.limit)?,
+            offset: r.offset.unwrap_or(0),
+            score_threshold: r.score_threshold,
+            with_payload: r.with_payload.unwrap_or(PayloadSelector::None),
+            with_vector: r.with_vector.unwrap_or_default(),
+        };
+        self.run(common, kind, exclude).await
+    }
+
+    /// The universal `points/query`.
+    pub async fn query(&self, r: QueryRequest) -> Result<Vec<ScoredPoint>> {
+        if r.prefetch.as_ref().is_some_and(|p| !p.is_null()) {
+            return Err(Error::bad_input("prefetch is not supported by this node"));
+        }
+        if r.lookup_from.as_ref().is_some_and(|l| !l.is_null()) {
+            return Err(Error::bad_input("lookup_from is not supported by this node"));
+        }
+        let using = r.using.unwrap_or_default();
+        let mut exclude = Vec::new();
+        let kind = match r.query {
+            None => ShardQueryKind::None,
+            Some(QueryInput::Nearest { nearest }) | Some(QueryInput::Raw(nearest)) => {
+                self.resolve_vector(&using, nearest, &mut exclude).await?
+            }
+            Some(QueryInput::Recommend { recommend }) => self.recommend_kind(&using, recommend, &mut exclude).await?,
+            Some(QueryInput::Other(map)) => {
+                let kind = map.keys().next().cloned().unwrap_or_default();
+                return Err(Error::bad_input(format!(
+                    "query `{kind}` is not supported by this node"
+                )));
+            }
+        };
+        let common = Common {
+            using,
+            filter: r.filter,
+            params: r.params.unwrap_or_default(),
+            limit: check_limit(r.limit.unwrap_or(10))?,
+            offset: r.offset.unwrap_or(0),
+            score_threshold: r.score_threshold,
+            with_payload: r.with_payload.unwrap_or(PayloadSelector::None),
+            with_vector: r.with_vector.unwrap_or_default(),
+        };
+        self.run(common, kind, exclude).await
+    }
+}

@@ -1,0 +1,138 @@
+//! `qdrant`: the node binary. CLI and wiring only; everything else lives in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use node::node::Node;
+use node::settings::Settings;
+use tower::Layer;
+use tracing_subscriber::EnvFilter;
+
+/// A Qdrant-compatible vector database node.
+#[derive(Debug, Parser)]
+#[command(name = "qdrant", version, about)]
+struct Cli {
+    /// Extra YAML config merged over the defaults and ./config/config.yaml.
+    #[arg(long, value_name = "PATH")]
+    config_path: Option<PathBuf>,
+    /// This peer's own p2p URI (cluster mode), e.g. http://10.0.0.1:6335.
+    #[arg(long, env = "QDRANT_URI", value_name = "URI", value_parser = parse_uri)]
+    uri: Option<String>,
+    /// The p2p URI of any member of the cluster to join (cluster mode).
+    #[arg(long, env = "QDRANT_BOOTSTRAP", value_name = "URI", value_parser = parse_uri)]
+    bootstrap: Option<String>,
+    /// Accepted for compatibility with Qdrant's CLI.
+    #[arg(long, hide = true)]
+    disable_telemetry: bool,
+}
+
+/// A peer URI must be an absolute http(s) URI with a host and a port.
+fn parse_uri(s: &str) -> Result<String, String> {
+    let uri: axum::http::Uri = s.parse().map_err(|e| format!("`{s}` is not a valid URI: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(format!("`{s}` must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(|h| h.is_empty()) {
+        return Err(format!("`{s}` has no host"));
+    }
+    if uri.port_u16().is_none() {
+        return Err(format!("`{s}` has no port (the p2p port, e.g. :6335)"));
+    }
+    Ok(s.to_string())
+}
+
+fn init_logging(level: &str) {
+    // Qdrant's levels are upper case (INFO) and may list per-target levels.
+    let filter = EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = match Settings::load(cli.config_path.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("qdrant: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&loaded.settings.log_level);
+    for f in &loaded.files {
+        tracing::info!(file = %f.display(), "loaded config file");
+    }
+    for f in &loaded.missing {
+        tracing::error!(file = %f.display(), "config file given by --config-path does not exist; ignoring it");
+    }
+    for key in &loaded.unknown_keys {
+        tracing::debug!(key = %key, "unknown config key ignored");
+    }
+    let settings = loaded.settings;
+    if settings.cluster.enabled || cli.uri.is_some() || cli.bootstrap.is_some() {
+        tracing::warn!("cluster mode is not available in this build yet; running standalone");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("qdrant: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("qdrant: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    let addr: SocketAddr = format!("{}:{}", settings.service.host, settings.service.http_port)
+        .parse()
+        .map_err(|e| anyhow::anyhow!("service.host/http_port do not form an address: {e}"))?;
+    let node = tokio::task::spawn_blocking(move || Node::open(settings)).await??;
+    let node = Arc::new(node);
+    tracing::info!(ms = node.started.elapsed().as_millis() as u64, "start-up complete");
+
+    let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash()
+        .layer(node::api::rest::router(node.clone()));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(%addr, "REST API listening");
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("shutting down");
+    tokio::task::spawn_blocking(move || node.shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,14 @@
+//! Qdrant's data model, shared by every layer: REST and peer APIs parse into these types,
+//! collections and shards compute on them. Serde shapes are Qdrant's JSON.
+
+pub mod collection;
+pub mod filter;
+pub mod operations;
+pub mod payload;
+pub mod point_id;
+pub mod query;
+pub mod vector;
+
+pub use filter::Filter;
+pub use payload::Payload;
+pub use point_id::PointId;

@@ -1,0 +1,291 @@
+//! Search, query, recommend and scroll requests and their results, in Qdrant's JSON shapes,
+//! plus the resolved `ShardQuery` that collections hand to shards.
+
+use serde::{Deserialize, Serialize};
+
+use super::filter::Filter;
+use super::payload::{Payload, PayloadSelector};
+use super::point_id::PointId;
+use super::vector::{SparseVector, VectorInput, WithVector};
+
+/// `params` of search and query requests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchParams {
+    #[serde(default)]
+    pub hnsw_ef: Option<usize>,
+    #[serde(default)]
+    pub exact: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<serde_json::Value>,
+    #[serde(default)]
+    pub indexed_only: bool,
+}
+
+/// The `vector` of a legacy search: a plain list, or a named dense or sparse vector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NamedVectorStruct {
+    Default(Vec<f32>),
+    Dense { name: String, vector: Vec<f32> },
+    Sparse { name: String, vector: SparseVector },
+}
+
+/// `POST /collections/{c}/points/search`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SearchRequest {
+    pub vector: NamedVectorStruct,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub params: Option<SearchParams>,
+    #[serde(alias = "top")]
+    pub limit: usize,
+    #[serde(default)]
+    pub offset: Option<usize>,
+    #[serde(default)]
+    pub with_payload: Option<PayloadSelector>,
+    #[serde(default, alias = "with_vectors")]
+    pub with_vector: Option<WithVector>,
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    #[serde(default)]
+    pub shard_key: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SearchBatchRequest {
+    pub searches: Vec<SearchRequest>,
+}
+
+/// A vector in a query or a recommendation example: dense, sparse, or an existing point's id
+/// (meaning that point's vector).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VectorOrId {
+    Dense(Vec<f32>),
+    Sparse(SparseVector),
+    Id(PointId),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecommendStrategy {
+    #[default]
+    AverageVector,
+    BestScore,
+    SumScores,
+}
+
+/// `POST /collections/{c}/points/recommend` (legacy).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecommendRequest {
+    #[serde(default)]
+    pub positive: Vec<VectorOrId>,
+    #[serde(default)]
+    pub negative: Vec<VectorOrId>,
+    #[serde(default)]
+    pub strategy: Option<RecommendStrategy>,
+    #[serde(default)]
+    pub using: Option<String>,
+    #[serde(default)]
+    pub lookup_from: Option<serde_json::Value>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub params: Option<SearchParams>,
+    #[serde(alias = "top")]
+    pub limit: usize,
+    #[serde(default)]
+    pub offset: Option<usize>,
+    #[serde(default)]
+    pub with_payload: Option<PayloadSelector>,
+    #[serde(default, alias = "with_vectors")]
+    pub with_vector: Option<WithVector>,
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecommendBatchRequest {
+    pub searches: Vec<RecommendRequest>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecommendInput {
+    #[serde(default)]
+    pub positive: Vec<VectorOrId>,
+    #[serde(default)]
+    pub negative: Vec<VectorOrId>,
+    #[serde(default)]
+    pub strategy: Option<RecommendStrategy>,
+}
+
+/// The `query` of the universal query API (the forms this node serves).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum QueryInput {
+    Nearest {
+        nearest: VectorOrId,
+    },
+    Recommend {
+        recommend: RecommendInput,
+    },
+    Raw(VectorOrId),
+    /// Any other Qdrant query form; rejected with a clear message.
+    Other(serde_json::Map<String, serde_json::Value>),
+}
+
+/// `POST /collections/{c}/points/query`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueryRequest {
+    #[serde(default)]
+    pub query: Option<QueryInput>,
+    #[serde(default)]
+    pub prefetch: Option<serde_json::Value>,
+    #[serde(default)]
+    pub using: Option<String>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub params: Option<SearchParams>,
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+    #[serde(default, alias = "with_vectors")]
+    pub with_vector: Option<WithVector>,
+    #[serde(default)]
+    pub with_payload: Option<PayloadSelector>,
+    #[serde(default)]
+    pub lookup_from: Option<serde_json::Value>,
+    #[serde(default)]
+    pub shard_key: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueryBatchRequest {
+    pub searches: Vec<QueryRequest>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryResponse {
+    pub points: Vec<ScoredPoint>,
+}
+
+/// `POST /collections/{c}/points/scroll`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ScrollRequest {
+    #[serde(default)]
+    pub offset: Option<PointId>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub with_payload: Option<PayloadSelector>,
+    #[serde(default, alias = "with_vectors")]
+    pub with_vector: Option<WithVector>,
+    #[serde(default)]
+    pub order_by: Option<serde_json::Value>,
+    #[serde(default)]
+    pub shard_key: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScrollResult {
+    pub points: Vec<Record>,
+    pub next_page_offset: Option<PointId>,
+}
+
+/// `POST /collections/{c}/points/count`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CountRequest {
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default = "yes")]
+    pub exact: bool,
+    #[serde(default)]
+    pub shard_key: Option<serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CountResult {
+    pub count: usize,
+}
+
+/// `POST /collections/{c}/points` (retrieve many).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PointRequest {
+    pub ids: Vec<PointId>,
+    #[serde(default)]
+    pub with_payload: Option<PayloadSelector>,
+    #[serde(default, alias = "with_vectors")]
+    pub with_vector: Option<WithVector>,
+    #[serde(default)]
+    pub shard_key: Option<serde_json::Value>,
+}
+
+/// A stored point as returned by retrieve and scroll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: PointId,
+    pub payload: Option<Payload>,
+    pub vector: Option<VectorInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_value: Option<serde_json::Value>,
+}
+
+/// A search hit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredPoint {
+    pub id: PointId,
+    pub version: u64,
+    pub score: f32,
+    pub payload: Option<Payload>,
+    pub vector: Option<VectorInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_value: Option<serde_json::Value>,
+}
+
+/// What a shard scores points by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ShardQueryKind {
+    /// Nearest to a dense vector (already preprocessed for the distance).
+    Dense(Vec<f32>),
+    /// Highest dot product with a sparse vector.
+    Sparse(SparseVector),
+    /// Scoring against examples (`best_score` or `sum_scores` recommendation).
+    Recommend {
+        strategy: RecommendStrategy,
+        positives: Vec<Vec<f32>>,
+        negatives: Vec<Vec<f32>>,
+    },
+    /// No scoring: points in id order with score 0 (a query without `query`).
+    None,
+}
+
+/// A fully resolved search, as collections send it to each shard (local or remote).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardQuery {
+    pub using: String,
+    pub kind: ShardQueryKind,
+    pub filter: Option<Filter>,
+    /// Hits wanted from each shard: the request's offset + limit.
+    pub limit: usize,
+    pub params: SearchParams,
+    pub score_threshold: Option<f32>,
+    pub with_payload: PayloadSelector,
+    pub with_vector: WithVector,
+    /// Ids excluded from results (the examples of a recommendation).
+    pub exclude: Vec<PointId>,
+}

@@ -1,0 +1,167 @@
+//! `Node`: the registry of this node's collections. Every API (REST, peer gRPC) calls only
+//! this; it owns the storage directory layout and the collections' lifecycle.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::RwLock;
+
+use crate::collection::{blocking, Collection};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::model::collection::{validate_collection_name, CreateCollection, UpdateCollection};
+use crate::settings::Settings;
+
+pub struct Node {
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+    collections: RwLock<BTreeMap<String, Arc<Collection>>>,
+    /// Serialises create/delete so two requests cannot race on one name.
+    lifecycle: tokio::sync::Mutex<()>,
+    index_threads: usize,
+    pub started: Instant,
+}
+
+impl Node {
+    fn collections_dir(&self) -> PathBuf {
+        self.settings.storage.storage_path.join("collections")
+    }
+
+    /// Opens every collection found under the storage path.
+    pub fn open(settings: Settings) -> Result<Node> {
+        let started = Instant::now();
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let index_threads = match settings.storage.hnsw_index.max_indexing_threads {
+            0 => cpus,
+            n => n,
+        };
+        let node = Node {
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::default()),
+            collections: RwLock::new(BTreeMap::new()),
+            lifecycle: tokio::sync::Mutex::new(()),
+            index_threads,
+            started,
+        };
+        let dir = node.collections_dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::internal(format!("cannot create storage directory {}: {e}", dir.display())))?;
+        let deleted = node.settings.storage.storage_path.join(".deleted");
+        if deleted.exists() {
+            // Leftovers of deletions interrupted by a crash.
+            let _ = std::fs::remove_dir_all(&deleted);
+        }
+        let mut points = 0;
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !entry.path().join("collection.json").is_file() {
+                continue;
+            }
+            let t = Instant::now();
+            let collection = Collection::open(&name, &entry.path(), index_threads)?;
+            let n = collection.points_count();
+            points += n;
+            tracing::info!(collection = %name, points = n, ms = t.elapsed().as_millis() as u64, "loaded collection");
+            node.collections.write().insert(name, Arc::new(collection));
+        }
+        tracing::info!(
+            collections = node.collections.read().len(),
+            points,
+            ms = started.elapsed().as_millis() as u64,
+            "storage loaded"
+        );
+        Ok(node)
+    }
+
+    pub fn collection(&self, name: &str) -> Result<Arc<Collection>> {
+        self.collections
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("Collection `{name}` doesn't exist!")))
+    }
+
+    pub fn collection_names(&self) -> Vec<String> {
+        self.collections.read().keys().cloned().collect()
+    }
+
+    pub fn collections(&self) -> Vec<Arc<Collection>> {
+        self.collections.read().values().cloned().collect()
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.collections.read().contains_key(name)
+    }
+
+    pub async fn create_collection(&self, name: &str, request: CreateCollection) -> Result<bool> {
+        validate_collection_name(name)?;
+        let config = request.into_config(&self.settings, 1)?;
+        let _lifecycle = self.lifecycle.lock().await;
+        if self.exists(name) {
+            return Err(Error::AlreadyExists(format!("Collection `{name}` already exists!")));
+        }
+        let path = self.collections_dir().join(name);
+        if path.exists() {
+            // A directory without a registered collection: a failed earlier create.
+            std::fs::remove_dir_all(&path)?;
+        }
+        let (n, threads) = (name.to_string(), self.index_threads);
+        let created = blocking(move || Collection::create(&n, &path, config, threads)).await;
+        match created {
+            Ok(c) => {
+                self.collections.write().insert(name.to_string(), Arc::new(c));
+                tracing::info!(collection = %name, "created collection");
+                Ok(true)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(self.collections_dir().join(name));
+                Err(e)
+            }
+        }
+    }
+
+    /// Returns false when the collection did not exist (Qdrant answers 200 with `false`).
+    pub async fn delete_collection(&self, name: &str) -> Result<bool> {
+        let _lifecycle = self.lifecycle.lock().await;
+        let Some(collection) = self.collections.write().remove(name) else {
+            return Ok(false);
+        };
+        let trash = self.settings.storage.storage_path.join(".deleted");
+        std::fs::create_dir_all(&trash)?;
+        let target = trash.join(format!("{name}-{}", uuid::Uuid::new_v4()));
+        blocking(move || {
+            collection.close();
+            // Requests still running may hold the collection or its shards: wait for them, so
+            // RocksDB is closed before its directory goes away.
+            let deadline = Instant::now() + std::time::Duration::from_secs(30);
+            while (Arc::strong_count(&collection) > 1 || collection.shards_in_use()) && Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let path = collection.path().to_path_buf();
+            drop(collection);
+            // Renaming first makes the delete atomic: a crash leaves only trash behind.
+            std::fs::rename(&path, &target)?;
+            std::fs::remove_dir_all(&target)?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(collection = %name, "deleted collection");
+        Ok(true)
+    }
+
+    pub async fn update_collection(&self, name: &str, update: UpdateCollection) -> Result<bool> {
+        let collection = self.collection(name)?;
+        blocking(move || collection.update_config(&update)).await?;
+        Ok(true)
+    }
+
+    /// Stops background work and saves indexes (graceful shutdown).
+    pub fn shutdown(&self) {
+        for c in self.collections() {
+            c.close();
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The background indexer of one shard: the only thread that changes the shard's HNSW
+//! indexes. It takes retired slots out of them (then frees the slots), adds pending slots in
+//! parallel batches, and saves the indexes when idle so a restart need not rebuild them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use super::index::{UsearchIndex, VectorIndex};
+use super::shard::{index_path, ShardState, Slot};
+
+const BATCH: usize = 1024;
+const SAVE_AFTER_IDLE: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(500);
+
+#[derive(Default)]
+struct Signal {
+    state: Mutex<(bool, bool)>, // (woken, stop)
+    cv: Condvar,
+}
+
+pub struct Indexer {
+    signal: Arc<Signal>,
+    handle: Option<JoinHandle<()>>,
+}
+
+struct Worker {
+    name: String,
+    state: Arc<RwLock<ShardState>>,
+    indexes: BTreeMap<String, Arc<UsearchIndex>>,
+    dir: PathBuf,
+    threads: usize,
+    signal: Arc<Signal>,
+}
+
+impl Indexer {
+    pub(crate) fn start(
+        name: String,
+        state: Arc<RwLock<ShardState>>,
+        indexes: BTreeMap<String, Arc<UsearchIndex>>,
+        dir: PathBuf,
+        threads: usize,
+    ) -> Indexer {
+        let signal = Arc::new(Signal::default());
+        let worker = Worker {
+            name,
+            state,
+            indexes,
+            dir,
+            threads: threads.max(1),
+            signal: signal.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("indexer".into())
+            .spawn(move || worker.run())
+            .expect("spawn indexer thread");
+        Indexer {
+            signal,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn wake(&self) {
+        self.signal.state.lock().0 = true;
+        self.signal.cv.notify_one();
+    }
+
+    /// Stops after the current batch and saves the indexes.
+    pub fn stop(mut self) {
+        self.signal.state.lock().1 = true;
+        self.signal.cv.notify_one();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.signal.state.lock().1 = true;
+            self.signal.cv.notify_one();
+            let _ = h.join();
+        }
+    }
+}
+
+impl Worker {
+    fn stopping(&self) -> bool {
+        self.signal.state.lock().1
+    }
+
+    fn run(self) {
+        let mut dirty = false;
+        let mut idle_since = Instant::now();
+        loop {
+            let removed = self.remove_retired();
+            let added = if self.stopping() { false } else { self.add_pending() };
+            if removed || added {
+                dirty = true;
+                idle_since = Instant::now();
+                continue;
+            }
+            if self.stopping() {
+                break;
+            }
+            if dirty && idle_since.elapsed() >= SAVE_AFTER_IDLE {
+                self.save();
+                dirty = false;
+            }
+            let mut s = self.signal.state.lock();
+            if !s.0 && !s.1 {
+                self.signal.cv.wait_for(&mut s, POLL);
+            }
+            s.0 = false;
+        }
+        if dirty {
+            self.save();
+        }
+    }
+
+    /// Takes retired slots out of every index that holds them, then frees them.
+    fn remove_retired(&self) -> bool {
+        let (dying, to_remove) = {
+            let mut st = self.state.write();
+            let dying = std::mem::take(&mut st.dying);
+            let to_remove: Vec<(String, u32)> = dying
+                .iter()
+                .flat_map(|slot| {
+                    st.index_state
+                        .iter()
+                        .filter(|(_, ist)| ist.indexed.contains(*slot))
+                        .map(|(name, _)| (name.clone(), *slot))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            (dying, to_remove)
+        };
+        if dying.is_empty() {
+            return false;
+        }
+        for (name, slot) in &to_remove {
+            if let Some(index) = self.indexes.get(name) {
+                if let Err(e) = index.remove(*slot) {
+                    tracing::error!(shard = %self.name, error = %e, "removing from the HNSW failed");
+                }
+            }
+        }
+        let mut st = self.state.write();
+        for (name, slot) in &to_remove {
+            if let Some(ist) = st.index_state.get_mut(name) {
+                ist.indexed.remove(*slot);
+            }
+        }
+        for slot in dying {
+            if matches!(st.slots.get(slot as usize), Some(Slot::Dying)) {
+                st.slots[slot as usize] = Slot::Free;
+                st.release(slot);
+            }
+        }
+        true
+    }
+
+    /// Adds one batch of pending slots per vector name; returns whether it did anything.
+    fn add_pending(&self) -> bool {
+        let mut worked = false;
+        for (name, index) in &self.indexes {
+            let batch: Vec<(u32, Vec<f32>)> = {
+                let st = self.state.read();
+                let (Some(ist), Some(arena)) = (st.index_state.get(name), st.dense.get(name)) else {
+                    continue;
+                };
+                ist.pending
+                    .iter()
+                    .take(BATCH)
+                    .filter_map(|s| arena.get(*s).map(|v| (*s, v.to_vec())))
+                    .collect()
+            };
+            if batch.is_empty() {
+                continue;
+            }
+            if let Err(e) = index.reserve(batch.len()) {
+                tracing::error!(shard = %self.name, error = %e, "growing the HNSW failed; retrying later");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+            let chunk = batch.len().div_ceil(self.threads);
+            let results: Vec<Vec<u32>> = std::thread::scope(|scope| {
+                let workers: Vec<_> = batch
+                    .chunks(chunk)
+                    .map(|part| {
+                        let index = index.clone();
+                        scope.spawn(move || {
+                            let mut done = Vec::with_capacity(part.len());
+                            for (slot, v) in part {
+                                // A key left over from an older saved index must go first.
+                                if index.contains(*slot) && index.remove(*slot).is_err() {
+                                    continue;
+                                }
+                                match index.add(*slot, v) {
+                                    Ok(()) => done.push(*slot),
+                                    Err(e) => tracing::error!(error = %e, slot, "HNSW insert failed"),
+                                }
+                            }
+                            done
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
+            });
+            let mut st = self.state.write();
+            if let Some(ist) = st.index_state.get_mut(name) {
+                for slot in results.into_iter().flatten() {
+                    // Mark it indexed even if it was retired meanwhile: the next removal pass
+                    // then takes it out of the HNSW.
+                    ist.pending.remove(&slot);
+                    ist.indexed.insert(slot);
+                }
+            }
+            worked = true;
+        }
+        worked
+    }
+
+    fn save(&self) {
+        for (name, index) in &self.indexes {
+            let started = Instant::now();
+            let path = index_path(&self.dir, name);
+            match index.save(&path) {
+                Ok(()) => tracing::debug!(
+                    shard = %self.name, vector = %name, vectors = index.len(),
+                    ms = started.elapsed().as_millis() as u64, "saved HNSW"
+                ),
+                Err(e) => tracing::warn!(shard = %self.name, error = %e, "saving the HNSW failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Local storage: one shard's points in RocksDB and memory, its HNSW indexes, payload
+//! filters and payload indexes.
+
+pub mod filter;
+pub mod index;
+pub mod indexer;
+pub mod payload_index;
+pub mod record;
+pub mod shard;

@@ -1,0 +1,961 @@
+//! One local shard: the points of one shard of one collection on this node.
+//!
+//! * Durability: every write is one RocksDB `WriteBatch` (WAL-synced when the caller waits)
+//!   made under the shard's write lock, so disk order equals apply order.
+//! * Serving: all points live in memory (`ShardState`): payloads, dense vectors in per-name
+//!   arenas addressed by slot, payload indexes. Reads never touch RocksDB.
+//! * Indexing: a background thread (`indexer`) adds new slots to each dense vector's HNSW
+//!   and removes dead ones. Slots not yet in the HNSW are searched exactly, so a write is
+//!   visible to search the moment it is acknowledged.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use roaring::RoaringBitmap;
+use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+
+use super::filter::PointRef;
+use super::index::{HnswParams, UsearchIndex, VectorIndex};
+use super::indexer::Indexer;
+use super::payload_index::{PayloadFieldSchema, PayloadIndexInfo, PayloadIndexes};
+use super::record::{self, StoredPoint};
+use crate::error::{Error, Result};
+use crate::model::collection::CollectionConfig;
+use crate::model::operations::{PointOperation, Selector};
+use crate::model::payload::{self, JsonPath, PayloadSelector};
+use crate::model::query::{RecommendStrategy, Record, ScoredPoint, ShardQuery, ShardQueryKind};
+use crate::model::vector::{Distance, NamedVectors, SparseVector, Vector, VectorInput, WithVector};
+use crate::model::{Filter, Payload, PointId};
+
+const CF_POINTS: &str = "points";
+const CF_META: &str = "meta";
+const KEY_SEQ: &[u8] = b"seq";
+
+/// The dense vectors of one name, `dim` floats per slot.
+pub(crate) struct DenseArena {
+    pub dim: usize,
+    pub distance: Distance,
+    /// Qdrant's `full_scan_threshold` (KB): filtered searches whose candidates are smaller
+    /// than this are answered by an exact scan.
+    pub full_scan_kb: usize,
+    data: Vec<f32>,
+    present: Vec<bool>,
+}
+
+impl DenseArena {
+    fn new(dim: usize, distance: Distance, full_scan_kb: usize) -> Self {
+        DenseArena {
+            dim,
+            distance,
+            full_scan_kb,
+            data: Vec::new(),
+            present: Vec::new(),
+        }
+    }
+
+    pub fn get(&self, slot: u32) -> Option<&[f32]> {
+        let s = slot as usize;
+        if self.present.get(s).copied().unwrap_or(false) {
+            Some(&self.data[s * self.dim..(s + 1) * self.dim])
+        } else {
+            None
+        }
+    }
+
+    fn set(&mut self, slot: u32, v: &[f32]) {
+        let s = slot as usize;
+        if self.present.len() <= s {
+            self.present.resize(s + 1, false);
+            self.data.resize((s + 1) * self.dim, 0.0);
+        }
+        self.data[s * self.dim..(s + 1) * self.dim].copy_from_slice(v);
+        self.present[s] = true;
+    }
+
+    fn clear(&mut self, slot: u32) {
+        if let Some(p) = self.present.get_mut(slot as usize) {
+            *p = false;
+        }
+    }
+}
+
+pub(crate) struct PointEntry {
+    pub id: PointId,
+    pub version: u64,
+    pub payload: Payload,
+    pub sparse: BTreeMap<String, SparseVector>,
+}
+
+pub(crate) enum Slot {
+    Free,
+    Live(PointEntry),
+    /// Replaced or deleted; waits for the indexer to take it out of the HNSW, then becomes Free.
+    Dying,
+}
+
+/// Per dense vector name: which slots the HNSW holds and which still wait for it.
+#[derive(Default)]
+pub(crate) struct IndexState {
+    pub indexed: RoaringBitmap,
+    pub pending: BTreeSet<u32>,
+}
+
+pub(crate) struct ShardState {
+    pub ids: BTreeMap<PointId, u32>,
+    pub slots: Vec<Slot>,
+    free: Vec<u32>,
+    pub dying: Vec<u32>,
+    pub dense: BTreeMap<String, DenseArena>,
+    pub index_state: BTreeMap<String, IndexState>,
+    pub payload_indexes: PayloadIndexes,
+    seq: u64,
+}
+
+impl ShardState {
+    pub fn live(&self, slot: u32) -> Option<&PointEntry> {
+        match self.slots.get(slot as usize) {
+            Some(Slot::Live(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Returns a slot the indexes no longer reference to the free list.
+    pub(crate) fn release(&mut self, slot: u32) {
+        self.free.push(slot);
+    }
+
+    fn alloc(&mut self) -> Result<u32> {
+        if let Some(s) = self.free.pop() {
+            return Ok(s);
+        }
+        let s = u32::try_from(self.slots.len()).map_err(|_| Error::internal("shard slot space exhausted"))?;
+        self.slots.push(Slot::Free);
+        Ok(s)
+    }
+
+    fn has_vector(&self, slot: u32, name: &str) -> bool {
+        match self.dense.get(name) {
+            Some(arena) => arena.get(slot).is_some(),
+            None => self.live(slot).is_some_and(|p| p.sparse.contains_key(name)),
+        }
+    }
+
+    fn named_vectors(&self, slot: u32) -> NamedVectors {
+        let mut out = NamedVectors::new();
+        for (name, arena) in &self.dense {
+            if let Some(v) = arena.get(slot) {
+                out.insert(name.clone(), Vector::Dense(v.to_vec()));
+            }
+        }
+        if let Some(p) = self.live(slot) {
+            for (name, s) in &p.sparse {
+                out.insert(name.clone(), Vector::Sparse(s.clone()));
+            }
+        }
+        out
+    }
+
+    /// Full filter evaluation for one live slot.
+    pub fn matches(&self, slot: u32, filter: Option<&Filter>) -> bool {
+        let Some(point) = self.live(slot) else { return false };
+        match filter {
+            None => true,
+            Some(f) => {
+                let has_vector = |name: &str| self.has_vector(slot, name);
+                let r = PointRef {
+                    id: point.id,
+                    payload: &point.payload,
+                    has_vector: &has_vector,
+                };
+                self.payload_indexes.matches(f, &r)
+            }
+        }
+    }
+
+    /// Slots that may match `filter` (a superset), or every live slot.
+    fn candidate_slots(&self, filter: Option<&Filter>) -> Vec<u32> {
+        let narrowed = filter.and_then(|f| self.payload_indexes.candidates(f));
+        match narrowed {
+            Some(bitmap) => bitmap.iter().filter(|s| self.matches(*s, filter)).collect(),
+            None => self
+                .ids
+                .values()
+                .copied()
+                .filter(|s| self.matches(*s, filter))
+                .collect(),
+        }
+    }
+
+    fn record(&self, slot: u32, with_payload: &PayloadSelector, with_vector: &WithVector) -> Option<Record> {
+        let p = self.live(slot)?;
+        Some(Record {
+            id: p.id,
+            payload: with_payload.apply(&p.payload),
+            vector: self.vector_output(slot, with_vector),
+            shard_key: None,
+            order_value: None,
+        })
+    }
+
+    fn vector_output(&self, slot: u32, with_vector: &WithVector) -> Option<VectorInput> {
+        if with_vector.is_requested() {
+            with_vector.select(&self.named_vectors(slot))
+        } else {
+            None
+        }
+    }
+}
+
+/// A change to one point, computed under the write lock before it is persisted.
+enum Change {
+    Put {
+        id: PointId,
+        point: StoredPoint,
+        vectors_changed: bool,
+    },
+    Delete(PointId),
+}
+
+impl Change {
+    fn id(&self) -> PointId {
+        match self {
+            Change::Put { id, .. } | Change::Delete(id) => *id,
+        }
+    }
+}
+
+pub struct LocalShard {
+    pub id: u32,
+    path: PathBuf,
+    db: Arc<DB>,
+    pub(crate) state: Arc<RwLock<ShardState>>,
+    pub(crate) indexes: BTreeMap<String, Arc<UsearchIndex>>,
+    write_lock: Mutex<()>,
+    indexer: Mutex<Option<Indexer>>,
+}
+
+fn db_options() -> Options {
+    let mut o = Options::default();
+    o.create_if_missing(true);
+    o.create_missing_column_families(true);
+    o.set_write_buffer_size(16 << 20);
+    o.set_max_background_jobs(2);
+    o.set_keep_log_file_num(2);
+    o
+}
+
+impl LocalShard {
+    /// Opens (or creates) the shard at `path`, loading every point into memory and the saved
+    /// HNSW indexes where they are still valid.
+    pub fn open(id: u32, path: &Path, config: &CollectionConfig, index_threads: usize) -> Result<LocalShard> {
+        std::fs::create_dir_all(path)?;
+        let db = DB::open_cf_descriptors(
+            &db_options(),
+            path.join("db"),
+            [CF_POINTS, CF_META].map(|n| ColumnFamilyDescriptor::new(n, Options::default())),
+        )?;
+        let db = Arc::new(db);
+
+        let mut state = ShardState {
+            ids: BTreeMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            dying: Vec::new(),
+            dense: BTreeMap::new(),
+            index_state: BTreeMap::new(),
+            payload_indexes: PayloadIndexes::default(),
+            seq: 0,
+        };
+        let mut indexes = BTreeMap::new();
+        for (name, params) in config.params.vectors.by_name() {
+            let dim = params.size as usize;
+            let hnsw = config.hnsw_for(&name);
+            state.dense.insert(
+                name.clone(),
+                DenseArena::new(dim, params.distance, hnsw.full_scan_threshold),
+            );
+            state.index_state.insert(name.clone(), IndexState::default());
+            let p = HnswParams {
+                dim,
+                distance: params.distance,
+                m: hnsw.m,
+                ef_construct: hnsw.ef_construct,
+            };
+            let index = match UsearchIndex::load(p, &index_path(path, &name))? {
+                Some(i) => i,
+                None => UsearchIndex::new(p)?,
+            };
+            indexes.insert(name, Arc::new(index));
+        }
+
+        let meta = db
+            .cf_handle(CF_META)
+            .ok_or_else(|| Error::internal("missing meta column family"))?;
+        if let Some(seq) = db.get_cf(&meta, KEY_SEQ)? {
+            state.seq = u64::from_le_bytes(seq.as_slice().try_into().map_err(Error::internal)?);
+        }
+        let points = db
+            .cf_handle(CF_POINTS)
+            .ok_or_else(|| Error::internal("missing points column family"))?;
+        for item in db.iterator_cf(&points, IteratorMode::Start) {
+            let (key, value) = item?;
+            let id = PointId::from_key(&key).ok_or_else(|| Error::internal("corrupt point key"))?;
+            let stored = record::decode(&value)?;
+            let slot = stored.slot;
+            if state.slots.len() <= slot as usize {
+                state.slots.resize_with(slot as usize + 1, || Slot::Free);
+            }
+            let mut sparse = BTreeMap::new();
+            for (name, v) in stored.vectors {
+                match v {
+                    Vector::Dense(d) => {
+                        if let Some(arena) = state.dense.get_mut(&name) {
+                            if arena.dim == d.len() {
+                                arena.set(slot, &d);
+                            }
+                        }
+                    }
+                    Vector::Sparse(s) => {
+                        sparse.insert(name, s);
+                    }
+                }
+            }
+            state.payload_indexes.insert(slot, &stored.payload);
+            state.slots[slot as usize] = Slot::Live(PointEntry {
+                id,
+                version: stored.version,
+                payload: stored.payload,
+                sparse,
+            });
+            state.ids.insert(id, slot);
+        }
+        state.free = (0..state.slots.len() as u32)
+            .rev()
+            .filter(|s| state.live(*s).is_none())
+            .collect();
+
+        // A saved HNSW may predate later writes: keep an entry only if it holds exactly the
+        // point's current vector; everything else is (re)indexed in the background.
+        for (name, index) in &indexes {
+            let arena = &state.dense[name];
+            let mut ist = IndexState::default();
+            for slot in 0..state.slots.len() as u32 {
+                let current = arena.get(slot).filter(|_| state.live(slot).is_some());
+                let saved = if index.is_empty() { None } else { index.get(slot) };
+                match (current, saved) {
+                    (Some(c), Some(s)) if c == s.as_slice() => {
+                        ist.indexed.insert(slot);
+                    }
+                    (current, saved) => {
+                        if saved.is_some() {
+                            index.remove(slot)?;
+                        }
+                        if current.is_some() {
+                            ist.pending.insert(slot);
+                        }
+                    }
+                }
+            }
+            state.index_state.insert(name.clone(), ist);
+        }
+
+        let shard = LocalShard {
+            id,
+            path: path.to_path_buf(),
+            db,
+            state: Arc::new(RwLock::new(state)),
+            indexes,
+            write_lock: Mutex::new(()),
+            indexer: Mutex::new(None),
+        };
+        let indexer = Indexer::start(
+            format!("{}#{id}", path.display()),
+            shard.state.clone(),
+            shard.indexes.clone(),
+            path.to_path_buf(),
+            index_threads,
+        );
+        *shard.indexer.lock() = Some(indexer);
+        Ok(shard)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops the indexer (saving the HNSW) and releases the shard's files.
+    pub fn close(&self) {
+        if let Some(indexer) = self.indexer.lock().take() {
+            indexer.stop();
+        }
+    }
+
+    pub fn points_count(&self) -> usize {
+        self.state.read().ids.len()
+    }
+
+    /// Vectors held by the HNSW indexes (summed over vector names).
+    pub fn indexed_vectors_count(&self) -> usize {
+        self.state
+            .read()
+            .index_state
+            .values()
+            .map(|s| s.indexed.len() as usize)
+            .sum()
+    }
+
+    /// Vectors still waiting for the HNSW.
+    pub fn pending_vectors_count(&self) -> usize {
+        self.state.read().index_state.values().map(|s| s.pending.len()).sum()
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.state.read().seq
+    }
+
+    /// Executes a write and returns its operation number. With `sync` the RocksDB WAL is
+    /// fsynced before returning.
+    pub fn apply(&self, op: &PointOperation, sync: bool) -> Result<u64> {
+        let _guard = self.write_lock.lock();
+        let (seq, changes) = {
+            let state = self.state.read();
+            let seq = state.seq + 1;
+            (seq, self.plan(&state, op, seq)?)
+        };
+        self.commit(seq, changes, sync)?;
+        if let Some(indexer) = self.indexer.lock().as_ref() {
+            indexer.wake();
+        }
+        Ok(seq)
+    }
+
+    fn resolve(&self, state: &ShardState, selector: &Selector) -> Vec<PointId> {
+        match selector {
+            Selector::Ids(ids) => ids.iter().filter(|id| state.ids.contains_key(id)).copied().collect(),
+            Selector::Filter(f) => {
+                let mut slots = state.candidate_slots(Some(f));
+                slots.sort_unstable();
+                slots.iter().filter_map(|s| state.live(*s).map(|p| p.id)).collect()
+            }
+        }
+    }
+
+    /// The current stored form of a live point.
+    fn current(&self, state: &ShardState, id: &PointId) -> Option<StoredPoint> {
+        let slot = *state.ids.get(id)?;
+        let p = state.live(slot)?;
+        Some(StoredPoint {
+            version: p.version,
+            slot,
+            vectors: state.named_vectors(slot),
+            payload: p.payload.clone(),
+        })
+    }
+
+    /// Turns an operation into per-point changes (slots are assigned at commit).
+    fn plan(&self, state: &ShardState, op: &PointOperation, seq: u64) -> Result<Vec<Change>> {
+        let mut changes = Vec::new();
+        let put_payload = |changes: &mut Vec<Change>, id: PointId, f: &dyn Fn(&mut Payload)| {
+            if let Some(mut cur) = self.current(state, &id) {
+                f(&mut cur.payload);
+                cur.version = seq;
+                changes.push(Change::Put {
+                    id,
+                    point: cur,
+                    vectors_changed: false,
+                });
+            }
+        };
+        match op {
+            PointOperation::Upsert(points) => {
+                for p in points {
+                    let vectors = p.vector.clone().into_named();
+                    changes.push(Change::Put {
+                        id: p.id,
+                        point: StoredPoint {
+                            version: seq,
+                            slot: 0,
+                            vectors,
+                            payload: p.payload.clone().unwrap_or_default(),
+                        },
+                        vectors_changed: true,
+                    });
+                }
+            }
+            PointOperation::Delete(sel) => {
+                changes.extend(self.resolve(state, sel).into_iter().map(Change::Delete));
+            }
+            PointOperation::SetPayload { payload, selector, key } => {
+                let key = key.as_deref().map(parse_path).transpose()?;
+                for id in self.resolve(state, selector) {
+                    put_payload(&mut changes, id, &|p| payload::set_payload(p, payload, key.as_ref()));
+                }
+            }
+            PointOperation::OverwritePayload { payload, selector } => {
+                for id in self.resolve(state, selector) {
+                    put_payload(&mut changes, id, &|p| *p = payload.clone());
+                }
+            }
+            PointOperation::DeletePayload { keys, selector } => {
+                let paths = keys.iter().map(|k| parse_path(k)).collect::<Result<Vec<_>>>()?;
+                for id in self.resolve(state, selector) {
+                    put_payload(&mut changes, id, &|p| payload::delete_keys(p, &paths));
+                }
+            }
+            PointOperation::ClearPayload(selector) => {
+                for id in self.resolve(state, selector) {
+                    put_payload(&mut changes, id, &|p| p.clear());
+                }
+            }
+            PointOperation::UpdateVectors(updates) => {
+                for (id, vectors) in updates {
+                    let Some(mut cur) = self.current(state, id) else {
+                        return Err(Error::not_found(format!("No point with id {id} found")));
+                    };
+                    cur.vectors.extend(vectors.clone());
+                    cur.version = seq;
+                    changes.push(Change::Put {
+                        id: *id,
+                        point: cur,
+                        vectors_changed: true,
+                    });
+                }
+            }
+            PointOperation::DeleteVectors { selector, names } => {
+                for id in self.resolve(state, selector) {
+                    if let Some(mut cur) = self.current(state, &id) {
+                        cur.vectors.retain(|n, _| !names.contains(n));
+                        cur.version = seq;
+                        changes.push(Change::Put {
+                            id,
+                            point: cur,
+                            vectors_changed: true,
+                        });
+                    }
+                }
+            }
+        }
+        // A batch may name a point twice: the last change wins, as if applied in order.
+        let mut seen = HashSet::new();
+        changes.reverse();
+        changes.retain(|c| seen.insert(c.id()));
+        changes.reverse();
+        Ok(changes)
+    }
+
+    fn commit(&self, seq: u64, changes: Vec<Change>, sync: bool) -> Result<()> {
+        let points_cf = self
+            .db
+            .cf_handle(CF_POINTS)
+            .ok_or_else(|| Error::internal("missing points column family"))?;
+        let meta_cf = self
+            .db
+            .cf_handle(CF_META)
+            .ok_or_else(|| Error::internal("missing meta column family"))?;
+        let mut state = self.state.write();
+
+        // Assign slots first: a point whose vectors change gets a fresh slot, so the HNSW never
+        // holds a slot whose vector differs from the arena's.
+        let mut planned = Vec::with_capacity(changes.len());
+        let mut batch = WriteBatch::default();
+        let mut allocated = Vec::new();
+        for change in changes {
+            match change {
+                Change::Put {
+                    id,
+                    mut point,
+                    vectors_changed,
+                } => {
+                    let old = state.ids.get(&id).copied();
+                    let slot = match (old, vectors_changed) {
+                        (Some(s), false) => s,
+                        _ => {
+                            let s = state.alloc()?;
+                            allocated.push(s);
+                            s
+                        }
+                    };
+                    point.slot = slot;
+                    batch.put_cf(&points_cf, id.to_key(), record::encode(&point)?);
+                    planned.push((id, Some(point), old));
+                }
+                Change::Delete(id) => {
+                    batch.delete_cf(&points_cf, id.to_key());
+                    let old = state.ids.get(&id).copied();
+                    planned.push((id, None, old));
+                }
+            }
+        }
+        batch.put_cf(&meta_cf, KEY_SEQ, seq.to_le_bytes());
+        let mut wo = WriteOptions::default();
+        wo.set_sync(sync);
+        if let Err(e) = self.db.write_opt(batch, &wo) {
+            // Nothing was applied: give the slots back.
+            state.free.extend(allocated);
+            return Err(e.into());
+        }
+        state.seq = seq;
+
+        for (id, point, old) in planned {
+            if let Some(old_slot) = old {
+                let reused = point.as_ref().is_some_and(|p| p.slot == old_slot);
+                if let Some(Slot::Live(entry)) = state.slots.get(old_slot as usize) {
+                    let payload = entry.payload.clone();
+                    state.payload_indexes.remove(old_slot, &payload);
+                }
+                if !reused {
+                    self.retire(&mut state, old_slot);
+                }
+            }
+            match point {
+                None => {
+                    state.ids.remove(&id);
+                }
+                Some(p) => {
+                    let slot = p.slot;
+                    let reused = old == Some(slot);
+                    let mut sparse = BTreeMap::new();
+                    for (name, v) in p.vectors {
+                        match v {
+                            Vector::Dense(d) if !reused => {
+                                if let Some(arena) = state.dense.get_mut(&name) {
+                                    arena.set(slot, &d);
+                                    if let Some(ist) = state.index_state.get_mut(&name) {
+                                        ist.pending.insert(slot);
+                                    }
+                                }
+                            }
+                            Vector::Dense(_) => {}
+                            Vector::Sparse(s) => {
+                                sparse.insert(name, s);
+                            }
+                        }
+                    }
+                    state.payload_indexes.insert(slot, &p.payload);
+                    state.slots[slot as usize] = Slot::Live(PointEntry {
+                        id,
+                        version: p.version,
+                        payload: p.payload,
+                        sparse,
+                    });
+                    state.ids.insert(id, slot);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a slot out of service; the indexer frees it once the HNSW no longer holds it.
+    fn retire(&self, state: &mut ShardState, slot: u32) {
+        state.slots[slot as usize] = Slot::Dying;
+        for arena in state.dense.values_mut() {
+            arena.clear(slot);
+        }
+        for ist in state.index_state.values_mut() {
+            ist.pending.remove(&slot);
+        }
+        state.dying.push(slot);
+    }
+
+    pub fn retrieve(&self, ids: &[PointId], with_payload: &PayloadSelector, with_vector: &WithVector) -> Vec<Record> {
+        let state = self.state.read();
+        let mut seen = HashSet::new();
+        ids.iter()
+            .filter(|id| seen.insert(**id))
+            .filter_map(|id| {
+                state
+                    .ids
+                    .get(id)
+                    .and_then(|s| state.record(*s, with_payload, with_vector))
+            })
+            .collect()
+    }
+
+    /// Up to `limit` points with id >= `offset` matching `filter`, in id order.
+    pub fn scroll(
+        &self,
+        offset: Option<PointId>,
+        limit: usize,
+        filter: Option<&Filter>,
+        with_payload: &PayloadSelector,
+        with_vector: &WithVector,
+    ) -> Vec<Record> {
+        let state = self.state.read();
+        let range = match offset {
+            Some(o) => state.ids.range(o..),
+            None => state.ids.range(..),
+        };
+        range
+            .filter(|(_, slot)| state.matches(**slot, filter))
+            .take(limit)
+            .filter_map(|(_, slot)| state.record(*slot, with_payload, with_vector))
+            .collect()
+    }
+
+    pub fn count(&self, filter: Option<&Filter>) -> usize {
+        let state = self.state.read();
+        match filter {
+            None => state.ids.len(),
+            Some(_) => state.candidate_slots(filter).len(),
+        }
+    }
+
+    /// Best `query.limit` points, best first.
+    pub fn search(&self, query: &ShardQuery) -> Result<Vec<ScoredPoint>> {
+        let state = self.state.read();
+        let excluded: HashSet<u32> = query
+            .exclude
+            .iter()
+            .filter_map(|id| state.ids.get(id).copied())
+            .collect();
+        let filter = query.filter.as_ref();
+        let accept = |slot: u32| !excluded.contains(&slot) && state.matches(slot, filter);
+
+        let hits: Vec<(u32, f32)> = match &query.kind {
+            ShardQueryKind::Dense(q) => {
+                let arena = state
+                    .dense
+                    .get(&query.using)
+                    .ok_or_else(|| Error::bad_input(format!("Not existing vector name: {}", query.using)))?;
+                self.search_dense(&state, arena, q, query, &accept)?
+            }
+            ShardQueryKind::Sparse(q) => {
+                let q = q.clone().sorted();
+                let mut scored: Vec<(u32, f32)> = state
+                    .ids
+                    .values()
+                    .copied()
+                    .filter(|s| accept(*s))
+                    .filter_map(|s| {
+                        let v = state.live(s)?.sparse.get(&query.using)?;
+                        let overlaps = v.indices.iter().any(|i| q.indices.binary_search(i).is_ok());
+                        overlaps.then(|| (s, v.dot(&q)))
+                    })
+                    .collect();
+                top_k(&mut scored, query.limit, Distance::Dot);
+                scored
+            }
+            ShardQueryKind::Recommend {
+                strategy,
+                positives,
+                negatives,
+            } => {
+                let arena = state
+                    .dense
+                    .get(&query.using)
+                    .ok_or_else(|| Error::bad_input(format!("Not existing vector name: {}", query.using)))?;
+                let mut scored: Vec<(u32, f32)> = state
+                    .ids
+                    .values()
+                    .copied()
+                    .filter(|s| accept(*s))
+                    .filter_map(|s| {
+                        arena
+                            .get(s)
+                            .map(|v| (s, example_score(*strategy, arena.distance, v, positives, negatives)))
+                    })
+                    .collect();
+                top_k(&mut scored, query.limit, Distance::Dot);
+                scored
+            }
+            ShardQueryKind::None => state
+                .ids
+                .values()
+                .copied()
+                .filter(|s| accept(*s))
+                .take(query.limit)
+                .map(|s| (s, 0.0))
+                .collect(),
+        };
+
+        let distance = match &query.kind {
+            ShardQueryKind::Dense(_) => state
+                .dense
+                .get(&query.using)
+                .map(|a| a.distance)
+                .unwrap_or(Distance::Dot),
+            _ => Distance::Dot,
+        };
+        Ok(hits
+            .into_iter()
+            .filter(|(_, score)| {
+                query
+                    .score_threshold
+                    .is_none_or(|t| distance.passes_threshold(*score, t))
+            })
+            .filter_map(|(slot, score)| {
+                let p = state.live(slot)?;
+                Some(ScoredPoint {
+                    id: p.id,
+                    version: p.version,
+                    score,
+                    payload: query.with_payload.apply(&p.payload),
+                    vector: state.vector_output(slot, &query.with_vector),
+                    shard_key: None,
+                    order_value: None,
+                })
+            })
+            .collect())
+    }
+
+    fn search_dense(
+        &self,
+        state: &ShardState,
+        arena: &DenseArena,
+        q: &[f32],
+        query: &ShardQuery,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Result<Vec<(u32, f32)>> {
+        if q.len() != arena.dim {
+            return Err(Error::bad_input(format!(
+                "Vector dimension error: expected dim: {}, got {}",
+                arena.dim,
+                q.len()
+            )));
+        }
+        let limit = query.limit;
+        let exact = |slots: &mut dyn Iterator<Item = u32>| {
+            let mut scored: Vec<(u32, f32)> = slots
+                .filter(|s| accept(*s))
+                .filter_map(|s| arena.get(s).map(|v| (s, arena.distance.score(v, q))))
+                .collect();
+            top_k(&mut scored, limit, arena.distance);
+            scored
+        };
+        let index = self.indexes.get(&query.using);
+        let ist = state.index_state.get(&query.using);
+        let (Some(index), Some(ist)) = (index, ist) else {
+            return Ok(exact(&mut state.ids.values().copied()));
+        };
+        if query.params.exact || ist.indexed.is_empty() {
+            return Ok(exact(&mut state.ids.values().copied()));
+        }
+        // A selective filter on indexed payload fields: scanning the few candidates is both
+        // exact and cheaper than walking the graph (Qdrant's full_scan_threshold, in KB).
+        if let Some(filter) = &query.filter {
+            if let Some(candidates) = state.payload_indexes.candidates(filter) {
+                let kb = candidates.len() as usize * arena.dim * 4 / 1024;
+                if kb < arena.full_scan_kb {
+                    return Ok(exact(&mut candidates.iter()));
+                }
+            }
+        }
+        let ef = query.params.hnsw_ef.unwrap_or(index.params().ef_construct).max(limit);
+        let mut hits = index.search(q, limit, ef, &|slot| ist.indexed.contains(slot) && accept(slot))?;
+        if query.filter.is_some() && hits.len() < limit {
+            // The graph walk can run dry under a restrictive filter: fall back to a scan.
+            return Ok(exact(&mut state.ids.values().copied()));
+        }
+        let seen: HashSet<u32> = hits.iter().map(|h| h.0).collect();
+        hits.extend(exact(&mut ist.pending.iter().copied().filter(|s| !seen.contains(s))));
+        top_k(&mut hits, limit, arena.distance);
+        Ok(hits)
+    }
+
+    pub fn create_payload_index(&self, field: &str, schema: PayloadFieldSchema) -> Result<()> {
+        let _guard = self.write_lock.lock();
+        let mut state = self.state.write();
+        let state = &mut *state;
+        let points: Vec<(u32, &Payload)> = state
+            .ids
+            .values()
+            .filter_map(|s| {
+                state.slots.get(*s as usize).and_then(|slot| match slot {
+                    Slot::Live(p) => Some((*s, &p.payload)),
+                    _ => None,
+                })
+            })
+            .collect();
+        let mut indexes = std::mem::take(&mut state.payload_indexes);
+        let result = indexes.create_index(field, schema, points.into_iter());
+        state.payload_indexes = indexes;
+        result
+    }
+
+    pub fn drop_payload_index(&self, field: &str) -> bool {
+        let _guard = self.write_lock.lock();
+        self.state.write().payload_indexes.drop_index(field)
+    }
+
+    pub fn payload_schema(&self) -> BTreeMap<String, PayloadIndexInfo> {
+        self.state.read().payload_indexes.schema()
+    }
+
+    /// Blocks until every vector written so far is in the HNSW (tests and benchmarks).
+    pub fn wait_indexed(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.pending_vectors_count() > 0 {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        true
+    }
+}
+
+impl Drop for LocalShard {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn parse_path(key: &str) -> Result<JsonPath> {
+    key.parse::<JsonPath>()
+        .map_err(|e| Error::bad_input(format!("invalid payload key `{key}`: {e}")))
+}
+
+pub(crate) fn index_path(shard_dir: &Path, vector_name: &str) -> PathBuf {
+    // Vector names may hold any character: hex keeps the file name safe.
+    let hex: String = vector_name.bytes().map(|b| format!("{b:02x}")).collect();
+    shard_dir.join(format!("hnsw-{hex}.usearch"))
+}
+
+/// Keeps the best `k` of `scored`, sorted best first (ties by lower slot for stable output).
+pub(crate) fn top_k(scored: &mut Vec<(u32, f32)>, k: usize, distance: Distance) {
+    let cmp = |a: &(u32, f32), b: &(u32, f32)| distance.cmp_best_first(a.1, b.1).then(a.0.cmp(&b.0));
+    if scored.len() > k && k > 0 {
+        scored.select_nth_unstable_by(k - 1, cmp);
+        scored.truncate(k);
+    } else if k == 0 {
+        scored.clear();
+    }
+    scored.sort_by(cmp);
+}
+
+/// Scores a vector against recommendation examples. `best_score` (Qdrant's): if the vector is
+/// more similar to its best positive than to its best negative, that similarity, else minus
+/// the negative one, both squashed by a sigmoid so every "positive" point ranks above every
+/// "negative" one. `sum_scores`: the sum of similarities to positives minus those to negatives.
+fn example_score(
+    strategy: RecommendStrategy,
+    distance: Distance,
+    v: &[f32],
+    positives: &[Vec<f32>],
+    negatives: &[Vec<f32>],
+) -> f32 {
+    // Similarity where higher is better for every distance.
+    let sim = |e: &Vec<f32>| {
+        let s = distance.score(v, e);
+        if distance.higher_is_better() {
+            s
+        } else {
+            -s
+        }
+    };
+    match strategy {
+        RecommendStrategy::SumScores => positives.iter().map(sim).sum::<f32>() - negatives.iter().map(sim).sum::<f32>(),
+        RecommendStrategy::BestScore | RecommendStrategy::AverageVector => {
+            let best_pos = positives.iter().map(sim).fold(f32::NEG_INFINITY, f32::max);
+            let best_neg = negatives.iter().map(sim).fold(f32::NEG_INFINITY, f32::max);
+            let squash = |x: f32| 0.5 * (x / (1.0 + x.abs()) + 1.0);
+            if best_pos > best_neg {
+                squash(best_pos)
+            } else {
+                -squash(best_neg)
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! End-to-end tests of the single-node REST API against the real binary.
+
+mod common;
+
+use common::{run_binary, vectors, Server};
+use serde_json::{json, Value};
+
+fn create(server: &Server, name: &str, body: Value) {
+    assert_eq!(
+        server.ok("PUT", &format!("/collections/{name}"), Some(body)),
+        json!(true)
+    );
+}
+
+fn upsert(server: &Server, name: &str, from: usize, vecs: &[Vec<f32>]) {
+    let points: Vec<Value> = vecs
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({"id": from + i, "vector": v, "payload": {"n": from + i, "even": (from + i) % 2 == 0}}))
+        .collect();
+    let r = server.ok(
+        "PUT",
+        &format!("/collections/{name}/points?wait=true"),
+        Some(json!({"points": points})),
+    );
+    assert_eq!(r["status"], "completed");
+}
+
+#[test]
+fn collection_lifecycle_and_errors() {
+    let s = Server::start();
+    create(&s, "c", json!({"vectors": {"size": 4, "distance": "Dot"}}));
+    let (status, body) = s.call(
+        "PUT",
+        "/collections/c",
+        Some(json!({"vectors": {"size": 4, "distance": "Dot"}})),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body["status"]["error"].as_str().unwrap().contains("already exists"));
+    let (status, body) = s.call("GET", "/collections/missing", None);
+    assert_eq!(status, 404);
+    assert_eq!(
+        body["status"]["error"],
+        "Not found: Collection `missing` doesn't exist!"
+    );
+    let (status, _) = s.call(
+        "PUT",
+        "/collections/z",
+        Some(json!({"vectors": {"size": 0, "distance": "Dot"}})),
+    );
+    assert_eq!(status, 422);
+    let (status, body) = s.call_raw("PUT", "/collections/z", "{not json", &[]);
+    assert_eq!(status, 400, "{body}");
+    assert!(body["status"]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("Format error in JSON body"));
+    // Trailing slashes are normalised away, as in Qdrant.
+    assert_eq!(s.ok("GET", "/collections/c/exists/", None), json!({"exists": true}));
+    assert_eq!(s.ok("DELETE", "/collections/c", None), json!(true));
+    assert_eq!(s.ok("DELETE", "/collections/c", None), json!(false));
+    assert_eq!(s.ok("GET", "/collections", None), json!({"collections": []}));
+}
+
+#[test]
+fn writes_are_visible_at_once_and_search_matches_brute_force() {
+    let s = Server::start();
+    create(
+        &s,
+        "v",
+        json!({"vectors": {"size": 16, "distance": "Euclid"}, "shard_number": 3}),
+    );
+    let data = vectors(3000, 16, 1);
+    for (i, chunk) in data.chunks(500).enumerate() {
+        upsert(&s, "v", i * 500, chunk);
+    }
+    assert_eq!(
+        s.ok("POST", "/collections/v/points/count", Some(json!({})))["count"],
+        3000
+    );
+    let q = &vectors(1, 16, 99)[0];
+    let mut exact: Vec<(usize, f32)> = data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i, v.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt()))
+        .collect();
+    exact.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let hits = s.ok(
+        "POST",
+        "/collections/v/points/query",
+        Some(json!({"query": q, "limit": 10, "params": {"exact": true}})),
+    );
+    let ids: Vec<u64> = hits["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_u64().unwrap())
+        .collect();
+    let want: Vec<u64> = exact.iter().take(10).map(|e| e.0 as u64).collect();
+    assert_eq!(ids, want);
+    // The same through the HNSW path once indexed (and immediately, via the exact fallback).
+    let hits = s.ok(
+        "POST",
+        "/collections/v/points/search",
+        Some(json!({"vector": q, "limit": 10})),
+    );
+    let approx: Vec<u64> = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_u64().unwrap())
+        .collect();
+    let overlap = approx.iter().filter(|i| want.contains(i)).count();
+    assert!(overlap >= 8, "recall too low: {approx:?} vs {want:?}");
+    // Filtered by payload.
+    let hits = s.ok(
+        "POST",
+        "/collections/v/points/query",
+        Some(
+            json!({"query": q, "limit": 5, "filter": {"must": [{"key": "even", "match": {"value": true}}]},
+                    "with_payload": true}),
+        ),
+    );
+    for h in hits["points"].as_array().unwrap() {
+        assert_eq!(h["payload"]["even"], true);
+    }
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_write_and_restart_reloads_the_index() {
+    let mut s = Server::start();
+    create(&s, "d", json!({"vectors": {"size": 8, "distance": "Cosine"}}));
+    s.ok(
+        "PUT",
+        "/collections/d/index?wait=true",
+        Some(json!({"field_name": "n", "field_schema": "integer"})),
+    );
+    let data = vectors(2000, 8, 5);
+    upsert(&s, "d", 0, &data[..1000]);
+    // Let the indexer finish and save, then write more that only the RocksDB WAL holds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while s.ok("GET", "/collections/d", None)["status"] != "green" {
+        assert!(std::time::Instant::now() < deadline, "indexing did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    upsert(&s, "d", 1000, &data[1000..]);
+    s.ok(
+        "POST",
+        "/collections/d/points/delete?wait=true",
+        Some(json!({"points": [0, 1, 2]})),
+    );
+    s.ok(
+        "POST",
+        "/collections/d/points/payload?wait=true",
+        Some(json!({"payload": {"tag": "x"}, "points": [10, 1500]})),
+    );
+    s.crash_and_restart();
+    let info = s.ok("GET", "/collections/d", None);
+    assert_eq!(info["points_count"], 1997);
+    assert_eq!(info["payload_schema"]["n"]["data_type"], "integer");
+    assert!(s.log().contains("storage loaded"));
+    let p = s.ok("GET", "/collections/d/points/1500", None);
+    assert_eq!(p["payload"]["tag"], "x");
+    assert_eq!(p["payload"]["n"], 1500);
+    let (status, _) = s.call("GET", "/collections/d/points/1", None);
+    assert_eq!(status, 404);
+    // Search still finds exact neighbours after the restart.
+    let hits = s.ok(
+        "POST",
+        "/collections/d/points/query",
+        Some(json!({"query": 1200, "limit": 1})),
+    );
+    assert_eq!(hits["points"].as_array().unwrap().len(), 1);
+    let count = s.ok(
+        "POST",
+        "/collections/d/points/count",
+        Some(json!({"filter": {"must": [{"key": "n", "range": {"gte": 1000}}]}})),
+    );
+    assert_eq!(count["count"], 1000);
+    // A graceful restart too.
+    s.stop_and_restart();
+    assert_eq!(s.ok("GET", "/collections/d", None)["points_count"], 1997);
+}
+
+#[test]
+fn api_key_guards_everything_but_probes() {
+    let s = Server::start_with(&[("QDRANT__SERVICE__API_KEY", "secret")]);
+    let (status, _) = s.call("GET", "/collections", None);
+    assert_eq!(status, 401);
+    let (status, _) = s.call_raw("GET", "/collections", "", &[("api-key", "wrong")]);
+    assert_eq!(status, 401);
+    let (status, _) = s.call_raw("GET", "/collections", "", &[("api-key", "secret")]);
+    assert_eq!(status, 200);
+    let (status, _) = s.call_raw("GET", "/collections", "", &[("authorization", "Bearer secret")]);
+    assert_eq!(status, 200);
+    for probe in ["/healthz", "/livez", "/readyz"] {
+        assert_eq!(s.call("GET", probe, None).0, 200);
+    }
+}
+
+#[test]
+fn oversized_bodies_are_rejected_with_json() {
+    let s = Server::start_with(&[("QDRANT__SERVICE__MAX_REQUEST_SIZE_MB", "1")]);
+    create(&s, "b", json!({"vectors": {"size": 4, "distance": "Dot"}}));
+    let big = format!(
+        "{{\"points\": [{{\"id\": 1, \"vector\": [1,2,3,4], \"payload\": {{\"x\": \"{}\"}}}}]}}",
+        "a".repeat(2 << 20)
+    );
+    let (status, body) = s.call_raw("PUT", "/collections/b/points", &big, &[]);
+    assert_eq!(status, 400, "{body}");
+    assert!(body["status"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("larger than allowed"));
+}
+
+#[test]
+fn metrics_and_service_endpoints() {
+    let s = Server::start();
+    create(&s, "m", json!({"vectors": {"size": 2, "distance": "Dot"}}));
+    upsert(&s, "m", 0, &vectors(3, 2, 1));
+    let (status, text) = s.call("GET", "/metrics", None);
+    assert_eq!(status, 200);
+    let text = text.as_str().unwrap().to_string();
+    assert!(text.contains("collections_total 1"), "{text}");
+    assert!(text.contains("collection_points{id=\"m\"} 3"), "{text}");
+    assert!(
+        text.contains("rest_responses_total{method=\"PUT\",endpoint=\"/collections/{name}/points\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("rest_responses_duration_seconds_bucket"));
+    let root = s.call("GET", "/", None).1;
+    assert_eq!(root["title"], "qdrant - vector search engine");
+    assert_eq!(s.ok("GET", "/cluster", None), json!({"status": "disabled"}));
+    let t = s.ok("GET", "/telemetry", None);
+    assert_eq!(t["app"]["name"], "qdrant");
+    assert_eq!(t["collections"]["number_of_collections"], 1);
+}
+
+#[test]
+fn bad_configuration_fails_start_up_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_binary(dir.path(), &[], &[("QDRANT__SERVICE__HTTP_PORT", "not-a-port")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("service.http_port"), "{err}");
+    let out = run_binary(dir.path(), &["--uri", "not a uri"], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid URI"));
+    let out = run_binary(dir.path(), &["--bootstrap", "ftp://x:1"], &[]);
+    assert!(!out.status.success());
+    std::fs::write(dir.path().join("bad.yaml"), "service: [").unwrap();
+    let out = run_binary(dir.path(), &["--config-path", "bad.yaml"], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid YAML"));
+}
