@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Cluster benchmark on loopback: starts PEERS (default 3) server processes of QDRANT_BIN
+# (default target/release/qdrant) with cluster mode on, each with its own ports and storage,
+# waits until peer 1 reports all peers, then uploads with shard_number=PEERS (one replica) and
+# runs the search sweep against peer 1 (fan-out). CPU and RSS are summed over all peers.
+#   N=100000 LABEL=node-3peers tests/loadgen/bench_cluster.sh
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+QBENCH=${QBENCH:-$ROOT/target/release/qbench}
+BIN=${QDRANT_BIN:-$ROOT/target/release/qdrant}
+PEERS=${PEERS:-3}
+N=${N:-100000}
+NQ=${NQ:-1000}
+LABEL=${LABEL:-node-${PEERS}peers}
+EFS=${EFS:-32,64,128,256}
+CONC=${CONC:-1,4,16}
+REQUESTS=${REQUESTS:-2000}
+OUT=${OUT:-$ROOT/.cache/qbench/cluster-$(date +%Y%m%d-%H%M%S).jsonl}
+mkdir -p "$(dirname "$OUT")"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/qbench-cluster.XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+FIRST_P2P=""
+URL=""
+for i in $(seq 1 "$PEERS"); do
+  HTTP=$(free_port); GRPC=$(free_port); P2P=$(free_port)
+  mkdir -p "$WORK/p$i"
+  ARGS=(--uri "http://127.0.0.1:$P2P")
+  if [ -n "$FIRST_P2P" ]; then ARGS+=(--bootstrap "http://127.0.0.1:$FIRST_P2P"); fi
+  (cd "$WORK/p$i" && exec env QDRANT__SERVICE__HOST=127.0.0.1 QDRANT__SERVICE__HTTP_PORT="$HTTP" \
+      QDRANT__SERVICE__GRPC_PORT="$GRPC" QDRANT__CLUSTER__ENABLED=true QDRANT__CLUSTER__P2P__PORT="$P2P" \
+      QDRANT__STORAGE__STORAGE_PATH="$WORK/p$i/storage" QDRANT__STORAGE__SNAPSHOTS_PATH="$WORK/p$i/snapshots" \
+      QDRANT__TELEMETRY_DISABLED=true "$BIN" "${ARGS[@]}" >"$WORK/p$i.log" 2>&1) &
+  PIDS+=($!)
+  for _ in $(seq 1 300); do curl -sf -o /dev/null "http://127.0.0.1:$HTTP/collections" && break; sleep 0.1; done
+  [ -z "$FIRST_P2P" ] && { FIRST_P2P=$P2P; URL="http://127.0.0.1:$HTTP"; }
+done
+# Wait until peer 1 sees every peer.
+T0=$(date +%s.%N)
+DEADLINE=$(( $(date +%s) + ${CLUSTER_TIMEOUT:-60} ))
+n=0
+while [ "$(date +%s)" -lt "$DEADLINE" ]; do
+  n=$(curl -sf "$URL/cluster" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["result"].get("peers",{})))' 2>/dev/null || echo 0)
+  [ "$n" -ge "$PEERS" ] && break
+  sleep 0.1
+done
+[ "$n" -ge "$PEERS" ] || { echo "cluster did not form ($n peers)"; tail -n 20 "$WORK"/p*.log; exit 1; }
+echo "cluster: $PEERS peers after $(python3 -c "import time; print(round(time.time()-$T0,2))") s" >&2
+SP=()
+for p in "${PIDS[@]}"; do SP+=(--server-pid "$p"); done
+DATA=(--cache-dir "$ROOT/.cache/qbench" --n "$N" --nq "$NQ")
+"$QBENCH" gen "${DATA[@]}" >/dev/null
+"$QBENCH" upload "${DATA[@]}" --url "$URL" --collection bench --shards "$PEERS" --replication 1 --batch 256 \
+  --concurrency 1 --wait true "${SP[@]}" --label "$LABEL" --json-out "$OUT"
+"$QBENCH" search "${DATA[@]}" --url "$URL" --collection bench --ef "$EFS" --concurrency "$CONC" \
+  --requests "$REQUESTS" --warmup 300 "${SP[@]}" --label "$LABEL" --json-out "$OUT"
+echo "results: $OUT" >&2

@@ -1,0 +1,184 @@
+//! Command-line interface (clap).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "qbench",
+    version,
+    about = "Datasets, Qdrant REST load and in-process ANN baselines"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate (or reuse) a latent-mixture dataset with exact ground truth; prints its directory.
+    Gen(GenArgs),
+    /// Create a collection, upload the base set, time until fully indexed.
+    Upload(UploadArgs),
+    /// Closed-loop and open-loop search over an hnsw_ef sweep, with recall.
+    Search(SearchArgs),
+    /// The same data through in-process indexes (usearch variants, exact scan).
+    Baseline(BaselineArgs),
+}
+
+/// Which dataset: generated from these parameters into the cache, or an existing directory.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Use this dataset directory (written by `qbench gen`) instead of the parameters below.
+    #[arg(long, env = "QBENCH_DATA")]
+    pub data: Option<PathBuf>,
+    /// Cache directory for generated datasets.
+    #[arg(long, env = "QBENCH_CACHE", default_value = ".cache/qbench")]
+    pub cache_dir: PathBuf,
+    /// Base vectors (10k .. 1M).
+    #[arg(long, default_value_t = 100_000)]
+    pub n: usize,
+    /// Queries.
+    #[arg(long, default_value_t = 1_000)]
+    pub nq: usize,
+    #[arg(long, default_value_t = 128)]
+    pub dim: usize,
+    #[arg(long, default_value_t = 48)]
+    pub latent: usize,
+    #[arg(long, default_value_t = 1024)]
+    pub clusters: usize,
+    #[arg(long, default_value_t = 0.1)]
+    pub noise: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Ground-truth depth.
+    #[arg(long, default_value_t = 100)]
+    pub gt_k: usize,
+    /// L2-normalised vectors (for a Cosine collection).
+    #[arg(long)]
+    pub cosine: bool,
+    /// Threads for generation and ground truth.
+    #[arg(long, default_value_t = 2)]
+    pub gen_threads: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Base URL of the Qdrant-compatible server.
+    #[arg(long, env = "QDRANT_URL", default_value = "http://127.0.0.1:6333")]
+    pub url: String,
+    #[arg(long, default_value = "bench")]
+    pub collection: String,
+    /// Server process id(s) for CPU seconds and RSS from /proc (repeat for a cluster).
+    #[arg(long = "server-pid")]
+    pub server_pids: Vec<u32>,
+    /// Name of the engine under test, copied into the JSON lines.
+    #[arg(long, default_value = "server")]
+    pub label: String,
+    /// Append the JSON lines to this file too.
+    #[arg(long)]
+    pub json_out: Option<PathBuf>,
+    /// Client runtime threads.
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
+    /// Per-request timeout, seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout_s: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[arg(long, default_value_t = 16)]
+    pub m: usize,
+    #[arg(long, default_value_t = 100)]
+    pub ef_construct: usize,
+    #[arg(long, default_value_t = 1)]
+    pub shards: u32,
+    #[arg(long, default_value_t = 1)]
+    pub replication: u32,
+    /// Qdrant `optimizers_config.indexing_threshold` (KB); unset = server default.
+    #[arg(long)]
+    pub indexing_threshold_kb: Option<u64>,
+    /// Qdrant `optimizers_config.default_segment_number`; unset = server default.
+    #[arg(long)]
+    pub default_segment_number: Option<u64>,
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// `?wait=` of each upsert.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub wait: bool,
+    /// Upload into the existing collection instead of deleting and creating it.
+    #[arg(long)]
+    pub no_recreate: bool,
+    /// Give up waiting for `indexed_vectors_count` after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    pub index_timeout_s: u64,
+    #[arg(long, default_value_t = 100)]
+    pub poll_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// hnsw_ef values to sweep (0 = leave `params` out: server default).
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+    pub ef: Vec<usize>,
+    /// Closed-loop concurrencies (empty to skip).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    pub concurrency: Vec<usize>,
+    /// Open-loop rates in requests/s (empty = none).
+    #[arg(long, value_delimiter = ',')]
+    pub rate: Vec<f64>,
+    /// Open loop: requests sent at once at most (the rest wait, timed from their schedule).
+    #[arg(long, default_value_t = 256)]
+    pub max_inflight: usize,
+    /// Requests per measured run.
+    #[arg(long, default_value_t = 2000)]
+    pub requests: usize,
+    /// Unmeasured requests before each ef.
+    #[arg(long, default_value_t = 200)]
+    pub warmup: usize,
+    /// Results per query (recall@k).
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Indexes to run: `usearch`, `usearch:quant=f16:rescore=2`, `usearch:m=24:efc=200`, `flat`.
+    #[arg(long = "index", default_value = "usearch")]
+    pub indexes: Vec<String>,
+    #[arg(long, default_value_t = 16)]
+    pub m: usize,
+    #[arg(long, default_value_t = 100)]
+    pub ef_construct: usize,
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+    pub ef: Vec<usize>,
+    /// Threads for the build and for the multi-thread search pass.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Timed passes over the query set per ef.
+    #[arg(long, default_value_t = 2)]
+    pub passes: usize,
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    #[arg(long)]
+    pub json_out: Option<PathBuf>,
+}

@@ -1,0 +1,378 @@
+//! The subcommands: wiring between the CLI, the dataset, the load and the reports.
+
+use crate::baseline::runner::{self, MemoryStats, SweepConfig};
+use crate::baseline::{BuildParams, IndexSpec};
+use crate::cli::{BaselineArgs, Cli, Command, DataArgs, SearchArgs, ServerArgs, UploadArgs};
+use crate::dataset::{self, Dataset, DatasetSpec};
+use crate::gen::LatentMixtureSpec;
+use crate::report::{opt, table, unix_time, Reporter};
+use crate::rest::{CollectionParams, QdrantClient};
+use crate::search::{self, LoadShape, RunResult, Workload};
+use crate::upload::{self, UploadConfig};
+use crate::{procstat, vecio::Matrix};
+use anyhow::Context;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Gen(a) => gen(&a.data),
+        Command::Upload(a) => upload(&a),
+        Command::Search(a) => search(&a),
+        Command::Baseline(a) => baseline(&a),
+    }
+}
+
+fn spec_of(d: &DataArgs) -> DatasetSpec {
+    let mut g = LatentMixtureSpec::new(d.dim, d.latent, d.clusters, d.noise, d.seed);
+    g.normalize = d.cosine;
+    DatasetSpec {
+        generator: g,
+        n: d.n,
+        nq: d.nq,
+        gt_k: d.gt_k,
+    }
+}
+
+fn load(d: &DataArgs) -> anyhow::Result<Dataset> {
+    let dir = match &d.data {
+        Some(dir) => dir.clone(),
+        None => dataset::ensure(&spec_of(d), &d.cache_dir, d.gen_threads)?.0,
+    };
+    let ds = dataset::load(&dir).with_context(|| format!("load dataset {}", dir.display()))?;
+    eprintln!(
+        "qbench: dataset {} ({} x {}, {} queries)",
+        ds.meta.name, ds.base.rows, ds.base.cols, ds.queries.rows
+    );
+    Ok(ds)
+}
+
+fn gen(d: &DataArgs) -> anyhow::Result<()> {
+    let (dir, fresh) = dataset::ensure(&spec_of(d), &d.cache_dir, d.gen_threads)?;
+    let ds = dataset::load(&dir)?;
+    println!("{}", dir.display());
+    Reporter::default().emit(&json!({
+        "kind": "gen", "dir": dir, "fresh": fresh, "meta": ds.meta,
+    }))
+}
+
+fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()?)
+}
+
+fn client(s: &ServerArgs, pool: usize) -> anyhow::Result<QdrantClient> {
+    Ok(QdrantClient::new(&s.url, pool, Duration::from_secs(s.timeout_s))?)
+}
+
+fn context(s: &ServerArgs, ds: &Dataset) -> Value {
+    json!({
+        "label": s.label, "url": s.url, "collection": s.collection, "dataset": ds.meta.name,
+        "n": ds.base.rows, "dim": ds.base.cols, "timestamp": unix_time(),
+    })
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
+fn upload(a: &UploadArgs) -> anyhow::Result<()> {
+    let ds = load(&a.data)?;
+    let params = CollectionParams {
+        dim: ds.base.cols,
+        distance: if ds.meta.distance == "cosine" {
+            "Cosine"
+        } else {
+            "Euclid"
+        }
+        .into(),
+        m: a.m,
+        ef_construct: a.ef_construct,
+        shards: a.shards,
+        replication: a.replication,
+        indexing_threshold_kb: a.indexing_threshold_kb,
+        default_segment_number: a.default_segment_number,
+    };
+    let cfg = UploadConfig {
+        collection: a.server.collection.clone(),
+        params: params.clone(),
+        recreate: !a.no_recreate,
+        batch: a.batch,
+        concurrency: a.concurrency,
+        wait: a.wait,
+        index_timeout: Duration::from_secs(a.index_timeout_s),
+        poll: Duration::from_millis(a.poll_ms),
+        server_pids: a.server.server_pids.clone(),
+    };
+    let rt = runtime(a.server.client_threads)?;
+    let c = client(&a.server, a.concurrency)?;
+    let base = Arc::new(ds.base.clone());
+    let r = rt.block_on(upload::run(&c, base, &cfg))?;
+    let l = &r.batch_latency;
+    println!(
+        "{}",
+        table(
+            &[
+                "points",
+                "batch",
+                "conc",
+                "wait",
+                "upload s",
+                "pts/s",
+                "p50 ms",
+                "p99 ms",
+                "indexed s",
+                "green s",
+                "srv CPU s",
+                "srv RSS MiB"
+            ],
+            &[vec![
+                r.points.to_string(),
+                a.batch.to_string(),
+                a.concurrency.to_string(),
+                a.wait.to_string(),
+                format!("{:.2}", r.upload_s),
+                format!("{:.0}", r.points_per_s),
+                format!("{:.2}", l.p50_ms),
+                format!("{:.2}", l.p99_ms),
+                opt(r.to_indexed_s, 2),
+                opt(r.to_green_s, 2),
+                opt(r.server_total.map(|s| s.cpu_s), 1),
+                opt(r.server_total.map(|s| s.rss_bytes as f64 / 1048576.0), 0),
+            ]],
+        )
+    );
+    let record = merge(
+        json!({"kind": "upload"}),
+        merge(
+            context(&a.server, &ds),
+            merge(
+                json!({
+                    "m": a.m, "ef_construct": a.ef_construct, "shards": a.shards,
+                    "replication": a.replication, "batch": a.batch, "concurrency": a.concurrency,
+                    "wait": a.wait,
+                }),
+                serde_json::to_value(&r)?,
+            ),
+        ),
+    );
+    Reporter {
+        json_out: a.server.json_out.clone(),
+    }
+    .emit(&record)?;
+    if r.to_indexed_s.is_none() {
+        anyhow::bail!("collection was not fully indexed within {} s", a.index_timeout_s);
+    }
+    Ok(())
+}
+
+fn search_row(ef: usize, r: &RunResult) -> Vec<String> {
+    let load = match r.shape {
+        LoadShape::Closed { concurrency } => format!("c={concurrency}"),
+        LoadShape::Open { rate, .. } => format!("r={rate:.0}/s"),
+    };
+    vec![
+        if ef == 0 { "default".into() } else { ef.to_string() },
+        load,
+        opt(r.recall, 4),
+        format!("{:.0}", r.qps),
+        format!("{:.2}", r.latency.p50_ms),
+        format!("{:.2}", r.latency.p95_ms),
+        format!("{:.2}", r.latency.p99_ms),
+        format!("{:.2}", r.latency.p999_ms),
+        r.errors.to_string(),
+        opt(r.q_per_server_cpu_s, 0),
+        opt(r.server.map(|s| s.rss_bytes as f64 / 1048576.0), 0),
+    ]
+}
+
+fn search(a: &SearchArgs) -> anyhow::Result<()> {
+    let ds = load(&a.data)?;
+    anyhow::ensure!(
+        a.k <= ds.gt.cols,
+        "k={} exceeds the ground truth depth {}",
+        a.k,
+        ds.gt.cols
+    );
+    let max_conc = a.concurrency.iter().copied().max().unwrap_or(1).max(1);
+    let rt = runtime(a.server.client_threads)?;
+    let c = client(&a.server, max_conc.max(a.max_inflight.min(64)))?;
+    let info = rt.block_on(c.collection_info(&a.server.collection))?;
+    if info.points_count != Some(ds.base.rows as u64) {
+        eprintln!(
+            "qbench search: warning: collection has {:?} points, dataset {} (recall will be off)",
+            info.points_count, ds.base.rows
+        );
+    }
+    let gt: Arc<Matrix<u32>> = Arc::new(ds.gt.clone());
+    let reporter = Reporter {
+        json_out: a.server.json_out.clone(),
+    };
+    let ctx = context(&a.server, &ds);
+    let mut rows = Vec::new();
+    for &ef in &a.ef {
+        let w = Workload::new(
+            &a.server.collection,
+            &ds.queries,
+            gt.clone(),
+            a.k,
+            (ef > 0).then_some(ef),
+        );
+        if a.warmup > 0 {
+            rt.block_on(search::closed_loop(&c, &w, max_conc, a.warmup, 0, &[]))?;
+        }
+        let mut runs = Vec::new();
+        for &conc in &a.concurrency {
+            runs.push(rt.block_on(search::closed_loop(&c, &w, conc, a.requests, 0, &a.server.server_pids))?);
+        }
+        for &rate in &a.rate {
+            runs.push(rt.block_on(search::open_loop(
+                &c,
+                &w,
+                rate,
+                a.max_inflight,
+                a.requests,
+                0,
+                &a.server.server_pids,
+            ))?);
+        }
+        for r in runs {
+            eprintln!("{}", search_row(ef, &r).join("  "));
+            rows.push(search_row(ef, &r));
+            let record = merge(
+                merge(json!({"kind": "search", "ef": ef, "k": a.k}), ctx.clone()),
+                serde_json::to_value(&r)?,
+            );
+            reporter.emit(&record)?;
+            if r.ok == 0 {
+                anyhow::bail!("every request failed: {}", r.first_error.unwrap_or_default());
+            }
+        }
+    }
+    println!(
+        "{}",
+        table(
+            &[
+                "ef",
+                "load",
+                "recall@k",
+                "QPS",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "p99.9 ms",
+                "errors",
+                "q/srv-CPU-s",
+                "srv RSS MiB"
+            ],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+fn baseline(a: &BaselineArgs) -> anyhow::Result<()> {
+    let ds = load(&a.data)?;
+    anyhow::ensure!(
+        a.k <= ds.gt.cols,
+        "k={} exceeds the ground truth depth {}",
+        a.k,
+        ds.gt.cols
+    );
+    let specs: Vec<IndexSpec> = a.indexes.iter().map(|s| s.parse()).collect::<Result<_, _>>()?;
+    let base = Arc::new(ds.base.clone());
+    let params = BuildParams {
+        dim: ds.base.cols,
+        capacity: ds.base.rows,
+        m: a.m,
+        ef_construct: a.ef_construct,
+        threads: a.threads,
+    };
+    let cfg = SweepConfig {
+        efs: a.ef.clone(),
+        k: a.k,
+        threads: a.threads,
+        passes: a.passes,
+    };
+    let reporter = Reporter {
+        json_out: a.json_out.clone(),
+    };
+    // Build every index first, then sweep them all with interleaved passes.
+    let mut indexes = Vec::new();
+    let mut builds = Vec::new();
+    for spec in &specs {
+        let rss0 = procstat::sample("self")?.rss_bytes;
+        let index = spec.make(&params, base.clone())?;
+        let build = runner::build(index.as_ref(), &base, a.threads)?;
+        let rss_delta = procstat::sample("self")?.rss_bytes as i64 - rss0 as i64;
+        let n = base.rows as f64;
+        let index_bytes = index.memory_bytes();
+        let memory = MemoryStats {
+            index_bytes,
+            rss_delta_bytes: rss_delta,
+            index_bytes_per_vector: index_bytes.map(|b| b as f64 / n),
+            rss_bytes_per_vector: rss_delta as f64 / n,
+        };
+        eprintln!(
+            "qbench baseline: {} built in {:.1}s ({:.0} adds/s, {:.0} adds/CPU-s)",
+            index.name(),
+            build.wall_s,
+            build.adds_per_s,
+            build.adds_per_cpu_s
+        );
+        indexes.push(index);
+        builds.push((build, memory));
+    }
+    let sweeps = runner::sweep(&mut indexes, &ds.queries, &ds.gt, &cfg)?;
+    let mut rows = Vec::new();
+    for (((spec, index), (build, memory)), sweep) in specs.iter().zip(&indexes).zip(builds).zip(sweeps) {
+        for p in &sweep {
+            rows.push(vec![
+                index.name(),
+                p.ef.to_string(),
+                format!("{:.4}", p.recall),
+                format!("{:.0}", p.q_per_cpu_s),
+                format!("{:.0}", p.q_per_cpu_s_best),
+                format!("{:.0}", p.qps_1t),
+                opt(p.qps_mt, 0),
+                format!("{:.3}", p.latency_1t.p50_ms),
+                format!("{:.3}", p.latency_1t.p99_ms),
+                format!("{:.0}", build.adds_per_cpu_s),
+                opt(memory.index_bytes_per_vector, 0),
+            ]);
+        }
+        let (m, efc) = spec.effective(&params);
+        reporter.emit(&json!({
+            "kind": "baseline", "engine": index.name(), "spec": spec.raw, "dataset": ds.meta.name,
+            "n": ds.base.rows, "nq": ds.queries.rows, "dim": ds.base.cols, "m": m, "ef_construct": efc,
+            "threads": a.threads, "k": a.k, "passes": a.passes, "timestamp": unix_time(),
+            "build": build, "memory": memory, "sweep": sweep,
+        }))?;
+    }
+    println!(
+        "{}",
+        table(
+            &[
+                "index",
+                "ef",
+                "recall@k",
+                "q/CPU-s",
+                "best",
+                "QPS 1t",
+                "QPS mt",
+                "p50 ms",
+                "p99 ms",
+                "adds/CPU-s",
+                "B/vec"
+            ],
+            &rows
+        )
+    );
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! qbench: deterministic datasets, a Qdrant REST load generator and in-process ANN baselines.
+//!
+//! Modules: `rng`/`gen` (latent-mixture data), `gt` (exact ground truth), `vecio`
+//! (.fvecs/.ivecs), `dataset` (cache), `rest` (Qdrant REST client), `upload`/`search`
+//! (load), `baseline` (in-process indexes behind one trait), `stats`, `procstat`, `report`.
+
+pub mod baseline;
+pub mod cli;
+pub mod commands;
+pub mod dataset;
+pub mod gen;
+pub mod gt;
+pub mod procstat;
+pub mod report;
+pub mod rest;
+pub mod rng;
+pub mod search;
+pub mod stats;
+pub mod upload;
+pub mod vecio;
