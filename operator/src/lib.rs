@@ -1,0 +1,24 @@
+//! Kubernetes operator for `QdrantCluster` (`qdrant.dev/v1alpha1`): a Qdrant-compatible
+//! distributed vector database run as a StatefulSet, scaled and upgraded safely through the
+//! node's cluster REST API.
+//!
+//! Layout: `crd` (types, the only source of the CRD), `validate`, `build/` (pure builders),
+//! `cluster_api` (node REST API trait, HTTP client, fake), `snapshot` (observation of the
+//! cluster), `planner` (pure next-step decision), `status`, `reconcile` (the controller),
+//! `lease` (leader election), `metrics` and `server` (`/metrics`, `/healthz`).
+
+pub mod build;
+pub mod cluster_api;
+pub mod crd;
+pub mod error;
+pub mod lease;
+pub mod metrics;
+pub mod planner;
+pub mod reconcile;
+pub mod server;
+pub mod snapshot;
+pub mod status;
+pub mod validate;
+
+pub use crd::{QdrantCluster, QdrantClusterSpec, QdrantClusterStatus};
+pub use error::Error;
