@@ -1221,11 +1221,18 @@ mod tests {
             payload: &pl,
             has_vector: &hv,
         };
-        assert!(idx.matches(&f, &point), "substring without index");
+        assert!(!idx.matches(&f, &point), "default word tokens without an index");
         idx.create_index("t", schema(json!("text")), std::iter::once((0, &pl)))
             .unwrap();
-        assert!(!idx.matches(&f, &point), "tokens with index");
+        assert!(!idx.matches(&f, &point), "word tokens with the index");
         assert_eq!(idx.candidates(&f).map(|b| ids(&b)), Some(vec![]));
+        // The index's own tokenizer decides: prefix tokens make "good" match "goodness".
+        let mut prefix = PayloadIndexes::default();
+        let params = json!({"type": "text", "tokenizer": "prefix", "min_token_len": 2, "max_token_len": 10});
+        prefix
+            .create_index("t", schema(params), std::iter::once((0, &pl)))
+            .unwrap();
+        assert!(prefix.matches(&f, &point), "prefix tokens with the index");
     }
 
     // --------------------------------------------------------------------------------------------
