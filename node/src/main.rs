@@ -51,6 +51,7 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -74,8 +75,8 @@ fn main() -> ExitCode {
         tracing::debug!(key = %key, "unknown config key ignored");
     }
     let settings = loaded.settings;
-    if settings.cluster.enabled || cli.uri.is_some() || cli.bootstrap.is_some() {
-        tracing::warn!("cluster mode is not available in this build yet; running standalone");
+    if !settings.cluster.enabled && (cli.uri.is_some() || cli.bootstrap.is_some()) {
+        tracing::warn!("--uri/--bootstrap are ignored: cluster mode is off (set cluster.enabled: true)");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(settings)) {
+    match runtime.block_on(run(settings, cli.uri, cli.bootstrap)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -94,11 +95,22 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(settings: Settings) -> anyhow::Result<()> {
+async fn run(settings: Settings, uri: Option<String>, bootstrap: Option<String>) -> anyhow::Result<()> {
     let addr: SocketAddr = format!("{}:{}", settings.service.host, settings.service.http_port)
         .parse()
         .map_err(|e| anyhow::anyhow!("service.host/http_port do not form an address: {e}"))?;
-    let node = tokio::task::spawn_blocking(move || Node::open(settings)).await??;
+    // Cluster mode: consensus first (initialise, join or resume), so the node starts as a member.
+    let consensus = if settings.cluster.enabled {
+        let storage = settings.storage.storage_path.clone();
+        let c = node::cluster::Consensus::start(&settings, uri, bootstrap, &storage)
+            .await
+            .map_err(|e| anyhow::anyhow!("cluster start-up failed: {e}"))?;
+        Some(c)
+    } else {
+        None
+    };
+    let mut node = tokio::task::spawn_blocking(move || Node::open(settings)).await??;
+    node.consensus = consensus;
     let node = Arc::new(node);
     tracing::info!(ms = node.started.elapsed().as_millis() as u64, "start-up complete");
 
@@ -115,6 +127,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     tracing::info!("shutting down");
+    if let Some(c) = &node.consensus {
+        c.shutdown().await;
+    }
     tokio::task::spawn_blocking(move || node.shutdown()).await?;
     Ok(())
 }
