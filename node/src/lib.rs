@@ -2,6 +2,7 @@
 //! `api` -> `node` -> `collection` -> `storage`, with `model` shared by all.
 
 pub mod api;
+pub mod cluster;
 pub mod collection;
 pub mod error;
 pub mod metrics;

@@ -22,6 +22,8 @@ pub struct Node {
     lifecycle: tokio::sync::Mutex<()>,
     index_threads: usize,
     pub started: Instant,
+    /// The cluster handle in cluster mode (set by main before serving).
+    pub consensus: Option<Arc<crate::cluster::Consensus>>,
 }
 
 impl Node {
@@ -44,6 +46,7 @@ impl Node {
             lifecycle: tokio::sync::Mutex::new(()),
             index_threads,
             started,
+            consensus: None,
         };
         let dir = node.collections_dir();
         std::fs::create_dir_all(&dir)

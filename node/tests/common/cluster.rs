@@ -91,7 +91,12 @@ impl Peer {
 
     /// Joins through `bootstrap` (a p2p URI), announcing its own `--uri`.
     pub fn spawn_joiner(&mut self, bootstrap: &str) {
-        let args = vec!["--bootstrap".to_string(), bootstrap.to_string(), "--uri".to_string(), self.uri.clone()];
+        let args = vec![
+            "--bootstrap".to_string(),
+            bootstrap.to_string(),
+            "--uri".to_string(),
+            self.uri.clone(),
+        ];
         self.spawn(&args);
     }
 
@@ -142,13 +147,23 @@ impl Peer {
             if !self.is_running() {
                 panic!("peer {} exited during start-up:\n{}", self.uri, self.log());
             }
-            assert!(Instant::now() < deadline, "peer {} not ready in {timeout:?}:\n{}", self.uri, self.log());
+            assert!(
+                Instant::now() < deadline,
+                "peer {} not ready in {timeout:?}:\n{}",
+                self.uri,
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
 
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        request(method, &format!("{}{}", self.url, path), body.map(|b| b.to_string()), &[])
+        request(
+            method,
+            &format!("{}{}", self.url, path),
+            body.map(|b| b.to_string()),
+            &[],
+        )
     }
 
     /// `GET /cluster`'s result, if the peer answers.
@@ -183,14 +198,22 @@ pub struct Agreement {
 /// Waits until every peer in `peers` answers `GET /cluster` with the same leader and `n` peers
 /// (and, if asked, all voters and equal commits). Returns the leader id.
 pub fn wait_agreed(peers: &[&Peer], want: Agreement, timeout: Duration) -> u64 {
+    wait_agreed_on(peers, want, timeout, |_| true)
+}
+
+/// Like [`wait_agreed`], also requiring `accept(leader)` (e.g. a leader other than a dead one).
+pub fn wait_agreed_on(peers: &[&Peer], want: Agreement, timeout: Duration, accept: impl Fn(u64) -> bool) -> u64 {
     let deadline = Instant::now() + timeout;
     loop {
         let last = peers.iter().map(|p| p.cluster()).collect::<Vec<_>>();
-        if let Some(leader) = agreed(&last, want) {
+        if let Some(leader) = agreed(&last, want).filter(|l| accept(*l)) {
             return leader;
         }
         if Instant::now() > deadline {
-            let logs: Vec<String> = peers.iter().map(|p| format!("--- {} ---\n{}", p.uri, tail(&p.log(), 40))).collect();
+            let logs: Vec<String> = peers
+                .iter()
+                .map(|p| format!("--- {} ---\n{}", p.uri, tail(&p.log(), 40)))
+                .collect();
             panic!("no agreement within {timeout:?}: {last:#?}\n{}", logs.join("\n"));
         }
         std::thread::sleep(Duration::from_millis(20));

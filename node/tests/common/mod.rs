@@ -210,3 +210,5 @@ pub fn run_binary(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::proce
     }
     cmd.output().unwrap()
 }
+
+pub mod cluster;

@@ -1,5 +1,6 @@
 //! Qdrant's REST API over axum. Handlers are thin: parse, call `Node`/`Collection`, render.
 
+pub mod cluster;
 pub mod collections;
 pub mod error;
 pub mod extract;
@@ -47,6 +48,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/metrics", get(service::metrics))
         .route("/telemetry", get(service::telemetry))
         .route("/cluster", get(service::cluster))
+        .route("/cluster/peer/{peer_id}", axum::routing::delete(cluster::remove_peer))
         .route("/collections", get(collections::list))
         .route("/aliases", get(collections::list_aliases))
         .route(

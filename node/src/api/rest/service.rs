@@ -30,9 +30,14 @@ pub async fn healthz() -> &'static str {
     "healthz check passed"
 }
 
-pub async fn readyz() -> (StatusCode, &'static str) {
-    // A standalone node serves as soon as its storage is loaded (which precedes listening).
-    (StatusCode::OK, "all shards are ready")
+pub async fn readyz(State(node): State<Arc<Node>>) -> (StatusCode, &'static str) {
+    // A standalone node serves as soon as its storage is loaded (which precedes listening); a
+    // cluster peer once it has caught up with the leader's commit.
+    if super::cluster::is_ready(&node).await {
+        (StatusCode::OK, "all shards are ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "some shards are not ready")
+    }
 }
 
 pub async fn metrics(State(node): State<Arc<Node>>) -> Response {
@@ -62,6 +67,7 @@ pub async fn metrics(State(node): State<Arc<Node>>) -> Response {
     let _ = writeln!(out, "# HELP cluster_enabled is cluster support enabled");
     let _ = writeln!(out, "# TYPE cluster_enabled gauge");
     let _ = writeln!(out, "cluster_enabled {}", u8::from(node.settings.cluster.enabled));
+    super::cluster::write_metrics(node.consensus.as_deref(), &mut out);
     node.metrics.render_rest(&mut out);
     if let Some(rss) = resident_bytes() {
         let _ = writeln!(out, "# HELP memory_resident_bytes resident memory of the process");
@@ -112,8 +118,6 @@ pub async fn telemetry(State(node): State<Arc<Node>>) -> Response {
     )
 }
 
-pub async fn cluster(State(node): State<Arc<Node>>) -> Response {
-    let t = Instant::now();
-    let _ = &node;
-    ok(t, json!({"status": "disabled"}))
+pub async fn cluster(state: State<Arc<Node>>) -> Response {
+    super::cluster::status(state).await
 }

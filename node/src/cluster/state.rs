@@ -1,0 +1,604 @@
+//! The replicated cluster state as a pure value, the operations that change it (Raft log
+//! entries), and shard placement. Nothing here does I/O: `apply` is deterministic, so every peer
+//! that applies the same log reaches the same state.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::model::collection::CollectionConfig;
+
+pub type PeerId = u64;
+pub type ShardId = u32;
+
+/// A replica's state, with Qdrant's JSON names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaState {
+    Active,
+    Dead,
+    Partial,
+    Initializing,
+    Listener,
+    PartialSnapshot,
+    Recovery,
+    Resharding,
+    ReshardingScaleDown,
+    ActiveRead,
+    ManualRecovery,
+}
+
+impl ReplicaState {
+    /// Serves reads.
+    pub fn is_readable(self) -> bool {
+        matches!(
+            self,
+            ReplicaState::Active | ReplicaState::ActiveRead | ReplicaState::ReshardingScaleDown
+        )
+    }
+
+    /// Receives writes.
+    pub fn is_updatable(self) -> bool {
+        matches!(
+            self,
+            ReplicaState::Active
+                | ReplicaState::Partial
+                | ReplicaState::Initializing
+                | ReplicaState::Listener
+                | ReplicaState::Resharding
+                | ReplicaState::ReshardingScaleDown
+                | ReplicaState::ActiveRead
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub uri: String,
+}
+
+/// Replicas of one shard: which peer holds it, in which state.
+pub type ShardReplicas = BTreeMap<PeerId, ReplicaState>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionState {
+    pub config: CollectionConfig,
+    pub shards: BTreeMap<ShardId, ShardReplicas>,
+    /// Payload indexes by field name: the schema as given by the user (Qdrant's JSON).
+    #[serde(default)]
+    pub payload_indexes: BTreeMap<String, Value>,
+}
+
+/// Everything consensus decides: who the peers are and what should exist where.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterState {
+    pub peers: BTreeMap<PeerId, PeerInfo>,
+    pub collections: BTreeMap<String, CollectionState>,
+}
+
+/// One Raft log entry's worth of change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterOp {
+    /// Registers (or re-addresses) a peer.
+    AddPeer {
+        peer_id: PeerId,
+        uri: String,
+    },
+    /// Forgets a peer. Refused while it holds replicas unless `force`, which drops them.
+    RemovePeer {
+        peer_id: PeerId,
+        force: bool,
+    },
+    /// Creates a collection with the placement chosen by the proposer (see [`placement`]).
+    CreateCollection {
+        name: String,
+        config: CollectionConfig,
+        placement: BTreeMap<ShardId, Vec<PeerId>>,
+        /// State of the new replicas; `Active` when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        init_state: Option<ReplicaState>,
+    },
+    DeleteCollection {
+        name: String,
+    },
+    UpdateCollection {
+        name: String,
+        config: CollectionConfig,
+    },
+    CreatePayloadIndex {
+        collection: String,
+        field: String,
+        schema: Value,
+    },
+    DropPayloadIndex {
+        collection: String,
+        field: String,
+    },
+    /// Sets one replica's state. With `from_state`, only if the replica is currently in it;
+    /// without, also adds a replica that does not exist yet (e.g. the target of a transfer).
+    SetReplicaState {
+        collection: String,
+        shard: ShardId,
+        peer: PeerId,
+        state: ReplicaState,
+        #[serde(default)]
+        from_state: Option<ReplicaState>,
+    },
+}
+
+impl ClusterOp {
+    /// A short name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClusterOp::AddPeer { .. } => "add_peer",
+            ClusterOp::RemovePeer { .. } => "remove_peer",
+            ClusterOp::CreateCollection { .. } => "create_collection",
+            ClusterOp::DeleteCollection { .. } => "delete_collection",
+            ClusterOp::UpdateCollection { .. } => "update_collection",
+            ClusterOp::CreatePayloadIndex { .. } => "create_payload_index",
+            ClusterOp::DropPayloadIndex { .. } => "drop_payload_index",
+            ClusterOp::SetReplicaState { .. } => "set_replica_state",
+        }
+    }
+}
+
+fn collection_not_found(name: &str) -> Error {
+    Error::not_found(format!("Collection `{name}` doesn't exist!"))
+}
+
+impl ClusterState {
+    /// Applies one operation. On error the state is unchanged (every check runs before the first
+    /// mutation), so a refused entry is a no-op on every peer.
+    pub fn apply(&mut self, op: &ClusterOp) -> Result<()> {
+        match op {
+            ClusterOp::AddPeer { peer_id, uri } => {
+                self.peers.insert(*peer_id, PeerInfo { uri: uri.clone() });
+                Ok(())
+            }
+            ClusterOp::RemovePeer { peer_id, force } => {
+                let holds_replicas = self.peer_replica_count(*peer_id) > 0;
+                if holds_replicas && !force {
+                    return Err(Error::BadRequest(format!(
+                        "Cannot remove peer {peer_id} as there are shards on it"
+                    )));
+                }
+                for collection in self.collections.values_mut() {
+                    for replicas in collection.shards.values_mut() {
+                        replicas.remove(peer_id);
+                    }
+                }
+                self.peers.remove(peer_id);
+                Ok(())
+            }
+            ClusterOp::CreateCollection {
+                name,
+                config,
+                placement,
+                init_state,
+            } => {
+                if self.collections.contains_key(name) {
+                    return Err(Error::AlreadyExists(format!("Collection `{name}` already exists!")));
+                }
+                validate_placement(placement, config.params.shard_number, &self.peers)?;
+                let state = init_state.unwrap_or(ReplicaState::Active);
+                let shards = placement
+                    .iter()
+                    .map(|(shard, peers)| (*shard, peers.iter().map(|p| (*p, state)).collect()))
+                    .collect();
+                self.collections.insert(
+                    name.clone(),
+                    CollectionState {
+                        config: config.clone(),
+                        shards,
+                        payload_indexes: BTreeMap::new(),
+                    },
+                );
+                Ok(())
+            }
+            ClusterOp::DeleteCollection { name } => match self.collections.remove(name) {
+                Some(_) => Ok(()),
+                None => Err(collection_not_found(name)),
+            },
+            ClusterOp::UpdateCollection { name, config } => {
+                let collection = self
+                    .collections
+                    .get_mut(name)
+                    .ok_or_else(|| collection_not_found(name))?;
+                collection.config = config.clone();
+                Ok(())
+            }
+            ClusterOp::CreatePayloadIndex {
+                collection,
+                field,
+                schema,
+            } => {
+                let c = self
+                    .collections
+                    .get_mut(collection)
+                    .ok_or_else(|| collection_not_found(collection))?;
+                c.payload_indexes.insert(field.clone(), schema.clone());
+                Ok(())
+            }
+            ClusterOp::DropPayloadIndex { collection, field } => {
+                let c = self
+                    .collections
+                    .get_mut(collection)
+                    .ok_or_else(|| collection_not_found(collection))?;
+                c.payload_indexes.remove(field);
+                Ok(())
+            }
+            ClusterOp::SetReplicaState {
+                collection,
+                shard,
+                peer,
+                state,
+                from_state,
+            } => {
+                if !self.peers.contains_key(peer) {
+                    return Err(Error::BadRequest(format!("Peer {peer} is not part of the cluster")));
+                }
+                let c = self
+                    .collections
+                    .get_mut(collection)
+                    .ok_or_else(|| collection_not_found(collection))?;
+                let replicas = c.shards.get_mut(shard).ok_or_else(|| {
+                    Error::not_found(format!("Shard {shard} of collection `{collection}` doesn't exist"))
+                })?;
+                if let Some(expected) = from_state {
+                    match replicas.get(peer) {
+                        Some(current) if current == expected => {}
+                        Some(current) => {
+                            return Err(Error::BadRequest(format!(
+                                "Replica of shard {shard} on peer {peer} is {current:?}, expected {expected:?}"
+                            )))
+                        }
+                        None => {
+                            return Err(Error::BadRequest(format!(
+                                "Shard {shard} of collection `{collection}` has no replica on peer {peer}"
+                            )))
+                        }
+                    }
+                }
+                replicas.insert(*peer, *state);
+                Ok(())
+            }
+        }
+    }
+
+    /// How many replicas (over all collections and shards) live on `peer`.
+    pub fn peer_replica_count(&self, peer: PeerId) -> usize {
+        self.collections
+            .values()
+            .flat_map(|c| c.shards.values())
+            .filter(|replicas| replicas.contains_key(&peer))
+            .count()
+    }
+
+    pub fn peer_ids(&self) -> Vec<PeerId> {
+        self.peers.keys().copied().collect()
+    }
+
+    /// The peer registered with `uri`, if any.
+    pub fn peer_by_uri(&self, uri: &str) -> Option<PeerId> {
+        self.peers
+            .iter()
+            .find(|(_, info)| same_uri(&info.uri, uri))
+            .map(|(id, _)| *id)
+    }
+}
+
+/// Two URIs name the same peer (ignoring a trailing slash and the scheme/host case).
+pub fn same_uri(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'))
+}
+
+fn validate_placement(
+    placement: &BTreeMap<ShardId, Vec<PeerId>>,
+    shard_number: u32,
+    peers: &BTreeMap<PeerId, PeerInfo>,
+) -> Result<()> {
+    if shard_number == 0 {
+        return Err(Error::validation("shard_number: value 0 invalid, must be 1 or larger"));
+    }
+    let expected: BTreeSet<ShardId> = (0..shard_number).collect();
+    let given: BTreeSet<ShardId> = placement.keys().copied().collect();
+    if expected != given {
+        return Err(Error::bad_input(format!(
+            "placement must name shards 0..{shard_number}, got {:?}",
+            given
+        )));
+    }
+    for (shard, replicas) in placement {
+        if replicas.is_empty() {
+            return Err(Error::bad_input(format!("placement of shard {shard} is empty")));
+        }
+        let distinct: BTreeSet<&PeerId> = replicas.iter().collect();
+        if distinct.len() != replicas.len() {
+            return Err(Error::bad_input(format!(
+                "placement of shard {shard} names a peer twice"
+            )));
+        }
+        if let Some(unknown) = replicas.iter().find(|p| !peers.contains_key(p)) {
+            return Err(Error::bad_input(format!(
+                "placement of shard {shard} names peer {unknown}, which is not part of the cluster"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Spreads `shard_number` shards with `replication_factor` replicas each (capped at the number of
+/// peers) evenly over `peers`: replica `r` of shard `s` goes to the `(s * rf + r) mod n`-th peer in
+/// ascending id order. Every peer gets the same number of replicas give or take one, no shard
+/// has two replicas on one peer, and the result depends only on the arguments.
+pub fn placement(peers: &[PeerId], shard_number: u32, replication_factor: u32) -> BTreeMap<ShardId, Vec<PeerId>> {
+    let mut sorted: Vec<PeerId> = peers.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let n = sorted.len();
+    if n == 0 {
+        return BTreeMap::new();
+    }
+    let rf = (replication_factor.max(1) as usize).min(n);
+    (0..shard_number)
+        .map(|shard| {
+            let start = shard as usize * rf;
+            let replicas = (0..rf).map(|r| sorted[(start + r) % n]).collect();
+            (shard, replicas)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::collection::CreateCollection;
+    use crate::settings::Settings;
+
+    fn config(shards: u32) -> CollectionConfig {
+        let req: CreateCollection = serde_json::from_value(
+            serde_json::json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": shards}),
+        )
+        .unwrap();
+        req.into_config(&Settings::default(), 1).unwrap()
+    }
+
+    fn three_peers() -> ClusterState {
+        let mut s = ClusterState::default();
+        for id in [10, 20, 30] {
+            s.apply(&ClusterOp::AddPeer {
+                peer_id: id,
+                uri: format!("http://127.0.0.1:{id}"),
+            })
+            .unwrap();
+        }
+        s
+    }
+
+    fn create(name: &str, shards: u32, rf: u32, s: &ClusterState) -> ClusterOp {
+        ClusterOp::CreateCollection {
+            name: name.into(),
+            config: config(shards),
+            placement: placement(&s.peer_ids(), shards, rf),
+            init_state: None,
+        }
+    }
+
+    #[test]
+    fn placement_is_even_and_distinct() {
+        let peers = [3, 1, 2];
+        let p = placement(&peers, 6, 1);
+        assert_eq!(p.len(), 6);
+        let mut load: BTreeMap<PeerId, usize> = BTreeMap::new();
+        for replicas in p.values() {
+            for peer in replicas {
+                *load.entry(*peer).or_default() += 1;
+            }
+        }
+        assert_eq!(load, BTreeMap::from([(1, 2), (2, 2), (3, 2)]));
+
+        for (shards, rf, n) in [(7u32, 2u32, 3usize), (5, 3, 4), (1, 5, 3), (12, 2, 5), (3, 1, 5)] {
+            let ids: Vec<PeerId> = (1..=n as u64).collect();
+            let p = placement(&ids, shards, rf);
+            let rf_eff = (rf as usize).min(n);
+            let mut load = vec![0usize; n];
+            for replicas in p.values() {
+                assert_eq!(replicas.len(), rf_eff);
+                let distinct: BTreeSet<_> = replicas.iter().collect();
+                assert_eq!(distinct.len(), replicas.len(), "no peer twice per shard");
+                for peer in replicas {
+                    load[*peer as usize - 1] += 1;
+                }
+            }
+            let (min, max) = (load.iter().min().unwrap(), load.iter().max().unwrap());
+            assert!(max - min <= 1, "uneven {load:?} for {shards}x{rf} on {n}");
+        }
+    }
+
+    #[test]
+    fn placement_is_deterministic() {
+        assert_eq!(placement(&[5, 9, 7], 6, 2), placement(&[9, 7, 5, 5], 6, 2));
+        assert_eq!(placement(&[], 3, 1), BTreeMap::new());
+        assert_eq!(placement(&[1], 2, 0), BTreeMap::from([(0, vec![1]), (1, vec![1])]));
+    }
+
+    #[test]
+    fn create_delete_and_conflicts() {
+        let mut s = three_peers();
+        let op = create("c", 6, 1, &s);
+        s.apply(&op).unwrap();
+        assert_eq!(s.collections["c"].shards.len(), 6);
+        assert_eq!(s.peer_replica_count(10), 2);
+        let before = s.clone();
+        assert!(matches!(s.apply(&op), Err(Error::AlreadyExists(_))));
+        assert_eq!(s, before, "a refused op changes nothing");
+        assert!(matches!(
+            s.apply(&ClusterOp::DeleteCollection { name: "nope".into() }),
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            s.apply(&ClusterOp::UpdateCollection {
+                name: "nope".into(),
+                config: config(1)
+            }),
+            Err(Error::NotFound(_))
+        ));
+        s.apply(&ClusterOp::DeleteCollection { name: "c".into() }).unwrap();
+        assert!(s.collections.is_empty());
+    }
+
+    #[test]
+    fn create_validates_placement() {
+        let mut s = three_peers();
+        let bad_peer = ClusterOp::CreateCollection {
+            name: "c".into(),
+            config: config(1),
+            placement: BTreeMap::from([(0, vec![99])]),
+            init_state: None,
+        };
+        assert!(matches!(s.apply(&bad_peer), Err(Error::BadInput(_))));
+        let missing_shard = ClusterOp::CreateCollection {
+            name: "c".into(),
+            config: config(2),
+            placement: BTreeMap::from([(0, vec![10])]),
+            init_state: None,
+        };
+        assert!(s.apply(&missing_shard).is_err());
+        assert!(s.collections.is_empty());
+    }
+
+    #[test]
+    fn payload_indexes_and_updates() {
+        let mut s = three_peers();
+        s.apply(&create("c", 3, 1, &s.clone())).unwrap();
+        let schema = serde_json::json!("keyword");
+        s.apply(&ClusterOp::CreatePayloadIndex {
+            collection: "c".into(),
+            field: "city".into(),
+            schema: schema.clone(),
+        })
+        .unwrap();
+        assert_eq!(s.collections["c"].payload_indexes["city"], schema);
+        s.apply(&ClusterOp::DropPayloadIndex {
+            collection: "c".into(),
+            field: "city".into(),
+        })
+        .unwrap();
+        assert!(s.collections["c"].payload_indexes.is_empty());
+        let mut next = config(3);
+        next.params.replication_factor = 3;
+        s.apply(&ClusterOp::UpdateCollection {
+            name: "c".into(),
+            config: next.clone(),
+        })
+        .unwrap();
+        assert_eq!(s.collections["c"].config, next);
+        assert!(matches!(
+            s.apply(&ClusterOp::CreatePayloadIndex {
+                collection: "x".into(),
+                field: "f".into(),
+                schema
+            }),
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn replica_state_changes_check_from_state() {
+        let mut s = three_peers();
+        s.apply(&create("c", 3, 1, &s.clone())).unwrap();
+        let holder = *s.collections["c"].shards[&0].keys().next().unwrap();
+        let set = |state, from_state| ClusterOp::SetReplicaState {
+            collection: "c".into(),
+            shard: 0,
+            peer: holder,
+            state,
+            from_state,
+        };
+        assert!(s.apply(&set(ReplicaState::Dead, Some(ReplicaState::Partial))).is_err());
+        s.apply(&set(ReplicaState::Dead, Some(ReplicaState::Active))).unwrap();
+        assert_eq!(s.collections["c"].shards[&0][&holder], ReplicaState::Dead);
+        // A new replica (no from_state) on another peer.
+        let other = [10, 20, 30].into_iter().find(|p| *p != holder).unwrap();
+        s.apply(&ClusterOp::SetReplicaState {
+            collection: "c".into(),
+            shard: 0,
+            peer: other,
+            state: ReplicaState::Partial,
+            from_state: None,
+        })
+        .unwrap();
+        assert_eq!(s.collections["c"].shards[&0].len(), 2);
+        assert!(matches!(
+            s.apply(&ClusterOp::SetReplicaState {
+                collection: "c".into(),
+                shard: 9,
+                peer: other,
+                state: ReplicaState::Active,
+                from_state: None
+            }),
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn remove_peer_respects_replicas_unless_forced() {
+        let mut s = three_peers();
+        s.apply(&create("c", 3, 1, &s.clone())).unwrap();
+        let err = s
+            .apply(&ClusterOp::RemovePeer {
+                peer_id: 20,
+                force: false,
+            })
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("Cannot remove peer 20 as there are shards on it"),
+            "{err}"
+        );
+        s.apply(&ClusterOp::RemovePeer {
+            peer_id: 20,
+            force: true,
+        })
+        .unwrap();
+        assert!(!s.peers.contains_key(&20));
+        assert_eq!(s.peer_replica_count(20), 0);
+        // Idempotent for unknown peers.
+        s.apply(&ClusterOp::RemovePeer {
+            peer_id: 20,
+            force: false,
+        })
+        .unwrap();
+        assert_eq!(s.peer_by_uri("http://127.0.0.1:10/"), Some(10));
+    }
+
+    #[test]
+    fn apply_is_deterministic_and_serializable() {
+        let base = three_peers();
+        let ops = vec![
+            create("a", 4, 2, &base),
+            create("b", 2, 1, &base),
+            ClusterOp::DeleteCollection { name: "a".into() },
+            ClusterOp::AddPeer {
+                peer_id: 40,
+                uri: "http://127.0.0.1:40".into(),
+            },
+        ];
+        let run = |ops: &[ClusterOp]| {
+            let mut s = base.clone();
+            for op in ops {
+                let _ = s.apply(op);
+            }
+            s
+        };
+        // Ops survive a JSON round trip (the log format) and give the same state.
+        let encoded = serde_json::to_string(&ops).unwrap();
+        let decoded: Vec<ClusterOp> = serde_json::from_str(&encoded).unwrap();
+        assert_eq!(run(&ops), run(&decoded));
+        let state = run(&ops);
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(serde_json::from_str::<ClusterState>(&json).unwrap(), state);
+    }
+}

@@ -1,0 +1,109 @@
+//! Errors crossing a process boundary (gRPC replies, applied-entry outcomes) keep their kind, so
+//! the peer that took the request answers with the same HTTP status as the one that failed it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::peer_proto::PeerError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireError {
+    pub kind: String,
+    pub message: String,
+}
+
+impl From<&Error> for WireError {
+    fn from(e: &Error) -> Self {
+        let (kind, message) = match e {
+            Error::BadInput(m) => ("bad_input", m),
+            Error::BadRequest(m) => ("bad_request", m),
+            Error::Validation(m) => ("validation", m),
+            Error::NotFound(m) => ("not_found", m),
+            Error::AlreadyExists(m) => ("already_exists", m),
+            Error::NotSupported(m) => ("not_supported", m),
+            Error::Timeout(m) => ("timeout", m),
+            Error::Unavailable(m) => ("unavailable", m),
+            Error::Internal(m) => ("internal", m),
+        };
+        WireError {
+            kind: kind.to_string(),
+            message: message.clone(),
+        }
+    }
+}
+
+impl From<WireError> for Error {
+    fn from(w: WireError) -> Self {
+        let m = w.message;
+        match w.kind.as_str() {
+            "bad_input" => Error::BadInput(m),
+            "bad_request" => Error::BadRequest(m),
+            "validation" => Error::Validation(m),
+            "not_found" => Error::NotFound(m),
+            "already_exists" => Error::AlreadyExists(m),
+            "not_supported" => Error::NotSupported(m),
+            "timeout" => Error::Timeout(m),
+            "unavailable" => Error::Unavailable(m),
+            _ => Error::Internal(m),
+        }
+    }
+}
+
+impl From<WireError> for PeerError {
+    fn from(w: WireError) -> Self {
+        PeerError {
+            kind: w.kind,
+            message: w.message,
+        }
+    }
+}
+
+impl From<PeerError> for WireError {
+    fn from(p: PeerError) -> Self {
+        WireError {
+            kind: p.kind,
+            message: p.message,
+        }
+    }
+}
+
+pub fn to_peer_error(e: &Error) -> PeerError {
+    WireError::from(e).into()
+}
+
+pub fn from_peer_error(p: PeerError) -> Error {
+    WireError::from(p).into()
+}
+
+/// A transport failure talking to another peer.
+pub fn from_status(uri: &str, status: &tonic::Status) -> Error {
+    match status.code() {
+        tonic::Code::DeadlineExceeded => Error::Timeout(format!("peer {uri} did not answer in time")),
+        _ => Error::Unavailable(format!("cannot reach peer {uri}: {}", status.message())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips() {
+        let all = [
+            Error::BadInput("a".into()),
+            Error::BadRequest("b".into()),
+            Error::Validation("c".into()),
+            Error::NotFound("d".into()),
+            Error::AlreadyExists("e".into()),
+            Error::NotSupported("f".into()),
+            Error::Timeout("g".into()),
+            Error::Unavailable("h".into()),
+            Error::Internal("i".into()),
+        ];
+        for e in all {
+            let back: Error = from_peer_error(to_peer_error(&e));
+            assert_eq!(back.to_string(), e.to_string());
+            assert_eq!(std::mem::discriminant(&back), std::mem::discriminant(&e));
+        }
+    }
+}
