@@ -22,6 +22,8 @@ pub struct Node {
     lifecycle: tokio::sync::Mutex<()>,
     index_threads: usize,
     pub started: Instant,
+    /// Identifies this process in `/telemetry` (as Qdrant's telemetry id).
+    pub instance_id: uuid::Uuid,
     /// The cluster handle in cluster mode (set by main before serving).
     pub consensus: Option<Arc<crate::cluster::Consensus>>,
 }
@@ -46,6 +48,7 @@ impl Node {
             lifecycle: tokio::sync::Mutex::new(()),
             index_threads,
             started,
+            instance_id: uuid::Uuid::new_v4(),
             consensus: None,
         };
         let dir = node.collections_dir();

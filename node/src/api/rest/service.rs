@@ -102,7 +102,7 @@ pub async fn telemetry(State(node): State<Arc<Node>>) -> Response {
     ok(
         t,
         json!({
-            "id": format!("{:x}", node.started.elapsed().as_nanos() as u64 ^ 0x5eed),
+            "id": node.instance_id,
             "app": {
                 "name": "qdrant",
                 "version": QDRANT_API_VERSION,
