@@ -49,6 +49,27 @@ impl Error {
     pub fn validation(msg: impl Into<String>) -> Self {
         Error::Validation(msg.into())
     }
+
+    /// The same kind of error, its message prefixed with `what` (e.g. which replica failed).
+    pub fn context(self, what: impl std::fmt::Display) -> Self {
+        let wrap = |m: String| format!("{what}: {m}");
+        match self {
+            Error::BadInput(m) => Error::BadInput(wrap(m)),
+            Error::BadRequest(m) => Error::BadRequest(wrap(m)),
+            Error::Validation(m) => Error::Validation(wrap(m)),
+            Error::NotFound(m) => Error::NotFound(wrap(m)),
+            Error::AlreadyExists(m) => Error::AlreadyExists(wrap(m)),
+            Error::NotSupported(m) => Error::NotSupported(wrap(m)),
+            Error::Timeout(m) => Error::Timeout(wrap(m)),
+            Error::Unavailable(m) => Error::Unavailable(wrap(m)),
+            Error::Internal(m) => Error::Internal(wrap(m)),
+        }
+    }
+
+    /// A failure to reach another peer (as opposed to that peer refusing the request).
+    pub fn is_transport(&self) -> bool {
+        matches!(self, Error::Timeout(_) | Error::Unavailable(_))
+    }
 }
 
 impl From<rocksdb::Error> for Error {

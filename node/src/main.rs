@@ -99,19 +99,18 @@ async fn run(settings: Settings, uri: Option<String>, bootstrap: Option<String>)
     let addr: SocketAddr = format!("{}:{}", settings.service.host, settings.service.http_port)
         .parse()
         .map_err(|e| anyhow::anyhow!("service.host/http_port do not form an address: {e}"))?;
-    // Cluster mode: consensus first (initialise, join or resume), so the node starts as a member.
-    let consensus = if settings.cluster.enabled {
-        let storage = settings.storage.storage_path.clone();
-        let c = node::cluster::Consensus::start(&settings, uri, bootstrap, &storage)
+    let node = Arc::new(tokio::task::spawn_blocking(move || Node::open(settings)).await??);
+    // Cluster mode: join or resume the cluster, serving the data plane on the peer port too,
+    // then let the cluster sync bring the local collections in line with the cluster state.
+    if node.settings.cluster.enabled {
+        let storage = node.settings.storage.storage_path.clone();
+        let shards = tonic::service::Routes::new(node::api::peer::shards::ShardsApi::server(node.clone()));
+        let consensus = node::cluster::Consensus::start_with_services(&node.settings, uri, bootstrap, &storage, shards)
             .await
             .map_err(|e| anyhow::anyhow!("cluster start-up failed: {e}"))?;
-        Some(c)
-    } else {
-        None
-    };
-    let mut node = tokio::task::spawn_blocking(move || Node::open(settings)).await??;
-    node.consensus = consensus;
-    let node = Arc::new(node);
+        node.set_consensus(consensus.clone())?;
+        node::node::cluster_sync::spawn(node.clone(), consensus);
+    }
     tracing::info!(ms = node.started.elapsed().as_millis() as u64, "start-up complete");
 
     let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash()
@@ -127,7 +126,7 @@ async fn run(settings: Settings, uri: Option<String>, bootstrap: Option<String>)
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     tracing::info!("shutting down");
-    if let Some(c) = &node.consensus {
+    if let Some(c) = node.consensus() {
         c.shutdown().await;
     }
     tokio::task::spawn_blocking(move || node.shutdown()).await?;

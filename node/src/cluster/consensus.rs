@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::network::{PeerClients, SendFailure};
-use super::state::{ClusterOp, ClusterState, PeerId};
+use super::state::{AppliedState, ClusterOp, ClusterState, PeerId};
 use super::types::{ApplyOutcome, PeerNode, Proposal, Raft, RaftMetrics};
 use super::wire::from_peer_error;
 use crate::error::{Error, Result};
@@ -74,7 +74,7 @@ pub struct Consensus {
     pub(super) id: PeerId,
     pub(super) raft: Raft,
     pub(super) clients: Arc<PeerClients>,
-    pub(super) state_rx: watch::Receiver<Arc<ClusterState>>,
+    pub(super) state_rx: watch::Receiver<Arc<AppliedState>>,
     pub(super) timing: Timing,
     pub(super) p2p_port: u16,
     /// Serialises membership changes on the leader (join, removal, promotion).
@@ -122,7 +122,7 @@ impl Consensus {
         id: PeerId,
         raft: Raft,
         clients: Arc<PeerClients>,
-        state_rx: watch::Receiver<Arc<ClusterState>>,
+        state_rx: watch::Receiver<Arc<AppliedState>>,
         timing: Timing,
         p2p_port: u16,
     ) -> Consensus {
@@ -149,6 +149,11 @@ impl Consensus {
         self.id
     }
 
+    /// The connections to other peers (shared with the data plane).
+    pub fn clients(&self) -> Arc<PeerClients> {
+        self.clients.clone()
+    }
+
     pub fn raft(&self) -> &Raft {
         &self.raft
     }
@@ -159,11 +164,11 @@ impl Consensus {
 
     /// The applied cluster state.
     pub fn state(&self) -> ClusterState {
-        self.state_rx.borrow().as_ref().clone()
+        self.state_rx.borrow().state.clone()
     }
 
     /// Notified after every applied batch of entries (and on snapshot install).
-    pub fn subscribe(&self) -> watch::Receiver<Arc<ClusterState>> {
+    pub fn subscribe(&self) -> watch::Receiver<Arc<AppliedState>> {
         self.state_rx.clone()
     }
 
@@ -201,14 +206,15 @@ impl Consensus {
     }
 
     /// Proposes `op` from any peer: commits it through the leader (forwarding if needed) and
-    /// returns once it is applied on this peer. The operation's own refusal (e.g. a duplicate
-    /// collection) is returned as is; without a leader or quorum it fails after `timeout`.
-    pub async fn propose(&self, op: ClusterOp, timeout: Duration) -> Result<()> {
+    /// returns its log index once it is applied on this peer. The operation's own refusal (e.g. a
+    /// duplicate collection) is returned as is; without a leader or quorum it fails after `timeout`.
+    pub async fn propose(&self, op: ClusterOp, timeout: Duration) -> Result<u64> {
         let deadline = Instant::now() + timeout;
         let proposal = Proposal::new(op);
         tracing::debug!(%proposal, "proposing");
         let index = self.commit(proposal, deadline, timeout).await?;
-        self.wait_applied(index, deadline, timeout).await
+        self.wait_applied(index, deadline, timeout).await?;
+        Ok(index)
     }
 
     /// Commits a proposal on the leader; returns its log index.

@@ -20,7 +20,9 @@ pub mod types;
 pub mod wire;
 
 pub use consensus::{Consensus, ConsensusMetrics, Timing};
-pub use state::{placement, ClusterOp, ClusterState, CollectionState, PeerId, PeerInfo, ReplicaState, ShardId};
+pub use state::{
+    placement, AppliedState, ClusterOp, ClusterState, CollectionState, PeerId, PeerInfo, ReplicaState, ShardId,
+};
 pub use types::{PeerNode, Proposal, TypeConfig};
 
 #[cfg(test)]

@@ -83,6 +83,13 @@ impl PeerClients {
 
     /// A client on the cached channel to `uri` (connected lazily, reconnecting on demand).
     pub fn client(&self, uri: &str) -> Result<PeerClient<Channel>> {
+        Ok(PeerClient::new(self.channel(uri)?)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    /// The cached channel to `uri`, for any service on the peer port.
+    pub fn channel(&self, uri: &str) -> Result<Channel> {
         let mut channels = self.channels.lock();
         let channel = match channels.get(uri) {
             Some(c) => c.clone(),
@@ -98,12 +105,10 @@ impl PeerClients {
                 channel
             }
         };
-        Ok(PeerClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+        Ok(channel)
     }
 
-    /// Runs one call to `uri` with a deadline, recording the outcome.
+    /// Runs one call of the `Peer` service to `uri` with a deadline, recording the outcome.
     pub async fn call<T, F, Fut>(
         &self,
         uri: &str,
@@ -115,7 +120,27 @@ impl PeerClients {
         F: FnOnce(PeerClient<Channel>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
-        let client = match self.client(uri) {
+        self.call_channel(uri, peer, timeout, |channel| {
+            f(PeerClient::new(channel)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES))
+        })
+        .await
+    }
+
+    /// Runs one call of any service on the peer port of `uri`, given the channel.
+    pub async fn call_channel<T, F, Fut>(
+        &self,
+        uri: &str,
+        peer: Option<PeerId>,
+        timeout: Duration,
+        f: F,
+    ) -> Result<T, CallError>
+    where
+        F: FnOnce(Channel) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let client = match self.channel(uri) {
             Ok(c) => c,
             Err(e) => {
                 let err = CallError::Transport {

@@ -68,6 +68,10 @@ pub struct CollectionState {
     /// Payload indexes by field name: the schema as given by the user (Qdrant's JSON).
     #[serde(default)]
     pub payload_indexes: BTreeMap<String, Value>,
+    /// Distinguishes incarnations of a name: a collection deleted and created again gets a new
+    /// generation, so a peer never mistakes its stale local data for the new collection.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// Everything consensus decides: who the peers are and what should exist where.
@@ -75,6 +79,24 @@ pub struct CollectionState {
 pub struct ClusterState {
     pub peers: BTreeMap<PeerId, PeerInfo>,
     pub collections: BTreeMap<String, CollectionState>,
+    /// How many collections were ever created (the source of their generations).
+    #[serde(default)]
+    pub collections_created: u64,
+}
+
+/// The applied cluster state together with the log index it reflects (what the state machine
+/// publishes after every applied batch).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppliedState {
+    pub index: u64,
+    pub state: ClusterState,
+}
+
+impl std::ops::Deref for AppliedState {
+    type Target = ClusterState;
+    fn deref(&self) -> &ClusterState {
+        &self.state
+    }
 }
 
 /// One Raft log entry's worth of change.
@@ -187,12 +209,14 @@ impl ClusterState {
                     .iter()
                     .map(|(shard, peers)| (*shard, peers.iter().map(|p| (*p, state)).collect()))
                     .collect();
+                self.collections_created += 1;
                 self.collections.insert(
                     name.clone(),
                     CollectionState {
                         config: config.clone(),
                         shards,
                         payload_indexes: BTreeMap::new(),
+                        generation: self.collections_created,
                     },
                 );
                 Ok(())
@@ -280,6 +304,14 @@ impl ClusterState {
         self.peers.keys().copied().collect()
     }
 
+    /// Placement for a new collection: as [`placement`], but the peers holding the fewest replicas
+    /// come first, so that collections with fewer shards than peers do not pile up on one peer.
+    pub fn placement_for(&self, shard_number: u32, replication_factor: u32) -> BTreeMap<ShardId, Vec<PeerId>> {
+        let mut ordered: Vec<PeerId> = self.peers.keys().copied().collect();
+        ordered.sort_by_key(|p| (self.peer_replica_count(*p), *p));
+        spread(&ordered, shard_number, replication_factor)
+    }
+
     /// The peer registered with `uri`, if any.
     pub fn peer_by_uri(&self, uri: &str) -> Option<PeerId> {
         self.peers
@@ -337,6 +369,12 @@ pub fn placement(peers: &[PeerId], shard_number: u32, replication_factor: u32) -
     let mut sorted: Vec<PeerId> = peers.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
+    spread(&sorted, shard_number, replication_factor)
+}
+
+/// Replica `r` of shard `s` on the `(s * rf + r) mod n`-th of `ordered` (distinct peers).
+fn spread(ordered: &[PeerId], shard_number: u32, replication_factor: u32) -> BTreeMap<ShardId, Vec<PeerId>> {
+    let sorted = ordered;
     let n = sorted.len();
     if n == 0 {
         return BTreeMap::new();
@@ -415,6 +453,26 @@ mod tests {
             let (min, max) = (load.iter().min().unwrap(), load.iter().max().unwrap());
             assert!(max - min <= 1, "uneven {load:?} for {shards}x{rf} on {n}");
         }
+    }
+
+    #[test]
+    fn placement_for_prefers_least_loaded_peers() {
+        let mut s = three_peers();
+        for name in ["a", "b", "c"] {
+            let op = ClusterOp::CreateCollection {
+                name: name.into(),
+                config: config(1),
+                placement: s.placement_for(1, 1),
+                init_state: None,
+            };
+            s.apply(&op).unwrap();
+        }
+        for peer in [10, 20, 30] {
+            assert_eq!(s.peer_replica_count(peer), 1, "one single-shard collection per peer");
+        }
+        let p = s.placement_for(6, 1);
+        let per_peer = |id| p.values().filter(|r| r.contains(&id)).count();
+        assert_eq!((per_peer(10), per_peer(20), per_peer(30)), (2, 2, 2));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::raft_db::{blocking, RaftDb, CF_SM};
-use super::state::ClusterState;
+use super::state::{AppliedState, ClusterState};
 use super::types::{ApplyOutcome, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use super::wire::WireError;
 use crate::error::Error;
@@ -43,7 +43,14 @@ struct StoredSnapshot {
 pub struct StateMachineStore {
     db: RaftDb,
     data: SmData,
-    state_tx: Arc<watch::Sender<Arc<ClusterState>>>,
+    state_tx: Arc<watch::Sender<Arc<AppliedState>>>,
+}
+
+fn applied_view(data: &SmData) -> AppliedState {
+    AppliedState {
+        index: data.last_applied.map(|l| l.index).unwrap_or(0),
+        state: data.state.clone(),
+    }
 }
 
 fn sm_write_err(e: impl std::fmt::Display) -> StorageError {
@@ -58,7 +65,7 @@ impl StateMachineStore {
     /// Loads the persisted state machine (empty on a fresh store).
     pub fn open(db: RaftDb) -> crate::error::Result<StateMachineStore> {
         let data: SmData = db.get_json(CF_SM, KEY_DATA)?.unwrap_or_default();
-        let (state_tx, _) = watch::channel(Arc::new(data.state.clone()));
+        let (state_tx, _) = watch::channel(Arc::new(applied_view(&data)));
         Ok(StateMachineStore {
             db,
             data,
@@ -67,7 +74,7 @@ impl StateMachineStore {
     }
 
     /// The channel on which every applied state is published.
-    pub fn state_sender(&self) -> Arc<watch::Sender<Arc<ClusterState>>> {
+    pub fn state_sender(&self) -> Arc<watch::Sender<Arc<AppliedState>>> {
         self.state_tx.clone()
     }
 
@@ -84,7 +91,7 @@ impl StateMachineStore {
     }
 
     fn publish(&self) {
-        self.state_tx.send_replace(Arc::new(self.data.state.clone()));
+        self.state_tx.send_replace(Arc::new(applied_view(&self.data)));
     }
 
     fn apply_one(&mut self, entry: &Entry) -> ApplyOutcome {

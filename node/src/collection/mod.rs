@@ -1,28 +1,38 @@
-//! A collection: its persisted configuration, its shards, the routing of point ids to shards
-//! (hash ring) and the fan-out of reads over all shards with the merge of their results.
+//! A collection: its persisted configuration, its local shards, the routing of point ids to
+//! shards (hash ring) and of shards to replicas (local or on other peers), and the fan-out of
+//! reads over all shards with the merge of their results.
+//!
+//! Every per-shard operation is a [`ShardRequest`] run by [`shard_request::execute`] on the
+//! replica's peer, so standalone, local-in-cluster and remote replicas share one code path.
 
 pub mod hash_ring;
 pub mod query;
+pub mod remote;
+pub mod shard_request;
 pub mod validate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures::future::try_join_all;
+use futures::future::{join_all, try_join_all};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::ShardId;
 use crate::error::{Error, Result};
 use crate::model::collection::{CollectionConfig, UpdateCollection};
 use crate::model::operations::{PointOperation, Selector, UpdateResult, UpdateStatus};
 use crate::model::payload::PayloadSelector;
-use crate::model::query::{Record, ScoredPoint, ScrollResult, ShardQuery};
+use crate::model::query::{Record, ScoredPoint, ScrollResult, ShardQuery, ShardQueryKind};
 use crate::model::vector::{Distance, WithVector};
 use crate::model::{Filter, PointId};
 use crate::storage::payload_index::{PayloadFieldSchema, PayloadIndexInfo};
 use crate::storage::shard::LocalShard;
 use hash_ring::HashRing;
+use remote::Routing;
+use shard_request::{execute, expect_response, ShardInfo, ShardRequest, ShardResponse};
 
 const META_FILE: &str = "collection.json";
 
@@ -32,6 +42,18 @@ pub struct CollectionMeta {
     pub config: CollectionConfig,
     #[serde(default)]
     pub payload_indexes: BTreeMap<String, PayloadFieldSchema>,
+    /// Cluster mode only: which incarnation of the collection this is and which shards live here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<LocalPlacement>,
+}
+
+/// The part of a clustered collection held by this peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalPlacement {
+    /// Consensus's generation of the collection: a collection deleted and created again under
+    /// the same name gets a new one, so stale local data is never mistaken for the new one.
+    pub generation: u64,
+    pub local_shards: BTreeSet<ShardId>,
 }
 
 /// `GET /collections/{name}` result.
@@ -47,21 +69,45 @@ pub struct CollectionInfo {
     pub payload_schema: BTreeMap<String, PayloadIndexInfo>,
 }
 
+/// Where one request for one shard goes.
+#[derive(Clone)]
+enum Target {
+    Local(Arc<LocalShard>),
+    Remote(crate::cluster::PeerId),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Read,
+    Write,
+}
+
 pub struct Collection {
     pub name: String,
     path: PathBuf,
     meta: RwLock<CollectionMeta>,
-    shards: BTreeMap<u32, Arc<LocalShard>>,
+    shards: RwLock<BTreeMap<ShardId, Arc<LocalShard>>>,
     ring: HashRing,
+    /// Cluster mode: replica placement, set by the node's cluster sync. `None` standalone.
+    routing: RwLock<Option<Arc<Routing>>>,
+    index_threads: usize,
 }
 
 impl Collection {
-    /// Creates the collection's directory, config and shards.
-    pub fn create(name: &str, path: &Path, config: CollectionConfig, index_threads: usize) -> Result<Collection> {
+    /// Creates the collection's directory, config and local shards (all of them standalone,
+    /// those of `cluster` in cluster mode).
+    pub fn create(
+        name: &str,
+        path: &Path,
+        config: CollectionConfig,
+        index_threads: usize,
+        cluster: Option<LocalPlacement>,
+    ) -> Result<Collection> {
         std::fs::create_dir_all(path)?;
         let meta = CollectionMeta {
             config,
             payload_indexes: BTreeMap::new(),
+            cluster,
         };
         write_meta(path, &meta)?;
         Self::open_with(name, path, meta, index_threads)
@@ -76,21 +122,23 @@ impl Collection {
     }
 
     fn open_with(name: &str, path: &Path, meta: CollectionMeta, index_threads: usize) -> Result<Collection> {
-        let shard_ids: Vec<u32> = (0..meta.config.params.shard_number).collect();
+        let all: Vec<ShardId> = (0..meta.config.params.shard_number).collect();
+        let local: Vec<ShardId> = match &meta.cluster {
+            Some(c) => c.local_shards.iter().copied().collect(),
+            None => all.clone(),
+        };
         let mut shards = BTreeMap::new();
-        for id in &shard_ids {
-            let shard = LocalShard::open(*id, &path.join(id.to_string()), &meta.config, index_threads)?;
-            for (field, schema) in &meta.payload_indexes {
-                shard.create_payload_index(field, schema.clone())?;
-            }
-            shards.insert(*id, Arc::new(shard));
+        for id in local {
+            shards.insert(id, Arc::new(open_shard(path, id, &meta, index_threads)?));
         }
         Ok(Collection {
             name: name.to_string(),
             path: path.to_path_buf(),
             meta: RwLock::new(meta),
-            shards,
-            ring: HashRing::new(shard_ids),
+            shards: RwLock::new(shards),
+            ring: HashRing::new(all),
+            routing: RwLock::new(None),
+            index_threads,
         })
     }
 
@@ -102,133 +150,335 @@ impl Collection {
         self.meta.read().config.clone()
     }
 
-    pub fn close(&self) {
-        self.shards.values().for_each(|s| s.close());
+    fn shard_ids(&self) -> Vec<ShardId> {
+        (0..self.meta.read().config.params.shard_number).collect()
     }
 
-    /// Points per shard, by shard id.
-    pub fn shard_counts(&self) -> Vec<(u32, usize)> {
-        self.shards.iter().map(|(id, s)| (*id, s.points_count())).collect()
+    fn local_shards(&self) -> Vec<Arc<LocalShard>> {
+        self.shards.read().values().cloned().collect()
+    }
+
+    pub fn local_shard(&self, id: ShardId) -> Option<Arc<LocalShard>> {
+        self.shards.read().get(&id).cloned()
+    }
+
+    pub fn close(&self) {
+        self.local_shards().iter().for_each(|s| s.close());
+    }
+
+    /// Points per local shard, by shard id.
+    pub fn shard_counts(&self) -> Vec<(ShardId, usize)> {
+        self.shards
+            .read()
+            .iter()
+            .map(|(id, s)| (*id, s.points_count()))
+            .collect()
     }
 
     /// Whether anything besides this collection still holds one of its shards.
     pub fn shards_in_use(&self) -> bool {
-        self.shards.values().any(|s| Arc::strong_count(s) > 1)
+        self.shards.read().values().any(|s| Arc::strong_count(s) > 1)
     }
 
+    /// Points in the local shards.
     pub fn points_count(&self) -> usize {
-        self.shards.values().map(|s| s.points_count()).sum()
+        self.shards.read().values().map(|s| s.points_count()).sum()
     }
 
-    pub fn info(&self) -> CollectionInfo {
-        let pending: usize = self.shards.values().map(|s| s.pending_vectors_count()).sum();
-        let mut payload_schema = BTreeMap::<String, PayloadIndexInfo>::new();
-        for shard in self.shards.values() {
-            for (field, info) in shard.payload_schema() {
-                match payload_schema.get_mut(&field) {
-                    Some(total) => total.points += info.points,
+    /// Counters over all shards (local and remote) and the payload schema.
+    pub async fn info(&self) -> Result<CollectionInfo> {
+        let replies = self.read_all_shards(ShardRequest::Info).await?;
+        let mut total = ShardInfo::default();
+        for reply in replies {
+            let info = expect_response!(reply, Info)?;
+            total.points += info.points;
+            total.indexed_vectors += info.indexed_vectors;
+            total.pending_vectors += info.pending_vectors;
+            for (field, schema) in info.payload_schema {
+                match total.payload_schema.get_mut(&field) {
+                    Some(known) => known.points += schema.points,
                     None => {
-                        payload_schema.insert(field, info);
+                        total.payload_schema.insert(field, schema);
                     }
                 }
             }
         }
-        CollectionInfo {
+        let config = self.config();
+        Ok(CollectionInfo {
             // Yellow while the background indexer still has vectors to add (Qdrant reports
             // yellow while optimizing), green once everything is in the HNSW.
-            status: if pending > 0 { "yellow" } else { "green" },
+            status: if total.pending_vectors > 0 { "yellow" } else { "green" },
             optimizer_status: "ok",
             warnings: Vec::new(),
-            indexed_vectors_count: self.shards.values().map(|s| s.indexed_vectors_count()).sum(),
-            points_count: self.points_count(),
-            segments_count: self.shards.len(),
-            config: self.config(),
-            payload_schema,
-        }
+            indexed_vectors_count: total.indexed_vectors,
+            points_count: total.points,
+            segments_count: config.params.shard_number as usize,
+            config,
+            payload_schema: total.payload_schema,
+        })
     }
 
     pub fn update_config(&self, update: &UpdateCollection) -> Result<()> {
+        let next = update.apply_to(&self.config())?;
+        self.set_config(next)
+    }
+
+    /// Replaces the configuration (cluster sync applies the one consensus decided).
+    pub fn set_config(&self, config: CollectionConfig) -> Result<()> {
+        self.modify_meta(|meta| {
+            meta.config = config;
+            Ok(())
+        })
+    }
+
+    /// Changes the persisted metadata: written first, then swapped in.
+    fn modify_meta(&self, change: impl FnOnce(&mut CollectionMeta) -> Result<()>) -> Result<()> {
         let mut meta = self.meta.write();
-        let next = update.apply_to(&meta.config)?;
         let mut updated = meta.clone();
-        updated.config = next;
+        change(&mut updated)?;
         write_meta(&self.path, &updated)?;
         *meta = updated;
         Ok(())
     }
 
     pub async fn create_payload_index(&self, field: &str, schema: PayloadFieldSchema) -> Result<UpdateResult> {
-        {
-            let mut meta = self.meta.write();
-            let mut updated = meta.clone();
-            updated.payload_indexes.insert(field.to_string(), schema.clone());
-            write_meta(&self.path, &updated)?;
-            *meta = updated;
-        }
+        self.modify_meta(|meta| {
+            meta.payload_indexes.insert(field.to_string(), schema.clone());
+            Ok(())
+        })?;
         let field = field.to_string();
-        self.on_each_shard(move |shard| shard.create_payload_index(&field, schema.clone()))
+        self.on_local_shards(move |shard| shard.create_payload_index(&field, schema.clone()))
             .await?;
         Ok(self.completed())
     }
 
     pub async fn delete_payload_index(&self, field: &str) -> Result<UpdateResult> {
-        {
-            let mut meta = self.meta.write();
-            let mut updated = meta.clone();
-            if updated.payload_indexes.remove(field).is_none() {
-                return Err(Error::not_found(format!(
-                    "Payload index for field `{field}` does not exist"
-                )));
-            }
-            write_meta(&self.path, &updated)?;
-            *meta = updated;
-        }
+        self.modify_meta(|meta| match meta.payload_indexes.remove(field) {
+            Some(_) => Ok(()),
+            None => Err(Error::not_found(format!(
+                "Payload index for field `{field}` does not exist"
+            ))),
+        })?;
         let field = field.to_string();
-        self.on_each_shard(move |shard| Ok(shard.drop_payload_index(&field)))
+        self.on_local_shards(move |shard| Ok(shard.drop_payload_index(&field)))
             .await?;
         Ok(self.completed())
     }
 
+    /// The payload indexes defined on this collection.
+    pub fn payload_indexes(&self) -> BTreeMap<String, PayloadFieldSchema> {
+        self.meta.read().payload_indexes.clone()
+    }
+
     fn completed(&self) -> UpdateResult {
         UpdateResult {
-            operation_id: Some(self.shards.values().map(|s| s.last_seq()).max().unwrap_or(0)),
+            operation_id: Some(self.local_shards().iter().map(|s| s.last_seq()).max().unwrap_or(0)),
             status: UpdateStatus::Completed,
         }
     }
 
-    /// Runs `f` on every shard in parallel on blocking threads.
-    async fn on_each_shard<T, F>(&self, f: F) -> Result<Vec<T>>
+    /// Runs `f` on every local shard in parallel on blocking threads.
+    async fn on_local_shards<T, F>(&self, f: F) -> Result<Vec<T>>
     where
         T: Send + 'static,
         F: Fn(&LocalShard) -> Result<T> + Send + Sync + 'static,
     {
         let f = Arc::new(f);
-        try_join_all(self.shards.values().map(|shard| {
-            let (shard, f) = (shard.clone(), f.clone());
+        try_join_all(self.local_shards().into_iter().map(|shard| {
+            let f = f.clone();
             async move { blocking(move || f(&shard)).await }
         }))
         .await
     }
 
-    fn shard_of(&self, id: &PointId) -> Result<u32> {
+    // ---- cluster sync: make the local replicas match what consensus placed here ----
+
+    /// The generation and local shard set, for a clustered collection.
+    pub fn local_placement(&self) -> Option<LocalPlacement> {
+        self.meta.read().cluster.clone()
+    }
+
+    pub fn set_routing(&self, routing: Arc<Routing>) {
+        *self.routing.write() = Some(routing);
+    }
+
+    /// Opens (creating if needed) the local replica of `shard` (blocking).
+    pub fn add_local_shard(&self, id: ShardId) -> Result<()> {
+        if self.shards.read().contains_key(&id) {
+            return Ok(());
+        }
+        let meta = self.meta.read().clone();
+        let shard = Arc::new(open_shard(&self.path, id, &meta, self.index_threads)?);
+        self.shards.write().insert(id, shard);
+        self.modify_meta(|meta| {
+            if let Some(c) = meta.cluster.as_mut() {
+                c.local_shards.insert(id);
+            }
+            Ok(())
+        })
+    }
+
+    /// Drops the local replica of `shard` and its data (blocking; waits for running requests).
+    pub fn remove_local_shard(&self, id: ShardId) -> Result<()> {
+        let Some(shard) = self.shards.write().remove(&id) else {
+            return Ok(());
+        };
+        self.modify_meta(|meta| {
+            if let Some(c) = meta.cluster.as_mut() {
+                c.local_shards.remove(&id);
+            }
+            Ok(())
+        })?;
+        shard.close();
+        wait_unused(&shard, Duration::from_secs(30));
+        let dir = shard.path().to_path_buf();
+        drop(shard);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    // ---- routing ----
+
+    fn shard_of(&self, id: &PointId) -> Result<ShardId> {
         self.ring
             .shard_for(id)
             .ok_or_else(|| Error::internal(format!("collection {} has no shards", self.name)))
     }
 
+    /// The replicas a request for `shard` may use, best first (the local one first).
+    fn targets(&self, shard: ShardId, purpose: Purpose) -> Result<(Vec<Target>, Option<Arc<Routing>>)> {
+        let local = self.local_shard(shard);
+        let routing = self.routing.read().clone();
+        let Some(routing) = routing else {
+            if self.meta.read().cluster.is_some() {
+                return Err(Error::Unavailable(format!(
+                    "collection `{}` is not yet synchronised with the cluster",
+                    self.name
+                )));
+            }
+            let local = local.ok_or_else(|| Error::internal(format!("shard {shard} is not local")))?;
+            return Ok((vec![Target::Local(local)], None));
+        };
+        let mut targets = Vec::new();
+        for replica in routing.replicas(shard) {
+            let usable = match purpose {
+                Purpose::Read => replica.state.is_readable(),
+                Purpose::Write => replica.state.is_updatable(),
+            };
+            if !usable {
+                continue;
+            }
+            if replica.peer != routing.this_peer {
+                targets.push(Target::Remote(replica.peer));
+                continue;
+            }
+            match &local {
+                Some(shard) => targets.insert(0, Target::Local(shard.clone())),
+                // Placed here but not opened yet: a write must not skip this replica.
+                None if purpose == Purpose::Write => {
+                    return Err(Error::Unavailable(format!(
+                        "the replica of shard {shard} on this peer is not ready yet"
+                    )))
+                }
+                None => {}
+            }
+        }
+        Ok((targets, Some(routing)))
+    }
+
+    async fn run_on(
+        &self,
+        shard: ShardId,
+        target: &Target,
+        routing: Option<&Routing>,
+        request: &Arc<ShardRequest>,
+    ) -> Result<ShardResponse> {
+        match target {
+            Target::Local(local) => {
+                let (local, request) = (local.clone(), request.clone());
+                blocking(move || execute(&local, &request)).await
+            }
+            Target::Remote(peer) => {
+                let routing = routing.ok_or_else(|| Error::internal("remote replica without routing"))?;
+                routing
+                    .remote
+                    .call(*peer, routing.uri(*peer)?, &self.name, shard, request)
+                    .await
+            }
+        }
+    }
+
+    /// Runs a read on one readable replica of `shard`, failing over to the next replica when
+    /// one cannot be reached.
+    async fn read_shard(&self, shard: ShardId, request: Arc<ShardRequest>) -> Result<ShardResponse> {
+        let (targets, routing) = self.targets(shard, Purpose::Read)?;
+        let mut last_error = None;
+        for target in &targets {
+            match self.run_on(shard, target, routing.as_deref(), &request).await {
+                Ok(response) => return Ok(response),
+                Err(e) if e.is_transport() => {
+                    tracing::debug!(collection = %self.name, shard, error = %e, "replica unreachable; trying the next");
+                    last_error = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(match last_error {
+            Some(e) => e,
+            None => Error::Unavailable(format!(
+                "no active replica of shard {shard} of collection `{}`",
+                self.name
+            )),
+        })
+    }
+
+    /// Runs a read on every shard in parallel.
+    async fn read_all_shards(&self, request: ShardRequest) -> Result<Vec<ShardResponse>> {
+        let request = Arc::new(request);
+        try_join_all(
+            self.shard_ids()
+                .into_iter()
+                .map(|shard| self.read_shard(shard, request.clone())),
+        )
+        .await
+    }
+
+    /// Runs a write on every replica of `shard` that accepts writes; all must acknowledge.
+    async fn write_shard(&self, shard: ShardId, request: ShardRequest) -> Result<u64> {
+        let (targets, routing) = self.targets(shard, Purpose::Write)?;
+        if targets.is_empty() {
+            return Err(Error::Unavailable(format!(
+                "no replica of shard {shard} of collection `{}` accepts writes",
+                self.name
+            )));
+        }
+        let request = Arc::new(request);
+        let results = join_all(
+            targets
+                .iter()
+                .map(|target| self.run_on(shard, target, routing.as_deref(), &request)),
+        )
+        .await;
+        let mut seq = 0;
+        for result in results {
+            seq = seq.max(expect_response!(result?, Updated)?);
+        }
+        Ok(seq)
+    }
+
     /// Splits an operation into the part each shard must execute.
-    fn route(&self, op: PointOperation) -> Result<Vec<(u32, PointOperation)>> {
-        let mut by_shard: BTreeMap<u32, PointOperation> = BTreeMap::new();
+    fn route(&self, op: PointOperation) -> Result<Vec<(ShardId, PointOperation)>> {
+        let mut by_shard: BTreeMap<ShardId, PointOperation> = BTreeMap::new();
         match op {
             PointOperation::Upsert(points) => {
-                let mut parts: BTreeMap<u32, Vec<_>> = BTreeMap::new();
+                let mut parts: BTreeMap<ShardId, Vec<_>> = BTreeMap::new();
                 for p in points {
                     parts.entry(self.shard_of(&p.id)?).or_default().push(p);
                 }
                 by_shard.extend(parts.into_iter().map(|(s, p)| (s, PointOperation::Upsert(p))));
             }
             PointOperation::UpdateVectors(updates) => {
-                let mut parts: BTreeMap<u32, Vec<_>> = BTreeMap::new();
+                let mut parts: BTreeMap<ShardId, Vec<_>> = BTreeMap::new();
                 for u in updates {
                     parts.entry(self.shard_of(&u.0)?).or_default().push(u);
                 }
@@ -236,7 +486,7 @@ impl Collection {
             }
             other => match other.selector() {
                 Some(Selector::Ids(ids)) => {
-                    let mut parts: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
+                    let mut parts: BTreeMap<ShardId, Vec<PointId>> = BTreeMap::new();
                     for id in ids {
                         parts.entry(self.shard_of(id)?).or_default().push(*id);
                     }
@@ -245,8 +495,8 @@ impl Collection {
                     }
                 }
                 _ => {
-                    for shard in self.shards.keys() {
-                        by_shard.insert(*shard, other.clone());
+                    for shard in self.shard_ids() {
+                        by_shard.insert(shard, other.clone());
                     }
                 }
             },
@@ -259,16 +509,14 @@ impl Collection {
     pub async fn update(&self, op: PointOperation, wait: bool) -> Result<UpdateResult> {
         let op = validate::prepare(&self.config(), op)?;
         let parts = self.route(op)?;
-        let results = try_join_all(parts.into_iter().map(|(shard_id, op)| {
-            let shard = self.shards.get(&shard_id).cloned();
-            async move {
-                let shard = shard.ok_or_else(|| Error::internal(format!("shard {shard_id} is not local")))?;
-                blocking(move || shard.apply(&op, wait)).await
-            }
-        }))
+        let seqs = try_join_all(
+            parts
+                .into_iter()
+                .map(|(shard, op)| self.write_shard(shard, ShardRequest::Update { op, wait })),
+        )
         .await?;
         Ok(UpdateResult {
-            operation_id: Some(results.into_iter().max().unwrap_or(0)),
+            operation_id: Some(seqs.into_iter().max().unwrap_or(0)),
             status: if wait {
                 UpdateStatus::Completed
             } else {
@@ -284,17 +532,17 @@ impl Collection {
         with_payload: PayloadSelector,
         with_vector: WithVector,
     ) -> Result<Vec<Record>> {
-        let mut parts: BTreeMap<u32, Vec<PointId>> = BTreeMap::new();
+        let mut parts: BTreeMap<ShardId, Vec<PointId>> = BTreeMap::new();
         for id in &ids {
             parts.entry(self.shard_of(id)?).or_default().push(*id);
         }
-        let found = try_join_all(parts.into_iter().map(|(shard_id, part)| {
-            let shard = self.shards.get(&shard_id).cloned();
-            let (wp, wv) = (with_payload.clone(), with_vector.clone());
-            async move {
-                let shard = shard.ok_or_else(|| Error::internal(format!("shard {shard_id} is not local")))?;
-                blocking(move || Ok(shard.retrieve(&part, &wp, &wv))).await
-            }
+        let found = try_join_all(parts.into_iter().map(|(shard, part)| {
+            let request = ShardRequest::Retrieve {
+                ids: part,
+                with_payload: with_payload.clone(),
+                with_vector: with_vector.clone(),
+            };
+            async move { expect_response!(self.read_shard(shard, Arc::new(request)).await?, Records) }
         }))
         .await?;
         let mut by_id: BTreeMap<PointId, Record> = found.into_iter().flatten().map(|r| (r.id, r)).collect();
@@ -312,13 +560,19 @@ impl Collection {
         if let Some(f) = &filter {
             f.validate()?;
         }
-        let filter = filter.map(Arc::new);
         let pages = self
-            .on_each_shard(move |shard| {
-                Ok(shard.scroll(offset, limit + 1, filter.as_deref(), &with_payload, &with_vector))
+            .read_all_shards(ShardRequest::Scroll {
+                offset,
+                limit: limit + 1,
+                filter,
+                with_payload,
+                with_vector,
             })
             .await?;
-        let mut points: Vec<Record> = pages.into_iter().flatten().collect();
+        let mut points = Vec::new();
+        for page in pages {
+            points.extend(expect_response!(page, Records)?);
+        }
         points.sort_by_key(|r| r.id);
         let next_page_offset = points.get(limit).map(|r| r.id);
         points.truncate(limit);
@@ -332,17 +586,14 @@ impl Collection {
         if let Some(f) = &filter {
             f.validate()?;
         }
-        let filter = filter.map(Arc::new);
-        let counts = self
-            .on_each_shard(move |shard| Ok(shard.count(filter.as_deref())))
-            .await?;
-        Ok(counts.into_iter().sum())
+        let counts = self.read_all_shards(ShardRequest::Count { filter }).await?;
+        counts.into_iter().map(|c| expect_response!(c, Count)).sum()
     }
 
     /// Runs a resolved query on every shard and merges: best first, then `offset`/`limit`.
     pub async fn search_shards(&self, query: ShardQuery, offset: usize, limit: usize) -> Result<Vec<ScoredPoint>> {
         let distance = match &query.kind {
-            crate::model::query::ShardQueryKind::Dense(_) => self
+            ShardQueryKind::Dense(_) => self
                 .config()
                 .params
                 .vectors
@@ -351,10 +602,12 @@ impl Collection {
                 .unwrap_or(Distance::Dot),
             _ => Distance::Dot,
         };
-        let by_id = matches!(query.kind, crate::model::query::ShardQueryKind::None);
-        let query = Arc::new(query);
-        let results = self.on_each_shard(move |shard| shard.search(&query)).await?;
-        let mut hits: Vec<ScoredPoint> = results.into_iter().flatten().collect();
+        let by_id = matches!(query.kind, ShardQueryKind::None);
+        let results = self.read_all_shards(ShardRequest::Search { query }).await?;
+        let mut hits: Vec<ScoredPoint> = Vec::new();
+        for result in results {
+            hits.extend(expect_response!(result, Hits)?);
+        }
         if by_id {
             hits.sort_by_key(|h| h.id);
         } else {
@@ -363,9 +616,27 @@ impl Collection {
         Ok(hits.into_iter().skip(offset).take(limit).collect())
     }
 
-    /// Blocks until every shard's HNSW holds all written vectors, or the timeout passes.
-    pub fn wait_indexed(&self, timeout: std::time::Duration) -> bool {
-        self.shards.values().all(|s| s.wait_indexed(timeout))
+    /// Blocks until every local shard's HNSW holds all written vectors, or the timeout passes.
+    pub fn wait_indexed(&self, timeout: Duration) -> bool {
+        self.local_shards().iter().all(|s| s.wait_indexed(timeout))
+    }
+}
+
+/// Opens (or creates) the local shard `id` of a collection with its payload indexes.
+fn open_shard(path: &Path, id: ShardId, meta: &CollectionMeta, index_threads: usize) -> Result<LocalShard> {
+    let shard = LocalShard::open(id, &path.join(id.to_string()), &meta.config, index_threads)?;
+    for (field, schema) in &meta.payload_indexes {
+        shard.create_payload_index(field, schema.clone())?;
+    }
+    Ok(shard)
+}
+
+/// Waits (bounded) until nothing but the caller holds `value`: requests still running may use
+/// a shard or collection, and RocksDB must be closed before its directory goes away.
+pub fn wait_unused<T>(value: &Arc<T>, timeout: Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    while Arc::strong_count(value) > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -166,6 +166,39 @@ impl Peer {
         )
     }
 
+    /// Calls and asserts a 200 with `"status": "ok"`, returning `result`.
+    pub fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.call(method, path, body);
+        assert_eq!(status, 200, "{method} {} {path}: {v}", self.uri);
+        assert_eq!(v["status"], "ok", "{method} {} {path}: {v}", self.uri);
+        v["result"].clone()
+    }
+
+    /// Like [`Peer::call`] with a client-side deadline: `Err` if the peer does not answer within
+    /// `timeout` (or the connection fails).
+    pub fn call_within(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        timeout: Duration,
+    ) -> Result<(u16, Value), String> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut req = client.request(method, format!("{}{}", self.url, path));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let text = resp.text().map_err(|e| e.to_string())?;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    }
+
     /// `GET /cluster`'s result, if the peer answers.
     pub fn cluster(&self) -> Option<Value> {
         let (status, body) = ureq_get(&format!("{}/cluster", self.url)).ok()?;
@@ -269,4 +302,16 @@ pub fn start_cluster(n: usize, env: &[(&str, &str)]) -> Vec<Peer> {
         Duration::from_secs(60),
     );
     peers
+}
+
+/// Polls `check` every 25 ms until it returns `Ok`, panicking with the last `Err` after `timeout`.
+pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() > deadline => panic!("{what}: not within {timeout:?}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(25)),
+        }
+    }
 }

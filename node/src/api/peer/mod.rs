@@ -3,8 +3,10 @@
 //! call `Consensus`, encode. Application errors travel in the reply (`PeerError`); a gRPC status
 //! means the transport or the message itself failed.
 //!
-//! `Consensus::start` spawns [`serve`]; extra services can be added with
-//! `Consensus::start_with_services`.
+//! `Consensus::start` spawns [`serve`]; extra services (the data plane's [`shards`]) are added
+//! with `Consensus::start_with_services`.
+
+pub mod shards;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -29,7 +29,7 @@ pub struct RemovePeerParams {
 /// `GET /cluster`: `{"status": "disabled"}` standalone, the consensus status in cluster mode.
 pub async fn status(State(node): State<Arc<Node>>) -> Response {
     let t = Instant::now();
-    match &node.consensus {
+    match node.consensus() {
         Some(c) => ok(t, c.status()),
         None => ok(t, json!({"status": "disabled"})),
     }
@@ -43,8 +43,7 @@ pub async fn remove_peer(
 ) -> Result<Response, ApiError> {
     let t = Instant::now();
     let consensus = node
-        .consensus
-        .as_ref()
+        .consensus()
         .ok_or_else(|| Error::NotSupported("Distributed mode disabled".into()))?;
     let peer_id: u64 = peer_id
         .parse()
@@ -58,7 +57,7 @@ pub async fn remove_peer(
 
 /// Whether this node may serve: standalone always; in cluster mode once caught up with the leader.
 pub async fn is_ready(node: &Node) -> bool {
-    match &node.consensus {
+    match node.consensus() {
         None => true,
         Some(c) => c.is_ready().await,
     }

@@ -31,35 +31,35 @@ pub async fn list(State(node): State<Arc<Node>>) -> ApiResult {
 pub async fn create(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<WriteParams>,
+    Params(p): Params<WriteParams>,
     Body(body): Body<CreateCollection>,
 ) -> ApiResult {
     let t = Instant::now();
-    Ok(ok(t, node.create_collection(&name, body).await?))
+    Ok(ok(t, node.create_collection(&name, body, p.timeout()).await?))
 }
 
 pub async fn get(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
     let t = Instant::now();
-    Ok(ok(t, node.collection(&name)?.info()))
+    Ok(ok(t, node.collection(&name)?.info().await?))
 }
 
 pub async fn update(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<WriteParams>,
+    Params(p): Params<WriteParams>,
     Body(body): Body<UpdateCollection>,
 ) -> ApiResult {
     let t = Instant::now();
-    Ok(ok(t, node.update_collection(&name, body).await?))
+    Ok(ok(t, node.update_collection(&name, body, p.timeout()).await?))
 }
 
 pub async fn delete(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<WriteParams>,
+    Params(p): Params<WriteParams>,
 ) -> ApiResult {
     let t = Instant::now();
-    Ok(ok(t, node.delete_collection(&name).await?))
+    Ok(ok(t, node.delete_collection(&name, p.timeout()).await?))
 }
 
 pub async fn exists(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
@@ -77,7 +77,7 @@ pub struct CreateIndex {
 pub async fn create_index(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<WriteParams>,
+    Params(p): Params<WriteParams>,
     Body(body): Body<CreateIndex>,
 ) -> ApiResult {
     let t = Instant::now();
@@ -86,23 +86,32 @@ pub async fn create_index(
             "field_schema is required to create a payload index",
         ))
     })?;
-    let collection = node.collection(&name)?;
-    Ok(ok(t, collection.create_payload_index(&body.field_name, schema).await?))
+    Ok(ok(
+        t,
+        node.create_payload_index(&name, &body.field_name, schema, p.timeout())
+            .await?,
+    ))
 }
 
 pub async fn delete_index(
     State(node): State<Arc<Node>>,
     Path((name, field)): Path<(String, String)>,
-    Params(_): Params<WriteParams>,
+    Params(p): Params<WriteParams>,
 ) -> ApiResult {
     let t = Instant::now();
-    let collection = node.collection(&name)?;
-    Ok(ok(t, collection.delete_payload_index(&field).await?))
+    Ok(ok(t, node.delete_payload_index(&name, &field, p.timeout()).await?))
 }
 
-/// `GET /collections/{c}/cluster` on a standalone node: every shard is local and active.
+/// `GET /collections/{c}/cluster`: the placement consensus decided; standalone, every shard is
+/// local and active.
 pub async fn cluster_info(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
     let t = Instant::now();
+    if let Some(consensus) = node.consensus() {
+        return Ok(ok(
+            t,
+            crate::node::cluster_sync::collection_cluster_info(&node, consensus, &name)?,
+        ));
+    }
     let collection = node.collection(&name)?;
     let local: Vec<_> = collection
         .shard_counts()

@@ -30,6 +30,13 @@ pub struct WriteParams {
     pub timeout: Option<u64>,
 }
 
+impl WriteParams {
+    /// `?timeout=` (seconds), the bound of a collection operation's wait for consensus.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.timeout.map(|s| std::time::Duration::from_secs(s.max(1)))
+    }
+}
+
 /// Query parameters of reads.
 #[derive(Debug, Default, Deserialize)]
 pub struct ReadParams {

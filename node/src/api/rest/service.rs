@@ -67,7 +67,7 @@ pub async fn metrics(State(node): State<Arc<Node>>) -> Response {
     let _ = writeln!(out, "# HELP cluster_enabled is cluster support enabled");
     let _ = writeln!(out, "# TYPE cluster_enabled gauge");
     let _ = writeln!(out, "cluster_enabled {}", u8::from(node.settings.cluster.enabled));
-    super::cluster::write_metrics(node.consensus.as_deref(), &mut out);
+    super::cluster::write_metrics(node.consensus().map(|c| c.as_ref()), &mut out);
     node.metrics.render_rest(&mut out);
     if let Some(rss) = resident_bytes() {
         let _ = writeln!(out, "# HELP memory_resident_bytes resident memory of the process");

@@ -1,18 +1,29 @@
 //! `Node`: the registry of this node's collections. Every API (REST, peer gRPC) calls only
-//! this; it owns the storage directory layout and the collections' lifecycle.
+//! this; it owns the storage directory layout and the collections' lifecycle. Standalone, the
+//! collection operations act directly; in cluster mode they go through consensus and
+//! `cluster_sync` makes the local collections match the applied cluster state.
+
+pub mod cluster_sync;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
+use tokio::sync::watch;
 
-use crate::collection::{blocking, Collection};
+use crate::cluster::Consensus;
+use crate::collection::{blocking, wait_unused, Collection, LocalPlacement};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::model::collection::{validate_collection_name, CreateCollection, UpdateCollection};
+use crate::model::operations::UpdateResult;
 use crate::settings::Settings;
+use crate::storage::payload_index::PayloadFieldSchema;
+
+/// How long a collection operation may wait for consensus when the request names no `timeout`.
+pub const DEFAULT_META_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Node {
     pub settings: Arc<Settings>,
@@ -24,8 +35,10 @@ pub struct Node {
     pub started: Instant,
     /// Identifies this process in `/telemetry` (as Qdrant's telemetry id).
     pub instance_id: uuid::Uuid,
-    /// The cluster handle in cluster mode (set by main before serving).
-    pub consensus: Option<Arc<crate::cluster::Consensus>>,
+    /// The cluster handle in cluster mode (set once by main after consensus started).
+    consensus: OnceLock<Arc<Consensus>>,
+    /// The log index up to which the local collections match the cluster state.
+    reconciled: watch::Sender<u64>,
 }
 
 impl Node {
@@ -49,7 +62,8 @@ impl Node {
             index_threads,
             started,
             instance_id: uuid::Uuid::new_v4(),
-            consensus: None,
+            consensus: OnceLock::new(),
+            reconciled: watch::channel(0).0,
         };
         let dir = node.collections_dir();
         std::fs::create_dir_all(&dir)
@@ -102,25 +116,45 @@ impl Node {
         self.collections.read().contains_key(name)
     }
 
-    pub async fn create_collection(&self, name: &str, request: CreateCollection) -> Result<bool> {
-        validate_collection_name(name)?;
-        let config = request.into_config(&self.settings, 1)?;
-        let _lifecycle = self.lifecycle.lock().await;
-        if self.exists(name) {
-            return Err(Error::AlreadyExists(format!("Collection `{name}` already exists!")));
-        }
+    /// The cluster handle, in cluster mode.
+    pub fn consensus(&self) -> Option<&Arc<Consensus>> {
+        self.consensus.get()
+    }
+
+    /// Enters cluster mode: from now on collection operations go through `consensus`.
+    pub fn set_consensus(&self, consensus: Arc<Consensus>) -> Result<()> {
+        self.consensus
+            .set(consensus)
+            .map_err(|_| Error::internal("consensus is already set"))
+    }
+
+    fn registry_insert(&self, collection: Collection) -> Arc<Collection> {
+        let collection = Arc::new(collection);
+        self.collections
+            .write()
+            .insert(collection.name.clone(), collection.clone());
+        collection
+    }
+
+    /// Creates the collection's directory and local shards (all standalone; those of `cluster`
+    /// in cluster mode) and registers it.
+    async fn create_local(
+        &self,
+        name: &str,
+        config: crate::model::collection::CollectionConfig,
+        cluster: Option<LocalPlacement>,
+    ) -> Result<Arc<Collection>> {
         let path = self.collections_dir().join(name);
         if path.exists() {
             // A directory without a registered collection: a failed earlier create.
             std::fs::remove_dir_all(&path)?;
         }
         let (n, threads) = (name.to_string(), self.index_threads);
-        let created = blocking(move || Collection::create(&n, &path, config, threads)).await;
+        let created = blocking(move || Collection::create(&n, &path, config, threads, cluster)).await;
         match created {
             Ok(c) => {
-                self.collections.write().insert(name.to_string(), Arc::new(c));
                 tracing::info!(collection = %name, "created collection");
-                Ok(true)
+                Ok(self.registry_insert(c))
             }
             Err(e) => {
                 let _ = std::fs::remove_dir_all(self.collections_dir().join(name));
@@ -129,9 +163,8 @@ impl Node {
         }
     }
 
-    /// Returns false when the collection did not exist (Qdrant answers 200 with `false`).
-    pub async fn delete_collection(&self, name: &str) -> Result<bool> {
-        let _lifecycle = self.lifecycle.lock().await;
+    /// Unregisters a collection and deletes its data. Returns false when it did not exist.
+    async fn delete_local(&self, name: &str) -> Result<bool> {
         let Some(collection) = self.collections.write().remove(name) else {
             return Ok(false);
         };
@@ -140,11 +173,10 @@ impl Node {
         let target = trash.join(format!("{name}-{}", uuid::Uuid::new_v4()));
         blocking(move || {
             collection.close();
-            // Requests still running may hold the collection or its shards: wait for them, so
-            // RocksDB is closed before its directory goes away.
-            let deadline = Instant::now() + std::time::Duration::from_secs(30);
-            while (Arc::strong_count(&collection) > 1 || collection.shards_in_use()) && Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(10));
+            wait_unused(&collection, Duration::from_secs(30));
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while collection.shards_in_use() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
             }
             let path = collection.path().to_path_buf();
             drop(collection);
@@ -158,10 +190,71 @@ impl Node {
         Ok(true)
     }
 
-    pub async fn update_collection(&self, name: &str, update: UpdateCollection) -> Result<bool> {
+    pub async fn create_collection(
+        &self,
+        name: &str,
+        request: CreateCollection,
+        timeout: Option<Duration>,
+    ) -> Result<bool> {
+        validate_collection_name(name)?;
+        if let Some(consensus) = self.consensus() {
+            return cluster_sync::create_collection(self, consensus, name, request, timeout).await;
+        }
+        let config = request.into_config(&self.settings, 1)?;
+        let _lifecycle = self.lifecycle.lock().await;
+        if self.exists(name) {
+            return Err(Error::AlreadyExists(format!("Collection `{name}` already exists!")));
+        }
+        self.create_local(name, config, None).await?;
+        Ok(true)
+    }
+
+    /// Returns false when the collection did not exist (Qdrant answers 200 with `false`).
+    pub async fn delete_collection(&self, name: &str, timeout: Option<Duration>) -> Result<bool> {
+        if let Some(consensus) = self.consensus() {
+            return cluster_sync::delete_collection(self, consensus, name, timeout).await;
+        }
+        let _lifecycle = self.lifecycle.lock().await;
+        self.delete_local(name).await
+    }
+
+    pub async fn update_collection(
+        &self,
+        name: &str,
+        update: UpdateCollection,
+        timeout: Option<Duration>,
+    ) -> Result<bool> {
+        if let Some(consensus) = self.consensus() {
+            return cluster_sync::update_collection(self, consensus, name, update, timeout).await;
+        }
         let collection = self.collection(name)?;
         blocking(move || collection.update_config(&update)).await?;
         Ok(true)
+    }
+
+    pub async fn create_payload_index(
+        &self,
+        name: &str,
+        field: &str,
+        schema: PayloadFieldSchema,
+        timeout: Option<Duration>,
+    ) -> Result<UpdateResult> {
+        if let Some(consensus) = self.consensus() {
+            return cluster_sync::create_payload_index(self, consensus, name, field, schema, timeout).await;
+        }
+        self.collection(name)?.create_payload_index(field, schema).await
+    }
+
+    pub async fn delete_payload_index(
+        &self,
+        name: &str,
+        field: &str,
+        timeout: Option<Duration>,
+    ) -> Result<UpdateResult> {
+        if let Some(consensus) = self.consensus() {
+            return cluster_sync::delete_payload_index(self, consensus, name, field, timeout).await;
+        }
+        self.collection(name)?.delete_payload_index(field).await
     }
 
     /// Stops background work and saves indexes (graceful shutdown).

@@ -1,0 +1,54 @@
+//! The `Shards` service: runs point operations that other peers route to the shard replicas
+//! held here. Thin: decode, find the local shard, [`execute`], encode.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::{Request, Response, Status};
+
+use crate::cluster::network::{decode, encode, MAX_MESSAGE_BYTES};
+use crate::cluster::wire::to_peer_error;
+use crate::collection::blocking;
+use crate::collection::shard_request::{execute, ShardRequest};
+use crate::error::Result;
+use crate::node::{cluster_sync, Node};
+use crate::peer_proto::shards_server::{Shards, ShardsServer};
+use crate::peer_proto::{ShardCall, ShardReply};
+
+/// How long a request may wait for this peer to create a replica it was just assigned.
+const REPLICA_WAIT: Duration = Duration::from_secs(5);
+
+pub struct ShardsApi {
+    node: Arc<Node>,
+}
+
+impl ShardsApi {
+    /// The service, ready to be served on the peer port.
+    pub fn server(node: Arc<Node>) -> ShardsServer<ShardsApi> {
+        ShardsServer::new(ShardsApi { node })
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    async fn run(&self, call: ShardCall) -> Result<Vec<u8>> {
+        let request: ShardRequest = decode(&call.request)?;
+        let shard =
+            cluster_sync::local_shard_when_ready(&self.node, &call.collection, call.shard_id, REPLICA_WAIT).await?;
+        let response = blocking(move || execute(&shard, &request)).await?;
+        encode(&response)
+    }
+}
+
+#[tonic::async_trait]
+impl Shards for ShardsApi {
+    async fn call(&self, request: Request<ShardCall>) -> Result<Response<ShardReply>, Status> {
+        let reply = match self.run(request.into_inner()).await {
+            Ok(response) => ShardReply { error: None, response },
+            Err(e) => ShardReply {
+                error: Some(to_peer_error(&e)),
+                response: Vec::new(),
+            },
+        };
+        Ok(Response::new(reply))
+    }
+}

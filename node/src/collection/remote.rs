@@ -1,0 +1,87 @@
+//! Shard replicas held by other peers, reached over the peer gRPC `Shards` service, and the
+//! routing table (which peer holds which replica in which state) that consensus decided.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cluster::network::{decode, encode, PeerClients, MAX_MESSAGE_BYTES};
+use crate::cluster::wire::from_peer_error;
+use crate::cluster::{PeerId, ReplicaState, ShardId};
+use crate::error::{Error, Result};
+use crate::peer_proto::shards_client::ShardsClient;
+use crate::peer_proto::ShardCall;
+
+use super::shard_request::{ShardRequest, ShardResponse};
+
+/// Client side of the `Shards` service, sharing the consensus layer's connections.
+pub struct RemoteShards {
+    clients: Arc<PeerClients>,
+    timeout: Duration,
+}
+
+impl RemoteShards {
+    pub fn new(clients: Arc<PeerClients>, timeout: Duration) -> RemoteShards {
+        RemoteShards { clients, timeout }
+    }
+
+    /// Runs `request` on the replica of `collection`/`shard` held by `peer` at `uri`.
+    pub async fn call(
+        &self,
+        peer: PeerId,
+        uri: &str,
+        collection: &str,
+        shard: ShardId,
+        request: &ShardRequest,
+    ) -> Result<ShardResponse> {
+        let call = ShardCall {
+            collection: collection.to_string(),
+            shard_id: shard,
+            request: encode(request)?,
+        };
+        let reply = self
+            .clients
+            .call_channel(uri, Some(peer), self.timeout, |channel| async move {
+                ShardsClient::new(channel)
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES)
+                    .call(call)
+                    .await
+            })
+            .await
+            .map_err(|e| Error::from(e).context(format!("shard {shard} on peer {peer}")))?;
+        if let Some(e) = reply.error {
+            return Err(from_peer_error(e));
+        }
+        decode(&reply.response)
+    }
+}
+
+/// One replica of a shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub peer: PeerId,
+    pub state: ReplicaState,
+}
+
+/// Where the replicas of every shard of one collection live (cluster mode). Set by the node's
+/// cluster sync after every applied change; read on every request.
+pub struct Routing {
+    pub this_peer: PeerId,
+    pub shards: BTreeMap<ShardId, Vec<Replica>>,
+    pub uris: BTreeMap<PeerId, String>,
+    pub remote: Arc<RemoteShards>,
+}
+
+impl Routing {
+    pub fn replicas(&self, shard: ShardId) -> &[Replica] {
+        self.shards.get(&shard).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn uri(&self, peer: PeerId) -> Result<&str> {
+        self.uris
+            .get(&peer)
+            .map(String::as_str)
+            .ok_or_else(|| Error::Unavailable(format!("peer {peer} is not part of the cluster")))
+    }
+}

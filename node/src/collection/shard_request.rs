@@ -1,0 +1,122 @@
+//! One operation on one shard replica, as a value. The same request runs on a local shard or
+//! travels to the peer that holds the replica (peer gRPC `Shards.Call`, JSON), so local and
+//! remote execution share one code path: [`execute`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::model::operations::PointOperation;
+use crate::model::payload::PayloadSelector;
+use crate::model::query::{Record, ScoredPoint, ShardQuery};
+use crate::model::vector::WithVector;
+use crate::model::{Filter, PointId};
+use crate::storage::payload_index::PayloadIndexInfo;
+use crate::storage::shard::LocalShard;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardRequest {
+    /// A write already validated and routed to this shard.
+    Update {
+        op: PointOperation,
+        wait: bool,
+    },
+    Retrieve {
+        ids: Vec<PointId>,
+        with_payload: PayloadSelector,
+        with_vector: WithVector,
+    },
+    /// Up to `limit` points with id >= `offset`, in id order.
+    Scroll {
+        offset: Option<PointId>,
+        limit: usize,
+        filter: Option<Filter>,
+        with_payload: PayloadSelector,
+        with_vector: WithVector,
+    },
+    Count {
+        filter: Option<Filter>,
+    },
+    Search {
+        query: ShardQuery,
+    },
+    /// Counters and payload schema for `GET /collections/{c}`.
+    Info,
+}
+
+impl ShardRequest {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ShardRequest::Update { .. } => "update",
+            ShardRequest::Retrieve { .. } => "retrieve",
+            ShardRequest::Scroll { .. } => "scroll",
+            ShardRequest::Count { .. } => "count",
+            ShardRequest::Search { .. } => "search",
+            ShardRequest::Info => "info",
+        }
+    }
+}
+
+/// One shard's counters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub points: usize,
+    pub indexed_vectors: usize,
+    pub pending_vectors: usize,
+    pub payload_schema: BTreeMap<String, PayloadIndexInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardResponse {
+    /// The shard's operation sequence number after the write.
+    Updated(u64),
+    Records(Vec<Record>),
+    Count(usize),
+    Hits(Vec<ScoredPoint>),
+    Info(ShardInfo),
+}
+
+/// Runs `request` on a local shard (blocking: call it on a blocking thread).
+pub fn execute(shard: &LocalShard, request: &ShardRequest) -> Result<ShardResponse> {
+    Ok(match request {
+        ShardRequest::Update { op, wait } => ShardResponse::Updated(shard.apply(op, *wait)?),
+        ShardRequest::Retrieve {
+            ids,
+            with_payload,
+            with_vector,
+        } => ShardResponse::Records(shard.retrieve(ids, with_payload, with_vector)),
+        ShardRequest::Scroll {
+            offset,
+            limit,
+            filter,
+            with_payload,
+            with_vector,
+        } => ShardResponse::Records(shard.scroll(*offset, *limit, filter.as_ref(), with_payload, with_vector)),
+        ShardRequest::Count { filter } => ShardResponse::Count(shard.count(filter.as_ref())),
+        ShardRequest::Search { query } => ShardResponse::Hits(shard.search(query)?),
+        ShardRequest::Info => ShardResponse::Info(ShardInfo {
+            points: shard.points_count(),
+            indexed_vectors: shard.indexed_vectors_count(),
+            pending_vectors: shard.pending_vectors_count(),
+            payload_schema: shard.payload_schema(),
+        }),
+    })
+}
+
+/// The response a request of this kind expects, or an internal error naming what came instead.
+macro_rules! expect_response {
+    ($response:expr, $variant:ident) => {
+        match $response {
+            $crate::collection::shard_request::ShardResponse::$variant(v) => Ok(v),
+            other => Err($crate::error::Error::internal(format!(
+                "unexpected shard response {:?}, expected {}",
+                std::mem::discriminant(&other),
+                stringify!($variant)
+            ))),
+        }
+    };
+}
+pub(crate) use expect_response;

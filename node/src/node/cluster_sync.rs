@@ -1,0 +1,469 @@
+//! Cluster mode's collection layer. Collection operations become consensus proposals
+//! (`create_collection`, ...); a control loop ([`spawn`]) compares every applied cluster state
+//! with the local collections and makes them match: creates and deletes collections, opens and
+//! drops local replicas, applies configs and payload indexes, refreshes the routing table, and
+//! reports the replicas it created as Active. Operations return once this peer has caught up
+//! with their log entry (bounded by the request's timeout).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{Node, DEFAULT_META_TIMEOUT};
+use crate::cluster::{
+    AppliedState, ClusterOp, ClusterState, CollectionState, Consensus, PeerId, ReplicaState, ShardId,
+};
+use crate::collection::remote::{RemoteShards, Replica, Routing};
+use crate::collection::{blocking, Collection, LocalPlacement};
+use crate::error::{Error, Result};
+use crate::model::collection::{CreateCollection, UpdateCollection};
+use crate::model::operations::{UpdateResult, UpdateStatus};
+use crate::storage::payload_index::PayloadFieldSchema;
+
+fn not_found(name: &str) -> Error {
+    Error::not_found(format!("Collection `{name}` doesn't exist!"))
+}
+
+/// Waits until the local collections reflect the log up to `index`.
+async fn wait_reconciled(node: &Node, index: u64, deadline: Instant) -> Result<()> {
+    let mut rx = node.reconciled.subscribe();
+    let outcome = tokio::time::timeout_at(deadline, rx.wait_for(|done| *done >= index))
+        .await
+        .map(|r| r.map(|_| ()));
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Error::Unavailable("the node is shutting down".into())),
+        Err(_) => Err(Error::Timeout(format!(
+            "the operation was applied (log index {index}) but this peer's collections did not catch up in time"
+        ))),
+    }
+}
+
+/// Proposes `op` and waits until this peer's collections reflect it; returns the log index.
+async fn propose_and_sync(node: &Node, consensus: &Consensus, op: ClusterOp, timeout: Duration) -> Result<u64> {
+    let deadline = Instant::now() + timeout;
+    let index = consensus.propose(op, timeout).await?;
+    wait_reconciled(node, index, deadline).await?;
+    Ok(index)
+}
+
+pub async fn create_collection(
+    node: &Node,
+    consensus: &Consensus,
+    name: &str,
+    request: CreateCollection,
+    timeout: Option<Duration>,
+) -> Result<bool> {
+    let timeout = timeout.unwrap_or(DEFAULT_META_TIMEOUT);
+    let deadline = Instant::now() + timeout;
+    let state = consensus.state();
+    if state.collections.contains_key(name) {
+        return Err(Error::AlreadyExists(format!("Collection `{name}` already exists!")));
+    }
+    // Qdrant's default: one shard per peer.
+    let config = request.into_config(&node.settings, state.peers.len().max(1) as u32)?;
+    let placement = state.placement_for(config.params.shard_number, config.params.replication_factor);
+    let op = ClusterOp::CreateCollection {
+        name: name.to_string(),
+        config,
+        placement,
+        // Each peer reports its replica Active once it exists (see `activate`).
+        init_state: Some(ReplicaState::Initializing),
+    };
+    propose_and_sync(node, consensus, op, timeout).await?;
+    let mut rx = consensus.subscribe();
+    let activated = tokio::time::timeout_at(
+        deadline,
+        rx.wait_for(|s| match s.collections.get(name) {
+            Some(c) => all_active(c),
+            None => true,
+        }),
+    )
+    .await;
+    match activated {
+        Ok(Ok(s)) if s.collections.contains_key(name) => Ok(true),
+        Ok(Ok(_)) => Err(Error::BadRequest(format!(
+            "Collection `{name}` was deleted while it was being created"
+        ))),
+        Ok(Err(_)) => Err(Error::Unavailable("consensus is shutting down".into())),
+        Err(_) => {
+            let pending = consensus
+                .state()
+                .collections
+                .get(name)
+                .map(inactive_replicas)
+                .unwrap_or_default();
+            Err(Error::Timeout(format!(
+                "collection `{name}` was created, but not all replicas became active within {:.1}s \
+                 (still initializing: {pending}); they activate once their peers are reachable",
+                timeout.as_secs_f64()
+            )))
+        }
+    }
+}
+
+fn all_active(c: &CollectionState) -> bool {
+    c.shards
+        .values()
+        .all(|replicas| replicas.values().all(|s| *s == ReplicaState::Active))
+}
+
+fn inactive_replicas(c: &CollectionState) -> String {
+    let mut out = Vec::new();
+    for (shard, replicas) in &c.shards {
+        for (peer, state) in replicas {
+            if *state != ReplicaState::Active {
+                out.push(format!("shard {shard} on peer {peer}"));
+            }
+        }
+    }
+    out.join(", ")
+}
+
+/// False when the collection did not exist (as Qdrant answers).
+pub async fn delete_collection(
+    node: &Node,
+    consensus: &Consensus,
+    name: &str,
+    timeout: Option<Duration>,
+) -> Result<bool> {
+    if !consensus.state().collections.contains_key(name) {
+        return Ok(false);
+    }
+    let op = ClusterOp::DeleteCollection { name: name.to_string() };
+    match propose_and_sync(node, consensus, op, timeout.unwrap_or(DEFAULT_META_TIMEOUT)).await {
+        Ok(_) => Ok(true),
+        // Deleted by a concurrent request meanwhile.
+        Err(Error::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn update_collection(
+    node: &Node,
+    consensus: &Consensus,
+    name: &str,
+    update: UpdateCollection,
+    timeout: Option<Duration>,
+) -> Result<bool> {
+    let state = consensus.state();
+    let current = state.collections.get(name).ok_or_else(|| not_found(name))?;
+    let config = update.apply_to(&current.config)?;
+    let op = ClusterOp::UpdateCollection {
+        name: name.to_string(),
+        config,
+    };
+    propose_and_sync(node, consensus, op, timeout.unwrap_or(DEFAULT_META_TIMEOUT)).await?;
+    Ok(true)
+}
+
+pub async fn create_payload_index(
+    node: &Node,
+    consensus: &Consensus,
+    name: &str,
+    field: &str,
+    schema: PayloadFieldSchema,
+    timeout: Option<Duration>,
+) -> Result<UpdateResult> {
+    if !consensus.state().collections.contains_key(name) {
+        return Err(not_found(name));
+    }
+    let op = ClusterOp::CreatePayloadIndex {
+        collection: name.to_string(),
+        field: field.to_string(),
+        schema: serde_json::to_value(&schema).map_err(Error::internal)?,
+    };
+    let index = propose_and_sync(node, consensus, op, timeout.unwrap_or(DEFAULT_META_TIMEOUT)).await?;
+    Ok(completed(index))
+}
+
+pub async fn delete_payload_index(
+    node: &Node,
+    consensus: &Consensus,
+    name: &str,
+    field: &str,
+    timeout: Option<Duration>,
+) -> Result<UpdateResult> {
+    let state = consensus.state();
+    let collection = state.collections.get(name).ok_or_else(|| not_found(name))?;
+    if !collection.payload_indexes.contains_key(field) {
+        return Err(Error::not_found(format!(
+            "Payload index for field `{field}` does not exist"
+        )));
+    }
+    let op = ClusterOp::DropPayloadIndex {
+        collection: name.to_string(),
+        field: field.to_string(),
+    };
+    let index = propose_and_sync(node, consensus, op, timeout.unwrap_or(DEFAULT_META_TIMEOUT)).await?;
+    Ok(completed(index))
+}
+
+fn completed(index: u64) -> UpdateResult {
+    UpdateResult {
+        operation_id: Some(index),
+        status: UpdateStatus::Completed,
+    }
+}
+
+/// The local shard `shard` of `collection`, waiting up to `timeout` for this peer to create it
+/// (a peer that forwards a write right after a create may be a little ahead of this one).
+pub async fn local_shard_when_ready(
+    node: &Node,
+    collection: &str,
+    shard: ShardId,
+    timeout: Duration,
+) -> Result<Arc<crate::storage::shard::LocalShard>> {
+    let deadline = Instant::now() + timeout;
+    let mut rx = node.reconciled.subscribe();
+    loop {
+        if let Some(local) = node.collection(collection).ok().and_then(|c| c.local_shard(shard)) {
+            return Ok(local);
+        }
+        if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            let me = node.consensus().map(|c| c.peer_id()).unwrap_or(0);
+            return Err(Error::not_found(format!(
+                "shard {shard} of collection `{collection}` is not on peer {me}"
+            )));
+        }
+    }
+}
+
+/// `GET /collections/{c}/cluster` from the cluster state and the local shards.
+pub fn collection_cluster_info(node: &Node, consensus: &Consensus, name: &str) -> Result<serde_json::Value> {
+    let state = consensus.state();
+    let c = state.collections.get(name).ok_or_else(|| not_found(name))?;
+    let me = consensus.peer_id();
+    let local_counts: BTreeMap<ShardId, usize> = node
+        .collection(name)
+        .map(|c| c.shard_counts().into_iter().collect())
+        .unwrap_or_default();
+    let mut local = Vec::new();
+    let mut remote = Vec::new();
+    for (shard, replicas) in &c.shards {
+        for (peer, replica_state) in replicas {
+            if *peer == me {
+                local.push(serde_json::json!({
+                    "shard_id": shard,
+                    "points_count": local_counts.get(shard).copied().unwrap_or(0),
+                    "state": replica_state,
+                }));
+            } else {
+                remote.push(serde_json::json!({"shard_id": shard, "peer_id": peer, "state": replica_state}));
+            }
+        }
+    }
+    Ok(serde_json::json!({
+        "peer_id": me,
+        "shard_count": c.shards.len(),
+        "local_shards": local,
+        "remote_shards": remote,
+        "shard_transfers": [],
+    }))
+}
+
+/// Starts the control loop that keeps the local collections in line with the cluster state.
+pub fn spawn(node: Arc<Node>, consensus: Arc<Consensus>) -> JoinHandle<()> {
+    let remote = Arc::new(RemoteShards::new(consensus.clients(), consensus.timing().rpc));
+    let sync = Arc::new(Sync {
+        node,
+        consensus,
+        remote,
+        activating: Mutex::new(HashSet::new()),
+    });
+    tokio::spawn(async move {
+        let mut rx = sync.consensus.subscribe();
+        loop {
+            let applied = rx.borrow_and_update().clone();
+            match sync.reconcile(&applied).await {
+                Ok(()) => {
+                    sync.node.reconciled.send_if_modified(|done| {
+                        let newer = applied.index > *done;
+                        if newer {
+                            *done = applied.index;
+                        }
+                        newer
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, index = applied.index, "could not apply the cluster state locally; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+struct Sync {
+    node: Arc<Node>,
+    consensus: Arc<Consensus>,
+    remote: Arc<RemoteShards>,
+    /// Replicas whose activation is being proposed: (collection, generation, shard).
+    activating: Mutex<HashSet<(String, u64, ShardId)>>,
+}
+
+impl Sync {
+    async fn reconcile(self: &Arc<Self>, applied: &AppliedState) -> Result<()> {
+        let node = &self.node;
+        let _lifecycle = node.lifecycle.lock().await;
+        let state: &ClusterState = applied;
+        let me = self.consensus.peer_id();
+
+        // Collections consensus no longer has (or has again under a new generation).
+        for collection in node.collections() {
+            let Some(local) = collection.local_placement() else {
+                continue; // created standalone before cluster mode: left alone
+            };
+            let current = state.collections.get(&collection.name);
+            if current.is_none_or(|c| c.generation != local.generation) {
+                let name = collection.name.clone();
+                drop(collection);
+                node.delete_local(&name).await?;
+            }
+        }
+
+        let uris: BTreeMap<PeerId, String> = state.peers.iter().map(|(id, p)| (*id, p.uri.clone())).collect();
+        for (name, wanted) in &state.collections {
+            let here: BTreeSet<ShardId> = wanted
+                .shards
+                .iter()
+                .filter(|(_, replicas)| replicas.contains_key(&me))
+                .map(|(shard, _)| *shard)
+                .collect();
+            let collection = match node.collection(name) {
+                Ok(c) => c,
+                Err(_) => {
+                    let placement = LocalPlacement {
+                        generation: wanted.generation,
+                        local_shards: here.clone(),
+                    };
+                    node.create_local(name, wanted.config.clone(), Some(placement)).await?
+                }
+            };
+            if collection.local_placement().is_none() {
+                tracing::warn!(collection = %name, "a standalone collection of this name exists on this peer; not syncing it");
+                continue;
+            }
+            self.sync_collection(&collection, wanted, &here, &uris).await?;
+            self.activate(&collection, wanted);
+        }
+        Ok(())
+    }
+
+    async fn sync_collection(
+        &self,
+        collection: &Arc<Collection>,
+        wanted: &CollectionState,
+        here: &BTreeSet<ShardId>,
+        uris: &BTreeMap<PeerId, String>,
+    ) -> Result<()> {
+        if collection.config() != wanted.config {
+            let (c, config) = (collection.clone(), wanted.config.clone());
+            blocking(move || c.set_config(config)).await?;
+        }
+
+        let have: BTreeSet<ShardId> = collection.shard_counts().into_iter().map(|(id, _)| id).collect();
+        for shard in here.difference(&have) {
+            let (c, shard) = (collection.clone(), *shard);
+            blocking(move || c.add_local_shard(shard)).await?;
+            tracing::info!(collection = %collection.name, shard, "created local replica");
+        }
+        for shard in have.difference(here) {
+            let (c, shard) = (collection.clone(), *shard);
+            blocking(move || c.remove_local_shard(shard)).await?;
+            tracing::info!(collection = %collection.name, shard, "dropped local replica");
+        }
+
+        let mut desired: BTreeMap<String, PayloadFieldSchema> = BTreeMap::new();
+        for (field, schema) in &wanted.payload_indexes {
+            match serde_json::from_value::<PayloadFieldSchema>(schema.clone()) {
+                Ok(s) => {
+                    desired.insert(field.clone(), s);
+                }
+                Err(e) => tracing::warn!(field = %field, error = %e, "ignoring an invalid payload index schema"),
+            }
+        }
+        let current = collection.payload_indexes();
+        for (field, schema) in &desired {
+            if current.get(field) != Some(schema) {
+                collection.create_payload_index(field, schema.clone()).await?;
+            }
+        }
+        for field in current.keys().filter(|f| !desired.contains_key(*f)) {
+            collection.delete_payload_index(field).await?;
+        }
+
+        let shards = wanted
+            .shards
+            .iter()
+            .map(|(shard, replicas)| {
+                let list = replicas
+                    .iter()
+                    .map(|(peer, state)| Replica {
+                        peer: *peer,
+                        state: *state,
+                    })
+                    .collect();
+                (*shard, list)
+            })
+            .collect();
+        collection.set_routing(Arc::new(Routing {
+            this_peer: self.consensus.peer_id(),
+            shards,
+            uris: uris.clone(),
+            remote: self.remote.clone(),
+        }));
+        Ok(())
+    }
+
+    /// Reports this peer's new (Initializing) replicas of `wanted` as Active, in the background
+    /// and retrying until consensus took it (or the replica changed state meanwhile).
+    fn activate(self: &Arc<Self>, collection: &Collection, wanted: &CollectionState) {
+        let me = self.consensus.peer_id();
+        for (shard, replicas) in &wanted.shards {
+            if replicas.get(&me) != Some(&ReplicaState::Initializing) || collection.local_shard(*shard).is_none() {
+                continue;
+            }
+            let key = (collection.name.clone(), wanted.generation, *shard);
+            if !self.activating.lock().insert(key.clone()) {
+                continue;
+            }
+            let sync = self.clone();
+            tokio::spawn(async move {
+                let (name, generation, shard) = key.clone();
+                loop {
+                    let still_needed = sync.consensus.state().collections.get(&name).is_some_and(|c| {
+                        c.generation == generation
+                            && c.shards.get(&shard).and_then(|r| r.get(&me)) == Some(&ReplicaState::Initializing)
+                    });
+                    if !still_needed {
+                        break;
+                    }
+                    let op = ClusterOp::SetReplicaState {
+                        collection: name.clone(),
+                        shard,
+                        peer: me,
+                        state: ReplicaState::Active,
+                        from_state: Some(ReplicaState::Initializing),
+                    };
+                    match sync.consensus.propose(op, Duration::from_secs(10)).await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::debug!(collection = %name, shard, error = %e, "activation not committed yet; retrying");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }
+                }
+                sync.activating.lock().remove(&key);
+            });
+        }
+    }
+}
