@@ -1,11 +1,19 @@
 //! Failures with real processes: kill -9 the leader (a new one is elected, membership changes
 //! resume, the old leader comes back with its id and catches up), then restart every peer in turn.
+//! A sharded collection written before and after the failover loses no acknowledged point.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{start_cluster, wait_agreed, wait_agreed_on, Agreement, Peer};
+use common::cluster::{eventually, start_cluster, wait_agreed, wait_agreed_on, Agreement, Peer};
+use serde_json::{json, Value};
+
+/// Points per batch: ids `0..BATCH` before the failover, `BATCH..2 * BATCH` after it.
+const BATCH: u64 = 600;
+const SHARDS: u64 = 6;
+/// How long a restarted peer may take to serve reads (its shards reload after `/readyz`).
+const SERVE: Duration = Duration::from_secs(10);
 
 fn all_agree(peers: &[&Peer], n: usize) -> u64 {
     wait_agreed(
@@ -23,9 +31,28 @@ fn all_agree(peers: &[&Peer], n: usize) -> u64 {
 fn leader_failover_rejoin_and_rolling_restart() {
     let mut peers = start_cluster(3, &[]);
     let ids: Vec<u64> = peers.iter().map(|p| p.peer_id().unwrap()).collect();
+    // A sharded collection with acknowledged points, before anything fails.
+    assert_eq!(
+        peers[0].ok(
+            "PUT",
+            "/collections/pts?timeout=10",
+            Some(json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": SHARDS})),
+        ),
+        json!(true)
+    );
+    upsert(&peers[0], 0..BATCH);
     let leader = peers[0].cluster().unwrap()["raft_info"]["leader"].as_u64().unwrap();
     let li = ids.iter().position(|id| *id == leader).unwrap();
     let term_before = peers[0].cluster().unwrap()["raft_info"]["term"].as_u64().unwrap();
+    // The leader holds some of those points itself, so killing it puts them at risk.
+    let held = peers[li].ok("GET", "/collections/pts/cluster", None);
+    let held_points: u64 = held["local_shards"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{held}"))
+        .iter()
+        .map(|s| s["points_count"].as_u64().unwrap_or_else(|| panic!("{held}")))
+        .sum();
+    assert!(held_points > 0, "{held}");
 
     // kill -9 the leader: the two others elect a new one.
     peers[li].kill();
@@ -82,6 +109,17 @@ fn leader_failover_rejoin_and_rolling_restart() {
     let refs: Vec<&Peer> = peers.iter().collect();
     all_agree(&refs, 4);
 
+    // No acknowledged point is lost: the points written before the kill are all there (through every
+    // peer, once the restarted one has reloaded its shards), and writes after the failover land.
+    for p in &peers {
+        wait_count(p, BATCH);
+    }
+    upsert(&peers[3], BATCH..2 * BATCH);
+    for p in &peers {
+        wait_count(p, 2 * BATCH);
+        check_scroll(p, 2 * BATCH);
+    }
+
     // Restart every peer in turn (kill -9, same storage): ids stay, the cluster re-forms each time.
     let ids: Vec<u64> = peers.iter().map(|p| p.peer_id().unwrap()).collect();
     for i in 0..peers.len() {
@@ -91,6 +129,99 @@ fn leader_failover_rejoin_and_rolling_restart() {
         let refs: Vec<&Peer> = peers.iter().collect();
         all_agree(&refs, 4);
         assert_eq!(peers[i].peer_id(), Some(ids[i]));
+        wait_count(&peers[i], 2 * BATCH);
+        check_retrieve(&peers[i], &[0, BATCH - 1, BATCH, 2 * BATCH - 1]);
+    }
+    for p in &peers {
+        wait_count(p, 2 * BATCH);
+        check_scroll(p, 2 * BATCH);
+    }
+}
+
+/// Upserts the points `ids` (payload `{"i": id}`) through `p` with `wait=true`.
+fn upsert(p: &Peer, ids: std::ops::Range<u64>) {
+    let points: Vec<Value> = ids
+        .map(|id| json!({"id": id, "vector": [1.0, id as f32 / 1000.0, 0.5, -0.25], "payload": {"i": id}}))
+        .collect();
+    let r = p.ok(
+        "PUT",
+        "/collections/pts/points?wait=true",
+        Some(json!({"points": points})),
+    );
+    assert_eq!(r["status"], "completed", "upsert via {}: {r}", p.uri);
+}
+
+/// Waits (at most [`SERVE`]) until an exact count through `p` answers `want`.
+fn wait_count(p: &Peer, want: u64) {
+    let started = Instant::now();
+    eventually(SERVE, &format!("count {want} via {}", p.uri), || {
+        let (status, body) = p
+            .call_within(
+                "POST",
+                "/collections/pts/points/count",
+                Some(json!({"exact": true})),
+                Duration::from_secs(3),
+            )
+            .map_err(|e| format!("{e}\n{}", common::cluster::tail(&p.log(), 30)))?;
+        match body["result"]["count"].as_u64() {
+            Some(n) if status == 200 && n == want => Ok(()),
+            _ => Err(format!("{status} {body}\n{}", common::cluster::tail(&p.log(), 30))),
+        }
+    });
+    let took = started.elapsed();
+    if took > Duration::from_secs(1) {
+        println!("count {want} via {} after {took:?}", p.uri);
+    }
+}
+
+/// One scroll page through `p` holds exactly the ids `0..n`, in order, with payload `i == id`.
+fn check_scroll(p: &Peer, n: u64) {
+    let r = p.ok(
+        "POST",
+        "/collections/pts/points/scroll",
+        Some(json!({"limit": 2000, "with_payload": true, "with_vector": false})),
+    );
+    assert!(
+        r["next_page_offset"].is_null(),
+        "scroll via {}: {}",
+        p.uri,
+        r["next_page_offset"]
+    );
+    let points = r["points"]
+        .as_array()
+        .unwrap_or_else(|| panic!("scroll via {}: {r}", p.uri));
+    let got: Vec<u64> = points
+        .iter()
+        .map(|rec| rec["id"].as_u64().unwrap_or_else(|| panic!("no integer id in {rec}")))
+        .collect();
+    if got != (0..n).collect::<Vec<u64>>() {
+        let missing: Vec<u64> = (0..n).filter(|id| !got.contains(id)).take(20).collect();
+        panic!(
+            "scroll via {}: {} ids, first missing {missing:?}, first {:?}",
+            p.uri,
+            got.len(),
+            &got[..got.len().min(20)]
+        );
+    }
+    for rec in points {
+        assert_eq!(rec["payload"], json!({"i": rec["id"]}), "scroll via {}: {rec}", p.uri);
+    }
+}
+
+/// Retrieving `ids` through `p` returns exactly those records, with payload `i == id`.
+fn check_retrieve(p: &Peer, ids: &[u64]) {
+    let r = p.ok(
+        "POST",
+        "/collections/pts/points",
+        Some(json!({"ids": ids, "with_payload": true})),
+    );
+    let records = r.as_array().unwrap_or_else(|| panic!("retrieve via {}: {r}", p.uri));
+    assert_eq!(records.len(), ids.len(), "retrieve via {}: {r}", p.uri);
+    let mut got: Vec<u64> = records.iter().filter_map(|rec| rec["id"].as_u64()).collect();
+    got.sort_unstable();
+    assert_eq!(got, ids, "retrieve via {}: {r}", p.uri);
+    for rec in records {
+        assert_eq!(rec["payload"], json!({"i": rec["id"]}), "retrieve via {}: {rec}", p.uri);
     }
 }
 

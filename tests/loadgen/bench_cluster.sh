@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Cluster benchmark on loopback: starts PEERS (default 3) server processes of QDRANT_BIN
 # (default target/release/qdrant) with cluster mode on, each with its own ports and storage,
-# waits until peer 1 reports all peers, then uploads with shard_number=PEERS (one replica) and
-# runs the search sweep against peer 1 (fan-out). CPU and RSS are summed over all peers.
-#   N=100000 LABEL=node-3peers tests/loadgen/bench_cluster.sh
+# waits until every peer reports all peers and the same leader (timed from the first spawn),
+# times collection creation (SHARDS shards, median of 5), then uploads with shard_number=SHARDS
+# (one replica) and runs the search sweep against peer 1 (fan-out). CPU and RSS are summed over
+# all peers.
+#   N=100000 SHARDS=6 LABEL=node-3peers tests/loadgen/bench_cluster.sh
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 QBENCH=${QBENCH:-$ROOT/target/release/qbench}
 BIN=${QDRANT_BIN:-$ROOT/target/release/qdrant}
 PEERS=${PEERS:-3}
+SHARDS=${SHARDS:-$PEERS}
 N=${N:-100000}
 NQ=${NQ:-1000}
 LABEL=${LABEL:-node-${PEERS}peers}
@@ -33,6 +36,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 FIRST_P2P=""
 URL=""
+URLS=()
+T0=$(date +%s.%N)
 for i in $(seq 1 "$PEERS"); do
   HTTP=$(free_port); GRPC=$(free_port); P2P=$(free_port)
   mkdir -p "$WORK/p$i"
@@ -44,24 +49,43 @@ for i in $(seq 1 "$PEERS"); do
       QDRANT__TELEMETRY_DISABLED=true "$BIN" "${ARGS[@]}" >"$WORK/p$i.log" 2>&1) &
   PIDS+=($!)
   for _ in $(seq 1 300); do curl -sf -o /dev/null "http://127.0.0.1:$HTTP/collections" && break; sleep 0.1; done
+  URLS+=("http://127.0.0.1:$HTTP")
   [ -z "$FIRST_P2P" ] && { FIRST_P2P=$P2P; URL="http://127.0.0.1:$HTTP"; }
 done
-# Wait until peer 1 sees every peer.
-T0=$(date +%s.%N)
-DEADLINE=$(( $(date +%s) + ${CLUSTER_TIMEOUT:-60} ))
-n=0
-while [ "$(date +%s)" -lt "$DEADLINE" ]; do
-  n=$(curl -sf "$URL/cluster" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["result"].get("peers",{})))' 2>/dev/null || echo 0)
-  [ "$n" -ge "$PEERS" ] && break
-  sleep 0.1
+# Wait until every peer lists every peer and names the same leader.
+AGREE=$(python3 - "$PEERS" "${CLUSTER_TIMEOUT:-60}" "$T0" "${URLS[@]}" <<'PY'
+import json, sys, time, urllib.request
+peers, timeout, t0, urls = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+deadline = time.time() + timeout
+while time.time() < deadline:
+    try:
+        views = [json.load(urllib.request.urlopen(u + "/cluster", timeout=2))["result"] for u in urls]
+        leaders = {v["raft_info"]["leader"] for v in views}
+        if all(len(v["peers"]) >= peers for v in views) and len(leaders) == 1 and None not in leaders:
+            print(round(time.time() - t0, 3))
+            sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.02)
+sys.exit(1)
+PY
+) || { echo "cluster did not form"; tail -n 20 "$WORK"/p*.log; exit 1; }
+echo "cluster: $PEERS peers agree on one leader $AGREE s after the first spawn" >&2
+# Collection creation through a follower-or-leader entry peer, median of 5.
+CREATE=()
+for i in 1 2 3 4 5; do
+  t=$(curl -sf -o /dev/null -w '%{time_total}' -X PUT "$URL/collections/create_probe_$i?timeout=10" \
+      -H 'content-type: application/json' \
+      -d "{\"vectors\":{\"size\":128,\"distance\":\"Cosine\"},\"shard_number\":$SHARDS}")
+  CREATE+=("$t")
+  curl -sf -o /dev/null -X DELETE "$URL/collections/create_probe_$i?timeout=10"
 done
-[ "$n" -ge "$PEERS" ] || { echo "cluster did not form ($n peers)"; tail -n 20 "$WORK"/p*.log; exit 1; }
-echo "cluster: $PEERS peers after $(python3 -c "import time; print(round(time.time()-$T0,2))") s" >&2
+echo "create ($SHARDS shards): ${CREATE[*]} s; median $(printf '%s\n' "${CREATE[@]}" | sort -n | sed -n 3p) s" >&2
 SP=()
 for p in "${PIDS[@]}"; do SP+=(--server-pid "$p"); done
 DATA=(--cache-dir "$ROOT/.cache/qbench" --n "$N" --nq "$NQ")
 "$QBENCH" gen "${DATA[@]}" >/dev/null
-"$QBENCH" upload "${DATA[@]}" --url "$URL" --collection bench --shards "$PEERS" --replication 1 --batch 256 \
+"$QBENCH" upload "${DATA[@]}" --url "$URL" --collection bench --shards "$SHARDS" --replication 1 --batch 256 \
   --concurrency 1 --wait true "${SP[@]}" --label "$LABEL" --json-out "$OUT"
 "$QBENCH" search "${DATA[@]}" --url "$URL" --collection bench --ef "$EFS" --concurrency "$CONC" \
   --requests "$REQUESTS" --warmup 300 "${SP[@]}" --label "$LABEL" --json-out "$OUT"

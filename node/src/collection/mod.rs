@@ -432,18 +432,48 @@ impl Collection {
         })
     }
 
-    /// Runs a read on every shard in parallel.
+    /// Runs a read on every shard in parallel: local shards each on a blocking thread, the
+    /// shards whose first choice is another peer in one round trip per peer (falling back to
+    /// shard-by-shard failover when that peer cannot be reached).
     async fn read_all_shards(&self, request: ShardRequest) -> Result<Vec<ShardResponse>> {
         let request = Arc::new(request);
-        try_join_all(
-            self.shard_ids()
-                .into_iter()
-                .map(|shard| self.read_shard(shard, request.clone())),
-        )
-        .await
+        let mut singles = Vec::new();
+        let mut by_peer: BTreeMap<crate::cluster::PeerId, Vec<ShardId>> = BTreeMap::new();
+        let routing = self.routing.read().clone();
+        for shard in self.shard_ids() {
+            match (&routing, self.targets(shard, Purpose::Read)?.0.first()) {
+                (Some(_), Some(Target::Remote(peer))) => by_peer.entry(*peer).or_default().push(shard),
+                _ => singles.push(shard),
+            }
+        }
+        let local = try_join_all(singles.into_iter().map(|shard| self.read_shard(shard, request.clone())));
+        let remote = try_join_all(by_peer.into_iter().map(|(peer, shards)| {
+            let (routing, request) = (routing.clone(), request.clone());
+            async move {
+                let routing = routing.ok_or_else(|| Error::internal("remote replica without routing"))?;
+                let answer = match routing.uri(peer) {
+                    Ok(uri) => routing.remote.call_many(peer, uri, &self.name, &shards, &request).await,
+                    Err(e) => Err(e),
+                };
+                match answer {
+                    Ok(replies) => replies.into_iter().collect::<Result<Vec<_>>>(),
+                    Err(e) if e.is_transport() => {
+                        tracing::debug!(collection = %self.name, peer, error = %e, "peer unreachable; reading shard by shard");
+                        try_join_all(shards.iter().map(|s| self.read_shard(*s, request.clone()))).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }));
+        let (mut local, remote) = futures::future::try_join(local, remote).await?;
+        local.extend(remote.into_iter().flatten());
+        Ok(local)
     }
 
-    /// Runs a write on every replica of `shard` that accepts writes; all must acknowledge.
+    /// Runs a write on every replica of `shard` that accepts writes. It succeeds once
+    /// `write_consistency_factor` replicas (at most all of them) acknowledged; replicas that
+    /// failed meanwhile are marked Dead through consensus before this returns, so no reader
+    /// sees a replica that missed an acknowledged write.
     async fn write_shard(&self, shard: ShardId, request: ShardRequest) -> Result<u64> {
         let (targets, routing) = self.targets(shard, Purpose::Write)?;
         if targets.is_empty() {
@@ -459,9 +489,52 @@ impl Collection {
                 .map(|target| self.run_on(shard, target, routing.as_deref(), &request)),
         )
         .await;
+        let wcf = self.config().params.write_consistency_factor.max(1) as usize;
+        let needed = wcf.min(targets.len());
         let mut seq = 0;
-        for result in results {
-            seq = seq.max(expect_response!(result?, Updated)?);
+        let mut acks = 0;
+        let mut failed = Vec::new();
+        for (target, result) in targets.iter().zip(results) {
+            match result.and_then(|r| expect_response!(r, Updated)) {
+                Ok(s) => {
+                    seq = seq.max(s);
+                    acks += 1;
+                }
+                // The request itself is wrong: every replica would say the same.
+                Err(e @ (Error::BadInput(_) | Error::Validation(_) | Error::BadRequest(_))) => return Err(e),
+                Err(e) => failed.push((target, e)),
+            }
+        }
+        if acks < needed {
+            let errors: Vec<String> = failed.iter().map(|(_, e)| e.to_string()).collect();
+            return Err(Error::Unavailable(format!(
+                "shard {shard} of collection `{}`: {acks} of the {needed} required replicas acknowledged the write \
+                 (write_consistency_factor {wcf}): {}",
+                self.name,
+                errors.join("; ")
+            )));
+        }
+        if let (Some(routing), false) = (routing.as_ref(), failed.is_empty()) {
+            for (target, error) in failed {
+                let peer = match target {
+                    Target::Local(_) => routing.this_peer,
+                    Target::Remote(peer) => *peer,
+                };
+                let state = routing
+                    .replicas(shard)
+                    .iter()
+                    .find(|r| r.peer == peer)
+                    .map(|r| r.state)
+                    .unwrap_or(crate::cluster::ReplicaState::Active);
+                tracing::warn!(collection = %self.name, shard, peer, %error, "replica missed a write; marking it dead");
+                (routing.on_replica_failed)(self.name.clone(), shard, peer, state)
+                    .await
+                    .map_err(|e| {
+                        e.context(format!(
+                            "shard {shard}: replica on peer {peer} missed the write and could not be marked dead"
+                        ))
+                    })?;
+            }
         }
         Ok(seq)
     }

@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+
 use crate::cluster::network::{decode, encode, PeerClients, MAX_MESSAGE_BYTES};
 use crate::cluster::wire::from_peer_error;
 use crate::cluster::{PeerId, ReplicaState, ShardId};
 use crate::error::{Error, Result};
 use crate::peer_proto::shards_client::ShardsClient;
-use crate::peer_proto::ShardCall;
+use crate::peer_proto::{ShardBatch, ShardCall};
 
 use super::shard_request::{ShardRequest, ShardResponse};
 
@@ -57,12 +59,63 @@ impl RemoteShards {
     }
 }
 
+impl RemoteShards {
+    /// Runs the same read on several shards held by `peer`, in one round trip. A transport
+    /// failure fails the whole call; each shard's own error comes back in its slot.
+    pub async fn call_many(
+        &self,
+        peer: PeerId,
+        uri: &str,
+        collection: &str,
+        shards: &[ShardId],
+        request: &ShardRequest,
+    ) -> Result<Vec<Result<ShardResponse>>> {
+        let batch = ShardBatch {
+            collection: collection.to_string(),
+            shard_ids: shards.to_vec(),
+            request: encode(request)?,
+        };
+        let reply = self
+            .clients
+            .call_channel(uri, Some(peer), self.timeout, |channel| async move {
+                ShardsClient::new(channel)
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES)
+                    .call_many(batch)
+                    .await
+            })
+            .await
+            .map_err(|e| Error::from(e).context(format!("shards {shards:?} on peer {peer}")))?;
+        if reply.replies.len() != shards.len() {
+            return Err(Error::internal(format!(
+                "peer {peer} answered {} of {} shards",
+                reply.replies.len(),
+                shards.len()
+            )));
+        }
+        Ok(reply
+            .replies
+            .into_iter()
+            .map(|r| match r.error {
+                Some(e) => Err(from_peer_error(e)),
+                None => decode(&r.response),
+            })
+            .collect())
+    }
+}
+
 /// One replica of a shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replica {
     pub peer: PeerId,
     pub state: ReplicaState,
 }
+
+/// Reports a replica that missed a write which enough others acknowledged, so that consensus
+/// marks it Dead (it then receives no traffic until it is recovered). Arguments: collection,
+/// shard, peer, the state the replica was in when the write was routed.
+pub type ReplicaFailed =
+    Arc<dyn Fn(String, ShardId, PeerId, ReplicaState) -> BoxFuture<'static, Result<()>> + Send + Sync>;
 
 /// Where the replicas of every shard of one collection live (cluster mode). Set by the node's
 /// cluster sync after every applied change; read on every request.
@@ -71,6 +124,7 @@ pub struct Routing {
     pub shards: BTreeMap<ShardId, Vec<Replica>>,
     pub uris: BTreeMap<PeerId, String>,
     pub remote: Arc<RemoteShards>,
+    pub on_replica_failed: ReplicaFailed,
 }
 
 impl Routing {

@@ -17,7 +17,7 @@ use super::{Node, DEFAULT_META_TIMEOUT};
 use crate::cluster::{
     AppliedState, ClusterOp, ClusterState, CollectionState, Consensus, PeerId, ReplicaState, ShardId,
 };
-use crate::collection::remote::{RemoteShards, Replica, Routing};
+use crate::collection::remote::{RemoteShards, Replica, ReplicaFailed, Routing};
 use crate::collection::{blocking, Collection, LocalPlacement};
 use crate::error::{Error, Result};
 use crate::model::collection::{CreateCollection, UpdateCollection};
@@ -269,10 +269,12 @@ pub fn collection_cluster_info(node: &Node, consensus: &Consensus, name: &str) -
 /// Starts the control loop that keeps the local collections in line with the cluster state.
 pub fn spawn(node: Arc<Node>, consensus: Arc<Consensus>) -> JoinHandle<()> {
     let remote = Arc::new(RemoteShards::new(consensus.clients(), consensus.timing().rpc));
+    let mark_dead = mark_dead_through(consensus.clone());
     let sync = Arc::new(Sync {
         node,
         consensus,
         remote,
+        mark_dead,
         activating: Mutex::new(HashSet::new()),
     });
     tokio::spawn(async move {
@@ -302,10 +304,35 @@ pub fn spawn(node: Arc<Node>, consensus: Arc<Consensus>) -> JoinHandle<()> {
     })
 }
 
+/// Marks a replica Dead through consensus, if it is still in the state the write saw (a replica
+/// that changed state meanwhile was handled by someone else).
+fn mark_dead_through(consensus: Arc<Consensus>) -> ReplicaFailed {
+    Arc::new(move |collection, shard, peer, seen| {
+        let consensus = consensus.clone();
+        Box::pin(async move {
+            let op = ClusterOp::SetReplicaState {
+                collection,
+                shard,
+                peer,
+                state: ReplicaState::Dead,
+                from_state: Some(seen),
+            };
+            match consensus.propose(op, MARK_DEAD_TIMEOUT).await {
+                Ok(_) | Err(Error::BadRequest(_)) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    })
+}
+
+/// Bound of marking a replica Dead while a write waits for it.
+const MARK_DEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
 struct Sync {
     node: Arc<Node>,
     consensus: Arc<Consensus>,
     remote: Arc<RemoteShards>,
+    mark_dead: ReplicaFailed,
     /// Replicas whose activation is being proposed: (collection, generation, shard).
     activating: Mutex<HashSet<(String, u64, ShardId)>>,
 }
@@ -420,6 +447,7 @@ impl Sync {
             shards,
             uris: uris.clone(),
             remote: self.remote.clone(),
+            on_replica_failed: self.mark_dead.clone(),
         }));
         Ok(())
     }
