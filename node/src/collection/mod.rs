@@ -9,6 +9,7 @@ pub mod hash_ring;
 pub mod query;
 pub mod remote;
 pub mod shard_request;
+pub mod transfer;
 pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -489,8 +490,19 @@ impl Collection {
                 .map(|target| self.run_on(shard, target, routing.as_deref(), &request)),
         )
         .await;
+        // Only Active replicas count towards the consistency factor: a Partial one (being
+        // filled by a transfer) may only have queued the write.
+        let state_of = |target: &Target| match (target, routing.as_deref()) {
+            (_, None) => crate::cluster::ReplicaState::Active,
+            (Target::Local(_), Some(r)) => replica_state(r, shard, r.this_peer),
+            (Target::Remote(peer), Some(r)) => replica_state(r, shard, *peer),
+        };
+        let active = targets
+            .iter()
+            .filter(|t| state_of(t) == crate::cluster::ReplicaState::Active)
+            .count();
         let wcf = self.config().params.write_consistency_factor.max(1) as usize;
-        let needed = wcf.min(targets.len());
+        let needed = wcf.min(active.max(1));
         let mut seq = 0;
         let mut acks = 0;
         let mut failed = Vec::new();
@@ -498,7 +510,9 @@ impl Collection {
             match result.and_then(|r| expect_response!(r, Updated)) {
                 Ok(s) => {
                     seq = seq.max(s);
-                    acks += 1;
+                    if state_of(target) == crate::cluster::ReplicaState::Active {
+                        acks += 1;
+                    }
                 }
                 // The request itself is wrong: every replica would say the same.
                 Err(e @ (Error::BadInput(_) | Error::Validation(_) | Error::BadRequest(_))) => return Err(e),
@@ -520,12 +534,7 @@ impl Collection {
                     Target::Local(_) => routing.this_peer,
                     Target::Remote(peer) => *peer,
                 };
-                let state = routing
-                    .replicas(shard)
-                    .iter()
-                    .find(|r| r.peer == peer)
-                    .map(|r| r.state)
-                    .unwrap_or(crate::cluster::ReplicaState::Active);
+                let state = replica_state(routing, shard, peer);
                 tracing::warn!(collection = %self.name, shard, peer, %error, "replica missed a write; marking it dead");
                 (routing.on_replica_failed)(self.name.clone(), shard, peer, state)
                     .await
@@ -693,6 +702,16 @@ impl Collection {
     pub fn wait_indexed(&self, timeout: Duration) -> bool {
         self.local_shards().iter().all(|s| s.wait_indexed(timeout))
     }
+}
+
+/// The state of `peer`'s replica of `shard` in `routing` (Dead if it has none).
+fn replica_state(routing: &Routing, shard: ShardId, peer: crate::cluster::PeerId) -> crate::cluster::ReplicaState {
+    routing
+        .replicas(shard)
+        .iter()
+        .find(|r| r.peer == peer)
+        .map(|r| r.state)
+        .unwrap_or(crate::cluster::ReplicaState::Dead)
 }
 
 /// Opens (or creates) the local shard `id` of a collection with its payload indexes.

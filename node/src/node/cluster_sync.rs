@@ -276,6 +276,8 @@ pub fn spawn(node: Arc<Node>, consensus: Arc<Consensus>) -> JoinHandle<()> {
         remote,
         mark_dead,
         activating: Mutex::new(HashSet::new()),
+        recovering: Mutex::new(HashSet::new()),
+        transfer_slots: tokio::sync::Semaphore::new(CONCURRENT_TRANSFERS),
     });
     tokio::spawn(async move {
         let mut rx = sync.consensus.subscribe();
@@ -334,8 +336,18 @@ struct Sync {
     remote: Arc<RemoteShards>,
     mark_dead: ReplicaFailed,
     /// Replicas whose activation is being proposed: (collection, generation, shard).
-    activating: Mutex<HashSet<(String, u64, ShardId)>>,
+    activating: Mutex<HashSet<ReplicaKey>>,
+    /// Replicas being recovered by a transfer (at most one transfer per shard).
+    recovering: Mutex<HashSet<ReplicaKey>>,
+    /// Limits the transfers this peer runs at once.
+    transfer_slots: tokio::sync::Semaphore,
 }
+
+/// (collection, generation, shard) of one of this peer's replicas.
+type ReplicaKey = (String, u64, ShardId);
+
+/// Transfers this peer runs at once.
+const CONCURRENT_TRANSFERS: usize = 2;
 
 impl Sync {
     async fn reconcile(self: &Arc<Self>, applied: &AppliedState) -> Result<()> {
@@ -381,6 +393,7 @@ impl Sync {
             }
             self.sync_collection(&collection, wanted, &here, &uris).await?;
             self.activate(&collection, wanted);
+            self.recover(&collection, wanted);
         }
         Ok(())
     }
@@ -493,5 +506,127 @@ impl Sync {
                 sync.activating.lock().remove(&key);
             });
         }
+    }
+
+    /// Recovers this peer's Dead replicas of `wanted` (and Partial ones a previous process left
+    /// behind) by a transfer from an Active replica, in the background.
+    fn recover(self: &Arc<Self>, collection: &Collection, wanted: &CollectionState) {
+        let me = self.consensus.peer_id();
+        for (shard, replicas) in &wanted.shards {
+            if !matches!(replicas.get(&me), Some(ReplicaState::Dead | ReplicaState::Partial)) {
+                continue;
+            }
+            if !replicas.iter().any(|(p, s)| *p != me && *s == ReplicaState::Active) {
+                continue; // nothing to copy from; a later change restarts this
+            }
+            let key = (collection.name.clone(), wanted.generation, *shard);
+            if !self.recovering.lock().insert(key.clone()) {
+                continue;
+            }
+            let sync = self.clone();
+            tokio::spawn(async move {
+                sync.run_recovery(&key).await;
+                sync.recovering.lock().remove(&key);
+            });
+        }
+    }
+
+    async fn run_recovery(&self, key: &ReplicaKey) {
+        let (name, generation, shard) = (key.0.as_str(), key.1, key.2);
+        let me = self.consensus.peer_id();
+        loop {
+            let state = self.consensus.state();
+            let Some(replicas) = state
+                .collections
+                .get(name)
+                .filter(|c| c.generation == generation)
+                .and_then(|c| c.shards.get(&shard))
+            else {
+                return;
+            };
+            let Some(source) = replicas
+                .iter()
+                .find(|(p, s)| **p != me && **s == ReplicaState::Active)
+                .map(|(p, _)| *p)
+            else {
+                return;
+            };
+            match replicas.get(&me) {
+                Some(ReplicaState::Dead) => {}
+                Some(ReplicaState::Partial) => {
+                    // Left over by an interrupted transfer (its queued writes are gone): start over.
+                    let _ = self
+                        .set_my_state(name, shard, ReplicaState::Dead, ReplicaState::Partial)
+                        .await;
+                    continue;
+                }
+                _ => return,
+            }
+            let started = std::time::Instant::now();
+            match self.recover_once(name, shard, source).await {
+                Ok((copied, queued)) => {
+                    tracing::info!(collection = %name, shard, source, copied, queued, ms = started.elapsed().as_millis() as u64,
+                        "replica recovered by a transfer; Active again");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(collection = %name, shard, source, error = %e, "replica recovery failed; retrying");
+                    let _ = self
+                        .set_my_state(name, shard, ReplicaState::Dead, ReplicaState::Partial)
+                        .await;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// One transfer into this peer's replica of `shard`: empty it, queue incoming writes,
+    /// announce it Partial (writers start sending to it), copy every point from `source`, apply
+    /// the queue, announce it Active. Returns (points copied, writes queued meanwhile).
+    async fn recover_once(&self, name: &str, shard: ShardId, source: PeerId) -> Result<(usize, usize)> {
+        let _slot = self
+            .transfer_slots
+            .acquire()
+            .await
+            .map_err(|_| Error::Unavailable("shutting down".into()))?;
+        let collection = self.node.collection(name)?;
+        {
+            let _lifecycle = self.node.lifecycle.lock().await;
+            let c = collection.clone();
+            blocking(move || c.reset_local_shard(shard)).await?;
+        }
+        let local = collection
+            .local_shard(shard)
+            .ok_or_else(|| Error::internal(format!("shard {shard} of `{name}` vanished during its recovery")))?;
+        local.begin_buffering();
+        let result = async {
+            self.set_my_state(name, shard, ReplicaState::Partial, ReplicaState::Dead)
+                .await?;
+            // Writers route by their applied state: give every peer time to apply the change
+            // and finish writes routed before it, so none misses both the copy and the queue.
+            tokio::time::sleep(self.consensus.timing().heartbeat * 5).await;
+            let copied = collection.pull_shard(shard, source).await?;
+            let l = local.clone();
+            let queued = blocking(move || l.finish_buffering()).await?;
+            self.set_my_state(name, shard, ReplicaState::Active, ReplicaState::Partial)
+                .await?;
+            Ok((copied, queued))
+        }
+        .await;
+        if result.is_err() {
+            local.cancel_buffering();
+        }
+        result
+    }
+
+    async fn set_my_state(&self, name: &str, shard: ShardId, state: ReplicaState, from: ReplicaState) -> Result<u64> {
+        let op = ClusterOp::SetReplicaState {
+            collection: name.to_string(),
+            shard,
+            peer: self.consensus.peer_id(),
+            state,
+            from_state: Some(from),
+        };
+        self.consensus.propose(op, Duration::from_secs(10)).await
     }
 }

@@ -234,6 +234,9 @@ pub struct LocalShard {
     pub(crate) indexes: BTreeMap<String, Arc<UsearchIndex>>,
     write_lock: Mutex<()>,
     indexer: Mutex<Option<Indexer>>,
+    /// While a shard transfer fills this replica, writes routed to it are queued here and
+    /// applied after the transferred points (see `begin_buffering`).
+    buffered: Mutex<Option<Vec<PointOperation>>>,
 }
 
 fn db_options() -> Options {
@@ -369,6 +372,7 @@ impl LocalShard {
             indexes,
             write_lock: Mutex::new(()),
             indexer: Mutex::new(None),
+            buffered: Mutex::new(None),
         };
         let indexer = Indexer::start(
             format!("{}#{id}", path.display()),
@@ -416,8 +420,45 @@ impl LocalShard {
     }
 
     /// Executes a write and returns its operation number. With `sync` the RocksDB WAL is
-    /// fsynced before returning.
+    /// fsynced before returning. While buffering (a transfer fills this replica) the write is
+    /// queued instead and applied by [`LocalShard::finish_buffering`].
     pub fn apply(&self, op: &PointOperation, sync: bool) -> Result<u64> {
+        if let Some(queue) = self.buffered.lock().as_mut() {
+            queue.push(op.clone());
+            return Ok(self.last_seq());
+        }
+        self.apply_now(op, sync)
+    }
+
+    /// Starts queueing incoming writes (before this replica is announced as a transfer target).
+    pub fn begin_buffering(&self) {
+        *self.buffered.lock() = Some(Vec::new());
+    }
+
+    /// Drops the queue (a transfer that failed: the replica is reset before the next one).
+    pub fn cancel_buffering(&self) {
+        *self.buffered.lock() = None;
+    }
+
+    /// Applies the queued writes in arrival order on top of the transferred points, then
+    /// applies writes directly again. Writes arriving meanwhile wait, so order is kept.
+    /// Re-applying a write the transferred copy already reflects gives the same point (writes
+    /// set values, they do not accumulate), so the result equals the source's.
+    pub fn finish_buffering(&self) -> Result<usize> {
+        let mut buffered = self.buffered.lock();
+        let queue = buffered.take().unwrap_or_default();
+        for op in &queue {
+            if let Err(e) = self.apply_now(op, false) {
+                // The same write failed on the source replica too (e.g. a missing point).
+                tracing::debug!(shard = self.id, error = %e, "queued write not applicable");
+            }
+        }
+        self.db.flush_wal(true)?;
+        Ok(queue.len())
+    }
+
+    /// Executes a write now (bypassing the transfer queue).
+    pub fn apply_now(&self, op: &PointOperation, sync: bool) -> Result<u64> {
         let _guard = self.write_lock.lock();
         let (seq, changes) = {
             let state = self.state.read();

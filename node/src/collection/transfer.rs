@@ -1,0 +1,68 @@
+//! The stream of a shard transfer: the target replica pulls every point of a shard from a
+//! source replica in pages (while writes to the shard are queued on the target, see
+//! `LocalShard::begin_buffering`). Used to recover Dead replicas.
+
+use super::shard_request::{expect_response, ShardRequest};
+use super::{blocking, Collection};
+use crate::cluster::{PeerId, ShardId};
+use crate::error::{Error, Result};
+use crate::model::operations::{PointOperation, PointStruct};
+use crate::model::payload::PayloadSelector;
+use crate::model::vector::{VectorInput, WithVector};
+
+/// Points per page of a transfer.
+const PAGE: usize = 512;
+
+impl Collection {
+    /// Copies every point of `shard` from the replica on `source` into the local replica.
+    /// Returns how many points were copied.
+    pub async fn pull_shard(&self, shard: ShardId, source: PeerId) -> Result<usize> {
+        let routing = self
+            .routing
+            .read()
+            .clone()
+            .ok_or_else(|| Error::internal("a transfer needs cluster mode"))?;
+        let local = self
+            .local_shard(shard)
+            .ok_or_else(|| Error::internal(format!("shard {shard} has no local replica to fill")))?;
+        let uri = routing.uri(source)?.to_string();
+        let mut offset = None;
+        let mut copied = 0;
+        loop {
+            let request = ShardRequest::Scroll {
+                offset,
+                limit: PAGE + 1,
+                filter: None,
+                with_payload: PayloadSelector::All,
+                with_vector: WithVector::All(true),
+            };
+            let response = routing.remote.call(source, &uri, &self.name, shard, &request).await?;
+            let mut page = expect_response!(response, Records)?;
+            let next = page.get(PAGE).map(|r| r.id);
+            page.truncate(PAGE);
+            let points: Vec<PointStruct> = page
+                .into_iter()
+                .map(|r| PointStruct {
+                    id: r.id,
+                    vector: VectorInput::Named(r.vector.map(VectorInput::into_named).unwrap_or_default()),
+                    payload: r.payload,
+                })
+                .collect();
+            copied += points.len();
+            if !points.is_empty() {
+                let (local, op) = (local.clone(), PointOperation::Upsert(points));
+                blocking(move || local.apply_now(&op, false)).await?;
+            }
+            match next {
+                Some(id) => offset = Some(id),
+                None => return Ok(copied),
+            }
+        }
+    }
+
+    /// Empties the local replica of `shard` (dropped and created again), before a transfer.
+    pub fn reset_local_shard(&self, shard: ShardId) -> Result<()> {
+        self.remove_local_shard(shard)?;
+        self.add_local_shard(shard)
+    }
+}
