@@ -251,3 +251,180 @@ fn rf2_survives_a_killed_peer_and_recovers_its_replicas() {
     assert_eq!(scroll_ids(&peers[victim]), acked, "scroll via the restarted peer");
     println!("rf2 test took {:?}", started.elapsed());
 }
+
+/// shard id -> {peer id -> state}, as `peer` reports the placement.
+fn placement(p: &Peer, name: &str) -> BTreeMap<u64, BTreeMap<u64, String>> {
+    let info = p.ok("GET", &format!("/collections/{name}/cluster"), None);
+    let me = info["peer_id"].as_u64().unwrap();
+    let mut out: BTreeMap<u64, BTreeMap<u64, String>> = BTreeMap::new();
+    for s in info["local_shards"].as_array().unwrap() {
+        let state = s["state"].as_str().unwrap().to_string();
+        out.entry(s["shard_id"].as_u64().unwrap())
+            .or_default()
+            .insert(me, state);
+    }
+    for s in info["remote_shards"].as_array().unwrap() {
+        let state = s["state"].as_str().unwrap().to_string();
+        out.entry(s["shard_id"].as_u64().unwrap())
+            .or_default()
+            .insert(s["peer_id"].as_u64().unwrap(), state);
+    }
+    out
+}
+
+fn upsert_range(p: &Peer, name: &str, from: u64, n: u64) {
+    let points: Vec<Value> = vectors(n as usize, 4, from)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| json!({"id": from + i as u64, "vector": v, "payload": {"i": from + i as u64}}))
+        .collect();
+    let r = p.ok(
+        "PUT",
+        &format!("/collections/{name}/points?wait=true"),
+        Some(json!({"points": points})),
+    );
+    assert_eq!(r["status"], "completed", "{r}");
+}
+
+#[test]
+fn move_replicate_abort_and_drop_under_writes() {
+    let peers = start_cluster(3, &[]);
+    let ids: Vec<u64> = peers.iter().map(|p| p.peer_id().unwrap()).collect();
+    let a = &peers[0];
+    let create = json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 3});
+    assert_eq!(a.ok("PUT", "/collections/r?timeout=10", Some(create)), json!(true));
+    upsert_range(a, "r", 0, 3000);
+    let owner_of = |shard: u64| *placement(a, "r")[&shard].keys().next().unwrap();
+    let other_than = |peer: u64| *ids.iter().find(|p| **p != peer).unwrap();
+
+    // Refusals: 400 with a clear message.
+    let cluster_op = |body: Value| a.call("POST", "/collections/r/cluster", Some(body));
+    let owner0 = owner_of(0);
+    for (body, needle) in [
+        (
+            json!({"move_shard": {"shard_id": 0, "from_peer_id": owner0, "to_peer_id": 12345}}),
+            "does not exist",
+        ),
+        (
+            json!({"move_shard": {"shard_id": 9, "from_peer_id": owner0, "to_peer_id": other_than(owner0)}}),
+            "does not exist",
+        ),
+        (
+            json!({"move_shard": {"shard_id": 0, "from_peer_id": other_than(owner0), "to_peer_id": owner0}}),
+            "no active replica",
+        ),
+        (
+            json!({"drop_replica": {"shard_id": 0, "peer_id": owner0}}),
+            "last active replica",
+        ),
+        (
+            json!({"abort_transfer": {"shard_id": 0, "from_peer_id": owner0, "to_peer_id": other_than(owner0)}}),
+            "no transfer",
+        ),
+    ] {
+        let (status, reply) = cluster_op(body.clone());
+        assert_eq!(status, 400, "{body} -> {reply}");
+        let error = reply["status"]["error"].as_str().unwrap_or_default().to_string();
+        assert!(error.contains(needle), "{body} -> {error}");
+    }
+
+    // move_shard while a writer keeps upserting: afterwards the shard lives only on the target
+    // and no point is lost or duplicated.
+    let url = a.url.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_writer = stop.clone();
+    let writer = std::thread::spawn(move || {
+        let mut from = 100_000u64;
+        while !stop_writer.load(Ordering::Relaxed) {
+            let points: Vec<Value> = vectors(10, 4, from)
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| json!({"id": from + i as u64, "vector": v, "payload": {"i": from + i as u64}}))
+                .collect();
+            let body = json!({"points": points}).to_string();
+            let (status, reply) = request("PUT", &format!("{url}/collections/r/points?wait=true"), Some(body), &[]);
+            assert_eq!(status, 200, "write during the move: {reply}");
+            from += 10;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        from - 100_000
+    });
+    let target = other_than(owner0);
+    let (status, reply) =
+        cluster_op(json!({"move_shard": {"shard_id": 0, "from_peer_id": owner0, "to_peer_id": target}}));
+    assert_eq!((status, reply["result"].clone()), (200, json!(true)), "{reply}");
+    let t = Instant::now();
+    eventually(Duration::from_secs(30), "shard 0 moved", || {
+        let p = placement(a, "r");
+        let want = BTreeMap::from([(target, "Active".to_string())]);
+        (p[&0] == want).then_some(()).ok_or(format!("{p:?}"))
+    });
+    println!("shard 0 moved in {:?}", t.elapsed());
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 0);
+    for p in &peers {
+        assert_eq!(count_of(p, "r"), 3000 + written, "count via {}", p.uri);
+    }
+    let info = a.ok("GET", "/collections/r/cluster", None);
+    assert_eq!(info["shard_transfers"], json!([]), "{info}");
+
+    // replicate_shard: a second Active replica with the same points; then drop it again.
+    let owner1 = owner_of(1);
+    let extra = other_than(owner1);
+    let (status, reply) =
+        cluster_op(json!({"replicate_shard": {"shard_id": 1, "from_peer_id": owner1, "to_peer_id": extra}}));
+    assert_eq!(status, 200, "{reply}");
+    eventually(Duration::from_secs(30), "shard 1 replicated", || {
+        let p = placement(a, "r");
+        let active = p[&1].values().filter(|s| *s == "Active").count();
+        (active == 2).then_some(()).ok_or(format!("{p:?}"))
+    });
+    let per_replica = |shard: u64| -> BTreeSet<u64> {
+        peers
+            .iter()
+            .flat_map(|p| {
+                let info = p.ok("GET", "/collections/r/cluster", None);
+                info["local_shards"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| s["shard_id"].as_u64() == Some(shard))
+                    .map(|s| s["points_count"].as_u64().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    assert_eq!(
+        per_replica(1).len(),
+        1,
+        "both replicas of shard 1 hold the same number of points"
+    );
+    let (status, reply) = cluster_op(json!({"drop_replica": {"shard_id": 1, "peer_id": extra}}));
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(placement(a, "r")[&1].len(), 1);
+
+    // abort_transfer right after starting one: the source stays, the target goes.
+    let owner2 = owner_of(2);
+    let to = other_than(owner2);
+    let before = count_of(a, "r");
+    let (status, reply) =
+        cluster_op(json!({"replicate_shard": {"shard_id": 2, "from_peer_id": owner2, "to_peer_id": to}}));
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) =
+        cluster_op(json!({"abort_transfer": {"shard_id": 2, "from_peer_id": owner2, "to_peer_id": to}}));
+    assert_eq!(status, 200, "abort right after the start: {reply}");
+    let p = placement(a, "r");
+    assert_eq!(p[&2], BTreeMap::from([(owner2, "Active".to_string())]), "{p:?}");
+    assert_eq!(count_of(a, "r"), before);
+}
+
+fn count_of(p: &Peer, name: &str) -> u64 {
+    let r = p.ok(
+        "POST",
+        &format!("/collections/{name}/points/count"),
+        Some(json!({"exact": true})),
+    );
+    r["count"].as_u64().unwrap()
+}

@@ -1,9 +1,8 @@
 //! Drain, peer removal and re-balance driven by the operator's planner and its real HTTP
 //! `ClusterApi` against real node processes of this project on loopback ports.
 //!
-//! These need the node's cluster mode (issue 3) and are ignored until it exists. Run them with:
-//!   cargo build --release -p node
-//!   cargo test --release -p operator --test real_nodes -- --ignored
+//! They start the node binary built by the workspace build (`cargo build --release`):
+//!   cargo test --release -p operator --test real_nodes
 //! `QDRANT_BIN` overrides the binary (default: target/release/qdrant).
 
 use std::net::TcpListener;
@@ -220,7 +219,6 @@ async fn converge(api: &HttpClusterApi, nodes: &mut [Node], size: i32, mut repli
 }
 
 #[tokio::test]
-#[ignore = "needs cluster-mode node"]
 async fn drain_and_remove_the_highest_peer_without_losing_points() {
     let api = HttpClusterApi::new(&Connection::default()).expect("client");
     let first = Node::start(None);
@@ -247,7 +245,6 @@ async fn drain_and_remove_the_highest_peer_without_losing_points() {
 }
 
 #[tokio::test]
-#[ignore = "needs cluster-mode node"]
 async fn rebalance_onto_a_new_peer() {
     let api = HttpClusterApi::new(&Connection::default()).expect("client");
     let first = Node::start(None);
@@ -264,7 +261,6 @@ async fn rebalance_onto_a_new_peer() {
 }
 
 #[tokio::test]
-#[ignore = "needs cluster-mode node"]
 async fn peer_removal_is_refused_while_it_holds_shards() {
     let api = HttpClusterApi::new(&Connection::default()).expect("client");
     let first = Node::start(None);

@@ -4,22 +4,23 @@
 # network and volume it made, also after a failure, a timeout or Ctrl-C (and those left by
 # earlier runs that died).
 #
-# Usage: tests/container/run.sh [--cluster | --cluster-only] [pytest args...]
-#   default         entrypoint, single-container and helm-hook tests (the cluster test is deselected)
-#   --cluster       also the 3-container cluster test (needs the node's cluster mode)
+# Usage: tests/container/run.sh [--cluster | --cluster-only | --no-cluster] [pytest args...]
+#   default         every test, including the 3-container cluster test
+#   --cluster       the same (kept for compatibility)
 #   --cluster-only  only the cluster test
+#   --no-cluster    without the cluster test
 # Env: QDRANT_NODE_IMAGE (default qdrant-node:dev), QDRANT_OPERATOR_IMAGE (default
 #      qdrant-operator:dev), SKIP_BUILD=1 (use the existing images),
 #      SKIP_CARGO=1 (image from the existing target/release/qdrant), QDRANT_CT_TIMEOUT (seconds,
-#      default 1200), QDRANT_CONTAINER_CLUSTER=1 (same as --cluster; flip the default below once
-#      cluster mode exists).
+#      default 1200), QDRANT_CONTAINER_CLUSTER=0 (skip the cluster test), =only (only it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-CLUSTER="${QDRANT_CONTAINER_CLUSTER:-0}"
+CLUSTER="${QDRANT_CONTAINER_CLUSTER:-1}"
 case "${1:-}" in
   --cluster) CLUSTER=1; shift ;;
   --cluster-only) CLUSTER=only; shift ;;
+  --no-cluster) CLUSTER=0; shift ;;
 esac
 case "$CLUSTER" in
   1) MARK=() ;;

@@ -138,6 +138,19 @@ pub enum ClusterOp {
         collection: String,
         field: String,
     },
+    /// Adds an empty replica (state Dead: it needs a transfer) on a peer that holds none of
+    /// this shard; its peer fills it from an Active replica (`replicate_shard`, `move_shard`).
+    AddReplica {
+        collection: String,
+        shard: ShardId,
+        peer: PeerId,
+    },
+    /// Removes a replica; refused when it is the shard's last Active one.
+    RemoveReplica {
+        collection: String,
+        shard: ShardId,
+        peer: PeerId,
+    },
     /// Sets one replica's state. With `from_state`, only if the replica is currently in it;
     /// without, also adds a replica that does not exist yet (e.g. the target of a transfer).
     SetReplicaState {
@@ -162,6 +175,8 @@ impl ClusterOp {
             ClusterOp::CreatePayloadIndex { .. } => "create_payload_index",
             ClusterOp::DropPayloadIndex { .. } => "drop_payload_index",
             ClusterOp::SetReplicaState { .. } => "set_replica_state",
+            ClusterOp::AddReplica { .. } => "add_replica",
+            ClusterOp::RemoveReplica { .. } => "remove_replica",
         }
     }
 }
@@ -253,6 +268,43 @@ impl ClusterState {
                 c.payload_indexes.remove(field);
                 Ok(())
             }
+            ClusterOp::AddReplica {
+                collection,
+                shard,
+                peer,
+            } => {
+                if !self.peers.contains_key(peer) {
+                    return Err(Error::BadRequest(format!("Peer {peer} does not exist")));
+                }
+                let replicas = self.replicas_mut(collection, *shard)?;
+                if replicas.contains_key(peer) {
+                    return Err(Error::BadRequest(format!(
+                        "Shard {shard} of collection `{collection}` already has a replica on peer {peer}"
+                    )));
+                }
+                replicas.insert(*peer, ReplicaState::Dead);
+                Ok(())
+            }
+            ClusterOp::RemoveReplica {
+                collection,
+                shard,
+                peer,
+            } => {
+                let replicas = self.replicas_mut(collection, *shard)?;
+                let Some(state) = replicas.get(peer).copied() else {
+                    return Err(Error::BadRequest(format!(
+                        "Shard {shard} of collection `{collection}` has no replica on peer {peer}"
+                    )));
+                };
+                let other_active = replicas.iter().any(|(p, s)| p != peer && *s == ReplicaState::Active);
+                if state == ReplicaState::Active && !other_active {
+                    return Err(Error::BadRequest(format!(
+                        "Cannot remove the last active replica of shard {shard} of collection `{collection}` (on peer {peer})"
+                    )));
+                }
+                replicas.remove(peer);
+                Ok(())
+            }
             ClusterOp::SetReplicaState {
                 collection,
                 shard,
@@ -289,6 +341,16 @@ impl ClusterState {
                 Ok(())
             }
         }
+    }
+
+    fn replicas_mut(&mut self, collection: &str, shard: ShardId) -> Result<&mut ShardReplicas> {
+        let c = self
+            .collections
+            .get_mut(collection)
+            .ok_or_else(|| collection_not_found(collection))?;
+        c.shards
+            .get_mut(&shard)
+            .ok_or_else(|| Error::BadRequest(format!("Shard {shard} of collection `{collection}` does not exist")))
     }
 
     /// How many replicas (over all collections and shards) live on `peer`.
@@ -598,6 +660,40 @@ mod tests {
                 from_state: None
             }),
             Err(Error::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn add_and_remove_replicas() {
+        let mut s = three_peers();
+        s.apply(&create("c", 1, 1, &s.clone())).unwrap();
+        let holder = *s.collections["c"].shards[&0].keys().next().unwrap();
+        let other = [10, 20, 30].into_iter().find(|p| *p != holder).unwrap();
+        let add = |peer| ClusterOp::AddReplica {
+            collection: "c".into(),
+            shard: 0,
+            peer,
+        };
+        let remove = |peer| ClusterOp::RemoveReplica {
+            collection: "c".into(),
+            shard: 0,
+            peer,
+        };
+        assert!(s.apply(&add(holder)).is_err(), "a second replica on one peer");
+        assert!(s.apply(&add(99)).is_err(), "unknown peer");
+        s.apply(&add(other)).unwrap();
+        assert_eq!(s.collections["c"].shards[&0][&other], ReplicaState::Dead);
+        let err = s.apply(&remove(holder)).unwrap_err();
+        assert!(err.to_string().contains("last active replica"), "{err}");
+        s.apply(&remove(other)).unwrap();
+        assert!(s.apply(&remove(other)).is_err());
+        assert!(matches!(
+            s.apply(&ClusterOp::AddReplica {
+                collection: "c".into(),
+                shard: 7,
+                peer: other
+            }),
+            Err(Error::BadRequest(_))
         ));
     }
 

@@ -20,6 +20,7 @@ use crate::cluster::{
 use crate::collection::remote::{RemoteShards, Replica, ReplicaFailed, Routing};
 use crate::collection::{blocking, Collection, LocalPlacement};
 use crate::error::{Error, Result};
+use crate::model::cluster::{ClusterOperation, ShardTransferRequest};
 use crate::model::collection::{CreateCollection, UpdateCollection};
 use crate::model::operations::{UpdateResult, UpdateStatus};
 use crate::storage::payload_index::PayloadFieldSchema;
@@ -91,17 +92,17 @@ pub async fn create_collection(
         ))),
         Ok(Err(_)) => Err(Error::Unavailable("consensus is shutting down".into())),
         Err(_) => {
+            // As Qdrant: the collection exists and serves what is active; replicas on peers that
+            // are unreachable now activate when they come back. Not an error for the client.
             let pending = consensus
                 .state()
                 .collections
                 .get(name)
                 .map(inactive_replicas)
                 .unwrap_or_default();
-            Err(Error::Timeout(format!(
-                "collection `{name}` was created, but not all replicas became active within {:.1}s \
-                 (still initializing: {pending}); they activate once their peers are reachable",
-                timeout.as_secs_f64()
-            )))
+            tracing::warn!(collection = %name, still_initializing = %pending,
+                "collection created, but not every replica became active in time");
+            Ok(true)
         }
     }
 }
@@ -210,6 +211,148 @@ fn completed(index: u64) -> UpdateResult {
     }
 }
 
+/// `POST /collections/{c}/cluster`: starts a transfer (`move_shard`, `replicate_shard`), aborts
+/// one, or drops a replica. Transfers run in the background (the target peer pulls the shard, see
+/// `Sync::recover`); `GET /collections/{c}/cluster` shows them in `shard_transfers`.
+pub async fn update_collection_cluster(
+    node: &Node,
+    consensus: &Arc<Consensus>,
+    name: &str,
+    operation: ClusterOperation,
+    timeout: Option<Duration>,
+) -> Result<bool> {
+    let timeout = timeout.unwrap_or(DEFAULT_META_TIMEOUT);
+    let state = consensus.state();
+    let collection = state.collections.get(name).ok_or_else(|| not_found(name))?;
+    let replicas_of = |shard: ShardId| {
+        collection
+            .shards
+            .get(&shard)
+            .ok_or_else(|| Error::BadRequest(format!("Shard {shard} of collection `{name}` does not exist")))
+    };
+    let known_peer = |peer: PeerId| {
+        if state.peers.contains_key(&peer) {
+            Ok(())
+        } else {
+            Err(Error::BadRequest(format!("Peer {peer} does not exist")))
+        }
+    };
+    match operation {
+        ClusterOperation::MoveShard(t) | ClusterOperation::ReplicateShard(t) if t.from_peer_id == t.to_peer_id => {
+            Err(Error::BadRequest(format!(
+                "Cannot transfer shard {} from peer {} to itself",
+                t.shard_id, t.to_peer_id
+            )))
+        }
+        ClusterOperation::MoveShard(ref t) | ClusterOperation::ReplicateShard(ref t) => {
+            known_peer(t.from_peer_id)?;
+            known_peer(t.to_peer_id)?;
+            let replicas = replicas_of(t.shard_id)?;
+            if replicas.get(&t.from_peer_id) != Some(&ReplicaState::Active) {
+                return Err(Error::BadRequest(format!(
+                    "Shard {} has no active replica on peer {} to transfer from",
+                    t.shard_id, t.from_peer_id
+                )));
+            }
+            if replicas.contains_key(&t.to_peer_id) {
+                return Err(Error::BadRequest(format!(
+                    "Shard {} already has a replica on peer {}",
+                    t.shard_id, t.to_peer_id
+                )));
+            }
+            if let Some((peer, s)) = replicas.iter().find(|(_, s)| **s != ReplicaState::Active) {
+                return Err(Error::BadRequest(format!(
+                    "Shard {} has a transfer in progress (replica on peer {peer} is {s:?}); at most one per shard",
+                    t.shard_id
+                )));
+            }
+            let op = ClusterOp::AddReplica {
+                collection: name.to_string(),
+                shard: t.shard_id,
+                peer: t.to_peer_id,
+            };
+            consensus.propose(op, timeout).await?;
+            if matches!(operation, ClusterOperation::MoveShard(_)) {
+                finish_move_later(consensus.clone(), name.to_string(), collection.generation, t.clone());
+            }
+            Ok(true)
+        }
+        ClusterOperation::AbortTransfer(t) => {
+            let replicas = replicas_of(t.shard_id)?;
+            match replicas.get(&t.to_peer_id) {
+                Some(s) if *s != ReplicaState::Active => {}
+                _ => {
+                    return Err(Error::BadRequest(format!(
+                        "There is no transfer of shard {} from peer {} to peer {}",
+                        t.shard_id, t.from_peer_id, t.to_peer_id
+                    )))
+                }
+            }
+            let op = ClusterOp::RemoveReplica {
+                collection: name.to_string(),
+                shard: t.shard_id,
+                peer: t.to_peer_id,
+            };
+            propose_and_sync(node, consensus, op, timeout).await?;
+            Ok(true)
+        }
+        ClusterOperation::DropReplica(d) => {
+            known_peer(d.peer_id)?;
+            replicas_of(d.shard_id)?;
+            let op = ClusterOp::RemoveReplica {
+                collection: name.to_string(),
+                shard: d.shard_id,
+                peer: d.peer_id,
+            };
+            propose_and_sync(node, consensus, op, timeout).await?;
+            Ok(true)
+        }
+    }
+}
+
+/// How long a move may take before its source replica is kept after all.
+const MOVE_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// Completes a `move_shard`: once the target replica is Active, drops the source replica. If the
+/// transfer is aborted (the target replica disappears) the source stays.
+fn finish_move_later(consensus: Arc<Consensus>, name: String, generation: u64, t: ShardTransferRequest) {
+    tokio::spawn(async move {
+        let mut rx = consensus.subscribe();
+        let target_state = |s: &AppliedState| {
+            s.collections
+                .get(&name)
+                .filter(|c| c.generation == generation)
+                .and_then(|c| c.shards.get(&t.shard_id))
+                .and_then(|r| r.get(&t.to_peer_id).copied())
+        };
+        let active = {
+            let done = tokio::time::timeout(
+                MOVE_DEADLINE,
+                rx.wait_for(|s| !matches!(target_state(s), Some(ReplicaState::Dead | ReplicaState::Partial))),
+            )
+            .await;
+            matches!(done, Ok(Ok(ref s)) if target_state(s) == Some(ReplicaState::Active))
+        };
+        if !active {
+            tracing::warn!(collection = %name, shard = t.shard_id, "move did not complete; keeping the source replica");
+            return;
+        }
+        let op = ClusterOp::RemoveReplica {
+            collection: name.clone(),
+            shard: t.shard_id,
+            peer: t.from_peer_id,
+        };
+        match consensus.propose(op, DEFAULT_META_TIMEOUT).await {
+            Ok(_) => {
+                tracing::info!(collection = %name, shard = t.shard_id, from = t.from_peer_id, to = t.to_peer_id, "shard moved")
+            }
+            Err(e) => {
+                tracing::warn!(collection = %name, shard = t.shard_id, error = %e, "could not drop the source replica of a move")
+            }
+        }
+    });
+}
+
 /// The local shard `shard` of `collection`, waiting up to `timeout` for this peer to create it
 /// (a peer that forwards a write right after a create may be a little ahead of this one).
 pub async fn local_shard_when_ready(
@@ -262,8 +405,33 @@ pub fn collection_cluster_info(node: &Node, consensus: &Consensus, name: &str) -
         "shard_count": c.shards.len(),
         "local_shards": local,
         "remote_shards": remote,
-        "shard_transfers": [],
+        "shard_transfers": transfers(c),
     }))
+}
+
+/// Running transfers: every replica being filled (Partial), with the replica it copies from
+/// (the Active one with the lowest peer id, as the target picks it).
+fn transfers(c: &CollectionState) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for (shard, replicas) in &c.shards {
+        for (peer, state) in replicas {
+            if *state != ReplicaState::Partial {
+                continue;
+            }
+            let from = replicas
+                .iter()
+                .find(|(p, s)| *p != peer && **s == ReplicaState::Active)
+                .map(|(p, _)| *p);
+            out.push(serde_json::json!({
+                "shard_id": shard,
+                "from": from,
+                "to": peer,
+                "sync": false,
+                "method": "stream_records",
+            }));
+        }
+    }
+    out
 }
 
 /// Starts the control loop that keeps the local collections in line with the cluster state.
@@ -416,11 +584,6 @@ impl Sync {
             blocking(move || c.add_local_shard(shard)).await?;
             tracing::info!(collection = %collection.name, shard, "created local replica");
         }
-        for shard in have.difference(here) {
-            let (c, shard) = (collection.clone(), *shard);
-            blocking(move || c.remove_local_shard(shard)).await?;
-            tracing::info!(collection = %collection.name, shard, "dropped local replica");
-        }
 
         let mut desired: BTreeMap<String, PayloadFieldSchema> = BTreeMap::new();
         for (field, schema) in &wanted.payload_indexes {
@@ -462,6 +625,12 @@ impl Sync {
             remote: self.remote.clone(),
             on_replica_failed: self.mark_dead.clone(),
         }));
+        // Only after the routing stopped sending requests to them.
+        for shard in have.difference(here) {
+            let (c, shard) = (collection.clone(), *shard);
+            blocking(move || c.remove_local_shard(shard)).await?;
+            tracing::info!(collection = %collection.name, shard, "dropped local replica");
+        }
         Ok(())
     }
 

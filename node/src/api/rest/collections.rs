@@ -130,6 +130,22 @@ pub async fn cluster_info(State(node): State<Arc<Node>>, Path(name): Path<String
     ))
 }
 
+/// `POST /collections/{c}/cluster`: move/replicate a shard, abort a transfer, drop a replica.
+pub async fn update_cluster(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<crate::model::cluster::ClusterOperation>,
+) -> ApiResult {
+    let t = Instant::now();
+    let consensus = node
+        .consensus()
+        .ok_or_else(|| crate::error::Error::BadRequest("Distributed mode disabled".into()))?;
+    node.collection(&name)?;
+    let done = crate::node::cluster_sync::update_collection_cluster(&node, consensus, &name, body, p.timeout()).await?;
+    Ok(ok(t, done))
+}
+
 pub async fn list_aliases() -> ApiResult {
     let t = Instant::now();
     Ok(ok(t, json!({"aliases": []})))

@@ -67,7 +67,10 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route(&format!("{c}/exists"), get(collections::exists))
         .route(&format!("{c}/aliases"), get(collections::list_aliases))
-        .route(&format!("{c}/cluster"), get(collections::cluster_info))
+        .route(
+            &format!("{c}/cluster"),
+            get(collections::cluster_info).post(collections::update_cluster),
+        )
         .route(&format!("{c}/index"), put(collections::create_index))
         .route(
             &format!("{c}/index/{{field}}"),
