@@ -22,6 +22,8 @@ pub trait VectorIndex: Send + Sync {
     fn get(&self, key: u32) -> Option<Vec<f32>>;
     /// Best `limit` keys accepted by `accept`, best first, with Qdrant scores.
     fn search(&self, query: &[f32], limit: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>>;
+    /// Best `limit` keys of the whole index (no per-candidate callback: the common, fastest case).
+    fn search_all(&self, query: &[f32], limit: usize, ef: usize) -> Result<Vec<(u32, f32)>>;
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -94,6 +96,15 @@ fn new_index(p: &HnswParams) -> Result<Index> {
 }
 
 impl UsearchIndex {
+    /// usearch's matches as (slot, Qdrant score), best first.
+    fn scored(&self, matches: &usearch::ffi::Matches) -> Vec<(u32, f32)> {
+        matches
+            .keys
+            .iter()
+            .zip(matches.distances.iter())
+            .filter_map(|(k, d)| u32::try_from(*k).ok().map(|k| (k, self.to_score(*d))))
+            .collect()
+    }
     pub fn new(params: HnswParams) -> Result<Self> {
         Ok(UsearchIndex {
             params,
@@ -179,6 +190,19 @@ impl VectorIndex for UsearchIndex {
         }
     }
 
+    fn search_all(&self, query: &[f32], limit: usize, ef: usize) -> Result<Vec<(u32, f32)>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let _slot = self.slots.acquire();
+        let index = self.index.read();
+        let _ef = self.ef.enter(ef.max(limit), &index);
+        let matches = index
+            .search(query, limit)
+            .map_err(|e| Error::internal(format!("usearch search: {e}")))?;
+        Ok(self.scored(&matches))
+    }
+
     fn search(&self, query: &[f32], limit: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -189,12 +213,7 @@ impl VectorIndex for UsearchIndex {
         let matches = index
             .filtered_search(query, limit, |key: u64| u32::try_from(key).is_ok_and(accept))
             .map_err(|e| Error::internal(format!("usearch search: {e}")))?;
-        Ok(matches
-            .keys
-            .iter()
-            .zip(matches.distances.iter())
-            .filter_map(|(k, d)| u32::try_from(*k).ok().map(|k| (k, self.to_score(*d))))
-            .collect())
+        Ok(self.scored(&matches))
     }
 
     fn len(&self) -> usize {

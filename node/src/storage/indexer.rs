@@ -3,6 +3,7 @@
 //! parallel batches, and saves the indexes when idle so a restart need not rebuild them.
 
 use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -125,9 +126,11 @@ impl Worker {
 
     /// Takes retired slots out of every index that holds them, then frees them.
     fn remove_retired(&self) -> bool {
+        // `dying` keeps its slots until they are out of every index: searches rely on an empty
+        // list meaning "every key in the HNSW is a live point" (see `LocalShard::search_dense`).
         let (dying, to_remove) = {
-            let mut st = self.state.write();
-            let dying = std::mem::take(&mut st.dying);
+            let st = self.state.read();
+            let dying = st.dying.clone();
             let to_remove: Vec<(String, u32)> = dying
                 .iter()
                 .flat_map(|slot| {
@@ -156,12 +159,14 @@ impl Worker {
                 ist.indexed.remove(*slot);
             }
         }
-        for slot in dying {
-            if matches!(st.slots.get(slot as usize), Some(Slot::Dying)) {
-                st.slots[slot as usize] = Slot::Free;
-                st.release(slot);
+        for slot in &dying {
+            if matches!(st.slots.get(*slot as usize), Some(Slot::Dying)) {
+                st.slots[*slot as usize] = Slot::Free;
+                st.release(*slot);
             }
         }
+        let done: HashSet<u32> = dying.into_iter().collect();
+        st.dying.retain(|slot| !done.contains(slot));
         true
     }
 

@@ -884,7 +884,14 @@ impl LocalShard {
             }
         }
         let ef = query.params.hnsw_ef.unwrap_or(index.params().ef_construct).max(limit);
-        let mut hits = index.search(q, limit, ef, &|slot| ist.indexed.contains(slot) && accept(slot))?;
+        // Without a filter or exclusions, and with no deleted slot left in the graph, every key of
+        // the HNSW is an answer candidate: skip the per-candidate callback.
+        let unrestricted = query.filter.is_none() && query.exclude.is_empty() && state.dying.is_empty();
+        let mut hits = if unrestricted {
+            index.search_all(q, limit, ef)?
+        } else {
+            index.search(q, limit, ef, &|slot| ist.indexed.contains(slot) && accept(slot))?
+        };
         if query.filter.is_some() && hits.len() < limit {
             // The graph walk can run dry under a restrictive filter: fall back to a scan.
             return Ok(exact(&mut state.ids.values().copied()));
