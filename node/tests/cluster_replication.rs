@@ -97,7 +97,14 @@ fn rf2_survives_a_killed_peer_and_recovers_its_replicas() {
         json!(true)
     );
     let all: Vec<&Peer> = peers.iter().collect();
-    let placed = replicas(&all, "r").unwrap();
+    // The creating peer saw every replica Active; the others apply the same entries a moment later.
+    let placed = eventually(Duration::from_secs(5), "every peer sees every replica Active", || {
+        let r = replicas(&all, "r")?;
+        match r.values().all(|(s, _)| s == "Active") {
+            true => Ok(r),
+            false => Err(format!("{r:?}")),
+        }
+    });
     for shard in 0..SHARDS {
         let holders: Vec<u64> = ids
             .iter()

@@ -87,6 +87,24 @@ fn get_status(p: &Peer, path: &str) -> (u16, Value) {
 /// Checks `/collections/{name}/cluster` on every peer for `shards` shards spread evenly with one
 /// replica each. Returns shard id -> owning peer id.
 fn check_placement(peers: &[Peer], peer_ids: &[u64], name: &str, shards: u64) -> BTreeMap<u64, u64> {
+    // The creating peer answered once every replica was Active; the others apply the entries
+    // that say so a moment later.
+    for p in peers {
+        eventually(
+            Duration::from_secs(5),
+            &format!("all replicas Active on {}", p.uri),
+            || {
+                let info = p.ok("GET", &format!("/collections/{name}/cluster"), None);
+                let all = info["local_shards"]
+                    .as_array()
+                    .into_iter()
+                    .chain(info["remote_shards"].as_array())
+                    .flatten()
+                    .all(|s| s["state"] == "Active");
+                all.then_some(()).ok_or(info.to_string())
+            },
+        );
+    }
     let per_peer = shards as usize / peers.len();
     let all_ids: BTreeSet<u64> = (0..shards).collect();
     let mut owners = BTreeMap::new();
