@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{eventually, start_cluster, wait_agreed, wait_agreed_on, Agreement, Peer};
+use common::cluster::{eventually, start_cluster, tail, wait_agreed, wait_agreed_on, Agreement, Peer};
 use serde_json::{json, Value};
 
 /// Points per batch: ids `0..BATCH` before the failover, `BATCH..2 * BATCH` after it.
@@ -259,4 +259,75 @@ impl Running for Peer {
     fn is_running_now(&self) -> bool {
         self.cluster().is_some()
     }
+}
+
+/// A peer removed while it runs cannot come back with its old data (it says why), and a new
+/// peer can take its place (same address, fresh storage).
+#[test]
+fn a_removed_peer_stays_out_and_a_new_one_takes_its_place() {
+    let mut peers = start_cluster(3, &[]);
+    let leader = peers[0].cluster().unwrap()["raft_info"]["leader"].as_u64().unwrap();
+    let victim = peers.iter().position(|p| p.peer_id() != Some(leader)).unwrap();
+    let victim_id = peers[victim].peer_id().unwrap();
+    let asker = (victim + 1) % 3;
+    let (status, body) = peers[asker].call("DELETE", &format!("/cluster/peer/{victim_id}?timeout=20"), None);
+    assert_eq!(status, 200, "{body}");
+    let rest: Vec<&Peer> = peers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != victim)
+        .map(|(_, p)| p)
+        .collect();
+    all_agree(&rest, 2);
+
+    // Restarted with its old data: it refuses to start, or (if it never learnt of its removal)
+    // the members refuse its vote requests and it logs why. Either way the cluster is unharmed.
+    peers[victim].kill();
+    peers[victim].respawn();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let log = peers[victim].log();
+        if log.contains("was removed from the cluster") || log.contains("not a member of this cluster") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the removed peer does not say it was removed:\n{}",
+            tail(&log, 30)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rest: Vec<&Peer> = peers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != victim)
+        .map(|(_, p)| p)
+        .collect();
+    let term_before = rest[0].cluster().unwrap()["raft_info"]["term"].as_u64().unwrap();
+    all_agree(&rest, 2);
+    drop(rest);
+    peers[victim].kill();
+
+    // A new peer at the same address with empty storage joins.
+    let mut fresh = Peer::new(&[]);
+    fresh.http_port = peers[victim].http_port;
+    fresh.p2p_port = peers[victim].p2p_port;
+    fresh.url = peers[victim].url.clone();
+    fresh.uri = peers[victim].uri.clone();
+    let first = peers[asker].uri.clone();
+    fresh.spawn_joiner(&first);
+    let mut all: Vec<&Peer> = peers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != victim)
+        .map(|(_, p)| p)
+        .collect();
+    all.push(&fresh);
+    all_agree(&all, 3);
+    assert_ne!(fresh.peer_id(), Some(victim_id), "a new peer id");
+    let term_after = all[0].cluster().unwrap()["raft_info"]["term"].as_u64().unwrap();
+    assert_eq!(
+        term_before, term_after,
+        "the removed peer must not have forced elections"
+    );
 }

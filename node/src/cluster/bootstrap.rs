@@ -169,6 +169,13 @@ async fn enter_cluster(
         .await
         .map_err(|e| Error::internal(format!("consensus stopped: {e}")))?;
     if initialized {
+        let id = consensus.id;
+        if !consensus.membership_nodes().contains_key(&id) && !consensus.state().peers.contains_key(&id) {
+            return Err(Error::BadRequest(format!(
+                "this peer ({id}) was removed from the cluster and cannot rejoin it with its old data; \
+                 delete its storage directory to join as a new peer"
+            )));
+        }
         if uri.is_some() || bootstrap.is_some() {
             tracing::info!(
                 peer_id = consensus.id,

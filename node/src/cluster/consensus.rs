@@ -478,6 +478,17 @@ impl Consensus {
         }
     }
 
+    /// Whether `peer` is a voter or learner of the current membership.
+    pub fn is_member(&self, peer: PeerId) -> bool {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&peer)
+            .is_some()
+    }
+
     pub(super) fn membership_nodes(&self) -> BTreeMap<PeerId, PeerNode> {
         let m = self.raft.metrics();
         let m = m.borrow();

@@ -312,7 +312,12 @@ impl PeerConnection {
                 }
             })
             .await
-            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+            .map_err(|e| {
+                if e.to_string().contains(crate::api::peer::REMOVED_MARKER) {
+                    tracing::error!(peer = self.target, "{e}");
+                }
+                RPCError::Unreachable(Unreachable::new(&e))
+            })?;
         let result: std::result::Result<Resp, RaftError<PeerId, E>> =
             decode(&reply.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| {

@@ -27,6 +27,9 @@ use crate::peer_proto::{
     RaftMessage, RemovePeerReply, RemovePeerRequest,
 };
 
+/// Starts the refusal of a removed peer's messages (recognised by the removed peer's network).
+pub const REMOVED_MARKER: &str = "not a cluster member";
+
 pub struct PeerApi {
     consensus: Arc<Consensus>,
 }
@@ -107,6 +110,16 @@ impl Peer for PeerApi {
         let m = request.into_inner();
         self.check_target(m.target)?;
         let rpc: VoteRequest<PeerId> = decode(&m.data).map_err(bad_message)?;
+        // A removed peer that comes back with its old state would campaign with ever higher
+        // terms and disturb the cluster: its vote requests are refused (and it is told why).
+        if let Some(candidate) = rpc.vote.leader_id().voted_for() {
+            if candidate != self.consensus.peer_id() && !self.consensus.is_member(candidate) {
+                return Err(Status::permission_denied(format!(
+                    "{REMOVED_MARKER}: peer {candidate} is not a member of this cluster (it was removed); \
+                     delete its storage to join as a new peer"
+                )));
+            }
+        }
         let result = self.consensus.raft().vote(rpc).await;
         Ok(Self::reply(encode(&result).map_err(internal)?))
     }
