@@ -145,9 +145,12 @@ class Rest:
         return self.ok("PUT", f"/collections/{name}/points", {"points": points},
                        params={"wait": str(wait).lower()}, timeout=timeout)
 
-    def search(self, name, vector, limit=5):
+    def search(self, name, vector, limit=5, exact=False):
+        # exact=True when results of different replicas are compared: each replica builds its
+        # own HNSW graph, so approximate neighbours beyond the first may legitimately differ.
         return self.ok("POST", f"/collections/{name}/points/search",
-                       {"vector": vector, "limit": limit, "with_payload": True})
+                       {"vector": vector, "limit": limit, "with_payload": True,
+                        "params": {"exact": exact}})
 
     def count(self, name):
         return self.ok("POST", f"/collections/{name}/points/count", {"exact": True})["count"]

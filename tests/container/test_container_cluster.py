@@ -177,7 +177,7 @@ def check_reads(cluster, members, acked, maybe):
         assert len(acked) <= counts[k] <= len(set(acked) | set(maybe)), (k, counts[k], len(acked))
     assert len(set(counts.values())) == 1, f"nodes disagree on the point count: {counts}"
     for probe in sorted(acked)[:: max(1, len(acked) // 5)]:
-        results = [[h["id"] for h in cluster.rest(k).search(COLLECTION, vector_for(probe), limit=5)]
+        results = [[h["id"] for h in cluster.rest(k).search(COLLECTION, vector_for(probe), limit=5, exact=True)]
                    for k in members]
         assert results[0][0] == probe, (probe, results[0])
         assert all(r == results[0] for r in results), (probe, results)
