@@ -435,3 +435,82 @@ fn count_of(p: &Peer, name: &str) -> u64 {
     );
     r["count"].as_u64().unwrap()
 }
+
+/// RF=3 on 5 peers, two of a shard's replica holders down: with write_consistency_factor 2 a
+/// write fails clearly (naming the shard) and changes nothing it acknowledged; with 1 it
+/// succeeds, the unreachable replicas go Dead, and they recover when their peers return.
+#[test]
+fn rf3_write_consistency_factor_with_two_replicas_down() {
+    let mut peers = start_cluster(5, &[]);
+    let ids: Vec<u64> = peers.iter().map(|p| p.peer_id().unwrap()).collect();
+    let leader = peers[0].cluster().unwrap()["raft_info"]["leader"].as_u64().unwrap();
+    let entry = ids.iter().position(|id| *id == leader).unwrap();
+    let create = json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 1,
+        "replication_factor": 3, "write_consistency_factor": 2});
+    assert_eq!(
+        peers[entry].ok("PUT", "/collections/w?timeout=10", Some(create)),
+        json!(true)
+    );
+    upsert_range(&peers[entry], "w", 0, 100);
+
+    // Two replica holders that are neither the leader nor the entry peer go down.
+    let holders: Vec<u64> = placement(&peers[entry], "w")[&0].keys().copied().collect();
+    assert_eq!(holders.len(), 3, "{holders:?}");
+    let down: Vec<usize> = holders
+        .iter()
+        .filter(|p| **p != leader)
+        .take(2)
+        .map(|p| ids.iter().position(|id| id == p).unwrap())
+        .collect();
+    assert_eq!(down.len(), 2);
+    for i in &down {
+        peers[*i].kill();
+    }
+
+    // WCF=2: one Active replica answers, two do not: a clear error naming the shard.
+    let points = json!({"points": [{"id": 500, "vector": [1.0, 0.0, 0.0, 0.0], "payload": {"i": 500}}]});
+    let t = Instant::now();
+    let (status, body) = peers[entry].call("PUT", "/collections/w/points?wait=true", Some(points.clone()));
+    assert!(status >= 500, "{status} {body}");
+    let error = body["status"]["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.contains("shard 0") && error.contains("write_consistency_factor 2"),
+        "{error}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(15), "failed after {:?}", t.elapsed());
+
+    // WCF=1: the write succeeds and the two unreachable replicas are marked Dead.
+    let update = json!({"params": {"write_consistency_factor": 1}});
+    assert_eq!(
+        peers[entry].ok("PATCH", "/collections/w?timeout=10", Some(update)),
+        json!(true)
+    );
+    let r = peers[entry].ok("PUT", "/collections/w/points?wait=true", Some(points));
+    assert_eq!(r["status"], "completed", "{r}");
+    let states = placement(&peers[entry], "w")[&0].clone();
+    let dead = states.values().filter(|s| *s == "Dead").count();
+    assert_eq!(dead, 2, "{states:?}");
+    assert_eq!(count_of(&peers[entry], "w"), 101);
+
+    // Back up: both recover and hold the same points.
+    for i in &down {
+        peers[*i].respawn();
+    }
+    for i in &down {
+        peers[*i].wait_ready(Duration::from_secs(30));
+    }
+    eventually(Duration::from_secs(30), "all three replicas Active", || {
+        let s = placement(&peers[entry], "w")[&0].clone();
+        (s.values().all(|v| v == "Active") && s.len() == 3)
+            .then_some(())
+            .ok_or(format!("{s:?}"))
+    });
+    for i in &down {
+        let info = eventually(Duration::from_secs(10), "local replica counted", || {
+            let info = peers[*i].ok("GET", "/collections/w/cluster", None);
+            let n = info["local_shards"][0]["points_count"].as_u64();
+            (n == Some(101)).then_some(info.clone()).ok_or(info.to_string())
+        });
+        assert_eq!(info["local_shards"][0]["state"], "Active", "{info}");
+    }
+}
