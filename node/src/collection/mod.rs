@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::ShardId;
 use crate::error::{Error, Result};
 use crate::model::collection::{CollectionConfig, UpdateCollection};
-use crate::model::operations::{PointOperation, Selector, UpdateResult, UpdateStatus};
+use crate::model::operations::{PointOperation, Selector, UpdateResult, UpdateStatus, WriteOrdering};
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{Record, ScoredPoint, ScrollResult, ShardQuery, ShardQueryKind};
 use crate::model::vector::{Distance, WithVector};
@@ -92,6 +92,8 @@ pub struct Collection {
     /// Cluster mode: replica placement, set by the node's cluster sync. `None` standalone.
     routing: RwLock<Option<Arc<Routing>>>,
     index_threads: usize,
+    /// Serialises ordered writes per shard on their coordinating replica.
+    ordered_writes: parking_lot::Mutex<BTreeMap<ShardId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Collection {
@@ -140,6 +142,7 @@ impl Collection {
             ring: HashRing::new(all),
             routing: RwLock::new(None),
             index_threads,
+            ordered_writes: parking_lot::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -548,6 +551,27 @@ impl Collection {
         Ok(seq)
     }
 
+    /// The peer that orders the writes of `shard` (its Active replica with the lowest peer id),
+    /// in cluster mode.
+    fn coordinator(&self, shard: ShardId) -> Option<(crate::cluster::PeerId, Arc<Routing>)> {
+        let routing = self.routing.read().clone()?;
+        let peer = routing
+            .replicas(shard)
+            .iter()
+            .filter(|r| r.state == crate::cluster::ReplicaState::Active)
+            .map(|r| r.peer)
+            .min()?;
+        Some((peer, routing))
+    }
+
+    /// Applies an ordered write to every replica of `shard`, one ordered write at a time per
+    /// shard, so every replica applies them in the same order.
+    pub async fn coordinate_write(&self, shard: ShardId, op: PointOperation, wait: bool) -> Result<u64> {
+        let lock = self.ordered_writes.lock().entry(shard).or_default().clone();
+        let _turn = lock.lock().await;
+        self.write_shard(shard, ShardRequest::Update { op, wait }).await
+    }
+
     /// Splits an operation into the part each shard must execute.
     fn route(&self, op: PointOperation) -> Result<Vec<(ShardId, PointOperation)>> {
         let mut by_shard: BTreeMap<ShardId, PointOperation> = BTreeMap::new();
@@ -589,13 +613,35 @@ impl Collection {
     /// Validates, routes and executes a write. `wait` makes it durable (WAL fsync) before
     /// returning; either way it is visible to reads when this returns.
     pub async fn update(&self, op: PointOperation, wait: bool) -> Result<UpdateResult> {
+        self.update_ordered(op, wait, WriteOrdering::Weak).await
+    }
+
+    /// [`Collection::update`] with Qdrant's `ordering`: medium/strong writes of each shard go
+    /// through its coordinating replica (see [`WriteOrdering`]).
+    pub async fn update_ordered(
+        &self,
+        op: PointOperation,
+        wait: bool,
+        ordering: WriteOrdering,
+    ) -> Result<UpdateResult> {
         let op = validate::prepare(&self.config(), op)?;
         let parts = self.route(op)?;
-        let seqs = try_join_all(
-            parts
-                .into_iter()
-                .map(|(shard, op)| self.write_shard(shard, ShardRequest::Update { op, wait })),
-        )
+        let seqs = try_join_all(parts.into_iter().map(|(shard, op)| async move {
+            match (ordering, self.coordinator(shard)) {
+                (WriteOrdering::Weak, _) | (_, None) => {
+                    self.write_shard(shard, ShardRequest::Update { op, wait }).await
+                }
+                (_, Some((peer, routing))) if peer != routing.this_peer => {
+                    let request = ShardRequest::Coordinate { op, wait };
+                    let response = routing
+                        .remote
+                        .call(peer, routing.uri(peer)?, &self.name, shard, &request)
+                        .await?;
+                    expect_response!(response, Updated)
+                }
+                (_, Some(_)) => self.coordinate_write(shard, op, wait).await,
+            }
+        }))
         .await?;
         Ok(UpdateResult {
             operation_id: Some(seqs.into_iter().max().unwrap_or(0)),

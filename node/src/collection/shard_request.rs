@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::operations::PointOperation;
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{Record, ScoredPoint, ShardQuery};
@@ -20,6 +20,12 @@ use crate::storage::shard::LocalShard;
 pub enum ShardRequest {
     /// A write already validated and routed to this shard.
     Update {
+        op: PointOperation,
+        wait: bool,
+    },
+    /// An ordered write (`?ordering=medium|strong`) sent to the shard's coordinating replica,
+    /// which applies it to every replica (run by the collection, not by one shard).
+    Coordinate {
         op: PointOperation,
         wait: bool,
     },
@@ -50,6 +56,7 @@ impl ShardRequest {
     pub fn kind(&self) -> &'static str {
         match self {
             ShardRequest::Update { .. } => "update",
+            ShardRequest::Coordinate { .. } => "coordinate",
             ShardRequest::Retrieve { .. } => "retrieve",
             ShardRequest::Scroll { .. } => "scroll",
             ShardRequest::Count { .. } => "count",
@@ -83,6 +90,11 @@ pub enum ShardResponse {
 pub fn execute(shard: &LocalShard, request: &ShardRequest) -> Result<ShardResponse> {
     Ok(match request {
         ShardRequest::Update { op, wait } => ShardResponse::Updated(shard.apply(op, *wait)?),
+        ShardRequest::Coordinate { .. } => {
+            return Err(Error::internal(
+                "an ordered write is run by its collection, not by one shard",
+            ))
+        }
         ShardRequest::Retrieve {
             ids,
             with_payload,

@@ -360,3 +360,29 @@ mod tests {
         assert!(PointOperation::set_payload(no_target).is_err());
     }
 }
+
+/// `?ordering=`: how concurrent writes to one shard are ordered across its replicas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WriteOrdering {
+    /// Each replica applies writes in the order they reach it.
+    #[default]
+    Weak,
+    /// Writes pass through one replica (the Active one with the lowest peer id), which applies
+    /// them to every replica one at a time, so all replicas see the same order.
+    Medium,
+    /// As medium (this node has no separate notion of a permanent shard leader).
+    Strong,
+}
+
+impl WriteOrdering {
+    pub fn parse(value: Option<&str>) -> Result<WriteOrdering> {
+        match value {
+            None | Some("weak") => Ok(WriteOrdering::Weak),
+            Some("medium") => Ok(WriteOrdering::Medium),
+            Some("strong") => Ok(WriteOrdering::Strong),
+            Some(other) => Err(Error::bad_input(format!(
+                "ordering: unknown value `{other}`, expected weak, medium or strong"
+            ))),
+        }
+    }
+}

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use crate::cluster::network::{decode, encode, MAX_MESSAGE_BYTES};
 use crate::cluster::wire::to_peer_error;
 use crate::collection::blocking;
-use crate::collection::shard_request::{execute, ShardRequest};
+use crate::collection::shard_request::{execute, ShardRequest, ShardResponse};
 use crate::error::Result;
 use crate::node::{cluster_sync, Node};
 use crate::peer_proto::shards_server::{Shards, ShardsServer};
@@ -32,6 +32,12 @@ impl ShardsApi {
 
     async fn run(&self, call: ShardCall) -> Result<Vec<u8>> {
         let request: ShardRequest = decode(&call.request)?;
+        if let ShardRequest::Coordinate { op, wait } = request {
+            // This peer coordinates the shard's ordered writes (never forwarded again).
+            let collection = self.node.collection(&call.collection)?;
+            let seq = collection.coordinate_write(call.shard_id, op, wait).await?;
+            return encode(&ShardResponse::Updated(seq));
+        }
         let shard =
             cluster_sync::local_shard_when_ready(&self.node, &call.collection, call.shard_id, REPLICA_WAIT).await?;
         let response = blocking(move || execute(&shard, &request)).await?;

@@ -14,7 +14,7 @@ use super::{ReadParams, WriteParams};
 use crate::error::Error;
 use crate::model::operations::{
     BatchRequest, DeletePayloadRequest, DeleteVectorsRequest, PointOperation, PointsSelector, SetPayloadRequest,
-    UpdateVectorsRequest, UpsertRequest,
+    UpdateVectorsRequest, UpsertRequest, WriteOrdering,
 };
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
@@ -29,8 +29,14 @@ type ApiResult = Result<Response, ApiError>;
 
 async fn write(node: &Node, name: &str, params: &WriteParams, op: PointOperation) -> ApiResult {
     let t = Instant::now();
+    let ordering = WriteOrdering::parse(params.ordering.as_deref())?;
     let collection = node.collection(name)?;
-    Ok(ok(t, collection.update(op, params.wait.unwrap_or(false)).await?))
+    Ok(ok(
+        t,
+        collection
+            .update_ordered(op, params.wait.unwrap_or(false), ordering)
+            .await?,
+    ))
 }
 
 pub async fn upsert(
@@ -112,6 +118,7 @@ pub async fn batch(
     Body(body): Body<BatchRequest>,
 ) -> ApiResult {
     let t = Instant::now();
+    let ordering = WriteOrdering::parse(p.ordering.as_deref())?;
     let collection = node.collection(&name)?;
     let ops = body
         .operations
@@ -120,7 +127,7 @@ pub async fn batch(
         .collect::<Result<Vec<_>, Error>>()?;
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
-        results.push(collection.update(op, p.wait.unwrap_or(false)).await?);
+        results.push(collection.update_ordered(op, p.wait.unwrap_or(false), ordering).await?);
     }
     Ok(ok(t, results))
 }
