@@ -13,6 +13,11 @@ QBENCH=${QBENCH:-$ROOT/target/release/qbench}
 BIN=${QDRANT_BIN:-$ROOT/target/release/qdrant}
 PEERS=${PEERS:-3}
 SHARDS=${SHARDS:-$PEERS}
+REPLICATION=${REPLICATION:-1}
+# TRANSFER=1: afterwards, upload the whole dataset into a 1-shard collection and time a
+# replicate_shard of it to another peer (until the new replica is Active).
+TRANSFER=${TRANSFER:-0}
+SEARCH=${SEARCH:-1}
 N=${N:-100000}
 NQ=${NQ:-1000}
 LABEL=${LABEL:-node-${PEERS}peers}
@@ -85,8 +90,38 @@ SP=()
 for p in "${PIDS[@]}"; do SP+=(--server-pid "$p"); done
 DATA=(--cache-dir "$ROOT/.cache/qbench" --n "$N" --nq "$NQ")
 "$QBENCH" gen "${DATA[@]}" >/dev/null
-"$QBENCH" upload "${DATA[@]}" --url "$URL" --collection bench --shards "$SHARDS" --replication 1 --batch 256 \
+"$QBENCH" upload "${DATA[@]}" --url "$URL" --collection bench --shards "$SHARDS" --replication "$REPLICATION" --batch 256 \
   --concurrency 1 --wait true "${SP[@]}" --label "$LABEL" --json-out "$OUT"
-"$QBENCH" search "${DATA[@]}" --url "$URL" --collection bench --ef "$EFS" --concurrency "$CONC" \
-  --requests "$REQUESTS" --warmup 300 "${SP[@]}" --label "$LABEL" --json-out "$OUT"
+if [ "$SEARCH" = 1 ]; then
+  "$QBENCH" search "${DATA[@]}" --url "$URL" --collection bench --ef "$EFS" --concurrency "$CONC" \
+    --requests "$REQUESTS" --warmup 300 "${SP[@]}" --label "$LABEL" --json-out "$OUT"
+fi
+if [ "$TRANSFER" = 1 ]; then
+  "$QBENCH" upload "${DATA[@]}" --url "$URL" --collection xfer --shards 1 --replication 1 --batch 256 \
+    --concurrency 1 --wait true "${SP[@]}" --label "$LABEL-xfer" --json-out "$OUT" >/dev/null
+  python3 - "$URL" <<'PY'
+import json, sys, time, urllib.request
+url = sys.argv[1]
+def call(method, path, body=None):
+    req = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"content-type": "application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=30))["result"]
+peers = [int(p) for p in call("GET", "/cluster")["peers"]]
+def replicas():
+    info = call("GET", "/collections/xfer/cluster")
+    out = {s["peer_id"] if "peer_id" in s else info["peer_id"]: s["state"] for s in info["local_shards"] + info["remote_shards"]}
+    return out
+source = next(iter(replicas()))
+target = next(p for p in peers if p != source)
+points = call("POST", "/collections/xfer/points/count", {"exact": True})["count"]
+t0 = time.time()
+call("POST", "/collections/xfer/cluster", {"replicate_shard": {"shard_id": 0, "from_peer_id": source, "to_peer_id": target}})
+while replicas().get(target) != "Active":
+    if time.time() - t0 > 600:
+        sys.exit("transfer did not finish in 600 s")
+    time.sleep(0.05)
+print(f"transfer: replicate_shard of {points} points from peer {source} to {target}: Active after {time.time() - t0:.2f} s",
+      file=sys.stderr)
+PY
+fi
 echo "results: $OUT" >&2
