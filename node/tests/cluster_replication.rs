@@ -576,3 +576,53 @@ fn strong_ordering_keeps_replicas_identical() {
     assert_eq!(views.len(), 2);
     assert_eq!(views[0], views[1], "the two replicas differ");
 }
+
+/// `?consistency=`: `all` reads every replica and needs them all; the default reads one and
+/// fails over; bad values are 400.
+#[test]
+fn read_consistency_all_needs_every_replica() {
+    let mut peers = start_cluster(3, &[]);
+    let create = json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 1, "replication_factor": 2});
+    assert_eq!(
+        peers[0].ok("PUT", "/collections/rc?timeout=10", Some(create)),
+        json!(true)
+    );
+    upsert_range(&peers[0], "rc", 0, 50);
+    let ids: Vec<u64> = peers.iter().map(|p| p.peer_id().unwrap()).collect();
+    let leader = peers[0].cluster().unwrap()["raft_info"]["leader"].as_u64().unwrap();
+    let holders: Vec<u64> = placement(&peers[0], "rc")[&0].keys().copied().collect();
+    let reader = ids.iter().position(|id| *id == leader).unwrap();
+
+    let count_with = |p: &Peer, consistency: &str| {
+        p.call(
+            "POST",
+            &format!("/collections/rc/points/count?consistency={consistency}"),
+            Some(json!({"exact": true})),
+        )
+    };
+    for c in ["all", "majority", "quorum", "2", "1"] {
+        let (status, body) = count_with(&peers[reader], c);
+        assert_eq!(
+            (status, body["result"]["count"].as_u64()),
+            (200, Some(50)),
+            "{c}: {body}"
+        );
+    }
+    let (status, body) = peers[reader].call(
+        "POST",
+        "/collections/rc/points/search?consistency=all",
+        Some(json!({"vector": [1.0, 0.5, 0.25, 0.0], "limit": 5})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"].as_array().map(Vec::len), Some(5), "{body}");
+    let (status, body) = count_with(&peers[reader], "most");
+    assert_eq!(status, 400, "{body}");
+
+    // A replica holder that is not the reader goes down: `all` cannot be served, one replica can.
+    let victim = ids.iter().position(|id| holders.contains(id) && *id != leader).unwrap();
+    peers[victim].kill();
+    let (status, body) = count_with(&peers[reader], "all");
+    assert!(status >= 500, "{status} {body}");
+    let (status, body) = count_with(&peers[reader], "1");
+    assert_eq!((status, body["result"]["count"].as_u64()), (200, Some(50)), "{body}");
+}

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::model::collection::{CollectionConfig, UpdateCollection};
 use crate::model::operations::{PointOperation, Selector, UpdateResult, UpdateStatus, WriteOrdering};
 use crate::model::payload::PayloadSelector;
-use crate::model::query::{Record, ScoredPoint, ScrollResult, ShardQuery, ShardQueryKind};
+use crate::model::query::{ReadConsistency, Record, ScoredPoint, ScrollResult, ShardQuery, ShardQueryKind};
 use crate::model::vector::{Distance, WithVector};
 use crate::model::{Filter, PointId};
 use crate::storage::payload_index::{PayloadFieldSchema, PayloadIndexInfo};
@@ -412,6 +412,33 @@ impl Collection {
         }
     }
 
+    /// Reads `shard` from as many replicas as `consistency` asks; all of them must answer.
+    async fn read_shard_consistent(
+        &self,
+        shard: ShardId,
+        request: Arc<ShardRequest>,
+        consistency: ReadConsistency,
+    ) -> Result<ShardResponse> {
+        let (targets, routing) = self.targets(shard, Purpose::Read)?;
+        let (ask, needed) = consistency.plan(targets.len());
+        if ask <= 1 {
+            return self.read_shard(shard, request).await;
+        }
+        if targets.len() < ask {
+            return Err(Error::Unavailable(format!(
+                "read consistency {consistency:?} needs {ask} active replicas of shard {shard}, {} are active",
+                targets.len()
+            )));
+        }
+        let answers = try_join_all(
+            targets[..ask]
+                .iter()
+                .map(|t| self.run_on(shard, t, routing.as_deref(), &request)),
+        )
+        .await?;
+        resolve(answers, needed)
+    }
+
     /// Runs a read on one readable replica of `shard`, failing over to the next replica when
     /// one cannot be reached.
     async fn read_shard(&self, shard: ShardId, request: Arc<ShardRequest>) -> Result<ShardResponse> {
@@ -440,6 +467,25 @@ impl Collection {
     /// shards whose first choice is another peer in one round trip per peer (falling back to
     /// shard-by-shard failover when that peer cannot be reached).
     async fn read_all_shards(&self, request: ShardRequest) -> Result<Vec<ShardResponse>> {
+        self.read_all_shards_with(request, ReadConsistency::One).await
+    }
+
+    /// [`Collection::read_all_shards`] with a read consistency above one replica: each shard is
+    /// read from several replicas and their answers resolved (see [`resolve`]).
+    async fn read_all_shards_with(
+        &self,
+        request: ShardRequest,
+        consistency: ReadConsistency,
+    ) -> Result<Vec<ShardResponse>> {
+        if consistency != ReadConsistency::One && self.routing.read().is_some() {
+            let request = Arc::new(request);
+            return try_join_all(
+                self.shard_ids()
+                    .into_iter()
+                    .map(|shard| self.read_shard_consistent(shard, request.clone(), consistency)),
+            )
+            .await;
+        }
         let request = Arc::new(request);
         let mut singles = Vec::new();
         let mut by_peer: BTreeMap<crate::cluster::PeerId, Vec<ShardId>> = BTreeMap::new();
@@ -659,6 +705,7 @@ impl Collection {
         ids: Vec<PointId>,
         with_payload: PayloadSelector,
         with_vector: WithVector,
+        consistency: ReadConsistency,
     ) -> Result<Vec<Record>> {
         let mut parts: BTreeMap<ShardId, Vec<PointId>> = BTreeMap::new();
         for id in &ids {
@@ -670,7 +717,13 @@ impl Collection {
                 with_payload: with_payload.clone(),
                 with_vector: with_vector.clone(),
             };
-            async move { expect_response!(self.read_shard(shard, Arc::new(request)).await?, Records) }
+            async move {
+                expect_response!(
+                    self.read_shard_consistent(shard, Arc::new(request), consistency)
+                        .await?,
+                    Records
+                )
+            }
         }))
         .await?;
         let mut by_id: BTreeMap<PointId, Record> = found.into_iter().flatten().map(|r| (r.id, r)).collect();
@@ -684,19 +737,19 @@ impl Collection {
         filter: Option<Filter>,
         with_payload: PayloadSelector,
         with_vector: WithVector,
+        consistency: ReadConsistency,
     ) -> Result<ScrollResult> {
         if let Some(f) = &filter {
             f.validate()?;
         }
-        let pages = self
-            .read_all_shards(ShardRequest::Scroll {
-                offset,
-                limit: limit + 1,
-                filter,
-                with_payload,
-                with_vector,
-            })
-            .await?;
+        let request = ShardRequest::Scroll {
+            offset,
+            limit: limit + 1,
+            filter,
+            with_payload,
+            with_vector,
+        };
+        let pages = self.read_all_shards_with(request, consistency).await?;
         let mut points = Vec::new();
         for page in pages {
             points.extend(expect_response!(page, Records)?);
@@ -710,16 +763,24 @@ impl Collection {
         })
     }
 
-    pub async fn count(&self, filter: Option<Filter>) -> Result<usize> {
+    pub async fn count(&self, filter: Option<Filter>, consistency: ReadConsistency) -> Result<usize> {
         if let Some(f) = &filter {
             f.validate()?;
         }
-        let counts = self.read_all_shards(ShardRequest::Count { filter }).await?;
+        let counts = self
+            .read_all_shards_with(ShardRequest::Count { filter }, consistency)
+            .await?;
         counts.into_iter().map(|c| expect_response!(c, Count)).sum()
     }
 
     /// Runs a resolved query on every shard and merges: best first, then `offset`/`limit`.
-    pub async fn search_shards(&self, query: ShardQuery, offset: usize, limit: usize) -> Result<Vec<ScoredPoint>> {
+    pub async fn search_shards(
+        &self,
+        query: ShardQuery,
+        offset: usize,
+        limit: usize,
+        consistency: ReadConsistency,
+    ) -> Result<Vec<ScoredPoint>> {
         let distance = match &query.kind {
             ShardQueryKind::Dense(_) => self
                 .config()
@@ -731,7 +792,9 @@ impl Collection {
             _ => Distance::Dot,
         };
         let by_id = matches!(query.kind, ShardQueryKind::None);
-        let results = self.read_all_shards(ShardRequest::Search { query }).await?;
+        let results = self
+            .read_all_shards_with(ShardRequest::Search { query }, consistency)
+            .await?;
         let mut hits: Vec<ScoredPoint> = Vec::new();
         for result in results {
             hits.extend(expect_response!(result, Hits)?);
@@ -748,6 +811,59 @@ impl Collection {
     pub fn wait_indexed(&self, timeout: Duration) -> bool {
         self.local_shards().iter().all(|s| s.wait_indexed(timeout))
     }
+}
+
+/// Resolves the answers of several replicas of one shard: points (records, hits) that appear in
+/// at least `needed` answers, taken from the first answer that has them; the smallest count
+/// with `needed` == all answers, else the `needed`-th largest; the first answer otherwise.
+fn resolve(answers: Vec<ShardResponse>, needed: usize) -> Result<ShardResponse> {
+    fn by_presence<T: Clone>(lists: Vec<Vec<T>>, id: impl Fn(&T) -> PointId, needed: usize) -> Vec<T> {
+        let mut seen: BTreeMap<PointId, usize> = BTreeMap::new();
+        for list in &lists {
+            for item in list {
+                *seen.entry(id(item)).or_default() += 1;
+            }
+        }
+        let mut out = Vec::new();
+        let mut taken = BTreeSet::new();
+        for list in lists {
+            for item in list {
+                let key = id(&item);
+                if seen[&key] >= needed && taken.insert(key) {
+                    out.push(item);
+                }
+            }
+        }
+        out
+    }
+    let Some(first) = answers.first() else {
+        return Err(Error::internal("no replica answered"));
+    };
+    Ok(match first {
+        ShardResponse::Records(_) => {
+            let lists = answers
+                .into_iter()
+                .map(|a| expect_response!(a, Records))
+                .collect::<Result<Vec<_>>>()?;
+            ShardResponse::Records(by_presence(lists, |r| r.id, needed))
+        }
+        ShardResponse::Hits(_) => {
+            let lists = answers
+                .into_iter()
+                .map(|a| expect_response!(a, Hits))
+                .collect::<Result<Vec<_>>>()?;
+            ShardResponse::Hits(by_presence(lists, |h| h.id, needed))
+        }
+        ShardResponse::Count(_) => {
+            let mut counts = answers
+                .into_iter()
+                .map(|a| expect_response!(a, Count))
+                .collect::<Result<Vec<_>>>()?;
+            counts.sort_unstable_by(|a, b| b.cmp(a));
+            ShardResponse::Count(counts[needed.clamp(1, counts.len()) - 1])
+        }
+        _ => answers.into_iter().next().expect("checked above"),
+    })
 }
 
 /// The state of `peer`'s replica of `shard` in `routing` (Dead if it has none).

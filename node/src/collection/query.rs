@@ -5,8 +5,8 @@ use super::Collection;
 use crate::error::{Error, Result};
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
-    NamedVectorStruct, QueryInput, QueryRequest, RecommendInput, RecommendRequest, RecommendStrategy, ScoredPoint,
-    SearchParams, SearchRequest, ShardQuery, ShardQueryKind, VectorOrId,
+    NamedVectorStruct, QueryInput, QueryRequest, ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy,
+    ScoredPoint, SearchParams, SearchRequest, ShardQuery, ShardQueryKind, VectorOrId,
 };
 use crate::model::vector::{check_finite, Vector, WithVector, DEFAULT_VECTOR};
 use crate::model::{Filter, PointId};
@@ -21,6 +21,7 @@ struct Common {
     score_threshold: Option<f32>,
     with_payload: PayloadSelector,
     with_vector: WithVector,
+    consistency: ReadConsistency,
 }
 
 fn check_limit(limit: usize) -> Result<usize> {
@@ -68,6 +69,7 @@ impl Collection {
                 ids.to_vec(),
                 PayloadSelector::None,
                 WithVector::Names(vec![using.to_string()]),
+                ReadConsistency::One,
             )
             .await?;
         ids.iter()
@@ -178,7 +180,7 @@ impl Collection {
             with_vector: c.with_vector,
             exclude,
         };
-        self.search_shards(query, c.offset, c.limit).await
+        self.search_shards(query, c.offset, c.limit, c.consistency).await
     }
 
     /// Legacy `points/search`.
@@ -203,6 +205,7 @@ impl Collection {
             score_threshold: r.score_threshold,
             with_payload: r.with_payload.unwrap_or(PayloadSelector::None),
             with_vector: r.with_vector.unwrap_or_default(),
+            consistency: r.consistency,
         };
         self.run(common, kind, Vec::new()).await
     }
@@ -229,6 +232,7 @@ impl Collection {
             score_threshold: r.score_threshold,
             with_payload: r.with_payload.unwrap_or(PayloadSelector::None),
             with_vector: r.with_vector.unwrap_or_default(),
+            consistency: r.consistency,
         };
         self.run(common, kind, exclude).await
     }
@@ -265,6 +269,7 @@ impl Collection {
             score_threshold: r.score_threshold,
             with_payload: r.with_payload.unwrap_or(PayloadSelector::None),
             with_vector: r.with_vector.unwrap_or_default(),
+            consistency: r.consistency,
         };
         self.run(common, kind, exclude).await
     }

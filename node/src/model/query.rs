@@ -50,6 +50,9 @@ pub struct SearchRequest {
     pub score_threshold: Option<f32>,
     #[serde(default)]
     pub shard_key: Option<serde_json::Value>,
+    /// From `?consistency=` (not part of the body).
+    #[serde(skip)]
+    pub consistency: ReadConsistency,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +106,9 @@ pub struct RecommendRequest {
     pub with_vector: Option<WithVector>,
     #[serde(default)]
     pub score_threshold: Option<f32>,
+    /// From `?consistency=` (not part of the body).
+    #[serde(skip)]
+    pub consistency: ReadConsistency,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +168,9 @@ pub struct QueryRequest {
     pub lookup_from: Option<serde_json::Value>,
     #[serde(default)]
     pub shard_key: Option<serde_json::Value>,
+    /// From `?consistency=` (not part of the body).
+    #[serde(skip)]
+    pub consistency: ReadConsistency,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -288,4 +297,49 @@ pub struct ShardQuery {
     pub with_vector: WithVector,
     /// Ids excluded from results (the examples of a recommendation).
     pub exclude: Vec<PointId>,
+}
+
+/// `?consistency=` of reads: how many replicas of each shard answer, and which points count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReadConsistency {
+    /// Ask this many replicas; return points all of them have. The default is 1.
+    Factor(usize),
+    /// Ask every replica; return points a majority of them have.
+    Majority,
+    /// Ask a majority of the replicas; return points all of them have.
+    Quorum,
+    /// Ask every replica; return points all of them have.
+    All,
+    /// One replica (the local one when there is one).
+    #[default]
+    One,
+}
+
+impl ReadConsistency {
+    pub fn parse(value: Option<&str>) -> crate::error::Result<ReadConsistency> {
+        match value {
+            None | Some("1") => Ok(ReadConsistency::One),
+            Some("majority") => Ok(ReadConsistency::Majority),
+            Some("quorum") => Ok(ReadConsistency::Quorum),
+            Some("all") => Ok(ReadConsistency::All),
+            Some(n) => match n.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(ReadConsistency::Factor(n)),
+                _ => Err(crate::error::Error::bad_input(format!(
+                    "consistency: `{n}` is not a positive number, majority, quorum or all"
+                ))),
+            },
+        }
+    }
+
+    /// For a shard with `replicas` readable replicas: how many to ask, and in how many of the
+    /// answers a point must appear.
+    pub fn plan(self, replicas: usize) -> (usize, usize) {
+        match self {
+            ReadConsistency::One => (1, 1),
+            ReadConsistency::Factor(n) => (n, n),
+            ReadConsistency::All => (replicas, replicas),
+            ReadConsistency::Majority => (replicas, replicas / 2 + 1),
+            ReadConsistency::Quorum => (replicas / 2 + 1, replicas / 2 + 1),
+        }
+    }
 }

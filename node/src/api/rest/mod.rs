@@ -44,6 +44,13 @@ pub struct ReadParams {
     pub timeout: Option<u64>,
 }
 
+impl ReadParams {
+    /// `?consistency=`: a number, `majority`, `quorum` or `all` (default: one replica).
+    pub fn consistency(&self) -> Result<crate::model::query::ReadConsistency, crate::error::Error> {
+        crate::model::query::ReadConsistency::parse(self.consistency.as_deref())
+    }
+}
+
 pub fn router(node: Arc<Node>) -> Router {
     let body_limit = node.settings.service.max_request_size_mb.saturating_mul(1024 * 1024);
     let c = "/collections/{name}";

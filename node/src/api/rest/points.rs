@@ -18,8 +18,8 @@ use crate::model::operations::{
 };
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
-    CountRequest, CountResult, PointRequest, QueryBatchRequest, QueryRequest, QueryResponse, RecommendBatchRequest,
-    RecommendRequest, ScrollRequest, SearchBatchRequest, SearchRequest,
+    CountRequest, CountResult, PointRequest, QueryBatchRequest, QueryRequest, QueryResponse, ReadConsistency,
+    RecommendBatchRequest, RecommendRequest, ScrollRequest, SearchBatchRequest, SearchRequest,
 };
 use crate::model::vector::WithVector;
 use crate::model::PointId;
@@ -139,7 +139,12 @@ pub async fn get_point(State(node): State<Arc<Node>>, Path((name, id)): Path<(St
         .map_err(|_: String| ApiError::Node(Error::bad_input(format!("Can not recognize \"{id}\" as point id"))))?;
     let collection = node.collection(&name)?;
     let mut found = collection
-        .retrieve(vec![id], PayloadSelector::All, WithVector::All(true))
+        .retrieve(
+            vec![id],
+            PayloadSelector::All,
+            WithVector::All(true),
+            ReadConsistency::One,
+        )
         .await?;
     match found.pop() {
         Some(record) => Ok(ok(t, record)),
@@ -150,16 +155,18 @@ pub async fn get_point(State(node): State<Arc<Node>>, Path((name, id)): Path<(St
 pub async fn get_points(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
+    Params(p): Params<ReadParams>,
     Body(body): Body<PointRequest>,
 ) -> ApiResult {
     let t = Instant::now();
+    let consistency = p.consistency()?;
     let collection = node.collection(&name)?;
     let records = collection
         .retrieve(
             body.ids,
             body.with_payload.unwrap_or(PayloadSelector::All),
             body.with_vector.unwrap_or_default(),
+            consistency,
         )
         .await?;
     Ok(ok(t, records))
@@ -168,10 +175,11 @@ pub async fn get_points(
 pub async fn scroll(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
+    Params(p): Params<ReadParams>,
     Body(body): Body<ScrollRequest>,
 ) -> ApiResult {
     let t = Instant::now();
+    let consistency = p.consistency()?;
     if body.order_by.as_ref().is_some_and(|o| !o.is_null()) {
         return Err(Error::bad_input("order_by is not supported by this node").into());
     }
@@ -187,6 +195,7 @@ pub async fn scroll(
             body.filter,
             body.with_payload.unwrap_or(PayloadSelector::All),
             body.with_vector.unwrap_or_default(),
+            consistency,
         )
         .await?;
     Ok(ok(t, result))
@@ -195,22 +204,24 @@ pub async fn scroll(
 pub async fn count(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
+    Params(p): Params<ReadParams>,
     Body(body): Body<CountRequest>,
 ) -> ApiResult {
     let t = Instant::now();
+    let consistency = p.consistency()?;
     let collection = node.collection(&name)?;
-    let count = collection.count(body.filter).await?;
+    let count = collection.count(body.filter, consistency).await?;
     Ok(ok(t, CountResult { count }))
 }
 
 pub async fn search(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
-    Body(body): Body<SearchRequest>,
+    Params(p): Params<ReadParams>,
+    Body(mut body): Body<SearchRequest>,
 ) -> ApiResult {
     let t = Instant::now();
+    body.consistency = p.consistency()?;
     let collection = node.collection(&name)?;
     Ok(ok(t, collection.search(body).await?))
 }
@@ -218,10 +229,12 @@ pub async fn search(
 pub async fn search_batch(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
-    Body(body): Body<SearchBatchRequest>,
+    Params(p): Params<ReadParams>,
+    Body(mut body): Body<SearchBatchRequest>,
 ) -> ApiResult {
     let t = Instant::now();
+    let consistency = p.consistency()?;
+    body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
     let results = futures::future::try_join_all(body.searches.into_iter().map(|s| collection.search(s))).await?;
     Ok(ok(t, results))
@@ -230,10 +243,11 @@ pub async fn search_batch(
 pub async fn query(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
-    Body(body): Body<QueryRequest>,
+    Params(p): Params<ReadParams>,
+    Body(mut body): Body<QueryRequest>,
 ) -> ApiResult {
     let t = Instant::now();
+    body.consistency = p.consistency()?;
     let collection = node.collection(&name)?;
     Ok(ok(
         t,
@@ -246,10 +260,12 @@ pub async fn query(
 pub async fn query_batch(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
-    Body(body): Body<QueryBatchRequest>,
+    Params(p): Params<ReadParams>,
+    Body(mut body): Body<QueryBatchRequest>,
 ) -> ApiResult {
     let t = Instant::now();
+    let consistency = p.consistency()?;
+    body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
     let results = futures::future::try_join_all(
         body.searches
@@ -263,10 +279,11 @@ pub async fn query_batch(
 pub async fn recommend(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
-    Body(body): Body<RecommendRequest>,
+    Params(p): Params<ReadParams>,
+    Body(mut body): Body<RecommendRequest>,
 ) -> ApiResult {
     let t = Instant::now();
+    body.consistency = p.consistency()?;
     let collection = node.collection(&name)?;
     Ok(ok(t, collection.recommend(body).await?))
 }
@@ -274,10 +291,12 @@ pub async fn recommend(
 pub async fn recommend_batch(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
-    Body(body): Body<RecommendBatchRequest>,
+    Params(p): Params<ReadParams>,
+    Body(mut body): Body<RecommendBatchRequest>,
 ) -> ApiResult {
     let t = Instant::now();
+    let consistency = p.consistency()?;
+    body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
     let results = futures::future::try_join_all(body.searches.into_iter().map(|r| collection.recommend(r))).await?;
     Ok(ok(t, results))
