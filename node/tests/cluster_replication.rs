@@ -626,3 +626,65 @@ fn read_consistency_all_needs_every_replica() {
     let (status, body) = count_with(&peers[reader], "1");
     assert_eq!((status, body["result"]["count"].as_u64()), (200, Some(50)), "{body}");
 }
+
+/// Replicas per peer, from `peer`'s view of the placement of `name`.
+fn load_of(p: &Peer, name: &str, ids: &[u64]) -> BTreeMap<u64, usize> {
+    let mut load: BTreeMap<u64, usize> = ids.iter().map(|id| (*id, 0)).collect();
+    for replicas in placement(p, name).values() {
+        for peer in replicas.keys() {
+            *load.entry(*peer).or_default() += 1;
+        }
+    }
+    load
+}
+
+/// The one-call operations: a new peer gets its share through `POST /cluster/rebalance`, then
+/// `POST /cluster/peer/{id}/drain` empties it so that it can be removed; no point is lost.
+#[test]
+fn rebalance_onto_a_new_peer_then_drain_and_remove_it() {
+    let mut peers = start_cluster(3, &[]);
+    let create = json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 6});
+    assert_eq!(
+        peers[0].ok("PUT", "/collections/b?timeout=10", Some(create)),
+        json!(true)
+    );
+    upsert_range(&peers[0], "b", 0, 600);
+
+    let mut fresh = Peer::new(&[]);
+    fresh.spawn_joiner(&peers[0].uri.clone());
+    fresh.wait_ready(Duration::from_secs(30));
+    peers.push(fresh);
+    let ids: Vec<u64> = peers.iter().map(|p| p.peer_id().unwrap()).collect();
+    let new_id = ids[3];
+    eventually(Duration::from_secs(10), "4 peers known", || {
+        let n = peers[0].cluster().unwrap()["peers"].as_object().map(|m| m.len());
+        (n == Some(4)).then_some(()).ok_or(format!("{n:?}"))
+    });
+    assert_eq!(load_of(&peers[0], "b", &ids)[&new_id], 0);
+
+    let r = peers[1].ok("POST", "/cluster/rebalance?timeout=60", None);
+    let moves = r["moves"].as_array().unwrap_or_else(|| panic!("{r}"));
+    assert!(!moves.is_empty(), "{r}");
+    let load = load_of(&peers[0], "b", &ids);
+    let (min, max) = (load.values().min().unwrap(), load.values().max().unwrap());
+    assert!(max - min <= 1 && load[&new_id] >= 1, "{load:?} after {r}");
+    for p in &peers {
+        assert_eq!(count_of(p, "b"), 600, "count via {}", p.uri);
+    }
+    assert_eq!(
+        peers[0].ok("POST", "/cluster/rebalance", None)["moves"],
+        json!([]),
+        "already even"
+    );
+
+    let r = peers[0].ok("POST", &format!("/cluster/peer/{new_id}/drain?timeout=60"), None);
+    assert!(!r["moves"].as_array().unwrap().is_empty(), "{r}");
+    assert_eq!(load_of(&peers[0], "b", &ids)[&new_id], 0);
+    let (status, body) = peers[0].call("DELETE", &format!("/cluster/peer/{new_id}?timeout=20"), None);
+    assert_eq!(status, 200, "{body}");
+    for p in &peers[..3] {
+        assert_eq!(count_of(p, "b"), 600, "count via {}", p.uri);
+    }
+    let (status, body) = peers[0].call("POST", "/cluster/peer/12345/drain", None);
+    assert_eq!(status, 404, "{body}");
+}

@@ -1,4 +1,5 @@
-//! Cluster endpoints: `GET /cluster`, `DELETE /cluster/peer/{peer_id}`, and the cluster parts of
+//! Cluster endpoints: `GET /cluster`, `DELETE /cluster/peer/{peer_id}`, our one-call
+//! `POST /cluster/rebalance` and `POST /cluster/peer/{peer_id}/drain`, and the cluster parts of
 //! `/readyz` and `/metrics`.
 
 use std::fmt::Write;
@@ -53,6 +54,49 @@ pub async fn remove_peer(
         .remove_peer(peer_id, params.force.unwrap_or(false), timeout)
         .await?;
     Ok(ok(t, true))
+}
+
+/// Default bound of a re-balance or drain (they wait for every transfer they start).
+const DEFAULT_PLACEMENT_TIMEOUT_SECS: u64 = 600;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PlacementParams {
+    pub timeout: Option<u64>,
+}
+
+fn placement_timeout(params: &PlacementParams) -> Duration {
+    Duration::from_secs(params.timeout.unwrap_or(DEFAULT_PLACEMENT_TIMEOUT_SECS).max(1))
+}
+
+fn cluster_mode(node: &Node) -> Result<&Arc<Consensus>, ApiError> {
+    node.consensus()
+        .ok_or_else(|| ApiError::Node(Error::NotSupported("Distributed mode disabled".into())))
+}
+
+/// `POST /cluster/rebalance?timeout=`: evens out replicas over the peers; answers the moves made.
+pub async fn rebalance(
+    State(node): State<Arc<Node>>,
+    Params(params): Params<PlacementParams>,
+) -> Result<Response, ApiError> {
+    let t = Instant::now();
+    let consensus = cluster_mode(&node)?;
+    let moves = crate::node::rebalance::rebalance(&node, consensus, placement_timeout(&params)).await?;
+    Ok(ok(t, json!({"moves": moves})))
+}
+
+/// `POST /cluster/peer/{peer_id}/drain?timeout=`: takes every replica off a peer.
+pub async fn drain_peer(
+    State(node): State<Arc<Node>>,
+    Path(peer_id): Path<String>,
+    Params(params): Params<PlacementParams>,
+) -> Result<Response, ApiError> {
+    let t = Instant::now();
+    let consensus = cluster_mode(&node)?;
+    let peer_id: u64 = peer_id
+        .parse()
+        .map_err(|_| ApiError::Format(format!("Wrong input: invalid peer id `{peer_id}`")))?;
+    let moves = crate::node::rebalance::drain(&node, consensus, peer_id, placement_timeout(&params)).await?;
+    Ok(ok(t, json!({"moves": moves})))
 }
 
 /// Whether this node may serve: standalone always; in cluster mode once caught up with the leader.

@@ -63,6 +63,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/telemetry", get(service::telemetry))
         .route("/cluster", get(service::cluster))
         .route("/cluster/peer/{peer_id}", axum::routing::delete(cluster::remove_peer))
+        .route("/cluster/peer/{peer_id}/drain", post(cluster::drain_peer))
+        .route("/cluster/rebalance", post(cluster::rebalance))
         .route("/collections", get(collections::list))
         .route("/aliases", get(collections::list_aliases))
         .route(
