@@ -99,6 +99,10 @@ async fn run(settings: Settings, uri: Option<String>, bootstrap: Option<String>)
     let addr: SocketAddr = format!("{}:{}", settings.service.host, settings.service.http_port)
         .parse()
         .map_err(|e| anyhow::anyhow!("service.host/http_port do not form an address: {e}"))?;
+    // Bind first: a taken port must fail the start before this peer joins a cluster.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let node = Arc::new(tokio::task::spawn_blocking(move || Node::open(settings)).await??);
     // Cluster mode: join or resume the cluster, serving the data plane on the peer port too,
     // then let the cluster sync bring the local collections in line with the cluster state.
@@ -115,9 +119,6 @@ async fn run(settings: Settings, uri: Option<String>, bootstrap: Option<String>)
 
     let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash()
         .layer(node::api::rest::router(node.clone()));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "REST API listening");
     axum::serve(
         listener,

@@ -361,6 +361,21 @@ fn move_replicate_abort_and_drop_under_writes() {
         cluster_op(json!({"move_shard": {"shard_id": 0, "from_peer_id": owner0, "to_peer_id": target}}));
     assert_eq!((status, reply["result"].clone()), (200, json!(true)), "{reply}");
     let t = Instant::now();
+    // While the target fills its replica (it waits a moment before copying), the transfer is listed.
+    let target_peer = &peers[ids.iter().position(|id| *id == target).unwrap()];
+    let listed = eventually(Duration::from_secs(5), "the transfer listed", || {
+        let info = target_peer.ok("GET", "/collections/r/cluster", None);
+        match info["shard_transfers"].as_array().and_then(|t| t.first().cloned()) {
+            Some(t) => Ok(t),
+            None => Err(info.to_string()),
+        }
+    });
+    assert_eq!(
+        (&listed["shard_id"], &listed["from"], &listed["to"]),
+        (&json!(0), &json!(owner0), &json!(target)),
+        "{listed}"
+    );
+    println!("transfer listed as {listed}");
     eventually(Duration::from_secs(30), "shard 0 moved", || {
         let p = placement(a, "r");
         let want = BTreeMap::from([(target, "Active".to_string())]);

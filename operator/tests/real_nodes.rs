@@ -15,11 +15,21 @@ use operator::planner::{plan, ClusterAction, PlanInput, PodView, Step, StsView};
 use operator::snapshot::{observe_cluster, Topology};
 use serde_json::{json, Value};
 
+/// A port nothing listens on, never the same twice in this process: the tests run in parallel
+/// and a port released by one probe must not be handed to two nodes.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn qdrant_bin() -> PathBuf {

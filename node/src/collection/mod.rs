@@ -94,6 +94,8 @@ pub struct Collection {
     index_threads: usize,
     /// Serialises ordered writes per shard on their coordinating replica.
     ordered_writes: parking_lot::Mutex<BTreeMap<ShardId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Transfers filling local replicas, by shard.
+    transfers: parking_lot::Mutex<BTreeMap<ShardId, transfer::TransferProgress>>,
 }
 
 impl Collection {
@@ -143,6 +145,7 @@ impl Collection {
             routing: RwLock::new(None),
             index_threads,
             ordered_writes: parking_lot::Mutex::new(BTreeMap::new()),
+            transfers: parking_lot::Mutex::new(BTreeMap::new()),
         })
     }
 

@@ -10,6 +10,14 @@ use crate::model::operations::{PointOperation, PointStruct};
 use crate::model::payload::PayloadSelector;
 use crate::model::vector::{VectorInput, WithVector};
 
+/// How far the transfer into one local replica is.
+pub struct TransferProgress {
+    pub copied: usize,
+    /// Points of the source replica when the copy started, if it said.
+    pub total: Option<usize>,
+    pub started: std::time::Instant,
+}
+
 /// Points per page of a transfer.
 const PAGE: usize = 512;
 
@@ -26,6 +34,33 @@ impl Collection {
             .local_shard(shard)
             .ok_or_else(|| Error::internal(format!("shard {shard} has no local replica to fill")))?;
         let uri = routing.uri(source)?.to_string();
+        let total = match routing
+            .remote
+            .call(source, &uri, &self.name, shard, &ShardRequest::Count { filter: None })
+            .await
+        {
+            Ok(response) => expect_response!(response, Count).ok(),
+            Err(_) => None,
+        };
+        let progress = TransferProgress {
+            copied: 0,
+            total,
+            started: std::time::Instant::now(),
+        };
+        self.transfers.lock().insert(shard, progress);
+        let result = self.copy_pages(shard, source, &uri, &routing, &local).await;
+        self.transfers.lock().remove(&shard);
+        result
+    }
+
+    async fn copy_pages(
+        &self,
+        shard: ShardId,
+        source: PeerId,
+        uri: &str,
+        routing: &super::remote::Routing,
+        local: &std::sync::Arc<crate::storage::shard::LocalShard>,
+    ) -> Result<usize> {
         let mut offset = None;
         let mut copied = 0;
         loop {
@@ -36,7 +71,7 @@ impl Collection {
                 with_payload: PayloadSelector::All,
                 with_vector: WithVector::All(true),
             };
-            let response = routing.remote.call(source, &uri, &self.name, shard, &request).await?;
+            let response = routing.remote.call(source, uri, &self.name, shard, &request).await?;
             let mut page = expect_response!(response, Records)?;
             let next = page.get(PAGE).map(|r| r.id);
             page.truncate(PAGE);
@@ -49,6 +84,9 @@ impl Collection {
                 })
                 .collect();
             copied += points.len();
+            if let Some(p) = self.transfers.lock().get_mut(&shard) {
+                p.copied = copied;
+            }
             if !points.is_empty() {
                 let (local, op) = (local.clone(), PointOperation::Upsert(points));
                 blocking(move || local.apply_now(&op, false)).await?;
@@ -58,6 +96,18 @@ impl Collection {
                 None => return Ok(copied),
             }
         }
+    }
+
+    /// Progress of the transfer filling the local replica of `shard`, as Qdrant's `comment`.
+    pub fn transfer_comment(&self, shard: ShardId) -> Option<String> {
+        let transfers = self.transfers.lock();
+        let p = transfers.get(&shard)?;
+        let total = p.total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
+        Some(format!(
+            "Transferring records ({}/{total}), started {}s ago",
+            p.copied,
+            p.started.elapsed().as_secs()
+        ))
     }
 
     /// Empties the local replica of `shard` (dropped and created again), before a transfer.

@@ -405,13 +405,14 @@ pub fn collection_cluster_info(node: &Node, consensus: &Consensus, name: &str) -
         "shard_count": c.shards.len(),
         "local_shards": local,
         "remote_shards": remote,
-        "shard_transfers": transfers(c),
+        "shard_transfers": transfers(c, me, node.collection(name).ok().as_deref()),
     }))
 }
 
 /// Running transfers: every replica being filled (Partial), with the replica it copies from
-/// (the Active one with the lowest peer id, as the target picks it).
-fn transfers(c: &CollectionState) -> Vec<serde_json::Value> {
+/// (the Active one with the lowest peer id, as the target picks it) and, on the target peer,
+/// its progress.
+fn transfers(c: &CollectionState, me: PeerId, local: Option<&Collection>) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     for (shard, replicas) in &c.shards {
         for (peer, state) in replicas {
@@ -422,13 +423,17 @@ fn transfers(c: &CollectionState) -> Vec<serde_json::Value> {
                 .iter()
                 .find(|(p, s)| *p != peer && **s == ReplicaState::Active)
                 .map(|(p, _)| *p);
-            out.push(serde_json::json!({
+            let mut transfer = serde_json::json!({
                 "shard_id": shard,
                 "from": from,
                 "to": peer,
                 "sync": false,
                 "method": "stream_records",
-            }));
+            });
+            if let Some(comment) = local.filter(|_| *peer == me).and_then(|c| c.transfer_comment(*shard)) {
+                transfer["comment"] = serde_json::Value::String(comment);
+            }
+            out.push(transfer);
         }
     }
     out

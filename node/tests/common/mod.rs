@@ -11,8 +11,18 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_qdrant");
 
+/// A port nothing listens on, never the same twice in this process: tests run in parallel and a
+/// port released by one probe must not be handed to two servers.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub struct Server {
