@@ -73,16 +73,34 @@ fn options(p: &HnswParams) -> IndexOptions {
     }
 }
 
-/// usearch has no L1 metric: Manhattan gets a custom one (after creation and after `load`,
-/// which restores the header's metric).
+/// Installs our own metric (after creation and after `load`, which restores the header's):
+/// usearch has no L1 metric for Manhattan, and our f32 kernels (`kernels.rs`) are faster than its
+/// own for the others. Distances keep usearch's meaning (`1 - dot` for IP, Σ (a - b)² for L2sq).
 fn install_metric(index: &mut Index, p: &HnswParams) {
-    if p.distance == Distance::Manhattan {
-        let dim = p.dim;
-        index.change_metric::<f32>(Box::new(move |a: *const f32, b: *const f32| {
-            // SAFETY: usearch calls the metric with pointers to two vectors of `dim` f32 each.
-            let (a, b) = unsafe { (std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim)) };
+    let dim = p.dim;
+    // SAFETY (all three): usearch calls the metric with pointers to two vectors of `dim` f32 each.
+    let slices = move |a: *const f32, b: *const f32| unsafe {
+        (std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim))
+    };
+    match p.distance {
+        Distance::Manhattan => index.change_metric::<f32>(Box::new(move |a: *const f32, b: *const f32| {
+            let (a, b) = slices(a, b);
             a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
-        }));
+        })),
+        Distance::Euclid => {
+            let l2sq = super::kernels::l2sq();
+            index.change_metric::<f32>(Box::new(move |a: *const f32, b: *const f32| {
+                let (a, b) = slices(a, b);
+                l2sq(a, b)
+            }))
+        }
+        Distance::Cosine | Distance::Dot => {
+            let dot = super::kernels::dot();
+            index.change_metric::<f32>(Box::new(move |a: *const f32, b: *const f32| {
+                let (a, b) = slices(a, b);
+                1.0 - dot(a, b)
+            }))
+        }
     }
 }
 

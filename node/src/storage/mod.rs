@@ -4,6 +4,7 @@
 pub mod filter;
 pub mod index;
 pub mod indexer;
+pub mod kernels;
 pub mod payload_index;
 pub mod record;
 pub mod shard;
