@@ -57,12 +57,7 @@ fn leader_failover_rejoin_and_rolling_restart() {
     // kill -9 the leader: the two others elect a new one.
     peers[li].kill();
     let killed = Instant::now();
-    let rest: Vec<&Peer> = peers
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != li)
-        .map(|(_, p)| p)
-        .collect();
+    let rest: Vec<&Peer> = except(&peers, li);
     let new_leader = wait_agreed_on(
         &rest,
         Agreement {
@@ -240,15 +235,20 @@ fn removing_a_peer_shrinks_the_cluster() {
     let (status, body) = peers[asker].call("DELETE", &format!("/cluster/peer/{victim_id}?timeout=20"), None);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], true);
-    let rest: Vec<&Peer> = peers
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != victim)
-        .map(|(_, p)| p)
-        .collect();
+    let rest: Vec<&Peer> = except(&peers, victim);
     all_agree(&rest, 2);
     let (status, _) = peers[asker].call("DELETE", &format!("/cluster/peer/{victim_id}"), None);
     assert_eq!(status, 404);
+}
+
+/// Every peer but the one at `skip`.
+fn except(peers: &[Peer], skip: usize) -> Vec<&Peer> {
+    peers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != skip)
+        .map(|(_, p)| p)
+        .collect()
 }
 
 trait Running {
@@ -272,12 +272,7 @@ fn a_removed_peer_stays_out_and_a_new_one_takes_its_place() {
     let asker = (victim + 1) % 3;
     let (status, body) = peers[asker].call("DELETE", &format!("/cluster/peer/{victim_id}?timeout=20"), None);
     assert_eq!(status, 200, "{body}");
-    let rest: Vec<&Peer> = peers
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != victim)
-        .map(|(_, p)| p)
-        .collect();
+    let rest: Vec<&Peer> = except(&peers, victim);
     all_agree(&rest, 2);
 
     // Restarted with its old data: it refuses to start, or (if it never learnt of its removal)
@@ -297,12 +292,7 @@ fn a_removed_peer_stays_out_and_a_new_one_takes_its_place() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let rest: Vec<&Peer> = peers
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != victim)
-        .map(|(_, p)| p)
-        .collect();
+    let rest: Vec<&Peer> = except(&peers, victim);
     let term_before = rest[0].cluster().unwrap()["raft_info"]["term"].as_u64().unwrap();
     all_agree(&rest, 2);
     drop(rest);
@@ -316,12 +306,7 @@ fn a_removed_peer_stays_out_and_a_new_one_takes_its_place() {
     fresh.uri = peers[victim].uri.clone();
     let first = peers[asker].uri.clone();
     fresh.spawn_joiner(&first);
-    let mut all: Vec<&Peer> = peers
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != victim)
-        .map(|(_, p)| p)
-        .collect();
+    let mut all: Vec<&Peer> = except(&peers, victim);
     all.push(&fresh);
     all_agree(&all, 3);
     assert_ne!(fresh.peer_id(), Some(victim_id), "a new peer id");

@@ -175,12 +175,7 @@ fn rf2_survives_a_killed_peer_and_recovers_its_replicas() {
         let mut acked = BTreeSet::new();
         let mut from = POINTS;
         while !stop_writer.load(Ordering::Relaxed) {
-            let points: Vec<Value> = vectors(20, 4, from)
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| json!({"id": from + i as u64, "vector": v, "payload": {"i": from + i as u64}}))
-                .collect();
-            let body = json!({"points": points}).to_string();
+            let body = points_body(from, 20).to_string();
             let (status, reply) = request("PUT", &format!("{url}/collections/r/points?wait=true"), Some(body), &[]);
             assert_eq!(status, 200, "write during recovery: {reply}");
             acked.extend(from..from + 20);
@@ -279,16 +274,21 @@ fn placement(p: &Peer, name: &str) -> BTreeMap<u64, BTreeMap<u64, String>> {
     out
 }
 
-fn upsert_range(p: &Peer, name: &str, from: u64, n: u64) {
+/// An upsert body of points `from..from + n` (4-d vectors seeded by `from`, payload `{"i": id}`).
+fn points_body(from: u64, n: u64) -> Value {
     let points: Vec<Value> = vectors(n as usize, 4, from)
         .into_iter()
         .enumerate()
         .map(|(i, v)| json!({"id": from + i as u64, "vector": v, "payload": {"i": from + i as u64}}))
         .collect();
+    json!({"points": points})
+}
+
+fn upsert_range(p: &Peer, name: &str, from: u64, n: u64) {
     let r = p.ok(
         "PUT",
         &format!("/collections/{name}/points?wait=true"),
-        Some(json!({"points": points})),
+        Some(points_body(from, n)),
     );
     assert_eq!(r["status"], "completed", "{r}");
 }
@@ -343,12 +343,7 @@ fn move_replicate_abort_and_drop_under_writes() {
     let writer = std::thread::spawn(move || {
         let mut from = 100_000u64;
         while !stop_writer.load(Ordering::Relaxed) {
-            let points: Vec<Value> = vectors(10, 4, from)
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| json!({"id": from + i as u64, "vector": v, "payload": {"i": from + i as u64}}))
-                .collect();
-            let body = json!({"points": points}).to_string();
+            let body = points_body(from, 10).to_string();
             let (status, reply) = request("PUT", &format!("{url}/collections/r/points?wait=true"), Some(body), &[]);
             assert_eq!(status, 200, "write during the move: {reply}");
             from += 10;

@@ -28,6 +28,12 @@ use crate::peer_proto::RaftMessage;
 /// Largest gRPC message between peers (snapshots travel in chunks well below this).
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
+fn peer_client(channel: Channel) -> PeerClient<Channel> {
+    PeerClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
 /// Failed sends to one URI since the last successful one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendFailure {
@@ -83,9 +89,7 @@ impl PeerClients {
 
     /// A client on the cached channel to `uri` (connected lazily, reconnecting on demand).
     pub fn client(&self, uri: &str) -> Result<PeerClient<Channel>> {
-        Ok(PeerClient::new(self.channel(uri)?)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+        Ok(peer_client(self.channel(uri)?))
     }
 
     /// The cached channel to `uri`, for any service on the peer port.
@@ -120,12 +124,8 @@ impl PeerClients {
         F: FnOnce(PeerClient<Channel>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
-        self.call_channel(uri, peer, timeout, |channel| {
-            f(PeerClient::new(channel)
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES))
-        })
-        .await
+        self.call_channel(uri, peer, timeout, |channel| f(peer_client(channel)))
+            .await
     }
 
     /// Runs one call of any service on the peer port of `uri`, given the channel.

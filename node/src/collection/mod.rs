@@ -425,7 +425,7 @@ impl Collection {
         let (targets, routing) = self.targets(shard, Purpose::Read)?;
         let (ask, needed) = consistency.plan(targets.len());
         if ask <= 1 {
-            return self.read_shard(shard, request).await;
+            return self.read_from(shard, &targets, routing.as_deref(), &request).await;
         }
         if targets.len() < ask {
             return Err(Error::Unavailable(format!(
@@ -446,9 +446,20 @@ impl Collection {
     /// one cannot be reached.
     async fn read_shard(&self, shard: ShardId, request: Arc<ShardRequest>) -> Result<ShardResponse> {
         let (targets, routing) = self.targets(shard, Purpose::Read)?;
+        self.read_from(shard, &targets, routing.as_deref(), &request).await
+    }
+
+    /// [`Collection::read_shard`] over replicas already chosen by [`Collection::targets`].
+    async fn read_from(
+        &self,
+        shard: ShardId,
+        targets: &[Target],
+        routing: Option<&Routing>,
+        request: &Arc<ShardRequest>,
+    ) -> Result<ShardResponse> {
         let mut last_error = None;
-        for target in &targets {
-            match self.run_on(shard, target, routing.as_deref(), &request).await {
+        for target in targets {
+            match self.run_on(shard, target, routing, request).await {
                 Ok(response) => return Ok(response),
                 Err(e) if e.is_transport() => {
                     tracing::debug!(collection = %self.name, shard, error = %e, "replica unreachable; trying the next");
@@ -494,12 +505,15 @@ impl Collection {
         let mut by_peer: BTreeMap<crate::cluster::PeerId, Vec<ShardId>> = BTreeMap::new();
         let routing = self.routing.read().clone();
         for shard in self.shard_ids() {
-            match (&routing, self.targets(shard, Purpose::Read)?.0.first()) {
+            let (targets, shard_routing) = self.targets(shard, Purpose::Read)?;
+            match (&routing, targets.first()) {
                 (Some(_), Some(Target::Remote(peer))) => by_peer.entry(*peer).or_default().push(shard),
-                _ => singles.push(shard),
+                _ => singles.push((shard, targets, shard_routing)),
             }
         }
-        let local = try_join_all(singles.into_iter().map(|shard| self.read_shard(shard, request.clone())));
+        let local = try_join_all(singles.iter().map(|(shard, targets, shard_routing)| {
+            self.read_from(*shard, targets, shard_routing.as_deref(), &request)
+        }));
         let remote = try_join_all(by_peer.into_iter().map(|(peer, shards)| {
             let (routing, request) = (routing.clone(), request.clone());
             async move {
@@ -553,7 +567,7 @@ impl Collection {
             .iter()
             .filter(|t| state_of(t) == crate::cluster::ReplicaState::Active)
             .count();
-        let wcf = self.config().params.write_consistency_factor.max(1) as usize;
+        let wcf = self.meta.read().config.params.write_consistency_factor.max(1) as usize;
         let needed = wcf.min(active.max(1));
         let mut seq = 0;
         let mut acks = 0;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tonic::transport::Channel;
 
 use crate::cluster::network::{decode, encode, PeerClients, MAX_MESSAGE_BYTES};
 use crate::cluster::wire::from_peer_error;
@@ -15,6 +16,12 @@ use crate::peer_proto::shards_client::ShardsClient;
 use crate::peer_proto::{ShardBatch, ShardCall};
 
 use super::shard_request::{ShardRequest, ShardResponse};
+
+fn shards_client(channel: Channel) -> ShardsClient<Channel> {
+    ShardsClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
 
 /// Client side of the `Shards` service, sharing the consensus layer's connections.
 pub struct RemoteShards {
@@ -44,11 +51,7 @@ impl RemoteShards {
         let reply = self
             .clients
             .call_channel(uri, Some(peer), self.timeout, |channel| async move {
-                ShardsClient::new(channel)
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES)
-                    .call(call)
-                    .await
+                shards_client(channel).call(call).await
             })
             .await
             .map_err(|e| Error::from(e).context(format!("shard {shard} on peer {peer}")))?;
@@ -57,9 +60,7 @@ impl RemoteShards {
         }
         decode(&reply.response)
     }
-}
 
-impl RemoteShards {
     /// Runs the same read on several shards held by `peer`, in one round trip. A transport
     /// failure fails the whole call; each shard's own error comes back in its slot.
     pub async fn call_many(
@@ -78,11 +79,7 @@ impl RemoteShards {
         let reply = self
             .clients
             .call_channel(uri, Some(peer), self.timeout, |channel| async move {
-                ShardsClient::new(channel)
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES)
-                    .call_many(batch)
-                    .await
+                shards_client(channel).call_many(batch).await
             })
             .await
             .map_err(|e| Error::from(e).context(format!("shards {shards:?} on peer {peer}")))?;

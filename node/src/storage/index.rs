@@ -114,14 +114,27 @@ fn new_index(p: &HnswParams) -> Result<Index> {
 }
 
 impl UsearchIndex {
-    /// usearch's matches as (slot, Qdrant score), best first.
-    fn scored(&self, matches: &usearch::ffi::Matches) -> Vec<(u32, f32)> {
-        matches
+    /// Runs one search (`run`) holding a thread slot and the requested `ef`; returns usearch's
+    /// matches as (slot, Qdrant score), best first.
+    fn searching<E: std::fmt::Display>(
+        &self,
+        limit: usize,
+        ef: usize,
+        run: impl FnOnce(&Index) -> std::result::Result<usearch::ffi::Matches, E>,
+    ) -> Result<Vec<(u32, f32)>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let _slot = self.slots.acquire();
+        let index = self.index.read();
+        let _ef = self.ef.enter(ef.max(limit), &index);
+        let matches = run(&index).map_err(|e| Error::internal(format!("usearch search: {e}")))?;
+        Ok(matches
             .keys
             .iter()
             .zip(matches.distances.iter())
             .filter_map(|(k, d)| u32::try_from(*k).ok().map(|k| (k, self.to_score(*d))))
-            .collect()
+            .collect())
     }
     pub fn new(params: HnswParams) -> Result<Self> {
         Ok(UsearchIndex {
@@ -209,29 +222,13 @@ impl VectorIndex for UsearchIndex {
     }
 
     fn search_all(&self, query: &[f32], limit: usize, ef: usize) -> Result<Vec<(u32, f32)>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let _slot = self.slots.acquire();
-        let index = self.index.read();
-        let _ef = self.ef.enter(ef.max(limit), &index);
-        let matches = index
-            .search(query, limit)
-            .map_err(|e| Error::internal(format!("usearch search: {e}")))?;
-        Ok(self.scored(&matches))
+        self.searching(limit, ef, |index| index.search(query, limit))
     }
 
     fn search(&self, query: &[f32], limit: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let _slot = self.slots.acquire();
-        let index = self.index.read();
-        let _ef = self.ef.enter(ef.max(limit), &index);
-        let matches = index
-            .filtered_search(query, limit, |key: u64| u32::try_from(key).is_ok_and(accept))
-            .map_err(|e| Error::internal(format!("usearch search: {e}")))?;
-        Ok(self.scored(&matches))
+        self.searching(limit, ef, |index| {
+            index.filtered_search(query, limit, |key: u64| u32::try_from(key).is_ok_and(accept))
+        })
     }
 
     fn len(&self) -> usize {
