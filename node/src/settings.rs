@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use crate::storage::index::IndexEngine;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Settings {
@@ -53,6 +55,8 @@ pub struct HnswIndexDefaults {
     pub full_scan_threshold: usize,
     pub max_indexing_threads: usize,
     pub on_disk: bool,
+    /// Ours: which HNSW implementation builds the indexes (`native` or `usearch`).
+    pub engine: IndexEngine,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -140,6 +144,7 @@ impl Default for HnswIndexDefaults {
             full_scan_threshold: 10_000,
             max_indexing_threads: 0,
             on_disk: false,
+            engine: IndexEngine::default(),
         }
     }
 }

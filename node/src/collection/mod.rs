@@ -29,6 +29,7 @@ use crate::model::payload::PayloadSelector;
 use crate::model::query::{ReadConsistency, Record, ScoredPoint, ScrollResult, ShardQuery, ShardQueryKind};
 use crate::model::vector::{Distance, WithVector};
 use crate::model::{Filter, PointId};
+use crate::storage::index::IndexingOptions;
 use crate::storage::payload_index::{PayloadFieldSchema, PayloadIndexInfo};
 use crate::storage::shard::LocalShard;
 use hash_ring::HashRing;
@@ -91,7 +92,7 @@ pub struct Collection {
     ring: HashRing,
     /// Cluster mode: replica placement, set by the node's cluster sync. `None` standalone.
     routing: RwLock<Option<Arc<Routing>>>,
-    index_threads: usize,
+    indexing: IndexingOptions,
     /// Serialises ordered writes per shard on their coordinating replica.
     ordered_writes: parking_lot::Mutex<BTreeMap<ShardId, Arc<tokio::sync::Mutex<()>>>>,
     /// Transfers filling local replicas, by shard.
@@ -105,7 +106,7 @@ impl Collection {
         name: &str,
         path: &Path,
         config: CollectionConfig,
-        index_threads: usize,
+        indexing: IndexingOptions,
         cluster: Option<LocalPlacement>,
     ) -> Result<Collection> {
         std::fs::create_dir_all(path)?;
@@ -115,18 +116,18 @@ impl Collection {
             cluster,
         };
         write_meta(path, &meta)?;
-        Self::open_with(name, path, meta, index_threads)
+        Self::open_with(name, path, meta, indexing)
     }
 
     /// Opens an existing collection from its directory.
-    pub fn open(name: &str, path: &Path, index_threads: usize) -> Result<Collection> {
+    pub fn open(name: &str, path: &Path, indexing: IndexingOptions) -> Result<Collection> {
         let text = std::fs::read(path.join(META_FILE))?;
         let meta: CollectionMeta = serde_json::from_slice(&text)
             .map_err(|e| Error::internal(format!("collection {name}: bad config: {e}")))?;
-        Self::open_with(name, path, meta, index_threads)
+        Self::open_with(name, path, meta, indexing)
     }
 
-    fn open_with(name: &str, path: &Path, meta: CollectionMeta, index_threads: usize) -> Result<Collection> {
+    fn open_with(name: &str, path: &Path, meta: CollectionMeta, indexing: IndexingOptions) -> Result<Collection> {
         let all: Vec<ShardId> = (0..meta.config.params.shard_number).collect();
         let local: Vec<ShardId> = match &meta.cluster {
             Some(c) => c.local_shards.iter().copied().collect(),
@@ -134,7 +135,7 @@ impl Collection {
         };
         let mut shards = BTreeMap::new();
         for id in local {
-            shards.insert(id, Arc::new(open_shard(path, id, &meta, index_threads)?));
+            shards.insert(id, Arc::new(open_shard(path, id, &meta, indexing)?));
         }
         Ok(Collection {
             name: name.to_string(),
@@ -143,7 +144,7 @@ impl Collection {
             shards: RwLock::new(shards),
             ring: HashRing::new(all),
             routing: RwLock::new(None),
-            index_threads,
+            indexing,
             ordered_writes: parking_lot::Mutex::new(BTreeMap::new()),
             transfers: parking_lot::Mutex::new(BTreeMap::new()),
         })
@@ -315,7 +316,7 @@ impl Collection {
             return Ok(());
         }
         let meta = self.meta.read().clone();
-        let shard = Arc::new(open_shard(&self.path, id, &meta, self.index_threads)?);
+        let shard = Arc::new(open_shard(&self.path, id, &meta, self.indexing)?);
         self.shards.write().insert(id, shard);
         self.modify_meta(|meta| {
             if let Some(c) = meta.cluster.as_mut() {
@@ -401,6 +402,7 @@ impl Collection {
         request: &Arc<ShardRequest>,
     ) -> Result<ShardResponse> {
         match target {
+            Target::Local(local) if request.runs_inline(local) => execute(local, request),
             Target::Local(local) => {
                 let (local, request) = (local.clone(), request.clone());
                 blocking(move || execute(&local, &request)).await
@@ -894,8 +896,8 @@ fn replica_state(routing: &Routing, shard: ShardId, peer: crate::cluster::PeerId
 }
 
 /// Opens (or creates) the local shard `id` of a collection with its payload indexes.
-fn open_shard(path: &Path, id: ShardId, meta: &CollectionMeta, index_threads: usize) -> Result<LocalShard> {
-    let shard = LocalShard::open(id, &path.join(id.to_string()), &meta.config, index_threads)?;
+fn open_shard(path: &Path, id: ShardId, meta: &CollectionMeta, indexing: IndexingOptions) -> Result<LocalShard> {
+    let shard = LocalShard::open(id, &path.join(id.to_string()), &meta.config, indexing)?;
     for (field, schema) in &meta.payload_indexes {
         shard.create_payload_index(field, schema.clone())?;
     }

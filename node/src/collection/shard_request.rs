@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::operations::PointOperation;
 use crate::model::payload::PayloadSelector;
-use crate::model::query::{Record, ScoredPoint, ShardQuery};
+use crate::model::query::{Record, ScoredPoint, ShardQuery, ShardQueryKind};
 use crate::model::vector::WithVector;
 use crate::model::{Filter, PointId};
 use crate::storage::payload_index::PayloadIndexInfo;
@@ -53,6 +53,25 @@ pub enum ShardRequest {
 }
 
 impl ShardRequest {
+    /// A nearest-neighbour search that walks `shard`'s HNSW with no filter, no exclusions and a
+    /// modest `hnsw_ef`: short (well under a millisecond at typical ef) and bounded, so it runs on
+    /// the async worker instead of a blocking thread, saving two thread hand-offs per request.
+    pub fn runs_inline(&self, shard: &LocalShard) -> bool {
+        const MAX_INLINE_EF: usize = 512;
+        match self {
+            ShardRequest::Search { query } => {
+                query.filter.is_none()
+                    && query.exclude.is_empty()
+                    && !query.params.exact
+                    && query.limit <= MAX_INLINE_EF
+                    && query.params.hnsw_ef.unwrap_or(0) <= MAX_INLINE_EF
+                    && matches!(query.kind, ShardQueryKind::Dense(_))
+                    && shard.search_is_short(query)
+            }
+            _ => false,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             ShardRequest::Update { .. } => "update",

@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::model::collection::{validate_collection_name, CreateCollection, UpdateCollection};
 use crate::model::operations::UpdateResult;
 use crate::settings::Settings;
+use crate::storage::index::IndexingOptions;
 use crate::storage::payload_index::PayloadFieldSchema;
 
 /// How long a collection operation may wait for consensus when the request names no `timeout`.
@@ -32,7 +33,7 @@ pub struct Node {
     collections: RwLock<BTreeMap<String, Arc<Collection>>>,
     /// Serialises create/delete so two requests cannot race on one name.
     lifecycle: tokio::sync::Mutex<()>,
-    index_threads: usize,
+    indexing: IndexingOptions,
     pub started: Instant,
     /// Identifies this process in `/telemetry` (as Qdrant's telemetry id).
     pub instance_id: uuid::Uuid,
@@ -51,16 +52,19 @@ impl Node {
     pub fn open(settings: Settings) -> Result<Node> {
         let started = Instant::now();
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let index_threads = match settings.storage.hnsw_index.max_indexing_threads {
-            0 => cpus,
-            n => n,
+        let indexing = IndexingOptions {
+            threads: match settings.storage.hnsw_index.max_indexing_threads {
+                0 => cpus,
+                n => n,
+            },
+            engine: settings.storage.hnsw_index.engine,
         };
         let node = Node {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
             collections: RwLock::new(BTreeMap::new()),
             lifecycle: tokio::sync::Mutex::new(()),
-            index_threads,
+            indexing,
             started,
             instance_id: uuid::Uuid::new_v4(),
             consensus: OnceLock::new(),
@@ -82,7 +86,7 @@ impl Node {
                 continue;
             }
             let t = Instant::now();
-            let collection = Collection::open(&name, &entry.path(), index_threads)?;
+            let collection = Collection::open(&name, &entry.path(), node.indexing)?;
             let n = collection.points_count();
             points += n;
             tracing::info!(collection = %name, points = n, ms = t.elapsed().as_millis() as u64, "loaded collection");
@@ -150,8 +154,8 @@ impl Node {
             // A directory without a registered collection: a failed earlier create.
             std::fs::remove_dir_all(&path)?;
         }
-        let (n, threads) = (name.to_string(), self.index_threads);
-        let created = blocking(move || Collection::create(&n, &path, config, threads, cluster)).await;
+        let (n, indexing) = (name.to_string(), self.indexing);
+        let created = blocking(move || Collection::create(&n, &path, config, indexing, cluster)).await;
         match created {
             Ok(c) => {
                 tracing::info!(collection = %name, "created collection");

@@ -1,18 +1,23 @@
 //! The approximate nearest-neighbour index of one dense vector of one shard.
 //!
-//! `VectorIndex` is the small seam where index implementations plug in; `UsearchIndex` is the
-//! HNSW from the `usearch` crate. Keys are the shard's slot numbers. The index scores in
+//! `VectorIndex` is the small seam where index implementations plug in: `NativeIndex` is the
+//! project's own HNSW (the `hnsw` crate, the default), `UsearchIndex` the `usearch` crate's
+//! (`storage.hnsw_index.engine: usearch`). Keys are the shard's slot numbers. Indexes score in
 //! Qdrant's convention (see `Distance::score`), so callers never see library distances.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex, RwLock};
-use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use super::hnsw_index::NativeIndex;
+use super::usearch_index::UsearchIndex;
+use crate::error::Result;
 use crate::model::vector::Distance;
 
 pub trait VectorIndex: Send + Sync {
+    fn params(&self) -> HnswParams;
+    fn engine(&self) -> IndexEngine;
     /// Adds `vector` (already preprocessed for the distance) under `key`. Safe to call from
     /// several threads at once.
     fn add(&self, key: u32, vector: &[f32]) -> Result<()>;
@@ -34,8 +39,26 @@ pub trait VectorIndex: Send + Sync {
     fn save(&self, path: &Path) -> Result<()>;
 }
 
-/// HNSW parameters of one index.
+/// Which HNSW implementation a node builds (`storage.hnsw_index.engine`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexEngine {
+    /// The `hnsw` crate: hnswlib's layout, our kernels (docs/benchmarks.md has the figures).
+    #[default]
+    Native,
+    Usearch,
+}
+
+/// How a node builds its vector indexes.
 #[derive(Debug, Clone, Copy)]
+pub struct IndexingOptions {
+    /// Threads adding vectors to one shard's indexes.
+    pub threads: usize,
+    pub engine: IndexEngine,
+}
+
+/// HNSW parameters of one index.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HnswParams {
     pub dim: usize,
     pub distance: Distance,
@@ -43,146 +66,11 @@ pub struct HnswParams {
     pub ef_construct: usize,
 }
 
-/// Concurrent calls into usearch need a per-thread context each; this many are reserved.
-const THREAD_SLOTS: usize = 64;
-
-pub struct UsearchIndex {
-    params: HnswParams,
-    /// Read-locked for add/search/get (usearch is internally concurrent); write-locked for
-    /// operations that reshape it (reserve, remove, save).
-    index: RwLock<Index>,
-    slots: Semaphore,
-    ef: EfGate,
-}
-
-fn options(p: &HnswParams) -> IndexOptions {
-    IndexOptions {
-        dimensions: p.dim,
-        metric: match p.distance {
-            // Cosine vectors are normalised on insert, so inner product gives the cosine.
-            Distance::Cosine | Distance::Dot => MetricKind::IP,
-            Distance::Euclid => MetricKind::L2sq,
-            // Replaced by a custom metric below.
-            Distance::Manhattan => MetricKind::L2sq,
-        },
-        quantization: ScalarKind::F32,
-        connectivity: p.m.max(2),
-        expansion_add: p.ef_construct.max(4),
-        expansion_search: p.ef_construct.max(4),
-        multi: false,
-    }
-}
-
-/// Installs our own metric (after creation and after `load`, which restores the header's):
-/// usearch has no L1 metric for Manhattan, and our f32 kernels (`kernels.rs`) are faster than its
-/// own for the others. Distances keep usearch's meaning (`1 - dot` for IP, Σ (a - b)² for L2sq).
-fn install_metric(index: &mut Index, p: &HnswParams) {
-    let dim = p.dim;
-    // SAFETY (all three): usearch calls the metric with pointers to two vectors of `dim` f32 each.
-    let slices = move |a: *const f32, b: *const f32| unsafe {
-        (std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim))
-    };
-    match p.distance {
-        Distance::Manhattan => index.change_metric::<f32>(Box::new(move |a: *const f32, b: *const f32| {
-            let (a, b) = slices(a, b);
-            a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
-        })),
-        Distance::Euclid => {
-            let l2sq = super::kernels::l2sq();
-            index.change_metric::<f32>(Box::new(move |a: *const f32, b: *const f32| {
-                let (a, b) = slices(a, b);
-                l2sq(a, b)
-            }))
-        }
-        Distance::Cosine | Distance::Dot => {
-            let dot = super::kernels::dot();
-            index.change_metric::<f32>(Box::new(move |a: *const f32, b: *const f32| {
-                let (a, b) = slices(a, b);
-                1.0 - dot(a, b)
-            }))
-        }
-    }
-}
-
-fn new_index(p: &HnswParams) -> Result<Index> {
-    let mut index = Index::new(&options(p)).map_err(|e| Error::internal(format!("usearch: {e}")))?;
-    install_metric(&mut index, p);
-    index
-        .reserve_capacity_and_threads(1024, THREAD_SLOTS)
-        .map_err(|e| Error::internal(format!("usearch reserve: {e}")))?;
-    Ok(index)
-}
-
-impl UsearchIndex {
-    /// Runs one search (`run`) holding a thread slot and the requested `ef`; returns usearch's
-    /// matches as (slot, Qdrant score), best first.
-    fn searching<E: std::fmt::Display>(
-        &self,
-        limit: usize,
-        ef: usize,
-        run: impl FnOnce(&Index) -> std::result::Result<usearch::ffi::Matches, E>,
-    ) -> Result<Vec<(u32, f32)>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let _slot = self.slots.acquire();
-        let index = self.index.read();
-        let _ef = self.ef.enter(ef.max(limit), &index);
-        let matches = run(&index).map_err(|e| Error::internal(format!("usearch search: {e}")))?;
-        Ok(matches
-            .keys
-            .iter()
-            .zip(matches.distances.iter())
-            .filter_map(|(k, d)| u32::try_from(*k).ok().map(|k| (k, self.to_score(*d))))
-            .collect())
-    }
-    pub fn new(params: HnswParams) -> Result<Self> {
-        Ok(UsearchIndex {
-            params,
-            index: RwLock::new(new_index(&params)?),
-            slots: Semaphore::new(THREAD_SLOTS),
-            ef: EfGate::new(params.ef_construct.max(4)),
-        })
-    }
-
-    /// Loads an index saved by `save`; `None` if the file is missing or does not fit `params`.
-    pub fn load(params: HnswParams, path: &Path) -> Result<Option<Self>> {
-        if !path.exists() {
-            return Ok(None);
-        }
-        let index = new_index(&params)?;
-        let path_str = path.to_string_lossy();
-        if let Err(e) = index.load(&path_str) {
-            tracing::warn!(path = %path_str, error = %e, "ignoring unreadable saved index; rebuilding");
-            return Ok(None);
-        }
-        if index.dimensions() != params.dim {
-            return Ok(None);
-        }
-        let mut index = index;
-        install_metric(&mut index, &params);
-        Self::wrap_loaded(params, index).map(Some)
-    }
-
-    fn wrap_loaded(params: HnswParams, index: Index) -> Result<Self> {
-        let cap = index.size().max(1024) * 2;
-        index
-            .reserve_capacity_and_threads(cap, THREAD_SLOTS)
-            .map_err(|e| Error::internal(format!("usearch reserve: {e}")))?;
-        Ok(UsearchIndex {
-            params,
-            index: RwLock::new(index),
-            slots: Semaphore::new(THREAD_SLOTS),
-            ef: EfGate::new(params.ef_construct.max(4)),
-        })
-    }
-
-    pub fn params(&self) -> HnswParams {
-        self.params
-    }
-
-    fn to_score(&self, distance: f32) -> f32 {
-        match self.params.distance {
+impl HnswParams {
+    /// Qdrant's score for an index distance (`1 - dot` for Cosine/Dot, squared L2 for Euclid,
+    /// L1 for Manhattan: the meaning both engines give their distances).
+    pub fn score(&self, distance: f32) -> f32 {
+        match self.distance {
             Distance::Cosine | Distance::Dot => 1.0 - distance,
             Distance::Euclid => distance.max(0.0).sqrt(),
             Distance::Manhattan => distance,
@@ -190,187 +78,41 @@ impl UsearchIndex {
     }
 }
 
-impl VectorIndex for UsearchIndex {
-    fn add(&self, key: u32, vector: &[f32]) -> Result<()> {
-        let _slot = self.slots.acquire();
-        let index = self.index.read();
-        index
-            .add(key as u64, vector)
-            .map_err(|e| Error::internal(format!("usearch add: {e}")))
-    }
-
-    fn remove(&self, key: u32) -> Result<()> {
-        let index = self.index.write();
-        index
-            .remove(key as u64)
-            .map(|_| ())
-            .map_err(|e| Error::internal(format!("usearch remove: {e}")))
-    }
-
-    fn contains(&self, key: u32) -> bool {
-        self.index.read().contains(key as u64)
-    }
-
-    fn get(&self, key: u32) -> Option<Vec<f32>> {
-        let _slot = self.slots.acquire();
-        let index = self.index.read();
-        let mut buf = vec![0f32; self.params.dim];
-        match index.get(key as u64, &mut buf) {
-            Ok(n) if n > 0 => Some(buf),
-            _ => None,
-        }
-    }
-
-    fn search_all(&self, query: &[f32], limit: usize, ef: usize) -> Result<Vec<(u32, f32)>> {
-        self.searching(limit, ef, |index| index.search(query, limit))
-    }
-
-    fn search(&self, query: &[f32], limit: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>> {
-        self.searching(limit, ef, |index| {
-            index.filtered_search(query, limit, |key: u64| u32::try_from(key).is_ok_and(accept))
-        })
-    }
-
-    fn len(&self) -> usize {
-        self.index.read().size()
-    }
-
-    fn memory_usage(&self) -> usize {
-        self.index.read().memory_usage()
-    }
-
-    fn reserve(&self, additional: usize) -> Result<()> {
-        let needed = self.index.read().size() + additional;
-        if needed <= self.index.read().capacity() {
-            return Ok(());
-        }
-        let index = self.index.write();
-        let cap = index.capacity();
-        if needed > cap {
-            let new_cap = needed.max(cap * 2).max(1024);
-            index
-                .reserve_capacity_and_threads(new_cap, THREAD_SLOTS)
-                .map_err(|e| Error::internal(format!("usearch reserve: {e}")))?;
-        }
-        Ok(())
-    }
-
-    fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("tmp");
-        {
-            let index = self.index.write();
-            index
-                .save(&tmp.to_string_lossy())
-                .map_err(|e| Error::internal(format!("usearch save: {e}")))?;
-        }
-        std::fs::rename(&tmp, path)?;
-        Ok(())
-    }
+/// Where a shard keeps the saved index of one vector name.
+pub fn index_path(shard_dir: &Path, vector_name: &str, engine: IndexEngine) -> PathBuf {
+    // Vector names may hold any character: hex keeps the file name safe.
+    let hex: String = vector_name.bytes().map(|b| format!("{b:02x}")).collect();
+    let ext = match engine {
+        IndexEngine::Native => "graph",
+        IndexEngine::Usearch => "usearch",
+    };
+    shard_dir.join(format!("hnsw-{hex}.{ext}"))
 }
 
-/// A counting semaphore for blocking threads (searches run on blocking threads).
-struct Semaphore {
-    free: Mutex<usize>,
-    cv: Condvar,
-}
-
-struct Permit<'a>(&'a Semaphore);
-
-impl Semaphore {
-    fn new(n: usize) -> Self {
-        Semaphore {
-            free: Mutex::new(n),
-            cv: Condvar::new(),
-        }
-    }
-
-    fn acquire(&self) -> Permit<'_> {
-        let mut free = self.free.lock();
-        while *free == 0 {
-            self.cv.wait(&mut free);
-        }
-        *free -= 1;
-        Permit(self)
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        *self.0.free.lock() += 1;
-        self.0.cv.notify_one();
-    }
-}
-
-/// usearch's search breadth (`expansion_search`) is one setting for the whole index, not a
-/// per-call argument. The gate lets any number of searches with the same ef run together and
-/// switches the setting only when none is running, so no search ever sees another's ef.
-/// Searches waiting for a different ef stop newcomers from joining, so they cannot starve.
-struct EfGate {
-    state: Mutex<GateState>,
-    cv: Condvar,
-}
-
-struct GateState {
-    current: usize,
-    active: usize,
-    waiting_other: usize,
-}
-
-struct EfGuard<'a>(&'a EfGate);
-
-impl EfGate {
-    fn new(initial: usize) -> Self {
-        EfGate {
-            state: Mutex::new(GateState {
-                current: initial,
-                active: 0,
-                waiting_other: 0,
-            }),
-            cv: Condvar::new(),
-        }
-    }
-
-    fn enter(&self, ef: usize, index: &Index) -> EfGuard<'_> {
-        let mut s = self.state.lock();
-        loop {
-            if s.active == 0 {
-                if s.current != ef {
-                    index.change_expansion_search(ef);
-                    s.current = ef;
-                }
-                break;
-            }
-            if s.current == ef && s.waiting_other == 0 {
-                break;
-            }
-            let other = s.current != ef;
-            if other {
-                s.waiting_other += 1;
-            }
-            self.cv.wait(&mut s);
-            if other {
-                s.waiting_other -= 1;
-            }
-        }
-        s.active += 1;
-        EfGuard(self)
-    }
-}
-
-impl Drop for EfGuard<'_> {
-    fn drop(&mut self) {
-        let mut s = self.0.state.lock();
-        s.active -= 1;
-        if s.active == 0 {
-            self.0.cv.notify_all();
-        }
-    }
+/// The index saved at `path` if it is there and fits `params`, else a new empty one.
+pub fn open(engine: IndexEngine, params: HnswParams, path: &Path) -> Result<Arc<dyn VectorIndex>> {
+    Ok(match engine {
+        IndexEngine::Native => Arc::new(match NativeIndex::load(params, path) {
+            Some(i) => i,
+            None => NativeIndex::new(params)?,
+        }),
+        IndexEngine::Usearch => Arc::new(match UsearchIndex::load(params, path)? {
+            Some(i) => i,
+            None => UsearchIndex::new(params)?,
+        }),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+
+    const ENGINES: [IndexEngine; 2] = [IndexEngine::Native, IndexEngine::Usearch];
+
+    fn new_index(engine: IndexEngine, params: HnswParams) -> Arc<dyn VectorIndex> {
+        let dir = tempfile::tempdir().unwrap();
+        open(engine, params, &dir.path().join("none")).unwrap()
+    }
 
     fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut state = seed;
@@ -390,95 +132,103 @@ mod tests {
 
     #[test]
     fn scores_match_exact_for_every_distance() {
-        for distance in [Distance::Cosine, Distance::Dot, Distance::Euclid, Distance::Manhattan] {
-            let params = HnswParams {
-                dim: 8,
-                distance,
-                m: 16,
-                ef_construct: 100,
-            };
-            let index = UsearchIndex::new(params).unwrap();
-            let mut data = random_vectors(200, 8, 7);
-            data.iter_mut().for_each(|v| distance.preprocess(v));
-            index.reserve(data.len()).unwrap();
-            for (i, v) in data.iter().enumerate() {
-                index.add(i as u32, v).unwrap();
-            }
-            let mut q = random_vectors(1, 8, 99).remove(0);
-            distance.preprocess(&mut q);
-            let hits = index.search(&q, 5, 200, &|_| true).unwrap();
-            let mut exact: Vec<(u32, f32)> = data
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i as u32, distance.score(v, &q)))
-                .collect();
-            exact.sort_by(|a, b| distance.cmp_best_first(a.1, b.1));
-            assert_eq!(hits.len(), 5, "{distance:?}");
-            for (h, e) in hits.iter().zip(&exact) {
-                assert_eq!(h.0, e.0, "{distance:?}");
-                assert!((h.1 - e.1).abs() < 1e-4, "{distance:?}: {} vs {}", h.1, e.1);
+        for engine in ENGINES {
+            for distance in [Distance::Cosine, Distance::Dot, Distance::Euclid, Distance::Manhattan] {
+                let params = HnswParams {
+                    dim: 8,
+                    distance,
+                    m: 16,
+                    ef_construct: 100,
+                };
+                let index = new_index(engine, params);
+                let mut data = random_vectors(200, 8, 7);
+                data.iter_mut().for_each(|v| distance.preprocess(v));
+                index.reserve(data.len()).unwrap();
+                for (i, v) in data.iter().enumerate() {
+                    index.add(i as u32, v).unwrap();
+                }
+                let mut q = random_vectors(1, 8, 99).remove(0);
+                distance.preprocess(&mut q);
+                let hits = index.search(&q, 5, 200, &|_| true).unwrap();
+                let mut exact: Vec<(u32, f32)> = data
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i as u32, distance.score(v, &q)))
+                    .collect();
+                exact.sort_by(|a, b| distance.cmp_best_first(a.1, b.1));
+                assert_eq!(hits.len(), 5, "{engine:?} {distance:?}");
+                for (h, e) in hits.iter().zip(&exact) {
+                    assert_eq!(h.0, e.0, "{distance:?}");
+                    assert!((h.1 - e.1).abs() < 1e-4, "{distance:?}: {} vs {}", h.1, e.1);
+                }
             }
         }
     }
 
     #[test]
     fn filter_remove_and_save_load() {
-        let params = HnswParams {
-            dim: 4,
-            distance: Distance::Euclid,
-            m: 8,
-            ef_construct: 32,
-        };
-        let index = UsearchIndex::new(params).unwrap();
-        let data = random_vectors(50, 4, 1);
-        for (i, v) in data.iter().enumerate() {
-            index.add(i as u32, v).unwrap();
+        for engine in ENGINES {
+            let params = HnswParams {
+                dim: 4,
+                distance: Distance::Euclid,
+                m: 8,
+                ef_construct: 32,
+            };
+            let index = new_index(engine, params);
+            let data = random_vectors(50, 4, 1);
+            for (i, v) in data.iter().enumerate() {
+                index.add(i as u32, v).unwrap();
+            }
+            let hits = index.search(&data[3], 10, 64, &|k| k % 2 == 0).unwrap();
+            assert!(hits.iter().all(|(k, _)| k % 2 == 0));
+            index.remove(4).unwrap();
+            assert!(index.get(4).is_none());
+            assert_eq!(index.get(5).unwrap(), data[5]);
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("i.usearch");
+            index.save(&path).unwrap();
+            let loaded = open(engine, params, &path).unwrap();
+            assert_eq!(loaded.len(), index.len());
+            assert_eq!(loaded.get(7).unwrap(), data[7]);
+            let missing = open(engine, params, &dir.path().join("missing")).unwrap();
+            assert!(missing.is_empty());
+            // A file of the wrong shape is ignored (rebuilt), never an error.
+            let other = HnswParams { dim: 5, ..params };
+            assert!(open(engine, other, &path).unwrap().is_empty());
         }
-        let hits = index.search(&data[3], 10, 64, &|k| k % 2 == 0).unwrap();
-        assert!(hits.iter().all(|(k, _)| k % 2 == 0));
-        index.remove(4).unwrap();
-        assert!(index.get(4).is_none());
-        assert_eq!(index.get(5).unwrap(), data[5]);
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("i.usearch");
-        index.save(&path).unwrap();
-        let loaded = UsearchIndex::load(params, &path).unwrap().unwrap();
-        assert_eq!(loaded.len(), index.len());
-        assert_eq!(loaded.get(7).unwrap(), data[7]);
-        assert!(UsearchIndex::load(params, &dir.path().join("missing"))
-            .unwrap()
-            .is_none());
     }
 
     #[test]
     fn concurrent_searches_with_different_ef() {
-        let params = HnswParams {
-            dim: 16,
-            distance: Distance::Dot,
-            m: 16,
-            ef_construct: 64,
-        };
-        let index = Arc::new(UsearchIndex::new(params).unwrap());
-        let data = random_vectors(2000, 16, 3);
-        index.reserve(data.len()).unwrap();
-        for (i, v) in data.iter().enumerate() {
-            index.add(i as u32, v).unwrap();
-        }
-        let handles: Vec<_> = (0..8)
-            .map(|t| {
-                let index = index.clone();
-                let q = data[t].clone();
-                std::thread::spawn(move || {
-                    for round in 0..50 {
-                        let ef = if (t + round) % 2 == 0 { 16 } else { 256 };
-                        let hits = index.search(&q, 10, ef, &|_| true).unwrap();
-                        assert_eq!(hits.len(), 10);
-                    }
+        for engine in ENGINES {
+            let params = HnswParams {
+                dim: 16,
+                distance: Distance::Dot,
+                m: 16,
+                ef_construct: 64,
+            };
+            let index = new_index(engine, params);
+            let data = random_vectors(2000, 16, 3);
+            index.reserve(data.len()).unwrap();
+            for (i, v) in data.iter().enumerate() {
+                index.add(i as u32, v).unwrap();
+            }
+            let handles: Vec<_> = (0..8)
+                .map(|t| {
+                    let index = index.clone();
+                    let q = data[t].clone();
+                    std::thread::spawn(move || {
+                        for round in 0..50 {
+                            let ef = if (t + round) % 2 == 0 { 16 } else { 256 };
+                            let hits = index.search(&q, 10, ef, &|_| true).unwrap();
+                            assert_eq!(hits.len(), 10);
+                        }
+                    })
                 })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
         }
     }
 }

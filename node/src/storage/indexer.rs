@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use super::index::{UsearchIndex, VectorIndex};
-use super::shard::{index_path, ShardState, Slot};
+use super::index::{index_path, VectorIndex};
+use super::shard::{ShardState, Slot};
 
 const BATCH: usize = 1024;
 const SAVE_AFTER_IDLE: Duration = Duration::from_secs(5);
@@ -32,7 +32,7 @@ pub struct Indexer {
 struct Worker {
     name: String,
     state: Arc<RwLock<ShardState>>,
-    indexes: BTreeMap<String, Arc<UsearchIndex>>,
+    indexes: BTreeMap<String, Arc<dyn VectorIndex>>,
     dir: PathBuf,
     threads: usize,
     signal: Arc<Signal>,
@@ -42,7 +42,7 @@ impl Indexer {
     pub(crate) fn start(
         name: String,
         state: Arc<RwLock<ShardState>>,
-        indexes: BTreeMap<String, Arc<UsearchIndex>>,
+        indexes: BTreeMap<String, Arc<dyn VectorIndex>>,
         dir: PathBuf,
         threads: usize,
     ) -> Indexer {
@@ -234,7 +234,7 @@ impl Worker {
     fn save(&self) {
         for (name, index) in &self.indexes {
             let started = Instant::now();
-            let path = index_path(&self.dir, name);
+            let path = index_path(&self.dir, name, index.engine());
             match index.save(&path) {
                 Ok(()) => tracing::debug!(
                     shard = %self.name, vector = %name, vectors = index.len(),

@@ -2,9 +2,10 @@
 //! filters and payload indexes.
 
 pub mod filter;
+pub mod hnsw_index;
 pub mod index;
 pub mod indexer;
-pub mod kernels;
 pub mod payload_index;
 pub mod record;
 pub mod shard;
+pub mod usearch_index;

@@ -17,7 +17,7 @@ use roaring::RoaringBitmap;
 use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
 use super::filter::PointRef;
-use super::index::{HnswParams, UsearchIndex, VectorIndex};
+use super::index::{self, HnswParams, IndexingOptions, VectorIndex};
 use super::indexer::Indexer;
 use super::payload_index::{PayloadFieldSchema, PayloadIndexInfo, PayloadIndexes};
 use super::record::{self, StoredPoint};
@@ -231,7 +231,7 @@ pub struct LocalShard {
     path: PathBuf,
     db: Arc<DB>,
     pub(crate) state: Arc<RwLock<ShardState>>,
-    pub(crate) indexes: BTreeMap<String, Arc<UsearchIndex>>,
+    pub(crate) indexes: BTreeMap<String, Arc<dyn VectorIndex>>,
     write_lock: Mutex<()>,
     indexer: Mutex<Option<Indexer>>,
     /// While a shard transfer fills this replica, writes routed to it are queued here and
@@ -252,7 +252,7 @@ fn db_options() -> Options {
 impl LocalShard {
     /// Opens (or creates) the shard at `path`, loading every point into memory and the saved
     /// HNSW indexes where they are still valid.
-    pub fn open(id: u32, path: &Path, config: &CollectionConfig, index_threads: usize) -> Result<LocalShard> {
+    pub fn open(id: u32, path: &Path, config: &CollectionConfig, indexing: IndexingOptions) -> Result<LocalShard> {
         std::fs::create_dir_all(path)?;
         let db = DB::open_cf_descriptors(
             &db_options(),
@@ -286,11 +286,8 @@ impl LocalShard {
                 m: hnsw.m,
                 ef_construct: hnsw.ef_construct,
             };
-            let index = match UsearchIndex::load(p, &index_path(path, &name))? {
-                Some(i) => i,
-                None => UsearchIndex::new(p)?,
-            };
-            indexes.insert(name, Arc::new(index));
+            let index = index::open(indexing.engine, p, &index::index_path(path, &name, indexing.engine))?;
+            indexes.insert(name, index);
         }
 
         let meta = db
@@ -379,7 +376,7 @@ impl LocalShard {
             shard.state.clone(),
             shard.indexes.clone(),
             path.to_path_buf(),
-            index_threads,
+            indexing.threads,
         );
         *shard.indexer.lock() = Some(indexer);
         Ok(shard)
@@ -744,6 +741,18 @@ impl LocalShard {
     }
 
     /// Best `query.limit` points, best first.
+    /// Whether searching `query` is a graph walk plus an exact pass over at most a few thousand
+    /// not-yet-indexed vectors: short enough to run on an async worker thread.
+    pub fn search_is_short(&self, query: &ShardQuery) -> bool {
+        /// Vectors still waiting for the indexer that one inline search may scan exactly.
+        const MAX_PENDING: usize = 2048;
+        let state = self.state.read();
+        state
+            .index_state
+            .get(&query.using)
+            .is_some_and(|ist| !ist.indexed.is_empty() && ist.pending.len() <= MAX_PENDING)
+    }
+
     pub fn search(&self, query: &ShardQuery) -> Result<Vec<ScoredPoint>> {
         let state = self.state.read();
         let excluded: HashSet<u32> = query
@@ -953,12 +962,6 @@ impl Drop for LocalShard {
 fn parse_path(key: &str) -> Result<JsonPath> {
     key.parse::<JsonPath>()
         .map_err(|e| Error::bad_input(format!("invalid payload key `{key}`: {e}")))
-}
-
-pub(crate) fn index_path(shard_dir: &Path, vector_name: &str) -> PathBuf {
-    // Vector names may hold any character: hex keeps the file name safe.
-    let hex: String = vector_name.bytes().map(|b| format!("{b:02x}")).collect();
-    shard_dir.join(format!("hnsw-{hex}.usearch"))
 }
 
 /// Keeps the best `k` of `scored`, sorted best first (ties by lower slot for stable output).

@@ -2,12 +2,13 @@
 //! variants, another HNSW crate, an exact scan) runs on the same harness and data.
 
 mod flat;
-pub mod kernels;
+mod hnsw_index;
 mod rescore;
 pub mod runner;
 mod usearch_index;
 
 pub use flat::FlatIndex;
+pub use hnsw_index::NativeHnsw;
 pub use rescore::Rescored;
 pub use usearch_index::{Quantization, UsearchIndex};
 
@@ -49,7 +50,8 @@ pub struct BuildParams {
 }
 
 /// An index choice from the command line: `KIND[:key=value]...`, e.g. `usearch`,
-/// `usearch:quant=f16:rescore=2`, `usearch:m=24:efc=200`, `usearch:kernel=rust`, `flat`.
+/// `usearch:quant=f16:rescore=2`, `usearch:m=24:efc=200`, `usearch:kernel=rust`, `hnsw` (the
+/// project's own graph, the one the node uses), `flat`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexSpec {
     pub raw: String,
@@ -73,8 +75,8 @@ impl std::str::FromStr for IndexSpec {
         };
         let mut parts = s.split(':');
         let kind = parts.next().unwrap_or_default().to_string();
-        if !matches!(kind.as_str(), "usearch" | "flat") {
-            return Err(bad(format!("unknown kind {kind:?} (usearch, flat)")));
+        if !matches!(kind.as_str(), "usearch" | "hnsw" | "flat") {
+            return Err(bad(format!("unknown kind {kind:?} (usearch, hnsw, flat)")));
         }
         let mut spec = IndexSpec {
             raw: s.to_string(),
@@ -117,6 +119,13 @@ impl IndexSpec {
         p.ef_construct = self.ef_construct.unwrap_or(p.ef_construct);
         let inner: Box<dyn AnnIndex> = match self.kind.as_str() {
             "flat" => Box::new(FlatIndex::new(base.clone())),
+            "hnsw" if self.quant != Quantization::F32 || self.rust_kernel => {
+                return Err(IndexError::Spec {
+                    spec: self.raw.clone(),
+                    msg: "hnsw stores f32 and always uses the crate's kernels".into(),
+                })
+            }
+            "hnsw" => Box::new(NativeHnsw::new(&p)?),
             _ => Box::new(UsearchIndex::new(&p, self.quant, self.rust_kernel)?),
         };
         if self.rescore > 1 {
@@ -147,6 +156,7 @@ mod tests {
         assert!("usearch:kernel=rust".parse::<IndexSpec>().expect("kernel").rust_kernel);
         assert!("usearch:kernel=simd".parse::<IndexSpec>().is_err());
         assert_eq!("flat".parse::<IndexSpec>().expect("flat").kind, "flat");
+        assert_eq!("hnsw:m=32".parse::<IndexSpec>().expect("hnsw").m, Some(32));
         assert!("hnswx".parse::<IndexSpec>().is_err());
         assert!("usearch:quant=q4".parse::<IndexSpec>().is_err());
         assert!("usearch:m".parse::<IndexSpec>().is_err());

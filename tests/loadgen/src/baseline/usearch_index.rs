@@ -1,7 +1,7 @@
 //! usearch (C++ core through the `usearch` crate), squared L2.
 
-use super::kernels;
 use super::{AnnIndex, BuildParams, IndexError};
+use hnsw::Metric;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 /// How usearch stores vectors. i8 is only meaningful for cosine-like metrics (usearch README).
@@ -60,7 +60,7 @@ fn backend(e: impl std::fmt::Display) -> IndexError {
 }
 
 impl UsearchIndex {
-    /// `rust_kernel`: replace usearch's built-in f32 metric by [`kernels::best_l2sq`].
+    /// `rust_kernel`: replace usearch's built-in f32 metric by the `hnsw` crate's squared-L2 kernel.
     pub fn new(p: &BuildParams, quant: Quantization, rust_kernel: bool) -> Result<Self, IndexError> {
         let opts = IndexOptions {
             dimensions: p.dim,
@@ -77,7 +77,7 @@ impl UsearchIndex {
             if quant != Quantization::F32 {
                 return Err(backend("a custom kernel is only wired for f32 storage"));
             }
-            let (f, name) = kernels::best_l2sq();
+            let (f, name) = (Metric::L2sq.kernel(), Metric::L2sq.kernel_name());
             let dim = p.dim;
             index.change_metric::<f32>(Box::new(move |a: *const f32, b: *const f32| {
                 // SAFETY: usearch passes pointers to two stored or query vectors of `dim` f32

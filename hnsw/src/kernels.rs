@@ -1,52 +1,48 @@
-//! f32 distance kernels installed into usearch as its metric (`change_metric`). usearch's own f32
-//! kernels on AVX2 widen every element to f64 and run one dependent FMA chain; these keep f32
-//! accumulators in 4 independent AVX registers, which measured ~40% more queries per CPU-second
-//! on 128-d data (docs/benchmarks.md). Results differ from usearch's only by f32 rounding.
+//! f32 distance kernels: the HNSW graph's metric, and the metric the node installs into usearch
+//! (`change_metric`). usearch's own f32 kernels on AVX2 widen every element to f64 and run one
+//! dependent FMA chain; these keep f32 accumulators in 4 independent AVX registers, which measured
+//! ~40% more queries per CPU-second on 128-d data (docs/benchmarks.md).
 
 /// A kernel over two equally long f32 slices.
 pub type Kernel = fn(&[f32], &[f32]) -> f32;
 
-/// Which sum a kernel computes.
-#[derive(Clone, Copy)]
-enum Sum {
-    /// Σ (a - b)²
-    SquaredDistance,
-    /// Σ a·b
-    Dot,
-}
+// Which sum a kernel computes is a const parameter (`DOT`: Σ a·b, else Σ (a - b)²), so each
+// variant is compiled on its own with no branch in the loop.
 
 #[inline(always)]
-fn term(sum: Sum, x: f32, y: f32) -> f32 {
-    match sum {
-        Sum::SquaredDistance => (x - y) * (x - y),
-        Sum::Dot => x * y,
+fn term<const DOT: bool>(x: f32, y: f32) -> f32 {
+    if DOT {
+        x * y
+    } else {
+        (x - y) * (x - y)
     }
 }
 
-fn portable(sum: Sum, a: &[f32], b: &[f32]) -> f32 {
+fn portable<const DOT: bool>(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for j in 0..16 {
-            acc[j] += term(sum, x[j], y[j]);
+            acc[j] += term::<DOT>(x[j], y[j]);
         }
     }
-    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| term(sum, *x, *y)).sum::<f32>()
+    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| term::<DOT>(*x, *y)).sum::<f32>()
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2(sum: Sum, a: &[f32], b: &[f32]) -> f32 {
+unsafe fn avx2<const DOT: bool>(a: &[f32], b: &[f32]) -> f32 {
     use std::arch::x86_64::*;
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let step = |acc: __m256, x: __m256, y: __m256| match sum {
-        Sum::SquaredDistance => {
+    let step = |acc: __m256, x: __m256, y: __m256| {
+        if DOT {
+            _mm256_fmadd_ps(x, y, acc)
+        } else {
             let d = _mm256_sub_ps(x, y);
             _mm256_fmadd_ps(d, d, acc)
         }
-        Sum::Dot => _mm256_fmadd_ps(x, y, acc),
     };
     let mut acc = [_mm256_setzero_ps(); 4];
     let mut i = 0;
@@ -70,7 +66,7 @@ unsafe fn avx2(sum: Sum, a: &[f32], b: &[f32]) -> f32 {
     let q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
     let mut total = _mm_cvtss_f32(q);
     while i < n {
-        total += term(sum, a[i], b[i]);
+        total += term::<DOT>(a[i], b[i]);
         i += 1;
     }
     total
@@ -90,21 +86,86 @@ fn has_avx2() -> bool {
 #[cfg(target_arch = "x86_64")]
 fn l2sq_avx2(a: &[f32], b: &[f32]) -> f32 {
     // SAFETY: only handed out by `l2sq` after AVX2 and FMA were detected at run time.
-    unsafe { avx2(Sum::SquaredDistance, a, b) }
+    unsafe { avx2::<false>(a, b) }
 }
 
 #[cfg(target_arch = "x86_64")]
 fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     // SAFETY: only handed out by `dot` after AVX2 and FMA were detected at run time.
-    unsafe { avx2(Sum::Dot, a, b) }
+    unsafe { avx2::<true>(a, b) }
 }
 
 fn l2sq_portable(a: &[f32], b: &[f32]) -> f32 {
-    portable(Sum::SquaredDistance, a, b)
+    portable::<false>(a, b)
 }
 
 fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
-    portable(Sum::Dot, a, b)
+    portable::<true>(a, b)
+}
+
+fn l1(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn one_minus_dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: only handed out by `Metric::kernel` after AVX2 and FMA were detected at run time.
+    1.0 - unsafe { avx2::<true>(a, b) }
+}
+
+fn one_minus_dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    1.0 - dot_portable(a, b)
+}
+
+/// What an index minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Σ (a - b)²
+    L2sq,
+    /// 1 - Σ a·b (cosine distance for normalised vectors)
+    InnerProduct,
+    /// Σ |a - b|
+    L1,
+}
+
+impl Metric {
+    /// The fastest kernel this CPU supports for the metric.
+    pub fn kernel(self) -> Kernel {
+        match self {
+            Metric::L2sq => l2sq(),
+            Metric::L1 => l1,
+            Metric::InnerProduct => {
+                #[cfg(target_arch = "x86_64")]
+                if has_avx2() {
+                    return one_minus_dot_avx2;
+                }
+                one_minus_dot_portable
+            }
+        }
+    }
+
+    /// Which implementation `kernel` picks, for reports.
+    pub fn kernel_name(self) -> &'static str {
+        match (self, has_avx2()) {
+            (Metric::L1, _) => "portable-f32",
+            (_, true) => "avx2-fma-f32",
+            (_, false) => "portable-f32",
+        }
+    }
+
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Metric::L2sq => 0,
+            Metric::InnerProduct => 1,
+            Metric::L1 => 2,
+        }
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
+        [Metric::L2sq, Metric::InnerProduct, Metric::L1]
+            .into_iter()
+            .find(|m| m.code() == code)
+    }
 }
 
 /// Σ (a - b)², the fastest variant this CPU supports.
@@ -141,6 +202,8 @@ mod tests {
                 (l2sq_portable(&a, &b), want_l2),
                 (dot()(&a, &b), want_dot),
                 (dot_portable(&a, &b), want_dot),
+                (Metric::InnerProduct.kernel()(&a, &b), 1.0 - want_dot),
+                (Metric::L2sq.kernel()(&a, &b), want_l2),
             ] {
                 let tolerance = 1e-4 * want.abs().max(1.0);
                 assert!((got as f64 - want).abs() <= tolerance, "n={n}: {got} vs {want}");

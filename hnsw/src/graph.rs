@@ -1,0 +1,776 @@
+//! The graph: storage layout, insertion and search.
+//!
+//! Internal ids are dense (`0..allocated`) and never reused; callers' keys map to them. Removing a
+//! key tombstones its node: it stays in the graph as a stepping stone but is never returned.
+//! Re-adding a key inserts a new node and tombstones the old one.
+
+use std::cmp::{Ordering as CmpOrdering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::kernels::{Kernel, Metric};
+use crate::visited::{Visited, VisitedPool};
+use crate::{Error, Result};
+
+/// Levels above this are never drawn (with m = 16 the chance of level 12 is 16^-12).
+pub(crate) const MAX_LEVEL: usize = 15;
+const DELETED: u8 = 1;
+const NO_ENTRY: u64 = u64::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    pub dim: usize,
+    /// Links per node on the upper levels; level 0 keeps twice as many.
+    pub m: usize,
+    /// Search breadth while inserting.
+    pub ef_construct: usize,
+    pub metric: Metric,
+}
+
+impl Params {
+    fn validate(&self) -> Result<()> {
+        if self.dim == 0 {
+            return Err(Error::Params("dim must be positive".into()));
+        }
+        if !(2..=1024).contains(&self.m) {
+            return Err(Error::Params(format!("m must be within 2..=1024, got {}", self.m)));
+        }
+        if self.ef_construct == 0 {
+            return Err(Error::Params("ef_construct must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A node and its distance to whatever is being searched for; ordered by distance, then id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scored {
+    pub d: f32,
+    pub id: u32,
+}
+
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == CmpOrdering::Equal
+    }
+}
+impl Eq for Scored {}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.d.total_cmp(&other.d).then(self.id.cmp(&other.id))
+    }
+}
+
+/// Which nodes a search may return (every node is still walked through).
+enum Accept<'a> {
+    /// Any node, tombstones included: graph construction, where they are good stepping stones.
+    All,
+    /// Nodes not removed.
+    Live,
+    /// Nodes not removed whose key the caller accepts.
+    Keys(&'a dyn Fn(u32) -> bool),
+}
+
+pub struct Hnsw {
+    pub(crate) params: Params,
+    kernel: Kernel,
+    /// Links per node on level 0.
+    pub(crate) m0: usize,
+    /// u32 words per level-0 record: [link count][m0 links][dim f32 bits].
+    pub(crate) stride: usize,
+    pub(crate) capacity: usize,
+    pub(crate) level0: Box<[AtomicU32]>,
+    /// Per node, its levels 1..=L, each [link count][m links]; set once before the node is linked.
+    pub(crate) upper: Vec<OnceLock<Box<[AtomicU32]>>>,
+    pub(crate) levels: Box<[AtomicU8]>,
+    pub(crate) flags: Box<[AtomicU8]>,
+    pub(crate) keys: Box<[AtomicU32]>,
+    /// Serialises changes to one node's link lists; nobody holds two at once.
+    locks: Vec<Mutex<()>>,
+    pub(crate) allocated: AtomicU32,
+    /// (top level << 32) | id of the entry node, or NO_ENTRY.
+    pub(crate) entry: AtomicU64,
+    /// Held by an insert that will raise the top level, for its whole insertion.
+    entry_lock: Mutex<()>,
+    pub(crate) key_map: RwLock<HashMap<u32, u32>>,
+    pub(crate) deleted: AtomicUsize,
+    visited: VisitedPool,
+    rng: AtomicU64,
+    level_mult: f64,
+}
+
+pub(crate) fn zeroed_u32(n: usize) -> Box<[AtomicU32]> {
+    let plain = vec![0u32; n].into_boxed_slice();
+    // SAFETY: AtomicU32 has the same size, alignment and bit validity as u32. Zeroed memory comes
+    // from calloc, so untouched capacity costs no resident pages.
+    unsafe { Box::from_raw(Box::into_raw(plain) as *mut [AtomicU32]) }
+}
+
+pub(crate) fn zeroed_u8(n: usize) -> Box<[AtomicU8]> {
+    let plain = vec![0u8; n].into_boxed_slice();
+    // SAFETY: as above, for AtomicU8 and u8.
+    unsafe { Box::from_raw(Box::into_raw(plain) as *mut [AtomicU8]) }
+}
+
+/// A copy of `old` in a zeroed slice of `n` elements.
+fn grown_u32(old: &[AtomicU32], n: usize) -> Box<[AtomicU32]> {
+    let mut new = zeroed_u32(n);
+    for (d, s) in new.iter_mut().zip(old) {
+        *d.get_mut() = s.load(Ordering::Relaxed);
+    }
+    new
+}
+
+fn grown_u8(old: &[AtomicU8], n: usize) -> Box<[AtomicU8]> {
+    let mut new = zeroed_u8(n);
+    for (d, s) in new.iter_mut().zip(old) {
+        *d.get_mut() = s.load(Ordering::Relaxed);
+    }
+    new
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Hnsw {
+    /// An empty index with room for `capacity` nodes.
+    pub fn new(params: Params, capacity: usize) -> Result<Self> {
+        params.validate()?;
+        let m0 = 2 * params.m;
+        let stride = 1 + m0 + params.dim;
+        let capacity = capacity.max(1);
+        if capacity > u32::MAX as usize / 2 {
+            return Err(Error::Params(format!("capacity {capacity} is too large")));
+        }
+        Ok(Hnsw {
+            params,
+            kernel: params.metric.kernel(),
+            m0,
+            stride,
+            capacity,
+            level0: zeroed_u32(capacity * stride),
+            upper: (0..capacity).map(|_| OnceLock::new()).collect(),
+            levels: zeroed_u8(capacity),
+            flags: zeroed_u8(capacity),
+            keys: zeroed_u32(capacity),
+            locks: (0..capacity).map(|_| Mutex::new(())).collect(),
+            allocated: AtomicU32::new(0),
+            entry: AtomicU64::new(NO_ENTRY),
+            entry_lock: Mutex::new(()),
+            key_map: RwLock::new(HashMap::new()),
+            deleted: AtomicUsize::new(0),
+            visited: VisitedPool::default(),
+            rng: AtomicU64::new(42),
+            level_mult: 1.0 / (params.m as f64).ln(),
+        })
+    }
+
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    /// Nodes the index can hold before `reserve` is needed (tombstones included).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Nodes in the graph, tombstones included.
+    pub fn allocated(&self) -> usize {
+        self.allocated.load(Ordering::Acquire) as usize
+    }
+
+    /// Keys that are present.
+    pub fn len(&self) -> usize {
+        self.key_map.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removed nodes still in the graph.
+    pub fn tombstones(&self) -> usize {
+        self.deleted.load(Ordering::Acquire)
+    }
+
+    pub fn contains(&self, key: u32) -> bool {
+        self.key_map.read().contains_key(&key)
+    }
+
+    /// The stored vector of `key`.
+    pub fn get(&self, key: u32) -> Option<Vec<f32>> {
+        let id = *self.key_map.read().get(&key)?;
+        Some(self.vector(id).to_vec())
+    }
+
+    /// Bytes held by the index: records, upper links, per-node arrays and the key map.
+    pub fn memory_usage(&self) -> usize {
+        let allocated = self.allocated();
+        let upper: usize = self.upper[..allocated]
+            .iter()
+            .filter_map(|u| u.get().map(|l| l.len() * 4 + 16))
+            .sum();
+        self.capacity * (self.stride * 4 + 4 + 2 + std::mem::size_of::<OnceLock<Box<[AtomicU32]>>>() + 1)
+            + upper
+            + self.key_map.read().capacity() * 12
+    }
+
+    /// Grows the index to hold at least `capacity` nodes. Takes `&mut self`: callers keep
+    /// searches and inserts out meanwhile (the node wraps the index in a lock).
+    pub fn reserve(&mut self, capacity: usize) -> Result<()> {
+        if capacity <= self.capacity {
+            return Ok(());
+        }
+        if capacity > u32::MAX as usize / 2 {
+            return Err(Error::Params(format!("capacity {capacity} is too large")));
+        }
+        self.level0 = grown_u32(&self.level0, capacity * self.stride);
+        self.keys = grown_u32(&self.keys, capacity);
+        self.levels = grown_u8(&self.levels, capacity);
+        self.flags = grown_u8(&self.flags, capacity);
+        self.upper.resize_with(capacity, OnceLock::new);
+        self.locks.resize_with(capacity, || Mutex::new(()));
+        self.capacity = capacity;
+        Ok(())
+    }
+
+    pub(crate) fn entry_point(&self) -> Option<(u32, usize)> {
+        match self.entry.load(Ordering::Acquire) {
+            NO_ENTRY => None,
+            e => Some((e as u32, (e >> 32) as usize)),
+        }
+    }
+
+    fn set_entry_point(&self, id: u32, level: usize) {
+        self.entry.store(((level as u64) << 32) | id as u64, Ordering::Release);
+    }
+
+    #[inline(always)]
+    fn record_start(&self, id: u32) -> usize {
+        id as usize * self.stride
+    }
+
+    /// The vector of node `id` (written before the node became reachable, never changed after).
+    #[inline(always)]
+    pub(crate) fn vector(&self, id: u32) -> &[f32] {
+        let start = self.record_start(id) + 1 + self.m0;
+        let words = &self.level0[start..start + self.params.dim];
+        // SAFETY: the words hold f32 bits (same size and alignment as AtomicU32) and are only
+        // written by `add` before any other thread can learn the id, or under `&mut self`.
+        unsafe { std::slice::from_raw_parts(words.as_ptr() as *const f32, words.len()) }
+    }
+
+    /// `[count, links...]` of node `id` on `level`.
+    #[inline(always)]
+    pub(crate) fn link_list(&self, id: u32, level: usize) -> &[AtomicU32] {
+        if level == 0 {
+            let start = self.record_start(id);
+            &self.level0[start..start + 1 + self.m0]
+        } else {
+            let per = 1 + self.params.m;
+            let upper = self.upper[id as usize].get().map(|b| &b[..]).unwrap_or(&[]);
+            upper.get((level - 1) * per..level * per).unwrap_or(&[])
+        }
+    }
+
+    /// The links in a `[count, links...]` list (a concurrent rewrite may show a mix of old and
+    /// new ids, all of them valid nodes).
+    #[inline(always)]
+    fn links<'a>(&self, list: &'a [AtomicU32]) -> &'a [AtomicU32] {
+        match list.split_first() {
+            Some((count, links)) => {
+                let n = (count.load(Ordering::Acquire) as usize).min(links.len());
+                &links[..n]
+            }
+            None => &[],
+        }
+    }
+
+    #[inline(always)]
+    fn dist(&self, q: &[f32], id: u32) -> f32 {
+        (self.kernel)(q, self.vector(id))
+    }
+
+    fn random_level(&self) -> usize {
+        let x = splitmix64(self.rng.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed));
+        let u = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+        ((-u.ln() * self.level_mult) as usize).min(MAX_LEVEL)
+    }
+
+    fn allocate(&self) -> Result<u32> {
+        let cap = self.capacity as u32;
+        self.allocated
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
+            .map_err(|_| Error::Full(self.capacity))
+    }
+
+    /// Tombstones node `id` (its key no longer maps to it).
+    fn tombstone(&self, id: u32) {
+        if self.flags[id as usize].fetch_or(DELETED, Ordering::AcqRel) & DELETED == 0 {
+            self.deleted.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    #[inline(always)]
+    fn is_deleted(&self, id: u32) -> bool {
+        self.flags[id as usize].load(Ordering::Acquire) & DELETED != 0
+    }
+
+    /// Removes `key`; false if it was not present.
+    pub fn remove(&self, key: u32) -> bool {
+        match self.key_map.write().remove(&key) {
+            Some(id) => {
+                self.tombstone(id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds `vector` under `key`, replacing the key's previous vector. Safe to call from several
+    /// threads at once.
+    pub fn add(&self, key: u32, vector: &[f32]) -> Result<()> {
+        let dim = self.params.dim;
+        if vector.len() != dim {
+            return Err(Error::Dimension {
+                got: vector.len(),
+                want: dim,
+            });
+        }
+        let id = self.allocate()?;
+        let level = self.random_level();
+        let start = self.record_start(id) + 1 + self.m0;
+        for (w, x) in self.level0[start..start + dim].iter().zip(vector) {
+            w.store(x.to_bits(), Ordering::Relaxed);
+        }
+        if level > 0 {
+            // A fresh id: nobody else can have set it.
+            let _ = self.upper[id as usize].set(zeroed_u32(level * (1 + self.params.m)));
+        }
+        self.levels[id as usize].store(level as u8, Ordering::Relaxed);
+        self.keys[id as usize].store(key, Ordering::Release);
+        if let Some(old) = self.key_map.write().insert(key, id) {
+            self.tombstone(old);
+        }
+        self.link(id, level);
+        Ok(())
+    }
+
+    /// Connects a new node into the graph, top level first.
+    fn link(&self, id: u32, level: usize) {
+        let entry_guard = self.entry_lock.lock();
+        let Some((entry, top)) = self.entry_point() else {
+            self.set_entry_point(id, level);
+            return;
+        };
+        // A node that raises the top level becomes the entry point once linked; inserts that
+        // would raise it too wait for this one.
+        let raising = if level > top {
+            Some(entry_guard)
+        } else {
+            drop(entry_guard);
+            None
+        };
+        let q = self.vector(id);
+        let mut cur = self.greedy(q, entry, top, level);
+        for l in (0..=level.min(top)).rev() {
+            let found = {
+                let mut visited = self.visited.take(self.capacity);
+                self.search_layer(q, cur, self.params.ef_construct, l, &mut visited, &Accept::All)
+            };
+            let mut sorted = found.into_sorted_vec();
+            sorted.retain(|s| s.id != id);
+            if let Some(best) = sorted.first() {
+                cur = *best;
+            }
+            let chosen = self.select(&sorted, self.params.m);
+            {
+                let _own = self.locks[id as usize].lock();
+                Self::write_links(self.link_list(id, l), &chosen);
+            }
+            for n in &chosen {
+                self.connect(n.id, id, n.d, l);
+            }
+        }
+        if raising.is_some() {
+            self.set_entry_point(id, level);
+        }
+    }
+
+    fn write_links(list: &[AtomicU32], chosen: &[Scored]) {
+        let (count, links) = list.split_first().expect("a link list has a count");
+        for (slot, s) in links.iter().zip(chosen) {
+            slot.store(s.id, Ordering::Release);
+        }
+        count.store(chosen.len().min(links.len()) as u32, Ordering::Release);
+    }
+
+    /// Adds a link from `node` to `new` on `level`; a full list keeps the heuristic's choice.
+    fn connect(&self, node: u32, new: u32, d: f32, level: usize) {
+        let _lock = self.locks[node as usize].lock();
+        let list = self.link_list(node, level);
+        let (count, slots) = list.split_first().expect("a link list has a count");
+        let n = (count.load(Ordering::Acquire) as usize).min(slots.len());
+        if slots[..n].iter().any(|s| s.load(Ordering::Relaxed) == new) {
+            return;
+        }
+        if n < slots.len() {
+            slots[n].store(new, Ordering::Release);
+            count.store(n as u32 + 1, Ordering::Release);
+            return;
+        }
+        let base = self.vector(node);
+        let mut candidates: Vec<Scored> = slots
+            .iter()
+            .map(|s| {
+                let id = s.load(Ordering::Relaxed);
+                Scored {
+                    d: self.dist(base, id),
+                    id,
+                }
+            })
+            .collect();
+        candidates.push(Scored { d, id: new });
+        candidates.sort_unstable();
+        let kept = self.select(&candidates, slots.len());
+        Self::write_links(list, &kept);
+    }
+
+    /// The neighbour-selection heuristic: walking candidates nearest first, keep one only if it
+    /// is nearer to the base than to every one kept so far (spreads links over directions).
+    fn select(&self, sorted: &[Scored], max: usize) -> Vec<Scored> {
+        let mut kept: Vec<Scored> = Vec::with_capacity(max);
+        for c in sorted {
+            if kept.len() >= max {
+                break;
+            }
+            let v = self.vector(c.id);
+            if kept.iter().all(|k| self.dist(v, k.id) >= c.d) {
+                kept.push(*c);
+            }
+        }
+        kept
+    }
+
+    /// Greedy descent from `entry` on level `from` down to level `to + 1`.
+    fn greedy(&self, q: &[f32], entry: u32, from: usize, to: usize) -> Scored {
+        let mut cur = Scored {
+            d: self.dist(q, entry),
+            id: entry,
+        };
+        for level in (to + 1..=from).rev() {
+            loop {
+                let mut moved = false;
+                for l in self.links(self.link_list(cur.id, level)) {
+                    let id = l.load(Ordering::Acquire);
+                    let d = self.dist(q, id);
+                    if d < cur.d {
+                        cur = Scored { d, id };
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        cur
+    }
+
+    /// Best-first search of one level: up to `ef` accepted nodes, as a max-heap by distance.
+    fn search_layer(
+        &self,
+        q: &[f32],
+        entry: Scored,
+        ef: usize,
+        level: usize,
+        visited: &mut Visited,
+        accept: &Accept,
+    ) -> BinaryHeap<Scored> {
+        let accepts = |id: u32| match accept {
+            Accept::All => true,
+            Accept::Live => !self.is_deleted(id),
+            Accept::Keys(f) => !self.is_deleted(id) && f(self.keys[id as usize].load(Ordering::Acquire)),
+        };
+        let mut candidates = BinaryHeap::with_capacity(ef * 2);
+        let mut top = BinaryHeap::with_capacity(ef + 1);
+        visited.insert(entry.id);
+        candidates.push(Reverse(entry));
+        if accepts(entry.id) {
+            top.push(entry);
+        }
+        // Worst distance kept once `top` is full; until then every neighbour is explored.
+        let mut bound = if top.len() >= ef { entry.d } else { f32::INFINITY };
+        while let Some(Reverse(c)) = candidates.pop() {
+            if c.d > bound {
+                break;
+            }
+            let links = self.links(self.link_list(c.id, level));
+            if let Some(first) = links.first() {
+                self.prefetch(first.load(Ordering::Relaxed), visited);
+            }
+            for (i, l) in links.iter().enumerate() {
+                let id = l.load(Ordering::Acquire);
+                if let Some(next) = links.get(i + 1) {
+                    self.prefetch(next.load(Ordering::Relaxed), visited);
+                }
+                if !visited.insert(id) {
+                    continue;
+                }
+                let d = self.dist(q, id);
+                if d < bound {
+                    candidates.push(Reverse(Scored { d, id }));
+                    if accepts(id) {
+                        top.push(Scored { d, id });
+                        if top.len() > ef {
+                            top.pop();
+                        }
+                        if top.len() >= ef {
+                            bound = top.peek().map_or(f32::INFINITY, |s: &Scored| s.d);
+                        }
+                    }
+                }
+            }
+        }
+        top
+    }
+
+    /// Asks the CPU to start loading node `id`'s record and visited tag.
+    #[inline(always)]
+    fn prefetch(&self, id: u32, visited: &Visited) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let record = self.level0.as_ptr().wrapping_add(self.record_start(id)) as *const i8;
+            // SAFETY: prefetch is a hint; it never faults, whatever the address.
+            unsafe {
+                _mm_prefetch(visited.tag_ptr(id) as *const i8, _MM_HINT_T0);
+                _mm_prefetch(record, _MM_HINT_T0);
+                _mm_prefetch(record.wrapping_add(64), _MM_HINT_T0);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (id, visited);
+    }
+
+    /// The `k` nearest present keys to `query` with their distances, nearest first; `ef` is the
+    /// search breadth (raised to `k`). `accept`, if given, restricts the keys returned.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: Option<&dyn Fn(u32) -> bool>,
+    ) -> Result<Vec<(u32, f32)>> {
+        if query.len() != self.params.dim {
+            return Err(Error::Dimension {
+                got: query.len(),
+                want: self.params.dim,
+            });
+        }
+        let Some((entry, top)) = self.entry_point() else {
+            return Ok(Vec::new());
+        };
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let accept = match accept {
+            Some(f) => Accept::Keys(f),
+            None if self.tombstones() == 0 => Accept::All,
+            None => Accept::Live,
+        };
+        let start = self.greedy(query, entry, top, 0);
+        let found = {
+            let mut visited = self.visited.take(self.capacity);
+            self.search_layer(query, start, ef.max(k), 0, &mut visited, &accept)
+        };
+        let mut sorted = found.into_sorted_vec();
+        sorted.truncate(k);
+        Ok(sorted
+            .into_iter()
+            .map(|s| (self.keys[s.id as usize].load(Ordering::Acquire), s.d))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    pub(crate) fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                (0..dim)
+                    .map(|_| {
+                        state = splitmix64(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
+                        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn params(dim: usize, metric: Metric) -> Params {
+        Params {
+            dim,
+            m: 16,
+            ef_construct: 100,
+            metric,
+        }
+    }
+
+    fn exact(data: &[Vec<f32>], q: &[f32], k: usize, metric: Metric, skip: impl Fn(u32) -> bool) -> Vec<u32> {
+        let kernel = metric.kernel();
+        let mut all: Vec<(f32, u32)> = data
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !skip(*i as u32))
+            .map(|(i, v)| (kernel(q, v), i as u32))
+            .collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        all.into_iter().take(k).map(|x| x.1).collect()
+    }
+
+    fn recall(
+        index: &Hnsw,
+        data: &[Vec<f32>],
+        queries: &[Vec<f32>],
+        metric: Metric,
+        skip: impl Fn(u32) -> bool + Copy,
+    ) -> f64 {
+        let mut hits = 0;
+        for q in queries {
+            let want = exact(data, q, 10, metric, skip);
+            let filter = move |key: u32| !skip(key);
+            let got = index.search(q, 10, 64, Some(&filter)).unwrap();
+            hits += got.iter().filter(|(k, _)| want.contains(k)).count();
+        }
+        hits as f64 / (10 * queries.len()) as f64
+    }
+
+    #[test]
+    fn finds_nearest_neighbours_for_every_metric() {
+        for metric in [Metric::L2sq, Metric::InnerProduct, Metric::L1] {
+            let data = random_vectors(3000, 16, 1);
+            let index = Hnsw::new(params(16, metric), 3000).unwrap();
+            for (i, v) in data.iter().enumerate() {
+                index.add(i as u32, v).unwrap();
+            }
+            let queries = random_vectors(50, 16, 2);
+            let r = recall(&index, &data, &queries, metric, |_| false);
+            assert!(r >= 0.95, "{metric:?}: recall {r}");
+            // Distances are the metric's.
+            let hits = index.search(&queries[0], 3, 64, None).unwrap();
+            for (key, d) in hits {
+                let want = metric.kernel()(&queries[0], &data[key as usize]);
+                assert!((d - want).abs() < 1e-5, "{metric:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_inserts_build_a_good_graph() {
+        let data = Arc::new(random_vectors(4000, 24, 3));
+        let index = Arc::new(Hnsw::new(params(24, Metric::L2sq), 4000).unwrap());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let (data, index) = (data.clone(), index.clone());
+                std::thread::spawn(move || {
+                    for i in (t..data.len()).step_by(4) {
+                        index.add(i as u32, &data[i]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(index.len(), 4000);
+        let r = recall(&index, &data, &random_vectors(50, 24, 4), Metric::L2sq, |_| false);
+        assert!(r >= 0.95, "recall {r}");
+    }
+
+    #[test]
+    fn removed_and_filtered_keys_are_never_returned() {
+        let data = random_vectors(2000, 8, 5);
+        let index = Hnsw::new(params(8, Metric::L2sq), 2000).unwrap();
+        for (i, v) in data.iter().enumerate() {
+            index.add(i as u32, v).unwrap();
+        }
+        for key in (0..2000).step_by(3) {
+            assert!(index.remove(key));
+        }
+        assert!(!index.remove(0));
+        assert_eq!(index.len(), 2000 - 667);
+        assert_eq!(index.tombstones(), 667);
+        assert!(!index.contains(3) && index.contains(4) && index.get(3).is_none());
+        let queries = random_vectors(30, 8, 6);
+        for q in &queries {
+            let hits = index.search(q, 10, 64, None).unwrap();
+            assert_eq!(hits.len(), 10);
+            assert!(hits.iter().all(|(k, _)| k % 3 != 0));
+        }
+        let r = recall(&index, &data, &queries, Metric::L2sq, |k| k % 3 == 0 || k % 2 == 0);
+        assert!(r >= 0.9, "filtered recall {r}");
+    }
+
+    #[test]
+    fn re_adding_a_key_replaces_its_vector() {
+        let index = Hnsw::new(params(2, Metric::L2sq), 4).unwrap();
+        index.add(7, &[0.0, 0.0]).unwrap();
+        index.add(8, &[5.0, 5.0]).unwrap();
+        index.add(7, &[10.0, 10.0]).unwrap();
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.get(7).unwrap(), vec![10.0, 10.0]);
+        let hits = index.search(&[0.0, 0.0], 2, 8, None).unwrap();
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![8, 7]);
+    }
+
+    #[test]
+    fn full_index_refuses_until_reserved_and_bad_input_is_an_error() {
+        let mut index = Hnsw::new(params(3, Metric::L2sq), 2).unwrap();
+        index.add(0, &[0.0; 3]).unwrap();
+        index.add(1, &[1.0; 3]).unwrap();
+        assert!(matches!(index.add(2, &[2.0; 3]), Err(Error::Full(2))));
+        index.reserve(10).unwrap();
+        index.add(2, &[2.0; 3]).unwrap();
+        assert_eq!(index.search(&[2.1; 3], 1, 10, None).unwrap()[0].0, 2);
+        assert!(matches!(
+            index.add(3, &[1.0; 2]),
+            Err(Error::Dimension { got: 2, want: 3 })
+        ));
+        assert!(index.search(&[1.0; 4], 1, 10, None).is_err());
+        assert!(Hnsw::new(
+            Params {
+                m: 1,
+                ..params(3, Metric::L2sq)
+            },
+            1
+        )
+        .is_err());
+        assert!(Hnsw::new(
+            Params {
+                dim: 0,
+                ..params(3, Metric::L2sq)
+            },
+            1
+        )
+        .is_err());
+        let empty = Hnsw::new(params(3, Metric::L2sq), 1).unwrap();
+        assert!(empty.search(&[0.0; 3], 5, 10, None).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,211 @@
+//! Saving and loading an index: a small header, then every node's key, level, flags, level-0
+//! record and upper links, little-endian. Loading checks every link and count, so a damaged file
+//! is an error, never a bad graph.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use crate::graph::{zeroed_u32, Hnsw, Params, MAX_LEVEL};
+use crate::kernels::Metric;
+use crate::{Error, Result};
+
+const MAGIC: &[u8; 8] = b"QHNSW001";
+
+fn put_u32(w: &mut impl Write, v: u32) -> std::io::Result<()> {
+    w.write_all(&v.to_le_bytes())
+}
+
+fn get_u32(r: &mut impl Read) -> Result<u32> {
+    let mut b = [0u8; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_le_bytes(b))
+}
+
+fn get_u8(r: &mut impl Read) -> Result<u8> {
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b)?;
+    Ok(b[0])
+}
+
+impl Hnsw {
+    /// Writes the index to `path` (through a temporary file, renamed into place). Inserts must
+    /// not run meanwhile.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("tmp");
+        {
+            let mut w = BufWriter::new(std::fs::File::create(&tmp)?);
+            let p = self.params;
+            w.write_all(MAGIC)?;
+            for v in [p.dim, p.m, p.ef_construct] {
+                put_u32(&mut w, v as u32)?;
+            }
+            w.write_all(&[p.metric.code()])?;
+            let allocated = self.allocated() as u32;
+            put_u32(&mut w, allocated)?;
+            w.write_all(&self.entry.load(Ordering::Acquire).to_le_bytes())?;
+            for id in 0..allocated {
+                let i = id as usize;
+                put_u32(&mut w, self.keys[i].load(Ordering::Acquire))?;
+                w.write_all(&[
+                    self.levels[i].load(Ordering::Acquire),
+                    self.flags[i].load(Ordering::Acquire),
+                ])?;
+                let record = &self.level0[i * self.stride..(i + 1) * self.stride];
+                for word in record {
+                    put_u32(&mut w, word.load(Ordering::Acquire))?;
+                }
+                if let Some(upper) = self.upper[i].get() {
+                    for word in upper.iter() {
+                        put_u32(&mut w, word.load(Ordering::Acquire))?;
+                    }
+                }
+            }
+            w.flush()?;
+            w.get_ref().sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    }
+
+    /// Reads an index written by `save`, with room for `extra` more nodes.
+    pub fn load(path: &Path, extra: usize) -> Result<Self> {
+        let mut r = BufReader::new(std::fs::File::open(path)?);
+        let mut magic = [0u8; 8];
+        r.read_exact(&mut magic)?;
+        if &magic != MAGIC {
+            return Err(Error::Format("not an index file of this version".into()));
+        }
+        let dim = get_u32(&mut r)? as usize;
+        let m = get_u32(&mut r)? as usize;
+        let ef_construct = get_u32(&mut r)? as usize;
+        let metric = Metric::from_code(get_u8(&mut r)?).ok_or_else(|| Error::Format("unknown metric".into()))?;
+        let params = Params {
+            dim,
+            m,
+            ef_construct,
+            metric,
+        };
+        let allocated = get_u32(&mut r)?;
+        let mut entry = [0u8; 8];
+        r.read_exact(&mut entry)?;
+        let entry = u64::from_le_bytes(entry);
+        let index = Hnsw::new(params, allocated as usize + extra.max(1))?;
+        let bad = |what: String| Error::Format(what);
+        let mut keys = index.key_map.write();
+        let mut deleted = 0;
+        for id in 0..allocated {
+            let i = id as usize;
+            let key = get_u32(&mut r)?;
+            let level = get_u8(&mut r)? as usize;
+            let flags = get_u8(&mut r)?;
+            if level > MAX_LEVEL {
+                return Err(bad(format!("node {id} has level {level}")));
+            }
+            index.keys[i].store(key, Ordering::Relaxed);
+            index.levels[i].store(level as u8, Ordering::Relaxed);
+            index.flags[i].store(flags, Ordering::Relaxed);
+            for word in &index.level0[i * index.stride..(i + 1) * index.stride] {
+                word.store(get_u32(&mut r)?, Ordering::Relaxed);
+            }
+            if level > 0 {
+                let upper = zeroed_u32(level * (1 + m));
+                for word in upper.iter() {
+                    word.store(get_u32(&mut r)?, Ordering::Relaxed);
+                }
+                let _ = index.upper[i].set(upper);
+            }
+            if flags & 1 == 0 {
+                if let Some(old) = keys.insert(key, id) {
+                    return Err(bad(format!("key {key} is held by nodes {old} and {id}")));
+                }
+            } else {
+                deleted += 1;
+            }
+        }
+        drop(keys);
+        // Every link must name an allocated node, every count fit its list.
+        for id in 0..allocated {
+            for level in 0..=index.levels[id as usize].load(Ordering::Relaxed) as usize {
+                let list = index.link_list(id, level);
+                let Some(count) = list.first() else {
+                    return Err(bad(format!("node {id} lacks level {level}")));
+                };
+                let n = count.load(Ordering::Relaxed) as usize;
+                if n >= list.len() || list[1..=n].iter().any(|l| l.load(Ordering::Relaxed) >= allocated) {
+                    return Err(bad(format!("node {id} has a broken link list on level {level}")));
+                }
+            }
+        }
+        if allocated > 0 {
+            let (eid, elevel) = (entry as u32, (entry >> 32) as usize);
+            if eid >= allocated || index.levels[eid as usize].load(Ordering::Relaxed) as usize != elevel {
+                return Err(bad("entry point does not match its node".into()));
+            }
+            index.entry.store(entry, Ordering::Release);
+        }
+        index.allocated.store(allocated, Ordering::Release);
+        index.deleted.store(deleted, Ordering::Release);
+        let mut rest = [0u8; 1];
+        if r.read(&mut rest)? != 0 {
+            return Err(bad("trailing bytes".into()));
+        }
+        Ok(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_index_loads_with_the_same_answers_and_damage_is_an_error() {
+        let params = Params {
+            dim: 8,
+            m: 8,
+            ef_construct: 50,
+            metric: Metric::InnerProduct,
+        };
+        let index = Hnsw::new(params, 500).unwrap();
+        let mut state = 9u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let data: Vec<Vec<f32>> = (0..500).map(|_| (0..8).map(|_| next()).collect()).collect();
+        for (i, v) in data.iter().enumerate() {
+            index.add(i as u32 * 10, v).unwrap();
+        }
+        index.remove(30);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("graph.hnsw");
+        index.save(&path).unwrap();
+        let loaded = Hnsw::load(&path, 100).unwrap();
+        assert_eq!(loaded.params(), params);
+        assert_eq!((loaded.len(), loaded.tombstones()), (499, 1));
+        assert!(loaded.capacity() >= 600);
+        assert_eq!(loaded.get(40).unwrap(), data[4]);
+        for q in data.iter().take(20) {
+            assert_eq!(
+                loaded.search(q, 5, 32, None).unwrap(),
+                index.search(q, 5, 32, None).unwrap()
+            );
+        }
+        loaded.add(7, &data[0]).unwrap();
+        assert!(loaded.contains(7));
+
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        assert!(Hnsw::load(&path, 0).is_err());
+        let mut broken = bytes.clone();
+        // The first link of node 0 (header 8+13+4+8 bytes, key 4, level+flags 2, count 4).
+        let at = 8 + 13 + 4 + 8 + 4 + 2 + 4;
+        broken[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&path, &broken).unwrap();
+        assert!(matches!(Hnsw::load(&path, 0), Err(Error::Format(_))));
+        std::fs::write(&path, b"nonsense").unwrap();
+        assert!(Hnsw::load(&path, 0).is_err());
+    }
+}

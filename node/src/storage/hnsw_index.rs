@@ -1,0 +1,145 @@
+//! The project's own HNSW (`hnsw` crate) behind `VectorIndex`: the node's default engine.
+
+use std::path::Path;
+
+use hnsw::{Hnsw, Metric, Params};
+use parking_lot::RwLock;
+
+use super::index::{HnswParams, IndexEngine, VectorIndex};
+use crate::error::{Error, Result};
+use crate::model::vector::Distance;
+
+/// A saved graph with more tombstones than this share of its nodes is rebuilt on load instead,
+/// which drops them (they cost memory and search work until then).
+const MAX_TOMBSTONE_SHARE: f64 = 0.25;
+
+pub struct NativeIndex {
+    params: HnswParams,
+    /// Read-locked for everything but growing the graph (`reserve`) and saving it.
+    graph: RwLock<Hnsw>,
+}
+
+fn graph_params(p: &HnswParams) -> Params {
+    Params {
+        dim: p.dim,
+        m: p.m.max(2),
+        ef_construct: p.ef_construct.max(4),
+        // Cosine vectors are normalised on insert, so `1 - dot` is the cosine distance.
+        metric: match p.distance {
+            Distance::Cosine | Distance::Dot => Metric::InnerProduct,
+            Distance::Euclid => Metric::L2sq,
+            Distance::Manhattan => Metric::L1,
+        },
+    }
+}
+
+fn internal(e: hnsw::Error) -> Error {
+    Error::internal(format!("hnsw: {e}"))
+}
+
+impl NativeIndex {
+    pub fn new(params: HnswParams) -> Result<Self> {
+        Ok(NativeIndex {
+            params,
+            graph: RwLock::new(Hnsw::new(graph_params(&params), 1024).map_err(internal)?),
+        })
+    }
+
+    /// The graph saved at `path`, if it exists, reads back whole, fits `params` and is not
+    /// mostly tombstones; otherwise `None` and the caller rebuilds.
+    pub fn load(params: HnswParams, path: &Path) -> Option<Self> {
+        if !path.exists() {
+            return None;
+        }
+        let graph = match Hnsw::load(path, 1024) {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable saved index; rebuilding");
+                return None;
+            }
+        };
+        if graph.params() != graph_params(&params) {
+            return None;
+        }
+        if graph.tombstones() as f64 > MAX_TOMBSTONE_SHARE * graph.allocated() as f64 {
+            tracing::info!(path = %path.display(), tombstones = graph.tombstones(), "rebuilding index to drop removed vectors");
+            return None;
+        }
+        Some(NativeIndex {
+            params,
+            graph: RwLock::new(graph),
+        })
+    }
+
+    fn scored(&self, hits: Vec<(u32, f32)>) -> Vec<(u32, f32)> {
+        hits.into_iter().map(|(k, d)| (k, self.params.score(d))).collect()
+    }
+}
+
+impl VectorIndex for NativeIndex {
+    fn params(&self) -> HnswParams {
+        self.params
+    }
+
+    fn engine(&self) -> IndexEngine {
+        IndexEngine::Native
+    }
+
+    fn add(&self, key: u32, vector: &[f32]) -> Result<()> {
+        self.graph.read().add(key, vector).map_err(internal)
+    }
+
+    fn remove(&self, key: u32) -> Result<()> {
+        self.graph.read().remove(key);
+        Ok(())
+    }
+
+    fn contains(&self, key: u32) -> bool {
+        self.graph.read().contains(key)
+    }
+
+    fn get(&self, key: u32) -> Option<Vec<f32>> {
+        self.graph.read().get(key)
+    }
+
+    fn search(&self, query: &[f32], limit: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>> {
+        let hits = self
+            .graph
+            .read()
+            .search(query, limit, ef, Some(accept))
+            .map_err(internal)?;
+        Ok(self.scored(hits))
+    }
+
+    fn search_all(&self, query: &[f32], limit: usize, ef: usize) -> Result<Vec<(u32, f32)>> {
+        let hits = self.graph.read().search(query, limit, ef, None).map_err(internal)?;
+        Ok(self.scored(hits))
+    }
+
+    fn len(&self) -> usize {
+        self.graph.read().len()
+    }
+
+    fn memory_usage(&self) -> usize {
+        self.graph.read().memory_usage()
+    }
+
+    fn reserve(&self, additional: usize) -> Result<()> {
+        let (needed, capacity) = {
+            let g = self.graph.read();
+            (g.allocated() + additional, g.capacity())
+        };
+        if needed <= capacity {
+            return Ok(());
+        }
+        // Grow by half at least, so a stream of small batches does not copy the graph each time.
+        let mut g = self.graph.write();
+        let target = needed.max(g.capacity() + g.capacity() / 2);
+        g.reserve(target).map_err(internal)
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        // The write lock keeps inserts out while the graph is written.
+        self.graph.write().save(path).map_err(internal)
+    }
+}
