@@ -565,6 +565,29 @@ impl Hnsw {
         let _ = (id, visited);
     }
 
+    /// A new graph of the present keys only (tombstones dropped), built with `threads` threads,
+    /// with room for half as many more. The caller keeps inserts out of `self` meanwhile;
+    /// searches of `self` may go on.
+    pub fn rebuilt(&self, threads: usize) -> Result<Hnsw> {
+        let live: Vec<(u32, u32)> = self.key_map.read().iter().map(|(k, id)| (*k, *id)).collect();
+        let fresh = Hnsw::new(self.params, live.len() + live.len() / 2 + 1024)?;
+        let chunk = live.len().div_ceil(threads.max(1)).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = live
+                .chunks(chunk)
+                .map(|part| {
+                    let fresh = &fresh;
+                    scope.spawn(move || part.iter().try_for_each(|(key, id)| fresh.add(*key, self.vector(*id))))
+                })
+                .collect();
+            workers.into_iter().try_for_each(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(Error::Rebuild("a thread panicked".into())))
+            })
+        })?;
+        Ok(fresh)
+    }
+
     /// The `k` nearest present keys to `query` with their distances, nearest first; `ef` is the
     /// search breadth (raised to `k`). `accept`, if given, restricts the keys returned.
     pub fn search(
@@ -726,6 +749,29 @@ mod tests {
         }
         let r = recall(&index, &data, &queries, Metric::L2sq, |k| k % 3 == 0 || k % 2 == 0);
         assert!(r >= 0.9, "filtered recall {r}");
+    }
+
+    #[test]
+    fn rebuilding_drops_tombstones_and_keeps_answers() {
+        let data = random_vectors(3000, 16, 8);
+        let index = Hnsw::new(params(16, Metric::L2sq), 3000).unwrap();
+        for (i, v) in data.iter().enumerate() {
+            index.add(i as u32, v).unwrap();
+        }
+        for key in (0..3000).filter(|k| k % 2 == 1) {
+            index.remove(key);
+        }
+        let rebuilt = index.rebuilt(3).unwrap();
+        assert_eq!(
+            (rebuilt.len(), rebuilt.allocated(), rebuilt.tombstones()),
+            (1500, 1500, 0)
+        );
+        assert_eq!(rebuilt.get(10).unwrap(), data[10]);
+        assert!(rebuilt.get(11).is_none());
+        let r = recall(&rebuilt, &data, &random_vectors(50, 16, 9), Metric::L2sq, |k| {
+            k % 2 == 1
+        });
+        assert!(r >= 0.95, "recall {r}");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum Error {
     Full(usize),
     #[error("invalid index parameters: {0}")]
     Params(String),
+    #[error("rebuilding the index failed: {0}")]
+    Rebuild(String),
     #[error("index file: {0}")]
     Io(#[from] std::io::Error),
     #[error("index file is not valid: {0}")]

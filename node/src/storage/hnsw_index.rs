@@ -9,9 +9,16 @@ use super::index::{HnswParams, IndexEngine, VectorIndex};
 use crate::error::{Error, Result};
 use crate::model::vector::Distance;
 
-/// A saved graph with more tombstones than this share of its nodes is rebuilt on load instead,
-/// which drops them (they cost memory and search work until then).
+/// A graph with more tombstones than this share of its nodes is rebuilt without them (on load,
+/// or by the indexer when idle): they cost memory and search work until then.
 const MAX_TOMBSTONE_SHARE: f64 = 0.25;
+/// Fewer tombstones than this are never worth a rebuild.
+const MIN_TOMBSTONES_TO_COMPACT: usize = 1024;
+
+fn too_many_tombstones(graph: &Hnsw) -> bool {
+    graph.tombstones() >= MIN_TOMBSTONES_TO_COMPACT
+        && graph.tombstones() as f64 > MAX_TOMBSTONE_SHARE * graph.allocated() as f64
+}
 
 pub struct NativeIndex {
     params: HnswParams,
@@ -61,7 +68,7 @@ impl NativeIndex {
         if graph.params() != graph_params(&params) {
             return None;
         }
-        if graph.tombstones() as f64 > MAX_TOMBSTONE_SHARE * graph.allocated() as f64 {
+        if too_many_tombstones(&graph) {
             tracing::info!(path = %path.display(), tombstones = graph.tombstones(), "rebuilding index to drop removed vectors");
             return None;
         }
@@ -141,5 +148,23 @@ impl VectorIndex for NativeIndex {
     fn save(&self, path: &Path) -> Result<()> {
         // The write lock keeps inserts out while the graph is written.
         self.graph.write().save(path).map_err(internal)
+    }
+
+    fn compact(&self, threads: usize) -> Result<bool> {
+        let fresh = {
+            let graph = self.graph.read();
+            if !too_many_tombstones(&graph) {
+                return Ok(false);
+            }
+            tracing::info!(
+                vectors = graph.len(),
+                tombstones = graph.tombstones(),
+                "rebuilding HNSW without removed vectors"
+            );
+            // Searches go on meanwhile; the caller (the indexer) is the only writer.
+            graph.rebuilt(threads).map_err(internal)?
+        };
+        *self.graph.write() = fresh;
+        Ok(true)
     }
 }

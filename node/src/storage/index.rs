@@ -37,6 +37,12 @@ pub trait VectorIndex: Send + Sync {
     /// Makes room for `additional` more keys.
     fn reserve(&self, additional: usize) -> Result<()>;
     fn save(&self, path: &Path) -> Result<()>;
+    /// Drops removed vectors from the graph when they have piled up (by rebuilding it with
+    /// `threads` threads); true if it did. Runs on the indexer, the index's only writer.
+    fn compact(&self, threads: usize) -> Result<bool> {
+        let _ = threads;
+        Ok(false)
+    }
 }
 
 /// Which HNSW implementation a node builds (`storage.hnsw_index.engine`).
@@ -229,6 +235,35 @@ mod tests {
             for h in handles {
                 h.join().unwrap();
             }
+        }
+    }
+
+    #[test]
+    fn compaction_drops_removed_vectors_of_the_native_graph() {
+        let params = HnswParams {
+            dim: 8,
+            distance: Distance::Euclid,
+            m: 8,
+            ef_construct: 32,
+        };
+        let data = random_vectors(3000, 8, 11);
+        for engine in ENGINES {
+            let index = new_index(engine, params);
+            index.reserve(data.len()).unwrap();
+            for (i, v) in data.iter().enumerate() {
+                index.add(i as u32, v).unwrap();
+            }
+            assert!(!index.compact(2).unwrap(), "{engine:?}: nothing removed yet");
+            for key in 0..2000 {
+                index.remove(key).unwrap();
+            }
+            // usearch reclaims removed slots itself; the native graph rebuilds.
+            assert_eq!(index.compact(2).unwrap(), engine == IndexEngine::Native);
+            assert_eq!(index.len(), 1000);
+            let hits = index.search_all(&data[2500], 5, 64).unwrap();
+            assert_eq!(hits[0].0, 2500, "{engine:?}");
+            assert!(hits.iter().all(|(k, _)| *k >= 2000));
+            assert!(!index.compact(2).unwrap());
         }
     }
 }

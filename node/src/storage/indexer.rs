@@ -109,6 +109,10 @@ impl Worker {
             if self.stopping() {
                 break;
             }
+            if self.compact() {
+                dirty = true;
+                continue;
+            }
             if dirty && idle_since.elapsed() >= SAVE_AFTER_IDLE {
                 self.save();
                 dirty = false;
@@ -227,6 +231,18 @@ impl Worker {
                 }
             }
             worked = true;
+        }
+        worked
+    }
+
+    /// Rebuilds indexes that hold many removed vectors; true if one was rebuilt.
+    fn compact(&self) -> bool {
+        let mut worked = false;
+        for (name, index) in &self.indexes {
+            match index.compact(self.threads) {
+                Ok(done) => worked |= done,
+                Err(e) => tracing::error!(shard = %self.name, vector = %name, error = %e, "rebuilding the HNSW failed"),
+            }
         }
         worked
     }
