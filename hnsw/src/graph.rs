@@ -656,6 +656,16 @@ mod tests {
         }
     }
 
+    /// An index holding `n` random vectors under keys 0..n, and the vectors.
+    fn filled(n: usize, dim: usize, seed: u64, metric: Metric) -> (Hnsw, Vec<Vec<f32>>) {
+        let data = random_vectors(n, dim, seed);
+        let index = Hnsw::new(params(dim, metric), n).unwrap();
+        for (i, v) in data.iter().enumerate() {
+            index.add(i as u32, v).unwrap();
+        }
+        (index, data)
+    }
+
     fn exact(data: &[Vec<f32>], q: &[f32], k: usize, metric: Metric, skip: impl Fn(u32) -> bool) -> Vec<u32> {
         let kernel = metric.kernel();
         let mut all: Vec<(f32, u32)> = data
@@ -688,11 +698,7 @@ mod tests {
     #[test]
     fn finds_nearest_neighbours_for_every_metric() {
         for metric in [Metric::L2sq, Metric::InnerProduct, Metric::L1] {
-            let data = random_vectors(3000, 16, 1);
-            let index = Hnsw::new(params(16, metric), 3000).unwrap();
-            for (i, v) in data.iter().enumerate() {
-                index.add(i as u32, v).unwrap();
-            }
+            let (index, data) = filled(3000, 16, 1, metric);
             let queries = random_vectors(50, 16, 2);
             let r = recall(&index, &data, &queries, metric, |_| false);
             assert!(r >= 0.95, "{metric:?}: recall {r}");
@@ -729,11 +735,7 @@ mod tests {
 
     #[test]
     fn removed_and_filtered_keys_are_never_returned() {
-        let data = random_vectors(2000, 8, 5);
-        let index = Hnsw::new(params(8, Metric::L2sq), 2000).unwrap();
-        for (i, v) in data.iter().enumerate() {
-            index.add(i as u32, v).unwrap();
-        }
+        let (index, data) = filled(2000, 8, 5, Metric::L2sq);
         for key in (0..2000).step_by(3) {
             assert!(index.remove(key));
         }
@@ -753,11 +755,7 @@ mod tests {
 
     #[test]
     fn rebuilding_drops_tombstones_and_keeps_answers() {
-        let data = random_vectors(3000, 16, 8);
-        let index = Hnsw::new(params(16, Metric::L2sq), 3000).unwrap();
-        for (i, v) in data.iter().enumerate() {
-            index.add(i as u32, v).unwrap();
-        }
+        let (index, data) = filled(3000, 16, 8, Metric::L2sq);
         for key in (0..3000).filter(|k| k % 2 == 1) {
             index.remove(key);
         }

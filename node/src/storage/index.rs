@@ -120,6 +120,25 @@ mod tests {
         open(engine, params, &dir.path().join("none")).unwrap()
     }
 
+    fn params(dim: usize, distance: Distance, m: usize, ef_construct: usize) -> HnswParams {
+        HnswParams {
+            dim,
+            distance,
+            m,
+            ef_construct,
+        }
+    }
+
+    /// An index of `engine` holding `data` under keys 0..n, and the data.
+    fn filled(engine: IndexEngine, params: HnswParams, data: Vec<Vec<f32>>) -> (Arc<dyn VectorIndex>, Vec<Vec<f32>>) {
+        let index = new_index(engine, params);
+        index.reserve(data.len()).unwrap();
+        for (i, v) in data.iter().enumerate() {
+            index.add(i as u32, v).unwrap();
+        }
+        (index, data)
+    }
+
     fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut state = seed;
         (0..n)
@@ -140,19 +159,10 @@ mod tests {
     fn scores_match_exact_for_every_distance() {
         for engine in ENGINES {
             for distance in [Distance::Cosine, Distance::Dot, Distance::Euclid, Distance::Manhattan] {
-                let params = HnswParams {
-                    dim: 8,
-                    distance,
-                    m: 16,
-                    ef_construct: 100,
-                };
-                let index = new_index(engine, params);
+                let params = params(8, distance, 16, 100);
                 let mut data = random_vectors(200, 8, 7);
                 data.iter_mut().for_each(|v| distance.preprocess(v));
-                index.reserve(data.len()).unwrap();
-                for (i, v) in data.iter().enumerate() {
-                    index.add(i as u32, v).unwrap();
-                }
+                let (index, data) = filled(engine, params, data);
                 let mut q = random_vectors(1, 8, 99).remove(0);
                 distance.preprocess(&mut q);
                 let hits = index.search(&q, 5, 200, &|_| true).unwrap();
@@ -174,17 +184,8 @@ mod tests {
     #[test]
     fn filter_remove_and_save_load() {
         for engine in ENGINES {
-            let params = HnswParams {
-                dim: 4,
-                distance: Distance::Euclid,
-                m: 8,
-                ef_construct: 32,
-            };
-            let index = new_index(engine, params);
-            let data = random_vectors(50, 4, 1);
-            for (i, v) in data.iter().enumerate() {
-                index.add(i as u32, v).unwrap();
-            }
+            let params = params(4, Distance::Euclid, 8, 32);
+            let (index, data) = filled(engine, params, random_vectors(50, 4, 1));
             let hits = index.search(&data[3], 10, 64, &|k| k % 2 == 0).unwrap();
             assert!(hits.iter().all(|(k, _)| k % 2 == 0));
             index.remove(4).unwrap();
@@ -207,18 +208,8 @@ mod tests {
     #[test]
     fn concurrent_searches_with_different_ef() {
         for engine in ENGINES {
-            let params = HnswParams {
-                dim: 16,
-                distance: Distance::Dot,
-                m: 16,
-                ef_construct: 64,
-            };
-            let index = new_index(engine, params);
-            let data = random_vectors(2000, 16, 3);
-            index.reserve(data.len()).unwrap();
-            for (i, v) in data.iter().enumerate() {
-                index.add(i as u32, v).unwrap();
-            }
+            let params = params(16, Distance::Dot, 16, 64);
+            let (index, data) = filled(engine, params, random_vectors(2000, 16, 3));
             let handles: Vec<_> = (0..8)
                 .map(|t| {
                     let index = index.clone();
@@ -240,19 +231,10 @@ mod tests {
 
     #[test]
     fn compaction_drops_removed_vectors_of_the_native_graph() {
-        let params = HnswParams {
-            dim: 8,
-            distance: Distance::Euclid,
-            m: 8,
-            ef_construct: 32,
-        };
+        let params = params(8, Distance::Euclid, 8, 32);
         let data = random_vectors(3000, 8, 11);
         for engine in ENGINES {
-            let index = new_index(engine, params);
-            index.reserve(data.len()).unwrap();
-            for (i, v) in data.iter().enumerate() {
-                index.add(i as u32, v).unwrap();
-            }
+            let (index, data) = filled(engine, params, data.clone());
             assert!(!index.compact(2).unwrap(), "{engine:?}: nothing removed yet");
             for key in 0..2000 {
                 index.remove(key).unwrap();
