@@ -43,12 +43,8 @@ pub async fn remove_peer(
     Params(params): Params<RemovePeerParams>,
 ) -> Result<Response, ApiError> {
     let t = Instant::now();
-    let consensus = node
-        .consensus()
-        .ok_or_else(|| Error::NotSupported("Distributed mode disabled".into()))?;
-    let peer_id: u64 = peer_id
-        .parse()
-        .map_err(|_| ApiError::Format(format!("Wrong input: invalid peer id `{peer_id}`")))?;
+    let consensus = cluster_mode(&node)?;
+    let peer_id = parse_peer_id(&peer_id)?;
     let timeout = Duration::from_secs(params.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS).max(1));
     consensus
         .remove_peer(peer_id, params.force.unwrap_or(false), timeout)
@@ -73,6 +69,12 @@ fn cluster_mode(node: &Node) -> Result<&Arc<Consensus>, ApiError> {
         .ok_or_else(|| ApiError::Node(Error::NotSupported("Distributed mode disabled".into())))
 }
 
+/// The `{peer_id}` of a path.
+fn parse_peer_id(raw: &str) -> Result<u64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::Format(format!("Wrong input: invalid peer id `{raw}`")))
+}
+
 /// `POST /cluster/rebalance?timeout=`: evens out replicas over the peers; answers the moves made.
 pub async fn rebalance(
     State(node): State<Arc<Node>>,
@@ -92,9 +94,7 @@ pub async fn drain_peer(
 ) -> Result<Response, ApiError> {
     let t = Instant::now();
     let consensus = cluster_mode(&node)?;
-    let peer_id: u64 = peer_id
-        .parse()
-        .map_err(|_| ApiError::Format(format!("Wrong input: invalid peer id `{peer_id}`")))?;
+    let peer_id = parse_peer_id(&peer_id)?;
     let moves = crate::node::rebalance::drain(&node, consensus, peer_id, placement_timeout(&params)).await?;
     Ok(ok(t, json!({"moves": moves})))
 }
