@@ -63,6 +63,8 @@ pub struct LocalPlacement {
 pub struct CollectionInfo {
     pub status: &'static str,
     pub optimizer_status: &'static str,
+    /// Left out when empty, as Qdrant does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<serde_json::Value>,
     pub indexed_vectors_count: usize,
     pub points_count: usize,
@@ -718,6 +720,20 @@ impl Collection {
         })
     }
 
+    /// A batch of writes (`points/batch`), applied one after another; stops at the first failure.
+    pub async fn update_batch(
+        &self,
+        ops: Vec<PointOperation>,
+        wait: bool,
+        ordering: WriteOrdering,
+    ) -> Result<Vec<UpdateResult>> {
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            results.push(self.update_ordered(op, wait, ordering).await?);
+        }
+        Ok(results)
+    }
+
     /// The requested points that exist, in request order.
     pub async fn retrieve(
         &self,
@@ -758,6 +774,7 @@ impl Collection {
         with_vector: WithVector,
         consistency: ReadConsistency,
     ) -> Result<ScrollResult> {
+        query::check_limit(limit)?;
         if let Some(f) = &filter {
             f.validate()?;
         }

@@ -24,7 +24,7 @@ struct Common {
     consistency: ReadConsistency,
 }
 
-fn check_limit(limit: usize) -> Result<usize> {
+pub(super) fn check_limit(limit: usize) -> Result<usize> {
     if limit == 0 {
         return Err(Error::validation("limit: value 0 invalid, must be 1 or larger"));
     }

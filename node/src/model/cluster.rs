@@ -1,6 +1,9 @@
-//! `POST /collections/{c}/cluster` request bodies (Qdrant's shapes).
+//! Collection cluster setup in Qdrant's shapes: the `POST /collections/{c}/cluster` request bodies
+//! and the placement report of `GET /collections/{c}/cluster` (also gRPC `CollectionClusterInfo`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{PeerId, ReplicaState, ShardId};
 
 /// One change of a collection's shard placement.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,4 +33,84 @@ pub struct ShardTransferRequest {
 pub struct DropReplicaRequest {
     pub shard_id: u32,
     pub peer_id: u64,
+}
+
+/// Where a collection's replicas are, as seen from this peer (standalone: peer 0, all local).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CollectionClusterInfo {
+    pub peer_id: PeerId,
+    pub shard_count: usize,
+    pub local_shards: Vec<LocalShardInfo>,
+    pub remote_shards: Vec<RemoteShardInfo>,
+    pub shard_transfers: Vec<ShardTransferInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LocalShardInfo {
+    pub shard_id: ShardId,
+    pub points_count: usize,
+    pub state: ReplicaState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemoteShardInfo {
+    pub shard_id: ShardId,
+    pub peer_id: PeerId,
+    pub state: ReplicaState,
+}
+
+/// A replica being filled. `from` is the replica it copies from (`null` when no Active replica
+/// is left to copy from).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShardTransferInfo {
+    pub shard_id: ShardId,
+    pub from: Option<PeerId>,
+    pub to: PeerId,
+    /// Always false: every transfer here fills a new replica (Qdrant's `sync: false`).
+    pub sync: bool,
+    pub method: &'static str,
+    /// Progress, known on the target peer only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_info_serializes_in_qdrant_shape() {
+        let info = CollectionClusterInfo {
+            peer_id: 7,
+            shard_count: 2,
+            local_shards: vec![LocalShardInfo {
+                shard_id: 0,
+                points_count: 3,
+                state: ReplicaState::Active,
+            }],
+            remote_shards: vec![RemoteShardInfo {
+                shard_id: 1,
+                peer_id: 8,
+                state: ReplicaState::Partial,
+            }],
+            shard_transfers: vec![ShardTransferInfo {
+                shard_id: 1,
+                from: None,
+                to: 8,
+                sync: false,
+                method: "stream_records",
+                comment: None,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(&info).unwrap(),
+            serde_json::json!({
+                "peer_id": 7,
+                "shard_count": 2,
+                "local_shards": [{"shard_id": 0, "points_count": 3, "state": "Active"}],
+                "remote_shards": [{"shard_id": 1, "peer_id": 8, "state": "Partial"}],
+                "shard_transfers": [{"shard_id": 1, "from": null, "to": 8, "sync": false, "method": "stream_records"}],
+            })
+        );
+    }
 }

@@ -367,6 +367,14 @@ fn at_least_one(field: &str, value: Option<u32>) -> Result<()> {
     }
 }
 
+/// The quantization config after an update to `diff`: Qdrant's `"Disabled"` removes it.
+fn quantization_after(diff: &Value) -> Option<Value> {
+    match diff {
+        Value::String(s) if s == "Disabled" => None,
+        other => Some(other.clone()),
+    }
+}
+
 /// Qdrant's collection name rules.
 pub fn validate_collection_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 255 {
@@ -477,8 +485,8 @@ impl UpdateCollection {
                     h.validate()?;
                     params.hnsw_config = Some(h.clone());
                 }
-                if diff.quantization_config.is_some() {
-                    params.quantization_config = diff.quantization_config.clone();
+                if let Some(q) = &diff.quantization_config {
+                    params.quantization_config = quantization_after(q);
                 }
                 if diff.on_disk.is_some() {
                     params.on_disk = diff.on_disk;
@@ -508,8 +516,8 @@ impl UpdateCollection {
             h.validate()?;
             next.hnsw_config = next.hnsw_config.apply(h);
         }
-        if self.quantization_config.is_some() {
-            next.quantization_config = self.quantization_config.clone();
+        if let Some(q) = &self.quantization_config {
+            next.quantization_config = quantization_after(q);
         }
         if let Some(sparse) = &self.sparse_vectors {
             let map = next.params.sparse_vectors.get_or_insert_with(BTreeMap::new);
@@ -586,6 +594,12 @@ mod tests {
         assert_eq!(next.hnsw_for("a").m, 32);
         assert_eq!(next.params.replication_factor, 2);
         assert_eq!(next.optimizer_config.indexing_threshold, Some(1));
+        let quantized: UpdateCollection =
+            serde_json::from_str(r#"{"quantization_config": {"scalar": {"type": "int8"}}}"#).unwrap();
+        let next = quantized.apply_to(&next).unwrap();
+        assert!(next.quantization_config.is_some());
+        let disabled: UpdateCollection = serde_json::from_str(r#"{"quantization_config": "Disabled"}"#).unwrap();
+        assert_eq!(disabled.apply_to(&next).unwrap().quantization_config, None);
         let bad: UpdateCollection = serde_json::from_str(r#"{"vectors": {"zz": {"on_disk": true}}}"#).unwrap();
         assert!(bad.apply_to(&c).is_err());
     }

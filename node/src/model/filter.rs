@@ -795,6 +795,15 @@ pub struct GeoPolygon {
 }
 
 impl GeoPolygon {
+    /// A polygon whose rings are checked (at least 4 points, closed).
+    pub fn new(exterior: GeoLineString, interiors: Option<Vec<GeoLineString>>) -> Result<GeoPolygon, String> {
+        exterior.validate()?;
+        for ring in interiors.iter().flatten() {
+            ring.validate()?;
+        }
+        Ok(GeoPolygon { exterior, interiors })
+    }
+
     pub fn check_point(&self, p: &GeoPoint) -> bool {
         self.exterior.contains(p) && !self.interiors.iter().flatten().any(|hole| hole.contains(p))
     }
@@ -809,14 +818,7 @@ impl<'de> Deserialize<'de> for GeoPolygon {
             interiors: Option<Vec<GeoLineString>>,
         }
         let raw = Raw::deserialize(d)?;
-        raw.exterior.validate().map_err(de::Error::custom)?;
-        for ring in raw.interiors.iter().flatten() {
-            ring.validate().map_err(de::Error::custom)?;
-        }
-        Ok(GeoPolygon {
-            exterior: raw.exterior,
-            interiors: raw.interiors,
-        })
+        GeoPolygon::new(raw.exterior, raw.interiors).map_err(de::Error::custom)
     }
 }
 

@@ -20,7 +20,9 @@ use crate::cluster::{
 use crate::collection::remote::{RemoteShards, Replica, ReplicaFailed, Routing};
 use crate::collection::{blocking, Collection, LocalPlacement};
 use crate::error::{Error, Result};
-use crate::model::cluster::{ClusterOperation, ShardTransferRequest};
+use crate::model::cluster::{
+    ClusterOperation, CollectionClusterInfo, LocalShardInfo, RemoteShardInfo, ShardTransferInfo, ShardTransferRequest,
+};
 use crate::model::collection::{CreateCollection, UpdateCollection};
 use crate::model::operations::{UpdateResult, UpdateStatus};
 use crate::storage::payload_index::PayloadFieldSchema;
@@ -377,42 +379,47 @@ pub async fn local_shard_when_ready(
 }
 
 /// `GET /collections/{c}/cluster` from the cluster state and the local shards.
-pub fn collection_cluster_info(node: &Node, consensus: &Consensus, name: &str) -> Result<serde_json::Value> {
+pub fn collection_cluster_info(node: &Node, consensus: &Consensus, name: &str) -> Result<CollectionClusterInfo> {
     let state = consensus.state();
     let c = state.collections.get(name).ok_or_else(|| not_found(name))?;
     let me = consensus.peer_id();
-    let local_counts: BTreeMap<ShardId, usize> = node
-        .collection(name)
+    let local_collection = node.collection(name).ok();
+    let local_counts: BTreeMap<ShardId, usize> = local_collection
+        .as_ref()
         .map(|c| c.shard_counts().into_iter().collect())
         .unwrap_or_default();
-    let mut local = Vec::new();
-    let mut remote = Vec::new();
+    let mut local_shards = Vec::new();
+    let mut remote_shards = Vec::new();
     for (shard, replicas) in &c.shards {
         for (peer, replica_state) in replicas {
             if *peer == me {
-                local.push(serde_json::json!({
-                    "shard_id": shard,
-                    "points_count": local_counts.get(shard).copied().unwrap_or(0),
-                    "state": replica_state,
-                }));
+                local_shards.push(LocalShardInfo {
+                    shard_id: *shard,
+                    points_count: local_counts.get(shard).copied().unwrap_or(0),
+                    state: *replica_state,
+                });
             } else {
-                remote.push(serde_json::json!({"shard_id": shard, "peer_id": peer, "state": replica_state}));
+                remote_shards.push(RemoteShardInfo {
+                    shard_id: *shard,
+                    peer_id: *peer,
+                    state: *replica_state,
+                });
             }
         }
     }
-    Ok(serde_json::json!({
-        "peer_id": me,
-        "shard_count": c.shards.len(),
-        "local_shards": local,
-        "remote_shards": remote,
-        "shard_transfers": transfers(c, me, node.collection(name).ok().as_deref()),
-    }))
+    Ok(CollectionClusterInfo {
+        peer_id: me,
+        shard_count: c.shards.len(),
+        local_shards,
+        remote_shards,
+        shard_transfers: transfers(c, me, local_collection.as_deref()),
+    })
 }
 
 /// Running transfers: every replica being filled (Partial), with the replica it copies from
 /// (the Active one with the lowest peer id, as the target picks it) and, on the target peer,
 /// its progress.
-fn transfers(c: &CollectionState, me: PeerId, local: Option<&Collection>) -> Vec<serde_json::Value> {
+fn transfers(c: &CollectionState, me: PeerId, local: Option<&Collection>) -> Vec<ShardTransferInfo> {
     let mut out = Vec::new();
     for (shard, replicas) in &c.shards {
         for (peer, state) in replicas {
@@ -423,17 +430,14 @@ fn transfers(c: &CollectionState, me: PeerId, local: Option<&Collection>) -> Vec
                 .iter()
                 .find(|(p, s)| *p != peer && **s == ReplicaState::Active)
                 .map(|(p, _)| *p);
-            let mut transfer = serde_json::json!({
-                "shard_id": shard,
-                "from": from,
-                "to": peer,
-                "sync": false,
-                "method": "stream_records",
+            out.push(ShardTransferInfo {
+                shard_id: *shard,
+                from,
+                to: *peer,
+                sync: false,
+                method: "stream_records",
+                comment: local.filter(|_| *peer == me).and_then(|c| c.transfer_comment(*shard)),
             });
-            if let Some(comment) = local.filter(|_| *peer == me).and_then(|c| c.transfer_comment(*shard)) {
-                transfer["comment"] = serde_json::Value::String(comment);
-            }
-            out.push(transfer);
         }
     }
     out

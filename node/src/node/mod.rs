@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
-use crate::cluster::Consensus;
+use crate::cluster::{Consensus, ReplicaState};
 use crate::collection::{blocking, wait_unused, Collection, LocalPlacement};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::model::cluster::{ClusterOperation, CollectionClusterInfo, LocalShardInfo};
 use crate::model::collection::{validate_collection_name, CreateCollection, UpdateCollection};
 use crate::model::operations::UpdateResult;
 use crate::settings::Settings;
@@ -260,6 +261,46 @@ impl Node {
             return cluster_sync::delete_payload_index(self, consensus, name, field, timeout).await;
         }
         self.collection(name)?.delete_payload_index(field).await
+    }
+
+    /// `GET /collections/{c}/cluster`: the placement consensus decided; standalone, this node is
+    /// peer 0 and every shard is local and Active.
+    pub fn collection_cluster_info(&self, name: &str) -> Result<CollectionClusterInfo> {
+        if let Some(consensus) = self.consensus() {
+            return cluster_sync::collection_cluster_info(self, consensus, name);
+        }
+        let local_shards: Vec<_> = self
+            .collection(name)?
+            .shard_counts()
+            .into_iter()
+            .map(|(shard_id, points_count)| LocalShardInfo {
+                shard_id,
+                points_count,
+                state: ReplicaState::Active,
+            })
+            .collect();
+        Ok(CollectionClusterInfo {
+            peer_id: 0,
+            shard_count: local_shards.len(),
+            local_shards,
+            remote_shards: Vec::new(),
+            shard_transfers: Vec::new(),
+        })
+    }
+
+    /// `POST /collections/{c}/cluster`: move/replicate a shard, abort a transfer, drop a replica
+    /// (cluster mode only).
+    pub async fn update_collection_cluster(
+        &self,
+        name: &str,
+        operation: ClusterOperation,
+        timeout: Option<Duration>,
+    ) -> Result<bool> {
+        let consensus = self
+            .consensus()
+            .ok_or_else(|| Error::BadRequest("Distributed mode disabled".into()))?;
+        self.collection(name)?;
+        cluster_sync::update_collection_cluster(self, consensus, name, operation, timeout).await
     }
 
     /// Stops background work and saves indexes (graceful shutdown).

@@ -102,32 +102,10 @@ pub async fn delete_index(
     Ok(ok(t, node.delete_payload_index(&name, &field, p.timeout()).await?))
 }
 
-/// `GET /collections/{c}/cluster`: the placement consensus decided; standalone, every shard is
-/// local and active.
+/// `GET /collections/{c}/cluster`: where the collection's replicas are.
 pub async fn cluster_info(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
     let t = Instant::now();
-    if let Some(consensus) = node.consensus() {
-        return Ok(ok(
-            t,
-            crate::node::cluster_sync::collection_cluster_info(&node, consensus, &name)?,
-        ));
-    }
-    let collection = node.collection(&name)?;
-    let local: Vec<_> = collection
-        .shard_counts()
-        .into_iter()
-        .map(|(id, points)| json!({"shard_id": id, "points_count": points, "state": "Active"}))
-        .collect();
-    Ok(ok(
-        t,
-        json!({
-            "peer_id": 0,
-            "shard_count": local.len(),
-            "local_shards": local,
-            "remote_shards": [],
-            "shard_transfers": [],
-        }),
-    ))
+    Ok(ok(t, node.collection_cluster_info(&name)?))
 }
 
 /// `POST /collections/{c}/cluster`: move/replicate a shard, abort a transfer, drop a replica.
@@ -138,12 +116,7 @@ pub async fn update_cluster(
     Body(body): Body<crate::model::cluster::ClusterOperation>,
 ) -> ApiResult {
     let t = Instant::now();
-    let consensus = node
-        .consensus()
-        .ok_or_else(|| crate::error::Error::BadRequest("Distributed mode disabled".into()))?;
-    node.collection(&name)?;
-    let done = crate::node::cluster_sync::update_collection_cluster(&node, consensus, &name, body, p.timeout()).await?;
-    Ok(ok(t, done))
+    Ok(ok(t, node.update_collection_cluster(&name, body, p.timeout()).await?))
 }
 
 pub async fn list_aliases() -> ApiResult {

@@ -125,10 +125,7 @@ pub async fn batch(
         .into_iter()
         .map(PointOperation::from_batch)
         .collect::<Result<Vec<_>, Error>>()?;
-    let mut results = Vec::with_capacity(ops.len());
-    for op in ops {
-        results.push(collection.update_ordered(op, p.wait.unwrap_or(false), ordering).await?);
-    }
+    let results = collection.update_batch(ops, p.wait.unwrap_or(false), ordering).await?;
     Ok(ok(t, results))
 }
 
@@ -184,9 +181,6 @@ pub async fn scroll(
         return Err(Error::bad_input("order_by is not supported by this node").into());
     }
     let limit = body.limit.unwrap_or(10);
-    if limit == 0 {
-        return Err(Error::validation("limit: value 0 invalid, must be 1 or larger").into());
-    }
     let collection = node.collection(&name)?;
     let result = collection
         .scroll(
