@@ -103,6 +103,19 @@ async fn run(settings: Settings, uri: Option<String>, bootstrap: Option<String>)
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let grpc_listener = match settings.service.grpc_port {
+        Some(port) => {
+            let grpc_addr = SocketAddr::new(addr.ip(), port);
+            let l = tokio::net::TcpListener::bind(grpc_addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {grpc_addr} (service.grpc_port): {e}"))?;
+            Some((grpc_addr, l))
+        }
+        None => None,
+    };
+    // TLS files are read now, so that a bad certificate fails the start too.
+    let rest_tls = node::api::tls::server_config(&settings, &[b"h2", b"http/1.1"])?;
+    let grpc_tls = node::api::tls::server_config(&settings, &[b"h2"])?;
     let node = Arc::new(tokio::task::spawn_blocking(move || Node::open(settings)).await??);
     // Cluster mode: join or resume the cluster, serving the data plane on the peer port too,
     // then let the cluster sync bring the local collections in line with the cluster state.
@@ -119,13 +132,57 @@ async fn run(settings: Settings, uri: Option<String>, bootstrap: Option<String>)
 
     let app = tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash()
         .layer(node::api::rest::router(node.clone()));
-    tracing::info!(%addr, "REST API listening");
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    // One shutdown signal for both servers: whichever API sees it first, both stop.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = Arc::new(stop);
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        }
+    });
+    let grpc = match grpc_listener {
+        Some((grpc_addr, l)) => {
+            tracing::info!(addr = %grpc_addr, tls = node.settings.service.enable_tls, "gRPC API listening");
+            let serve = node::api::grpc::serve(node.clone(), l, grpc_tls, until_stopped());
+            let stop = stop.clone();
+            Some(tokio::spawn(async move {
+                // A gRPC server that cannot run stops the node too.
+                let served = serve.await;
+                if served.is_err() {
+                    let _ = stop.send(true);
+                }
+                served
+            }))
+        }
+        None => None,
+    };
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
+    match rest_tls {
+        Some(tls) => {
+            tracing::info!(%addr, "REST API listening (TLS)");
+            let listener = node::api::tls::TlsListener::new(listener, tls)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(until_stopped())
+                .await?
+        }
+        None => {
+            tracing::info!(%addr, "REST API listening");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(until_stopped())
+                .await?
+        }
+    }
+    if let Some(grpc) = grpc {
+        grpc.await??;
+    }
     tracing::info!("shutting down");
     if let Some(c) = node.consensus() {
         c.shutdown().await;

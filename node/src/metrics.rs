@@ -1,4 +1,5 @@
-//! Request metrics kept by the REST middleware and rendered in Prometheus text format.
+//! Request metrics kept by the REST middleware and the gRPC layer, rendered in Prometheus text
+//! format under Qdrant's metric names.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -19,20 +20,78 @@ struct Stat {
 pub struct Metrics {
     /// (method, endpoint, status) -> stats.
     rest: Mutex<BTreeMap<(String, String, u16), Stat>>,
+    /// gRPC method path (`/qdrant.Points/Search`) -> (all responses, failed responses).
+    grpc: Mutex<BTreeMap<String, (Stat, u64)>>,
+}
+
+impl Stat {
+    fn add(&mut self, seconds: f64) {
+        self.count += 1;
+        self.sum += seconds;
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if seconds <= *le {
+                self.buckets[i] += 1;
+            }
+        }
+    }
+
+    /// The `_bucket`, `_sum` and `_count` lines of histogram `name` for one label set.
+    fn render_histogram(&self, out: &mut String, name: &str, labels: &str) {
+        for (le, n) in BUCKETS.iter().zip(self.buckets.iter()) {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
 }
 
 impl Metrics {
     pub fn observe_rest(&self, method: &str, endpoint: &str, status: u16, seconds: f64) {
-        let mut rest = self.rest.lock();
-        let stat = rest
+        self.rest
+            .lock()
             .entry((method.to_string(), endpoint.to_string(), status))
-            .or_default();
-        stat.count += 1;
-        stat.sum += seconds;
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                stat.buckets[i] += 1;
-            }
+            .or_default()
+            .add(seconds);
+    }
+
+    /// One gRPC response of `endpoint` (the method path); `failed` when its status is not OK.
+    pub fn observe_grpc(&self, endpoint: &str, failed: bool, seconds: f64) {
+        let mut grpc = self.grpc.lock();
+        let (stat, failures) = grpc.entry(endpoint.to_string()).or_default();
+        stat.add(seconds);
+        *failures += u64::from(failed);
+    }
+
+    /// Per-method counts, failures and mean durations (seconds) for `/telemetry`.
+    pub fn grpc_summary(&self) -> BTreeMap<String, (u64, u64, f64)> {
+        self.grpc
+            .lock()
+            .iter()
+            .map(|(endpoint, (s, failed))| (endpoint.clone(), (s.count, *failed, s.sum / s.count.max(1) as f64)))
+            .collect()
+    }
+
+    pub fn render_grpc(&self, out: &mut String) {
+        let grpc = self.grpc.lock().clone();
+        let _ = writeln!(out, "# HELP grpc_responses_total total number of responses");
+        let _ = writeln!(out, "# TYPE grpc_responses_total counter");
+        for (endpoint, (s, _)) in &grpc {
+            let _ = writeln!(out, "grpc_responses_total{{endpoint=\"{endpoint}\"}} {}", s.count);
+        }
+        let _ = writeln!(out, "# HELP grpc_responses_fail_total total number of failed responses");
+        let _ = writeln!(out, "# TYPE grpc_responses_fail_total counter");
+        for (endpoint, (_, failed)) in &grpc {
+            let _ = writeln!(out, "grpc_responses_fail_total{{endpoint=\"{endpoint}\"}} {failed}");
+        }
+        let _ = writeln!(out, "# HELP grpc_responses_duration_seconds response latency histogram");
+        let _ = writeln!(out, "# TYPE grpc_responses_duration_seconds histogram");
+        for (endpoint, (s, _)) in &grpc {
+            s.render_histogram(
+                out,
+                "grpc_responses_duration_seconds",
+                &format!("endpoint=\"{endpoint}\""),
+            );
         }
     }
 
@@ -62,19 +121,7 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE rest_responses_duration_seconds histogram");
         for ((method, endpoint, status), s) in &rest {
             let labels = format!("method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\"");
-            for (le, n) in BUCKETS.iter().zip(s.buckets.iter()) {
-                let _ = writeln!(
-                    out,
-                    "rest_responses_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "rest_responses_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                s.count
-            );
-            let _ = writeln!(out, "rest_responses_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(out, "rest_responses_duration_seconds_count{{{labels}}} {}", s.count);
+            s.render_histogram(out, "rest_responses_duration_seconds", &labels);
         }
     }
 }
@@ -100,5 +147,11 @@ mod tests {
         assert!(out.contains("rest_responses_total{method=\"GET\",endpoint=\"/collections\",status=\"200\"} 2"));
         assert!(out.contains("le=\"0.005\"} 1"));
         assert!(out.contains("le=\"+Inf\"} 2"));
+        m.observe_grpc("/qdrant.Points/Search", false, 0.001);
+        m.observe_grpc("/qdrant.Points/Search", true, 0.001);
+        let mut out = String::new();
+        m.render_grpc(&mut out);
+        assert!(out.contains("grpc_responses_total{endpoint=\"/qdrant.Points/Search\"} 2"));
+        assert!(out.contains("grpc_responses_fail_total{endpoint=\"/qdrant.Points/Search\"} 1"));
     }
 }

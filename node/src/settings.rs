@@ -18,6 +18,7 @@ pub struct Settings {
     pub service: ServiceConfig,
     pub storage: StorageConfig,
     pub cluster: ClusterConfig,
+    pub tls: TlsConfig,
     pub telemetry_disabled: bool,
 }
 
@@ -26,7 +27,7 @@ pub struct Settings {
 pub struct ServiceConfig {
     pub host: String,
     pub http_port: u16,
-    /// Public gRPC port (reserved; `null` disables it).
+    /// Qdrant's public gRPC API; `null` disables it.
     pub grpc_port: Option<u16>,
     #[serde(deserialize_with = "lenient_string")]
     pub api_key: Option<String>,
@@ -34,6 +35,29 @@ pub struct ServiceConfig {
     pub read_only_api_key: Option<String>,
     pub max_request_size_mb: usize,
     pub enable_cors: bool,
+    /// Serve the public APIs over TLS with `tls.cert`/`tls.key`.
+    pub enable_tls: bool,
+    /// With TLS, require client certificates signed by `tls.ca_cert` (mutual TLS).
+    pub verify_https_client_certificate: bool,
+}
+
+/// Certificate files (PEM), as Qdrant names them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert: "./tls/cert.pem".into(),
+            key: "./tls/key.pem".into(),
+            ca_cert: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -104,6 +128,7 @@ impl Default for Settings {
             service: ServiceConfig::default(),
             storage: StorageConfig::default(),
             cluster: ClusterConfig::default(),
+            tls: TlsConfig::default(),
             telemetry_disabled: false,
         }
     }
@@ -119,6 +144,8 @@ impl Default for ServiceConfig {
             read_only_api_key: None,
             max_request_size_mb: 32,
             enable_cors: true,
+            enable_tls: false,
+            verify_https_client_certificate: false,
         }
     }
 }

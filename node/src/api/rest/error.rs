@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::api::auth::Refusal;
 use crate::error::Error;
 
 #[derive(Debug)]
@@ -13,12 +14,9 @@ pub enum ApiError {
     Node(Error),
     /// Malformed body or query string: 400 with the message as is.
     Format(String),
-    /// No API key presented: 401, plain text (as Qdrant).
-    Unauthorized,
-    /// A wrong API key: 401, plain text.
-    InvalidKey,
-    /// A read-only key used for a write: 403, plain text.
-    Forbidden,
+    /// A missing or wrong API key (401) or a read-only key used for a write (403); plain text,
+    /// as Qdrant.
+    Refused(Refusal),
 }
 
 impl From<Error> for ApiError {
@@ -55,13 +53,13 @@ impl IntoResponse for ApiError {
                 (status, axum::Json(error_body(&e.to_string()))).into_response()
             }
             ApiError::Format(msg) => (StatusCode::BAD_REQUEST, axum::Json(error_body(&msg))).into_response(),
-            ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                "Must provide an API key or an Authorization bearer token",
-            )
-                .into_response(),
-            ApiError::InvalidKey => (StatusCode::UNAUTHORIZED, "Invalid API key or JWT").into_response(),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, "Forbidden: read-only API key").into_response(),
+            ApiError::Refused(refusal) => {
+                let status = match refusal {
+                    Refusal::Missing | Refusal::Invalid => StatusCode::UNAUTHORIZED,
+                    Refusal::ReadOnly => StatusCode::FORBIDDEN,
+                };
+                (status, refusal.message()).into_response()
+            }
         }
     }
 }

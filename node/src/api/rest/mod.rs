@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -33,7 +33,7 @@ pub struct WriteParams {
 impl WriteParams {
     /// `?timeout=` (seconds), the bound of a collection operation's wait for consensus.
     pub fn timeout(&self) -> Option<std::time::Duration> {
-        self.timeout.map(|s| std::time::Duration::from_secs(s.max(1)))
+        crate::api::consensus_timeout(self.timeout)
     }
 }
 
@@ -150,29 +150,18 @@ fn is_public(path: &str) -> bool {
 /// `Authorization: Bearer KEY`. `read_only_api_key` grants reads only.
 async fn authenticate(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
     let service = &node.settings.service;
-    if (service.api_key.is_none() && service.read_only_api_key.is_none()) || is_public(req.uri().path()) {
+    if !crate::api::auth::keys_configured(service) || is_public(req.uri().path()) {
         return next.run(req).await;
     }
-    let presented = presented_key(req.headers());
-    let is_full = presented.is_some() && presented.as_deref() == service.api_key.as_deref();
-    let is_read = presented.is_some() && presented.as_deref() == service.read_only_api_key.as_deref();
-    if is_full || (is_read && is_read_request(req.method(), req.uri().path())) {
-        next.run(req).await
-    } else if is_read {
-        ApiError::Forbidden.into_response()
-    } else if presented.is_none() {
-        ApiError::Unauthorized.into_response()
-    } else {
-        ApiError::InvalidKey.into_response()
+    let verdict = {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let presented = crate::api::auth::presented_key(header("api-key"), header("authorization"));
+        crate::api::auth::check(service, presented, is_read_request(req.method(), req.uri().path()))
+    };
+    match verdict {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => ApiError::Refused(refusal).into_response(),
     }
-}
-
-fn presented_key(headers: &HeaderMap) -> Option<String> {
-    if let Some(k) = headers.get("api-key").and_then(|v| v.to_str().ok()) {
-        return Some(k.to_string());
-    }
-    let auth = headers.get("authorization")?.to_str().ok()?;
-    auth.strip_prefix("Bearer ").map(|k| k.trim().to_string())
 }
 
 /// Reads: GETs and the POST endpoints that only read.

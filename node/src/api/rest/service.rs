@@ -69,6 +69,7 @@ pub async fn metrics(State(node): State<Arc<Node>>) -> Response {
     let _ = writeln!(out, "cluster_enabled {}", u8::from(node.settings.cluster.enabled));
     super::cluster::write_metrics(node.consensus().map(|c| c.as_ref()), &mut out);
     node.metrics.render_rest(&mut out);
+    node.metrics.render_grpc(&mut out);
     if let Some(rss) = resident_bytes() {
         let _ = writeln!(out, "# HELP memory_resident_bytes resident memory of the process");
         let _ = writeln!(out, "# TYPE memory_resident_bytes gauge");
@@ -99,6 +100,15 @@ pub async fn telemetry(State(node): State<Arc<Node>>) -> Response {
             (endpoint, serde_json::Value::Object(statuses))
         })
         .collect();
+    let grpc: serde_json::Map<String, serde_json::Value> = node
+        .metrics
+        .grpc_summary()
+        .into_iter()
+        .map(|(endpoint, (count, failed, avg))| {
+            let stats = json!({"count": count, "fail_count": failed, "avg_duration_micros": avg * 1e6});
+            (endpoint, stats)
+        })
+        .collect();
     ok(
         t,
         json!({
@@ -112,7 +122,7 @@ pub async fn telemetry(State(node): State<Arc<Node>>) -> Response {
             },
             "collections": {"number_of_collections": collections.len(), "collections": collections},
             "cluster": {"enabled": node.settings.cluster.enabled},
-            "requests": {"rest": {"responses": responses}},
+            "requests": {"rest": {"responses": responses}, "grpc": {"responses": grpc}},
             "memory": {"resident_bytes": resident_bytes()},
         }),
     )

@@ -1,0 +1,219 @@
+//! `qdrant.Collections`: Collections: lifecycle, aliases, cluster setup. Each call converts the request into
+//! `model` types, calls the same `Node`/`Collection` method as REST, and converts the result.
+//!
+//! The `timeout` of collection operations bounds their wait for consensus, exactly as REST's
+//! `?timeout=`: it is passed to the `Node` call rather than cancelling the call midway (a create
+//! or delete cut off halfway would leave the lifecycle lock released while its work goes on).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use qdrant_client::qdrant as grpc;
+use tonic::{Request, Response, Status};
+
+use super::convert::{from_grpc, to_grpc};
+use super::elapsed;
+use super::error::status;
+use crate::api::consensus_timeout;
+use crate::node::Node;
+
+pub struct CollectionsService {
+    node: Arc<Node>,
+}
+
+impl CollectionsService {
+    pub fn new(node: Arc<Node>) -> Self {
+        CollectionsService { node }
+    }
+
+    /// `NotFound` for an unknown collection, as every REST collection route answers.
+    fn existing(&self, name: &str) -> Result<(), Status> {
+        self.node.collection(name).map(|_| ()).map_err(status)
+    }
+}
+
+fn operation(started: Instant, result: bool) -> Response<grpc::CollectionOperationResponse> {
+    Response::new(grpc::CollectionOperationResponse {
+        result,
+        time: elapsed(started),
+    })
+}
+
+const SHARD_KEYS: &str = "shard keys (custom sharding) are not supported by this node yet";
+
+#[tonic::async_trait]
+impl grpc::collections_server::Collections for CollectionsService {
+    async fn get(
+        &self,
+        request: Request<grpc::GetCollectionInfoRequest>,
+    ) -> Result<Response<grpc::GetCollectionInfoResponse>, Status> {
+        let started = Instant::now();
+        let name = request.into_inner().collection_name;
+        let info = self
+            .node
+            .collection(&name)
+            .map_err(status)?
+            .info()
+            .await
+            .map_err(status)?;
+        Ok(Response::new(grpc::GetCollectionInfoResponse {
+            result: Some(to_grpc::collection::collection_info(info)),
+            time: elapsed(started),
+        }))
+    }
+
+    async fn list(
+        &self,
+        _request: Request<grpc::ListCollectionsRequest>,
+    ) -> Result<Response<grpc::ListCollectionsResponse>, Status> {
+        let started = Instant::now();
+        let collections = self
+            .node
+            .collection_names()
+            .into_iter()
+            .map(|name| grpc::CollectionDescription { name })
+            .collect();
+        Ok(Response::new(grpc::ListCollectionsResponse {
+            collections,
+            time: elapsed(started),
+        }))
+    }
+
+    async fn create(
+        &self,
+        request: Request<grpc::CreateCollection>,
+    ) -> Result<Response<grpc::CollectionOperationResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        let (name, wait) = (request.collection_name.clone(), consensus_timeout(request.timeout));
+        let body = from_grpc::collection::create_collection(request).map_err(status)?;
+        let created = self.node.create_collection(&name, body, wait).await.map_err(status)?;
+        Ok(operation(started, created))
+    }
+
+    async fn update(
+        &self,
+        request: Request<grpc::UpdateCollection>,
+    ) -> Result<Response<grpc::CollectionOperationResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        let (name, wait) = (request.collection_name.clone(), consensus_timeout(request.timeout));
+        let body = from_grpc::collection::update_collection(request).map_err(status)?;
+        let updated = self.node.update_collection(&name, body, wait).await.map_err(status)?;
+        Ok(operation(started, updated))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<grpc::DeleteCollection>,
+    ) -> Result<Response<grpc::CollectionOperationResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        let deleted = self
+            .node
+            .delete_collection(&request.collection_name, consensus_timeout(request.timeout))
+            .await
+            .map_err(status)?;
+        Ok(operation(started, deleted))
+    }
+
+    async fn update_aliases(
+        &self,
+        _request: Request<grpc::ChangeAliases>,
+    ) -> Result<Response<grpc::CollectionOperationResponse>, Status> {
+        Err(Status::unimplemented("aliases are not supported by this node yet"))
+    }
+
+    /// No aliases exist on this node (REST answers the same empty list).
+    async fn list_collection_aliases(
+        &self,
+        request: Request<grpc::ListCollectionAliasesRequest>,
+    ) -> Result<Response<grpc::ListAliasesResponse>, Status> {
+        let started = Instant::now();
+        self.existing(&request.into_inner().collection_name)?;
+        Ok(Response::new(grpc::ListAliasesResponse {
+            aliases: Vec::new(),
+            time: elapsed(started),
+        }))
+    }
+
+    async fn list_aliases(
+        &self,
+        _request: Request<grpc::ListAliasesRequest>,
+    ) -> Result<Response<grpc::ListAliasesResponse>, Status> {
+        let started = Instant::now();
+        Ok(Response::new(grpc::ListAliasesResponse {
+            aliases: Vec::new(),
+            time: elapsed(started),
+        }))
+    }
+
+    async fn collection_cluster_info(
+        &self,
+        request: Request<grpc::CollectionClusterInfoRequest>,
+    ) -> Result<Response<grpc::CollectionClusterInfoResponse>, Status> {
+        let started = Instant::now();
+        let info = self
+            .node
+            .collection_cluster_info(&request.into_inner().collection_name)
+            .map_err(status)?;
+        Ok(Response::new(grpc::CollectionClusterInfoResponse {
+            time: elapsed(started),
+            ..to_grpc::cluster::cluster_info(info)
+        }))
+    }
+
+    async fn collection_exists(
+        &self,
+        request: Request<grpc::CollectionExistsRequest>,
+    ) -> Result<Response<grpc::CollectionExistsResponse>, Status> {
+        let started = Instant::now();
+        let exists = self.node.exists(&request.into_inner().collection_name);
+        Ok(Response::new(grpc::CollectionExistsResponse {
+            result: Some(grpc::CollectionExists { exists }),
+            time: elapsed(started),
+        }))
+    }
+
+    async fn update_collection_cluster_setup(
+        &self,
+        request: Request<grpc::UpdateCollectionClusterSetupRequest>,
+    ) -> Result<Response<grpc::UpdateCollectionClusterSetupResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        let op = from_grpc::cluster::cluster_operation(request.operation)?;
+        let result = self
+            .node
+            .update_collection_cluster(&request.collection_name, op, consensus_timeout(request.timeout))
+            .await
+            .map_err(status)?;
+        Ok(Response::new(grpc::UpdateCollectionClusterSetupResponse {
+            result,
+            time: elapsed(started),
+        }))
+    }
+
+    async fn create_shard_key(
+        &self,
+        request: Request<grpc::CreateShardKeyRequest>,
+    ) -> Result<Response<grpc::CreateShardKeyResponse>, Status> {
+        self.existing(&request.into_inner().collection_name)?;
+        Err(Status::unimplemented(SHARD_KEYS))
+    }
+
+    async fn delete_shard_key(
+        &self,
+        request: Request<grpc::DeleteShardKeyRequest>,
+    ) -> Result<Response<grpc::DeleteShardKeyResponse>, Status> {
+        self.existing(&request.into_inner().collection_name)?;
+        Err(Status::unimplemented(SHARD_KEYS))
+    }
+
+    async fn list_shard_keys(
+        &self,
+        request: Request<grpc::ListShardKeysRequest>,
+    ) -> Result<Response<grpc::ListShardKeysResponse>, Status> {
+        self.existing(&request.into_inner().collection_name)?;
+        Err(Status::unimplemented(SHARD_KEYS))
+    }
+}

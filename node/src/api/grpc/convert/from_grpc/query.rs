@@ -1,0 +1,292 @@
+//! Reads: search, recommend and universal query requests into the model requests REST builds,
+//! plus `read_consistency` and search `params`. Defaults that differ per call (`with_payload`,
+//! `limit`) are left unset here so the collection applies the same ones as on REST.
+
+use qdrant_client::qdrant as grpc;
+use qdrant_client::qdrant::query::Variant;
+use qdrant_client::qdrant::read_consistency::Value as Consistency;
+use serde_json::{json, Map, Value};
+
+use super::filter::optional as filter;
+use super::point::{point_ids, with_payload, with_vectors};
+use super::vector::{example, vector_input};
+use crate::error::{Error, Result};
+use crate::model::query::{
+    NamedVectorStruct, QueryInput, QueryRequest, ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy,
+    SearchParams, SearchRequest, VectorOrId,
+};
+use crate::model::vector::SparseVector;
+
+fn size(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// `read_consistency`, parsed by the same function as REST's `?consistency=`.
+pub fn read_consistency(rc: Option<grpc::ReadConsistency>) -> Result<ReadConsistency> {
+    let text = match rc.and_then(|rc| rc.value) {
+        None => return Ok(ReadConsistency::default()),
+        Some(Consistency::Factor(n)) => n.to_string(),
+        Some(Consistency::Type(t)) => match grpc::ReadConsistencyType::try_from(t) {
+            Ok(grpc::ReadConsistencyType::All) => "all".to_string(),
+            Ok(grpc::ReadConsistencyType::Majority) => "majority".to_string(),
+            Ok(grpc::ReadConsistencyType::Quorum) => "quorum".to_string(),
+            Err(_) => return Err(Error::bad_input(format!("read_consistency: unknown type {t}"))),
+        },
+    };
+    ReadConsistency::parse(Some(&text))
+}
+
+/// Search `params`. `acorn` and `idf` are accepted and ignored, as REST ignores them.
+pub fn search_params(p: Option<grpc::SearchParams>) -> Option<SearchParams> {
+    p.map(|p| SearchParams {
+        hnsw_ef: p.hnsw_ef.map(size),
+        exact: p.exact.unwrap_or(false),
+        quantization: p.quantization.map(|q| {
+            let mut m = Map::new();
+            let mut put = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    m.insert(k.to_string(), v);
+                }
+            };
+            put("ignore", q.ignore.map(Value::Bool));
+            put("rescore", q.rescore.map(Value::Bool));
+            put("oversampling", q.oversampling.map(|o| json!(o)));
+            Value::Object(m)
+        }),
+        indexed_only: p.indexed_only.unwrap_or(false),
+    })
+}
+
+fn strategy(s: Option<i32>) -> Result<Option<RecommendStrategy>> {
+    s.map(|s| match grpc::RecommendStrategy::try_from(s) {
+        Ok(grpc::RecommendStrategy::AverageVector) => Ok(RecommendStrategy::AverageVector),
+        Ok(grpc::RecommendStrategy::BestScore) => Ok(RecommendStrategy::BestScore),
+        Ok(grpc::RecommendStrategy::SumScores) => Ok(RecommendStrategy::SumScores),
+        Err(_) => Err(Error::bad_input(format!("unknown recommend strategy {s}"))),
+    })
+    .transpose()
+}
+
+/// `lookup_from` in REST's JSON shape; the collection answers it as REST does.
+fn lookup_from(l: Option<grpc::LookupLocation>) -> Option<Value> {
+    l.map(|l| json!({"collection": l.collection_name, "vector": l.vector_name}))
+}
+
+/// Legacy search: a dense vector (named by `vector_name`) or, with `sparse_indices`, a sparse one.
+pub fn search(s: grpc::SearchPoints, consistency: ReadConsistency) -> Result<SearchRequest> {
+    let vector = match (s.sparse_indices, s.vector_name) {
+        (Some(indices), name) => NamedVectorStruct::Sparse {
+            name: name.unwrap_or_default(),
+            vector: SparseVector {
+                indices: indices.data,
+                values: s.vector,
+            },
+        },
+        (None, Some(name)) => NamedVectorStruct::Dense { name, vector: s.vector },
+        (None, None) => NamedVectorStruct::Default(s.vector),
+    };
+    Ok(SearchRequest {
+        vector,
+        filter: filter(s.filter)?,
+        params: search_params(s.params),
+        limit: size(s.limit),
+        offset: s.offset.map(size),
+        with_payload: with_payload(s.with_payload)?,
+        with_vector: with_vectors(s.with_vectors),
+        score_threshold: s.score_threshold,
+        shard_key: None,
+        consistency,
+    })
+}
+
+fn examples(ids: Vec<grpc::PointId>, vectors: Vec<grpc::Vector>) -> Result<Vec<VectorOrId>> {
+    let mut out: Vec<VectorOrId> = point_ids(ids)?.into_iter().map(VectorOrId::Id).collect();
+    for v in vectors {
+        out.push(example(v)?);
+    }
+    Ok(out)
+}
+
+/// Legacy recommend: example ids and example vectors together.
+pub fn recommend(r: grpc::RecommendPoints, consistency: ReadConsistency) -> Result<RecommendRequest> {
+    Ok(RecommendRequest {
+        positive: examples(r.positive, r.positive_vectors)?,
+        negative: examples(r.negative, r.negative_vectors)?,
+        strategy: strategy(r.strategy)?,
+        using: r.using,
+        lookup_from: lookup_from(r.lookup_from),
+        filter: filter(r.filter)?,
+        params: search_params(r.params),
+        limit: size(r.limit),
+        offset: r.offset.map(size),
+        with_payload: with_payload(r.with_payload)?,
+        with_vector: with_vectors(r.with_vectors),
+        score_threshold: r.score_threshold,
+        consistency,
+    })
+}
+
+/// A query form the node does not serve, named as REST names it so the collection rejects it
+/// with REST's message.
+fn other(kind: &str) -> QueryInput {
+    QueryInput::Other(Map::from_iter([(kind.to_string(), Value::Null)]))
+}
+
+fn inputs(list: Vec<grpc::VectorInput>) -> Result<Vec<VectorOrId>> {
+    list.into_iter().map(vector_input).collect()
+}
+
+fn query_input(q: grpc::Query) -> Result<Option<QueryInput>> {
+    let Some(variant) = q.variant else {
+        return Ok(None);
+    };
+    Ok(Some(match variant {
+        Variant::Nearest(v) => QueryInput::Nearest {
+            nearest: vector_input(v)?,
+        },
+        Variant::Recommend(r) => QueryInput::Recommend {
+            recommend: RecommendInput {
+                positive: inputs(r.positive)?,
+                negative: inputs(r.negative)?,
+                strategy: strategy(r.strategy)?,
+            },
+        },
+        Variant::Discover(_) => other("discover"),
+        Variant::Context(_) => other("context"),
+        Variant::OrderBy(_) => other("order_by"),
+        Variant::Fusion(_) => other("fusion"),
+        Variant::Sample(_) => other("sample"),
+        Variant::Formula(_) => other("formula"),
+        Variant::NearestWithMmr(_) => other("mmr"),
+        Variant::Rrf(_) => other("rrf"),
+        Variant::RelevanceFeedback(_) => other("relevance_feedback"),
+        Variant::Text(_) => other("text"),
+    }))
+}
+
+/// Universal query. `prefetch` is passed on (as a count of sub-queries) only for the collection
+/// to reject it, as it rejects REST's.
+pub fn query(q: grpc::QueryPoints, consistency: ReadConsistency) -> Result<QueryRequest> {
+    Ok(QueryRequest {
+        query: q.query.map(query_input).transpose()?.flatten(),
+        prefetch: (!q.prefetch.is_empty()).then(|| json!(q.prefetch.len())),
+        using: q.using,
+        filter: filter(q.filter)?,
+        params: search_params(q.params),
+        score_threshold: q.score_threshold,
+        limit: q.limit.map(size),
+        offset: q.offset.map(size),
+        with_vector: with_vectors(q.with_vectors),
+        with_payload: with_payload(q.with_payload)?,
+        lookup_from: lookup_from(q.lookup_from),
+        shard_key: None,
+        consistency,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use qdrant_client::qdrant::vector_input::Variant as Input;
+
+    use super::*;
+    use crate::model::PointId;
+
+    #[test]
+    fn consistency_like_rest() {
+        let of = |v| read_consistency(Some(grpc::ReadConsistency { value: Some(v) }));
+        assert_eq!(read_consistency(None).unwrap(), ReadConsistency::One);
+        assert_eq!(of(Consistency::Factor(1)).unwrap(), ReadConsistency::One);
+        assert_eq!(of(Consistency::Factor(3)).unwrap(), ReadConsistency::Factor(3));
+        assert!(of(Consistency::Factor(0)).is_err());
+        assert_eq!(
+            of(Consistency::Type(grpc::ReadConsistencyType::Majority as i32)).unwrap(),
+            ReadConsistency::Majority
+        );
+        assert_eq!(
+            of(Consistency::Type(grpc::ReadConsistencyType::All as i32)).unwrap(),
+            ReadConsistency::All
+        );
+        assert!(of(Consistency::Type(42)).is_err());
+    }
+
+    #[test]
+    fn search_vector_forms() {
+        let dense = grpc::SearchPoints {
+            vector: vec![1.0, 2.0],
+            limit: 3,
+            ..Default::default()
+        };
+        let r = search(dense, ReadConsistency::One).unwrap();
+        assert_eq!(r.vector, NamedVectorStruct::Default(vec![1.0, 2.0]));
+        assert_eq!(r.limit, 3);
+        assert_eq!(r.with_payload, None);
+        let sparse = grpc::SearchPoints {
+            vector: vec![0.5],
+            vector_name: Some("s".into()),
+            sparse_indices: Some(grpc::SparseIndices { data: vec![9] }),
+            ..Default::default()
+        };
+        let r = search(sparse, ReadConsistency::One).unwrap();
+        assert!(
+            matches!(r.vector, NamedVectorStruct::Sparse { ref name, ref vector } if name == "s" && vector.indices == [9])
+        );
+    }
+
+    #[test]
+    fn recommend_mixes_ids_and_vectors() {
+        let r = grpc::RecommendPoints {
+            positive: vec![1u64.into()],
+            positive_vectors: vec![grpc::Vector {
+                vector: Some(grpc::vector::Vector::Dense(grpc::DenseVector { data: vec![0.1] })),
+                ..Default::default()
+            }],
+            strategy: Some(grpc::RecommendStrategy::BestScore as i32),
+            limit: 5,
+            ..Default::default()
+        };
+        let r = recommend(r, ReadConsistency::One).unwrap();
+        assert_eq!(
+            r.positive,
+            vec![VectorOrId::Id(PointId::Num(1)), VectorOrId::Dense(vec![0.1])]
+        );
+        assert_eq!(r.strategy, Some(RecommendStrategy::BestScore));
+        let bad = grpc::RecommendPoints {
+            strategy: Some(9),
+            ..Default::default()
+        };
+        assert!(recommend(bad, ReadConsistency::One).is_err());
+    }
+
+    #[test]
+    fn query_forms() {
+        let nearest = grpc::QueryPoints {
+            query: Some(grpc::Query {
+                variant: Some(Variant::Nearest(grpc::VectorInput {
+                    variant: Some(Input::Id(7u64.into())),
+                })),
+            }),
+            ..Default::default()
+        };
+        let q = query(nearest, ReadConsistency::One).unwrap();
+        assert!(matches!(
+            q.query,
+            Some(QueryInput::Nearest {
+                nearest: VectorOrId::Id(PointId::Num(7))
+            })
+        ));
+        assert_eq!(q.limit, None);
+        assert!(q.prefetch.is_none());
+        let none = query(grpc::QueryPoints::default(), ReadConsistency::One).unwrap();
+        assert!(none.query.is_none());
+        let fusion = grpc::QueryPoints {
+            query: Some(grpc::Query {
+                variant: Some(Variant::Fusion(grpc::Fusion::Rrf as i32)),
+            }),
+            prefetch: vec![grpc::PrefetchQuery::default()],
+            ..Default::default()
+        };
+        let q = query(fusion, ReadConsistency::One).unwrap();
+        assert!(matches!(q.query, Some(QueryInput::Other(ref m)) if m.contains_key("fusion")));
+        assert!(q.prefetch.is_some());
+    }
+}

@@ -1,0 +1,443 @@
+//! `qdrant.Points`: Points: writes, retrieval and every search form. Each call converts the request into
+//! `model` types, calls the same `Node`/`Collection` method as REST, and converts the result.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::try_join_all;
+use qdrant_client::qdrant as grpc;
+use tonic::{Request, Response, Status};
+
+use super::convert::from_grpc::{filter, index, point, query, write};
+use super::convert::to_grpc::point as out;
+use super::elapsed;
+use super::error::status;
+use crate::api::{consensus_timeout, within};
+use crate::error::{Error, Result};
+use crate::model::operations::PointOperation;
+use crate::model::payload::PayloadSelector;
+use crate::node::Node;
+
+type Reply<T> = Result<Response<T>, Status>;
+
+pub struct PointsService {
+    node: Arc<Node>,
+}
+
+impl PointsService {
+    pub fn new(node: Arc<Node>) -> Self {
+        PointsService { node }
+    }
+
+    /// One write as REST's `write`: `wait` unset is false, `ordering` unset is weak.
+    async fn write(
+        &self,
+        collection: &str,
+        wait: Option<bool>,
+        ordering: Option<grpc::WriteOrdering>,
+        timeout: Option<u64>,
+        op: Result<PointOperation>,
+    ) -> Reply<grpc::PointsOperationResponse> {
+        let started = Instant::now();
+        let result = within(timeout, async {
+            let ordering = write::ordering(ordering)?;
+            let op = op?;
+            self.node
+                .collection(collection)?
+                .update_ordered(op, wait.unwrap_or(false), ordering)
+                .await
+        })
+        .await
+        .map_err(status)?;
+        Ok(operation_response(started, result))
+    }
+}
+
+fn operation_response(
+    started: Instant,
+    result: crate::model::operations::UpdateResult,
+) -> Response<grpc::PointsOperationResponse> {
+    Response::new(grpc::PointsOperationResponse {
+        result: Some(out::update_result(result)),
+        time: elapsed(started),
+        usage: None,
+    })
+}
+
+/// A call this node has no implementation of (see convert-common: never a fake answer).
+fn unsupported(what: &str) -> Status {
+    Status::unimplemented(format!("{what} is not supported by this node yet"))
+}
+
+#[tonic::async_trait]
+impl grpc::points_server::Points for PointsService {
+    async fn upsert(&self, request: Request<grpc::UpsertPoints>) -> Reply<grpc::PointsOperationResponse> {
+        let r = request.into_inner();
+        let op = write::upsert(r.points, r.update_filter, r.update_mode);
+        self.write(&r.collection_name, r.wait, r.ordering, r.timeout, op).await
+    }
+
+    async fn delete(&self, request: Request<grpc::DeletePoints>) -> Reply<grpc::PointsOperationResponse> {
+        let r = request.into_inner();
+        let op = write::delete(r.points);
+        self.write(&r.collection_name, r.wait, r.ordering, r.timeout, op).await
+    }
+
+    async fn get(&self, request: Request<grpc::GetPoints>) -> Reply<grpc::GetResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let records = within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let ids = point::point_ids(r.ids)?;
+            let with_payload = point::with_payload(r.with_payload)?.unwrap_or(PayloadSelector::All);
+            let with_vector = point::with_vectors(r.with_vectors).unwrap_or_default();
+            self.node
+                .collection(&r.collection_name)?
+                .retrieve(ids, with_payload, with_vector, consistency)
+                .await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::GetResponse {
+            result: out::records(records),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    async fn update_vectors(&self, request: Request<grpc::UpdatePointVectors>) -> Reply<grpc::PointsOperationResponse> {
+        let r = request.into_inner();
+        let op = write::update_vectors(r.points, r.update_filter);
+        self.write(&r.collection_name, r.wait, r.ordering, r.timeout, op).await
+    }
+
+    async fn delete_vectors(&self, request: Request<grpc::DeletePointVectors>) -> Reply<grpc::PointsOperationResponse> {
+        let r = request.into_inner();
+        let op = write::delete_vectors(r.points_selector, r.vectors);
+        self.write(&r.collection_name, r.wait, r.ordering, r.timeout, op).await
+    }
+
+    async fn set_payload(&self, request: Request<grpc::SetPayloadPoints>) -> Reply<grpc::PointsOperationResponse> {
+        let r = request.into_inner();
+        let op = write::set_payload(r.payload, r.points_selector, r.key);
+        self.write(&r.collection_name, r.wait, r.ordering, r.timeout, op).await
+    }
+
+    async fn overwrite_payload(
+        &self,
+        request: Request<grpc::SetPayloadPoints>,
+    ) -> Reply<grpc::PointsOperationResponse> {
+        let r = request.into_inner();
+        let op = write::overwrite_payload(r.payload, r.points_selector, r.key);
+        self.write(&r.collection_name, r.wait, r.ordering, r.timeout, op).await
+    }
+
+    async fn delete_payload(
+        &self,
+        request: Request<grpc::DeletePayloadPoints>,
+    ) -> Reply<grpc::PointsOperationResponse> {
+        let r = request.into_inner();
+        let op = write::delete_payload(r.keys, r.points_selector);
+        self.write(&r.collection_name, r.wait, r.ordering, r.timeout, op).await
+    }
+
+    async fn clear_payload(&self, request: Request<grpc::ClearPayloadPoints>) -> Reply<grpc::PointsOperationResponse> {
+        let r = request.into_inner();
+        let op = write::clear_payload(r.points);
+        self.write(&r.collection_name, r.wait, r.ordering, r.timeout, op).await
+    }
+
+    async fn create_field_index(
+        &self,
+        request: Request<grpc::CreateFieldIndexCollection>,
+    ) -> Reply<grpc::PointsOperationResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let result = async {
+            let schema = index::field_schema(r.field_type, r.field_index_params)?;
+            self.node
+                .create_payload_index(&r.collection_name, &r.field_name, schema, consensus_timeout(r.timeout))
+                .await
+        }
+        .await
+        .map_err(status)?;
+        Ok(operation_response(started, result))
+    }
+
+    async fn delete_field_index(
+        &self,
+        request: Request<grpc::DeleteFieldIndexCollection>,
+    ) -> Reply<grpc::PointsOperationResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let result = self
+            .node
+            .delete_payload_index(&r.collection_name, &r.field_name, consensus_timeout(r.timeout))
+            .await
+            .map_err(status)?;
+        Ok(operation_response(started, result))
+    }
+
+    async fn create_vector_name(
+        &self,
+        _request: Request<grpc::CreateVectorNameRequest>,
+    ) -> Reply<grpc::PointsOperationResponse> {
+        Err(unsupported("Adding a vector name to an existing collection"))
+    }
+
+    async fn delete_vector_name(
+        &self,
+        _request: Request<grpc::DeleteVectorNameRequest>,
+    ) -> Reply<grpc::PointsOperationResponse> {
+        Err(unsupported("Deleting a vector name from a collection"))
+    }
+
+    async fn search(&self, request: Request<grpc::SearchPoints>) -> Reply<grpc::SearchResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let name = r.collection_name.clone();
+        let timeout = r.timeout;
+        let points = within(timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let search = query::search(r, consistency)?;
+            self.node.collection(&name)?.search(search).await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::SearchResponse {
+            result: out::scored_points(points),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    async fn search_batch(&self, request: Request<grpc::SearchBatchPoints>) -> Reply<grpc::SearchBatchResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let results = within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let searches = r
+                .search_points
+                .into_iter()
+                .map(|s| query::search(s, consistency))
+                .collect::<Result<Vec<_>>>()?;
+            let collection = self.node.collection(&r.collection_name)?;
+            try_join_all(searches.into_iter().map(|s| collection.search(s))).await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::SearchBatchResponse {
+            result: results.into_iter().map(out::batch_result).collect(),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    async fn search_groups(&self, _request: Request<grpc::SearchPointGroups>) -> Reply<grpc::SearchGroupsResponse> {
+        Err(unsupported("Search groups"))
+    }
+
+    async fn scroll(&self, request: Request<grpc::ScrollPoints>) -> Reply<grpc::ScrollResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let page = within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            if r.order_by.is_some() {
+                return Err(Error::bad_input("order_by is not supported by this node"));
+            }
+            let offset = r.offset.map(point::point_id).transpose()?;
+            let filter = filter::optional(r.filter)?;
+            let with_payload = point::with_payload(r.with_payload)?.unwrap_or(PayloadSelector::All);
+            let with_vector = point::with_vectors(r.with_vectors).unwrap_or_default();
+            let limit = r.limit.map_or(10, |l| l as usize);
+            self.node
+                .collection(&r.collection_name)?
+                .scroll(offset, limit, filter, with_payload, with_vector, consistency)
+                .await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::ScrollResponse {
+            next_page_offset: page.next_page_offset.map(out::point_id),
+            result: out::records(page.points),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    async fn recommend(&self, request: Request<grpc::RecommendPoints>) -> Reply<grpc::RecommendResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let name = r.collection_name.clone();
+        let timeout = r.timeout;
+        let points = within(timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let recommend = query::recommend(r, consistency)?;
+            self.node.collection(&name)?.recommend(recommend).await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::RecommendResponse {
+            result: out::scored_points(points),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    async fn recommend_batch(
+        &self,
+        request: Request<grpc::RecommendBatchPoints>,
+    ) -> Reply<grpc::RecommendBatchResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let results = within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let requests = r
+                .recommend_points
+                .into_iter()
+                .map(|q| query::recommend(q, consistency))
+                .collect::<Result<Vec<_>>>()?;
+            let collection = self.node.collection(&r.collection_name)?;
+            try_join_all(requests.into_iter().map(|q| collection.recommend(q))).await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::RecommendBatchResponse {
+            result: results.into_iter().map(out::batch_result).collect(),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    async fn recommend_groups(
+        &self,
+        _request: Request<grpc::RecommendPointGroups>,
+    ) -> Reply<grpc::RecommendGroupsResponse> {
+        Err(unsupported("Recommend groups"))
+    }
+
+    async fn discover(&self, _request: Request<grpc::DiscoverPoints>) -> Reply<grpc::DiscoverResponse> {
+        Err(unsupported("Discovery search"))
+    }
+
+    async fn discover_batch(&self, _request: Request<grpc::DiscoverBatchPoints>) -> Reply<grpc::DiscoverBatchResponse> {
+        Err(unsupported("Discovery search"))
+    }
+
+    async fn count(&self, request: Request<grpc::CountPoints>) -> Reply<grpc::CountResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        // Counts are always exact here; `exact: false` gets the exact count too, as on REST.
+        let count = within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let filter = filter::optional(r.filter)?;
+            self.node
+                .collection(&r.collection_name)?
+                .count(filter, consistency)
+                .await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::CountResponse {
+            result: Some(out::count_result(count)),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    async fn update_batch(&self, request: Request<grpc::UpdateBatchPoints>) -> Reply<grpc::UpdateBatchResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let results = within(r.timeout, async {
+            let ordering = write::ordering(r.ordering)?;
+            let ops = write::batch_operations(r.operations)?;
+            self.node
+                .collection(&r.collection_name)?
+                .update_batch(ops, r.wait.unwrap_or(false), ordering)
+                .await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::UpdateBatchResponse {
+            result: results.into_iter().map(out::update_result).collect(),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    async fn query(&self, request: Request<grpc::QueryPoints>) -> Reply<grpc::QueryResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let name = r.collection_name.clone();
+        let timeout = r.timeout;
+        let points = within(timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let q = query::query(r, consistency)?;
+            self.node.collection(&name)?.query(q).await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::QueryResponse {
+            result: out::scored_points(points),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    async fn query_batch(&self, request: Request<grpc::QueryBatchPoints>) -> Reply<grpc::QueryBatchResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let results = within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let queries = r
+                .query_points
+                .into_iter()
+                .map(|q| query::query(q, consistency))
+                .collect::<Result<Vec<_>>>()?;
+            let collection = self.node.collection(&r.collection_name)?;
+            try_join_all(queries.into_iter().map(|q| collection.query(q))).await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::QueryBatchResponse {
+            result: results.into_iter().map(out::batch_result).collect(),
+            time: elapsed(started),
+            usage: None,
+        }))
+    }
+
+    async fn query_groups(&self, _request: Request<grpc::QueryPointGroups>) -> Reply<grpc::QueryGroupsResponse> {
+        Err(unsupported("Query groups"))
+    }
+
+    async fn facet(&self, _request: Request<grpc::FacetCounts>) -> Reply<grpc::FacetResponse> {
+        Err(unsupported("Facet counts"))
+    }
+
+    async fn search_matrix_pairs(
+        &self,
+        _request: Request<grpc::SearchMatrixPoints>,
+    ) -> Reply<grpc::SearchMatrixPairsResponse> {
+        Err(unsupported("Search matrix"))
+    }
+
+    async fn search_matrix_offsets(
+        &self,
+        _request: Request<grpc::SearchMatrixPoints>,
+    ) -> Reply<grpc::SearchMatrixOffsetsResponse> {
+        Err(unsupported("Search matrix"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_calls_name_the_feature() {
+        let s = unsupported("Facet counts");
+        assert_eq!(s.code(), tonic::Code::Unimplemented);
+        assert_eq!(s.message(), "Facet counts is not supported by this node yet");
+        assert_eq!(consensus_timeout(Some(0)), Some(std::time::Duration::from_secs(1)));
+    }
+}

@@ -1,0 +1,138 @@
+//! TLS of the public APIs (REST and gRPC), configured as Qdrant configures it:
+//! `service.enable_tls` with `tls.cert`/`tls.key`, and `service.verify_https_client_certificate`
+//! requiring client certificates signed by `tls.ca_cert`.
+//!
+//! Connections are accepted on one task and their handshakes run on tasks of their own, bounded
+//! in time, so a client that connects and says nothing cannot hold up anyone else's connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::settings::Settings;
+
+/// How long a client may take to complete its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The rustls configuration of the public APIs, `None` when TLS is off. `alpn` lists the
+/// protocols the API speaks (`h2` for gRPC; `h2` and `http/1.1` for REST).
+pub fn server_config(settings: &Settings, alpn: &[&[u8]]) -> anyhow::Result<Option<Arc<ServerConfig>>> {
+    if !settings.service.enable_tls {
+        return Ok(None);
+    }
+    let tls = &settings.tls;
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow!("tls.cert: cannot read certificates from {}: {e}", tls.cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| anyhow!("tls.key: cannot read a private key from {}: {e}", tls.key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?;
+    let builder = if settings.service.verify_https_client_certificate {
+        let ca = tls
+            .ca_cert
+            .as_ref()
+            .ok_or_else(|| anyhow!("service.verify_https_client_certificate needs tls.ca_cert"))?;
+        let mut roots = RootCertStore::empty();
+        for cert in
+            CertificateDer::pem_file_iter(ca).map_err(|e| anyhow!("tls.ca_cert: cannot read {}: {e}", ca.display()))?
+        {
+            let cert = cert.map_err(|e| anyhow!("tls.ca_cert: {}: {e}", ca.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| anyhow!("tls.ca_cert: {}: {e}", ca.display()))?;
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| anyhow!("tls.ca_cert: {e}"))?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| anyhow!("tls.cert/tls.key do not form a usable certificate: {e}"))?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Some(Arc::new(config)))
+}
+
+/// TLS connections accepted on `listener`, handshaken concurrently.
+pub struct TlsListener {
+    connections: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
+        let local = listener.local_addr()?;
+        let (tx, connections) = mpsc::channel(64);
+        let acceptor = TlsAcceptor::from(config);
+        tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if tx.is_closed() {
+                    return;
+                }
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = tx.send((stream, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { connections, local })
+    }
+
+    /// The next connection, `None` once the accept task has stopped.
+    pub async fn next(&mut self) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
+        self.connections.recv().await
+    }
+
+    /// The connections as a stream, the form tonic serves.
+    pub fn into_stream(self) -> impl futures::Stream<Item = std::io::Result<TlsStream<TcpStream>>> {
+        futures::stream::unfold(self, |mut l| async move { l.next().await.map(|(s, _)| (Ok(s), l)) })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.next().await {
+            Some(connection) => connection,
+            // The accept task only ends when this listener is gone, so this never resolves.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
