@@ -6,10 +6,14 @@ import json
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
+import grpc
 import numpy as np
+import pytest
 import requests
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 HTTP_TIMEOUT = 60
 
@@ -108,6 +112,63 @@ def _dechunk(data: bytes) -> bytes:
         out.append(data[j + 2:j + 2 + size])
         i = j + 2 + size + 2
     return b"".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# client errors on either transport
+# --------------------------------------------------------------------------------------------
+
+# kind -> (REST status, gRPC status). REST: qdrant-client raises UnexpectedResponse(status_code);
+# gRPC: grpc.RpcError with .code(). Qdrant's mapping (src/actix/helpers.rs, src/tonic/api/*):
+# StorageError::NotFound 404/NOT_FOUND, BadInput/BadRequest 400/INVALID_ARGUMENT, body validation
+# 422 over REST but INVALID_ARGUMENT over gRPC, AlreadyExists 409/ALREADY_EXISTS, missing or wrong
+# API key 401/UNAUTHENTICATED, read-only key used for a write 403/PERMISSION_DENIED.
+ERROR_KINDS = {
+    "not_found": (404, grpc.StatusCode.NOT_FOUND),
+    "invalid_argument": (400, grpc.StatusCode.INVALID_ARGUMENT),
+    "validation": (422, grpc.StatusCode.INVALID_ARGUMENT),
+    "already_exists": (409, grpc.StatusCode.ALREADY_EXISTS),
+    "unauthenticated": (401, grpc.StatusCode.UNAUTHENTICATED),
+    "permission_denied": (403, grpc.StatusCode.PERMISSION_DENIED),
+}
+
+
+def transport_of(client):
+    """"rest" or "grpc" for clients made by conftest (QdrantServer.client)."""
+    return client.compat_transport
+
+
+def error_message(exc):
+    """The server's error text: REST JSON status.error (or the plain-text body), gRPC details."""
+    if isinstance(exc, grpc.RpcError):
+        return exc.details() or ""
+    raw = exc.content.decode(errors="replace") if isinstance(exc.content, bytes) else str(exc.content)
+    try:
+        status = json.loads(raw).get("status")
+        if isinstance(status, dict) and isinstance(status.get("error"), str):
+            return status["error"]
+    except (ValueError, AttributeError):
+        pass
+    return raw
+
+
+@contextmanager
+def expect_error(client, kind, contains=None):
+    """The block must fail the way `client`'s transport reports `kind` (see ERROR_KINDS), with
+    `contains` in the message when given. Yields pytest's ExceptionInfo."""
+    status, code = ERROR_KINDS[kind]
+    with pytest.raises((UnexpectedResponse, grpc.RpcError)) as info:
+        yield info
+    exc = info.value
+    if transport_of(client) == "grpc":
+        assert isinstance(exc, grpc.RpcError), f"gRPC client raised {type(exc).__name__}: {exc}"
+        assert exc.code() == code, f"expected {code.name}, got {exc.code().name}: {exc.details()!r}"
+    else:
+        assert isinstance(exc, UnexpectedResponse), f"REST client raised {type(exc).__name__}: {exc}"
+        assert exc.status_code == status, f"expected HTTP {status}, got {exc.status_code}: {exc.content[:300]!r}"
+    if contains is not None:
+        msg = error_message(exc)
+        assert contains in msg, f"{contains!r} not in error message {msg!r}"
 
 
 # --------------------------------------------------------------------------------------------

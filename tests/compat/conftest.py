@@ -1,4 +1,4 @@
-"""Fixtures for the Qdrant REST compatibility suite.
+"""Fixtures for the Qdrant compatibility suite (REST and gRPC).
 
 Every test talks to a real `qdrant` binary (ours) started here, on loopback only, with free ports
 and a fresh temp directory as cwd / storage.  Configuration is passed the way deployments and
@@ -8,8 +8,18 @@ Fixtures:
   * `qdrant`          – one session-wide server shared by most tests (tests use unique names).
   * `qdrant_factory`  – start extra servers with custom env (API key, request-size limit, restart
                         tests); they are stopped and their temp dirs removed at the end of the test.
-  * `client`          – a `qdrant_client.QdrantClient` (REST, not gRPC) bound to `qdrant`.
+  * `transport`       – "rest" or "grpc"; parametrizes every test that asks for it (ids `[rest]` /
+                        `[grpc]`): `-k grpc` selects the gRPC half, `-k "not grpc"` the REST half
+                        (`-k rest` would also match test_restart.py's gRPC runs).
+  * `client`          – a `qdrant_client.QdrantClient` bound to `qdrant` over `transport`: REST
+                        (`prefer_grpc=False`) or gRPC (`prefer_grpc=True`, the server's gRPC port).
+                        Every test that goes through `QdrantClient` therefore runs over both.
+  * `rest_client`     – a REST-only client, for the set-up of tests that check REST-specific
+                        behaviour with raw HTTP (status codes, error JSON, headers, raw shapes).
   * `collection_name` – a unique collection name, deleted after the test.
+
+Clients made here carry `compat_transport` ("rest"/"grpc"), which `compat_helpers.expect_error`
+uses to check the transport's error form.
 
 Per-test timeouts come from pytest-timeout (default 120 s, `@pytest.mark.timeout(N)` overrides);
 the `slow` marker selects the long-running tests (`-m slow`), which still run by default.
@@ -23,6 +33,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
@@ -32,6 +43,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BIN = REPO_ROOT / "target" / "release" / "qdrant"
 READY_TIMEOUT_S = float(os.environ.get("QDRANT_COMPAT_READY_TIMEOUT", "30"))
 DEFAULT_TEST_TIMEOUT_S = 120
+TRANSPORTS = ["rest", "grpc"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,11 +201,23 @@ class QdrantServer:
             return "(no log)"
         return "\n".join(lines[-n:])
 
-    def client(self, **kwargs):
+    def client(self, transport: str = "rest", **kwargs):
+        """A QdrantClient over `transport` ("rest" or "grpc"); kwargs go to QdrantClient."""
         from qdrant_client import QdrantClient
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {transport!r}")
         kwargs.setdefault("timeout", 60)
         kwargs.setdefault("check_compatibility", False)
-        return QdrantClient(url=self.url, prefer_grpc=False, **kwargs)
+        if "api_key" in kwargs:
+            kwargs.setdefault("https", False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # "Api key is used with an insecure connection."
+            if transport == "grpc":
+                c = QdrantClient(url=self.url, grpc_port=self.grpc_port, prefer_grpc=True, **kwargs)
+            else:
+                c = QdrantClient(url=self.url, prefer_grpc=False, **kwargs)
+        c.compat_transport = transport
+        return c
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,9 +251,22 @@ def qdrant_factory():
             s.cleanup()
 
 
+@pytest.fixture(scope="session", params=TRANSPORTS, ids=TRANSPORTS)
+def transport(request):
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def client(qdrant):
-    c = qdrant.client()
+def client(qdrant, transport):
+    c = qdrant.client(transport)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def rest_client(qdrant):
+    """REST only: for tests of REST-specific behaviour (raw HTTP), which run once."""
+    c = qdrant.client("rest")
     yield c
     c.close()
 

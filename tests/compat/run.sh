@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the Qdrant REST compatibility suite (real qdrant-client from PyPI against our binary).
+# Runs the Qdrant compatibility suite (real qdrant-client from PyPI against our binary), every
+# client test over REST and over gRPC (test ids [rest] / [grpc]).
 #   tests/compat/run.sh [extra pytest args]      e.g.  -m slow   |  -m "not slow"  |  -k filters  |  -x
+#   gRPC half: -k grpc      REST half: -k "not grpc"   (not `-k rest`: it also matches test_restart.py)
 # Env: QDRANT_BIN (default <repo>/target/release/qdrant), QDRANT_COMPAT_READY_TIMEOUT (s, default 30),
 #      QDRANT_COMPAT_LOG_LEVEL (node log level, default INFO).
 # The binary must already be built (`cargo build --release -p node`); this script does not build it.

@@ -1,4 +1,4 @@
-"""Collection lifecycle through the official client (REST) and raw HTTP.
+"""Collection lifecycle through the official client (over REST and gRPC) and raw HTTP.
 
 Facts (Qdrant 1.19): PUT/GET/PATCH/DELETE /collections/{name}, GET /collections,
 GET /collections/{name}/exists (src/actix/api/collections_api.rs); defaults of a standalone node:
@@ -7,13 +7,16 @@ hnsw m 16 / ef_construct 100 / full_scan_threshold 10000 (config/config.yaml); s
 409 "Wrong input: Collection `x` already exists!"; missing -> 404 "Not found: Collection `x` doesn't
 exist!"; DELETE of a missing collection -> 200 with result false (toc delete_collection returns
 Ok(false)); /exists -> {"exists": bool} (tests/openapi/test_collection_exists.py).
+
+Tests taking `client` run over both transports; their raw-HTTP asserts then also check that what
+was written over gRPC reads back the same over REST. Tests of REST's own wire format (status
+codes, error JSON, raw shapes) run once, with `rest_client` for set-up.
 """
 
 import pytest
 from qdrant_client import models
-from qdrant_client.http.exceptions import UnexpectedResponse
 
-from compat_helpers import assert_error, ok_result, rest, wait_green
+from compat_helpers import assert_error, expect_error, ok_result, rest, wait_green
 
 DISTANCES = [models.Distance.COSINE, models.Distance.EUCLID, models.Distance.DOT, models.Distance.MANHATTAN]
 
@@ -84,6 +87,7 @@ def test_create_with_all_config_sections(client, collection_name):
 
 
 def test_create_accepts_explicit_nulls(qdrant, collection_name):
+    # REST only: JSON nulls are a REST body matter (protobuf has no nulls).
     # Real clients send nulls for unset fields (research/qdrant-api.md §3 note); all must be accepted.
     body = {
         "vectors": {"size": 4, "distance": "Dot", "on_disk": None, "hnsw_config": None,
@@ -100,7 +104,9 @@ def test_create_accepts_explicit_nulls(qdrant, collection_name):
     assert info["config"]["optimizer_config"]["indexing_threshold"] == 20000
 
 
-def test_collection_info_raw_shape(qdrant, client, collection_name):
+def test_collection_info_raw_shape(qdrant, rest_client, collection_name):
+    # REST only: checks the raw JSON of GET /collections/{name}.
+    client = rest_client
     client.create_collection(collection_name, vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT))
     client.upsert(collection_name, points=[models.PointStruct(id=i, vector=[i, 1.0, 0.5], payload={"k": i})
                                            for i in range(1, 6)], wait=True)
@@ -136,22 +142,36 @@ def test_list_exists_delete(qdrant, client, collection_name):
     assert ok_result(rest(qdrant, "GET", f"/collections/{collection_name}/exists")) == {"exists": False}
 
 
-def test_create_existing_is_409(qdrant, client, collection_name):
-    client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+def test_create_existing_is_409(qdrant, rest_client, collection_name):
+    # REST only: status code and error envelope of the raw PUT.
+    rest_client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
     r = rest(qdrant, "PUT", f"/collections/{collection_name}", {"vectors": {"size": 2, "distance": "Dot"}})
     assert_error(r, 409, contains=f"Collection `{collection_name}` already exists!", startswith="Wrong input")
-    with pytest.raises(UnexpectedResponse) as e:
-        client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
-    assert e.value.status_code == 409
 
 
-def test_get_missing_is_404(qdrant, client):
+def test_create_existing_fails(client, collection_name):
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    with expect_error(client, "already_exists", contains=f"Collection `{collection_name}` already exists!"):
+        client.create_collection(collection_name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
+    # the first collection is untouched
+    assert client.get_collection(collection_name).config.params.vectors.size == 2
+
+
+def test_get_missing_is_404(qdrant):
+    # REST only: status code and exact error envelope.
     r = rest(qdrant, "GET", "/collections/no_such_collection_xyz")
     msg = assert_error(r, 404)
     assert msg == "Not found: Collection `no_such_collection_xyz` doesn't exist!"
-    with pytest.raises(UnexpectedResponse) as e:
+
+
+def test_missing_collection_errors(client):
+    want = "Collection `no_such_collection_xyz` doesn't exist!"
+    with expect_error(client, "not_found", contains=want):
         client.get_collection("no_such_collection_xyz")
-    assert e.value.status_code == 404
+    with expect_error(client, "not_found", contains=want):
+        client.update_collection("no_such_collection_xyz",
+                                 optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1))
+    assert client.collection_exists("no_such_collection_xyz") is False
 
 
 def test_update_collection_patch(qdrant, client, collection_name):
@@ -178,6 +198,7 @@ def test_update_collection_patch(qdrant, client, collection_name):
 
 
 def test_update_missing_collection_is_404(qdrant):
+    # REST only: the raw PATCH status (test_missing_collection_errors covers the client).
     r = rest(qdrant, "PATCH", "/collections/no_such_collection_upd", {"optimizers_config": {"indexing_threshold": 1}})
     assert_error(r, 404, startswith="Not found")
 

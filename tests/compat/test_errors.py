@@ -13,41 +13,64 @@ lib/storage/src/content_manager/errors.rs):
   (src/actix/api/retrieve_api.rs);
 * request body above service.max_request_size_mb -> 400 with JSON error (actix JSON limit routed
   through validation_error_handler; "JSON payload (N bytes) is larger than allowed") — never a hang.
+* over gRPC the same errors carry the same message with the status NOT_FOUND / INVALID_ARGUMENT
+  (validation failures too; src/tonic/api: StorageError -> tonic::Status).
+
+The raw-HTTP tests check REST's own wire format (status, JSON envelope, malformed JSON) and run
+once; what the official client sees is checked over both transports with `expect_error`.
 """
 
 import json
 
 import pytest
 from qdrant_client import models
-from qdrant_client.http.exceptions import UnexpectedResponse
 
-from compat_helpers import assert_error, raw_http, rest
+from compat_helpers import assert_error, error_message, expect_error, raw_http, rest
+
+
+def _make_coll4(client, name):
+    client.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
+    client.upsert(name, wait=True, points=[models.PointStruct(id=1, vector=[1, 2, 3, 4])])
+    return name
 
 
 @pytest.fixture
 def coll4(client, collection_name):
-    client.create_collection(collection_name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
-    client.upsert(collection_name, wait=True, points=[models.PointStruct(id=1, vector=[1, 2, 3, 4])])
-    return collection_name
+    """4-d collection with one point, made over the test's transport."""
+    return _make_coll4(client, collection_name)
 
 
-def test_wrong_vector_size_on_upsert(qdrant, client, coll4):
+@pytest.fixture
+def rest_coll4(rest_client, collection_name):
+    """The same, for the REST-only raw-HTTP tests."""
+    return _make_coll4(rest_client, collection_name)
+
+
+def test_wrong_vector_size_raw(qdrant, rest_coll4):
+    # REST only: status and JSON envelope of raw requests, incl. the legacy /search route.
+    coll4 = rest_coll4
     r = rest(qdrant, "PUT", f"/collections/{coll4}/points?wait=true", {"points": [{"id": 2, "vector": [1, 2, 3]}]})
     assert_error(r, 400, startswith="Wrong input", contains="Vector dimension error: expected dim: 4, got 3")
-    with pytest.raises(UnexpectedResponse) as e:
-        client.upsert(coll4, wait=True, points=[models.PointStruct(id=3, vector=[1.0] * 5)])
-    assert e.value.status_code == 400
-    assert client.count(coll4).count == 1          # nothing half-applied
-
-
-def test_wrong_vector_size_on_query(qdrant, coll4):
     r = rest(qdrant, "POST", f"/collections/{coll4}/points/query", {"query": [1, 2], "limit": 3})
     assert_error(r, 400, contains="expected dim: 4, got 2")
     r = rest(qdrant, "POST", f"/collections/{coll4}/points/search", {"vector": [1, 2, 3, 4, 5], "limit": 3})
     assert_error(r, 400, contains="expected dim: 4, got 5")
 
 
-def test_nan_and_strings_in_vector(qdrant, coll4):
+def test_wrong_vector_size(client, coll4):
+    with expect_error(client, "invalid_argument", contains="Vector dimension error: expected dim: 4, got 5"):
+        client.upsert(coll4, wait=True, points=[models.PointStruct(id=3, vector=[1.0] * 5)])
+    assert client.count(coll4).count == 1          # nothing half-applied
+    with expect_error(client, "invalid_argument", contains="expected dim: 4, got 2"):
+        client.query_points(coll4, query=[1.0, 2.0], limit=3)
+    with expect_error(client, "invalid_argument", contains="expected dim: 4, got 3"):
+        client.update_vectors(coll4, wait=True, points=[models.PointVectors(id=1, vector=[1.0, 2.0, 3.0])])
+    assert client.retrieve(coll4, ids=[1], with_vectors=True)[0].vector == pytest.approx([1, 2, 3, 4])
+
+
+def test_nan_and_strings_in_vector(qdrant, rest_coll4):
+    # REST only: invalid JSON literals and JSON types (a protobuf float field cannot hold a string).
+    coll4 = rest_coll4
     # json.dumps writes the (invalid JSON) literal NaN
     r = rest(qdrant, "PUT", f"/collections/{coll4}/points?wait=true",
              {"points": [{"id": 5, "vector": [1.0, float("nan"), 0.0, 0.0]}]})
@@ -62,6 +85,7 @@ def test_nan_and_strings_in_vector(qdrant, coll4):
 
 
 def test_unknown_collection_is_404(qdrant):
+    # REST only: raw status and exact envelope (test_unknown_collection covers the client).
     for method, path, body in [
         ("GET", "/collections/ghost_coll", None),
         ("PUT", "/collections/ghost_coll/points?wait=true", {"points": [{"id": 1, "vector": [1]}]}),
@@ -76,7 +100,27 @@ def test_unknown_collection_is_404(qdrant):
         assert msg == "Not found: Collection `ghost_coll` doesn't exist!", (method, path, msg)
 
 
-def test_malformed_json_is_400(qdrant, coll4):
+def test_unknown_collection(client):
+    want = "Not found: Collection `ghost_coll` doesn't exist!"
+    calls = [
+        ("get_collection", lambda: client.get_collection("ghost_coll")),
+        ("upsert", lambda: client.upsert("ghost_coll", wait=True, points=[models.PointStruct(id=1, vector=[1.0])])),
+        ("query_points", lambda: client.query_points("ghost_coll", query=[1.0], limit=1)),
+        ("scroll", lambda: client.scroll("ghost_coll")),
+        ("count", lambda: client.count("ghost_coll")),
+        ("retrieve", lambda: client.retrieve("ghost_coll", ids=[1])),
+        ("delete", lambda: client.delete("ghost_coll", points_selector=models.PointIdsList(points=[1]), wait=True)),
+        ("set_payload", lambda: client.set_payload("ghost_coll", payload={"a": 1}, points=[1], wait=True)),
+    ]
+    for name, call in calls:
+        with expect_error(client, "not_found") as e:
+            call()
+        assert error_message(e.value) == want, (name, error_message(e.value))
+
+
+def test_malformed_json_is_400(qdrant, rest_coll4):
+    # REST only: JSON parsing.
+    coll4 = rest_coll4
     for raw in ['{"points": [', "not json at all", '{"points": [{"id": 1, "vector": [1,2,3,4]}]'] :
         r = rest(qdrant, "PUT", f"/collections/{coll4}/points?wait=true", raw=raw)
         assert_error(r, 400, startswith="Format error in JSON body")
@@ -84,7 +128,9 @@ def test_malformed_json_is_400(qdrant, coll4):
     assert_error(r, 400, startswith="Format error in JSON body")
 
 
-def test_invalid_point_ids(qdrant, coll4):
+def test_invalid_point_ids(qdrant, rest_coll4):
+    # REST only: ids of the wrong JSON type and unparsable path ids (gRPC ids are typed).
+    coll4 = rest_coll4
     for bad in ["not-a-uuid", -1, 1.5, None, {"x": 1}]:
         r = rest(qdrant, "PUT", f"/collections/{coll4}/points?wait=true", {"points": [{"id": bad, "vector": [1, 2, 3, 4]}]})
         assert_error(r, 400)
@@ -96,14 +142,22 @@ def test_invalid_point_ids(qdrant, coll4):
     assert_error(r, 404, contains="Point with id 12345 does not exists!")
 
 
-def test_limit_zero_is_422(qdrant, coll4):
+def test_limit_zero_is_422(qdrant, rest_coll4):
+    # REST only: the raw status and message prefix (test_limit_zero_is_invalid covers the client).
+    coll4 = rest_coll4
     r = rest(qdrant, "POST", f"/collections/{coll4}/points/query", {"query": [1, 2, 3, 4], "limit": 0})
     assert_error(r, 422, startswith="Validation error in JSON body")
     r = rest(qdrant, "POST", f"/collections/{coll4}/points/query", {"query": {"recommend": {"positive": [1]}}, "limit": 0})
     assert_error(r, 422, startswith="Validation error in JSON body", contains="limit")
 
 
+def test_limit_zero_is_invalid(client, coll4):
+    with expect_error(client, "validation", contains="limit"):
+        client.query_points(coll4, query=[1.0, 2.0, 3.0, 4.0], limit=0)
+
+
 def test_collection_validation_errors(qdrant, collection_name):
+    # REST only: raw bodies, incl. an unknown distance string (the client cannot send one).
     r = rest(qdrant, "PUT", f"/collections/{collection_name}", {"vectors": {"size": 0, "distance": "Dot"}})
     assert_error(r, 422, startswith="Validation error in JSON body", contains="vectors.size")
     r = rest(qdrant, "PUT", f"/collections/{collection_name}", {"vectors": {"size": 4, "distance": "Dot"},
@@ -115,8 +169,18 @@ def test_collection_validation_errors(qdrant, collection_name):
     assert rest(qdrant, "GET", f"/collections/{collection_name}").status_code == 404
 
 
-def test_unknown_vector_name(qdrant, client, collection_name):
-    client.create_collection(collection_name, vectors_config={"a": models.VectorParams(size=2, distance=models.Distance.DOT)})
+def test_collection_validation_errors_client(client, collection_name):
+    with expect_error(client, "validation", contains="size"):
+        client.create_collection(collection_name, vectors_config=models.VectorParams(size=0, distance=models.Distance.DOT))
+    with expect_error(client, "validation", contains="ef_construct"):
+        client.create_collection(collection_name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT),
+                                 hnsw_config=models.HnswConfigDiff(ef_construct=0))
+    assert client.collection_exists(collection_name) is False
+
+
+def test_unknown_vector_name_raw(qdrant, rest_client, collection_name):
+    # REST only: raw status (test_unknown_vector_name covers the client).
+    rest_client.create_collection(collection_name, vectors_config={"a": models.VectorParams(size=2, distance=models.Distance.DOT)})
     r = rest(qdrant, "POST", f"/collections/{collection_name}/points/query", {"query": [1, 2], "using": "nope"})
     assert_error(r, 400, contains="nope")
     r = rest(qdrant, "PUT", f"/collections/{collection_name}/points?wait=true",
@@ -124,7 +188,18 @@ def test_unknown_vector_name(qdrant, client, collection_name):
     assert_error(r, 400, contains="nope")
 
 
-def test_errors_do_not_break_the_server(qdrant, client, coll4):
+def test_unknown_vector_name(client, collection_name):
+    client.create_collection(collection_name, vectors_config={"a": models.VectorParams(size=2, distance=models.Distance.DOT)})
+    with expect_error(client, "invalid_argument", contains="Not existing vector name error: nope"):
+        client.query_points(collection_name, query=[1.0, 2.0], using="nope")
+    with expect_error(client, "invalid_argument", contains="nope"):
+        client.upsert(collection_name, wait=True, points=[models.PointStruct(id=1, vector={"nope": [1.0, 2.0]})])
+    assert client.count(collection_name).count == 0
+
+
+def test_errors_do_not_break_the_server(qdrant, rest_client, rest_coll4):
+    # REST only: garbage JSON bodies (test_grpc.py sends garbage protobuf).
+    client, coll4 = rest_client, rest_coll4
     for _ in range(20):
         rest(qdrant, "PUT", f"/collections/{coll4}/points", raw="{{{{")
     assert client.count(coll4).count == 1
@@ -133,6 +208,7 @@ def test_errors_do_not_break_the_server(qdrant, client, coll4):
 
 @pytest.mark.timeout(90)
 def test_request_over_max_size_is_rejected(qdrant_factory):
+    # REST only: raw HTTP bodies (test_grpc.py checks the limit on gRPC messages).
     server = qdrant_factory({"QDRANT__SERVICE__MAX_REQUEST_SIZE_MB": "1"}, name="maxsize")
     client = server.client()
     client.create_collection("big", vectors_config=models.VectorParams(size=64, distance=models.Distance.DOT))

@@ -25,10 +25,11 @@ from filter_cases import FILTERS, make_points
 
 
 @pytest.fixture(scope="module")
-def filter_collection(qdrant):
+def filter_collection(qdrant, transport):
+    """One collection per transport, written and queried over that transport."""
     import uuid as _uuid
     name = f"compat_filters_{_uuid.uuid4().hex[:8]}"
-    client = qdrant.client()
+    client = qdrant.client(transport)
     points = make_points()
     client.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
     client.upsert(name, wait=True, points=[models.PointStruct(id=pid, vector=v, payload=p) for pid, v, p in points])

@@ -15,7 +15,7 @@ import uuid as _uuid
 import pytest
 from qdrant_client import models
 
-from compat_helpers import assert_error, expected_ids, get_values, normalize_id, ok_result, rest
+from compat_helpers import assert_error, expect_error, expected_ids, get_values, normalize_id, ok_result, rest
 from filter_cases import FILTERS, INDEXED_FIELDS, make_points
 
 SCHEMA = {
@@ -57,10 +57,11 @@ def expected_index_points(points, field, kind):
 
 
 @pytest.fixture(scope="module")
-def indexed_collection(qdrant):
-    """Same data as test_filters; 60 points written before the indexes exist, 20 after."""
+def indexed_collection(qdrant, transport):
+    """Same data as test_filters; 60 points written before the indexes exist, 20 after; one
+    collection per transport, indexed and queried over that transport."""
     name = f"compat_indexed_{_uuid.uuid4().hex[:8]}"
-    client = qdrant.client()
+    client = qdrant.client(transport)
     points = make_points()
     client.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
     structs = [models.PointStruct(id=pid, vector=v, payload=p) for pid, v, p in points]
@@ -129,7 +130,9 @@ def test_create_and_delete_each_index_type(qdrant, client, collection_name, kind
     assert client.get_collection(collection_name).payload_schema == {}
 
 
-def test_create_index_raw_and_params_form(qdrant, client, collection_name):
+def test_create_index_raw_and_params_form(qdrant, rest_client, collection_name):
+    # REST only: raw JSON bodies and responses (test_create_index_params_form covers the client).
+    client = rest_client
     client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
     r = ok_result(rest(qdrant, "PUT", f"/collections/{collection_name}/index?wait=true",
                        {"field_name": "city", "field_schema": "keyword"}))
@@ -151,9 +154,36 @@ def test_create_index_raw_and_params_form(qdrant, client, collection_name):
     assert set(schema) == {"body", "n"}
 
 
+def test_create_index_params_form(client, collection_name):
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    client.upsert(collection_name, wait=True, points=[
+        models.PointStruct(id=1, vector=[1, 0], payload={"body": "Hello big World", "n": 5}),
+        models.PointStruct(id=2, vector=[0, 1], payload={"body": "small world", "n": 50})])
+    res = client.create_payload_index(collection_name, field_name="body", wait=True, field_schema=models.TextIndexParams(
+        type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD, lowercase=True, min_token_len=2))
+    assert res.status == models.UpdateStatus.COMPLETED
+    res = client.create_payload_index(collection_name, field_name="n", wait=True, field_schema=models.IntegerIndexParams(
+        type=models.IntegerIndexType.INTEGER, lookup=True, range=True))
+    assert res.status == models.UpdateStatus.COMPLETED
+    schema = client.get_collection(collection_name).payload_schema
+    assert schema["body"].data_type == models.PayloadSchemaType.TEXT
+    assert schema["n"].data_type == models.PayloadSchemaType.INTEGER
+    assert (schema["body"].points, schema["n"].points) == (2, 2)
+    flt = models.Filter(must=[models.FieldCondition(key="body", match=models.MatchText(text="WORLD hello")),
+                              models.FieldCondition(key="n", range=models.Range(lt=10))])
+    assert [p.id for p in client.scroll(collection_name, scroll_filter=flt)[0]] == [1]
+
+
 def test_index_on_missing_collection_is_404(qdrant):
+    # REST only: the raw status (test_index_on_missing_collection covers the client).
     r = rest(qdrant, "PUT", "/collections/no_such_coll_idx/index?wait=true", {"field_name": "a", "field_schema": "keyword"})
     assert_error(r, 404, startswith="Not found")
+
+
+def test_index_on_missing_collection(client):
+    with expect_error(client, "not_found", contains="Collection `no_such_coll_idx` doesn't exist!"):
+        client.create_payload_index("no_such_coll_idx", field_name="a",
+                                    field_schema=models.PayloadSchemaType.KEYWORD, wait=True)
 
 
 def test_text_match_same_with_and_without_text_index(client, collection_name):

@@ -12,6 +12,9 @@ Facts (Qdrant 1.19):
 * scroll: ascending id order, numeric ids before UUIDs (ExtendedPointId derives Ord with NumId
   first), `next_page_offset` = id of the first point of the next page, null at the end.
 * with_payload: bool | [keys] | {"include": [...]} | {"exclude": [...]}; nested keys allowed.
+
+Tests taking `client` run over REST and gRPC (their raw-HTTP asserts then also read back over REST
+what was written over gRPC); tests of REST-only routes and REST defaults use `rest_client`.
 """
 
 import uuid
@@ -60,7 +63,9 @@ def test_upsert_list_form_and_retrieve(qdrant, client, collection_name):
     assert raw[0].get("vector") is None
 
 
-def test_get_single_point_raw(qdrant, client, collection_name):
+def test_get_single_point_raw(qdrant, rest_client, collection_name):
+    # REST only: GET /points/{id} and its 404 envelope have no gRPC counterpart.
+    client = rest_client
     make(client, collection_name)
     client.upsert(collection_name, wait=True, points=[models.PointStruct(id=7, vector=[1, 2, 3, 4], payload={"a": 1})])
     rec = ok_result(rest(qdrant, "GET", f"/collections/{collection_name}/points/7"))
@@ -281,7 +286,9 @@ def test_scroll_pagination_order_ints_before_uuids(client, collection_name):
     assert [p.id for p in pts] == [i for i in expected if isinstance(i, str) or i >= probe][:3]
 
 
-def test_scroll_raw_shape_and_defaults(qdrant, client, collection_name):
+def test_scroll_raw_shape_and_defaults(qdrant, rest_client, collection_name):
+    # REST only: the defaults of a raw JSON scroll body (gRPC messages state every field).
+    client = rest_client
     make(client, collection_name, size=2)
     client.upsert(collection_name, wait=True, points=[
         models.PointStruct(id=i, vector=[1, i], payload={"i": i}) for i in range(1, 16)])
@@ -302,7 +309,9 @@ def test_payload_selectors(client, collection_name):
         return client.scroll(collection_name, limit=1, with_payload=sel)[0][0].payload
 
     assert scroll_pl(True) == payload
-    assert scroll_pl(False) is None
+    # no payload: None over REST; {} over gRPC (a protobuf map cannot be absent, and qdrant-client
+    # converts a gRPC RetrievedPoint's payload as is)
+    assert not scroll_pl(False)
     assert scroll_pl(["a", "f"]) == {"a": 1, "f": "x"}
     assert scroll_pl(models.PayloadSelectorInclude(include=["a", "b.c"])) == {"a": 1, "b": {"c": 2}}
     assert scroll_pl(models.PayloadSelectorExclude(exclude=["a", "e"])) == {"b": {"c": 2, "d": 3}, "f": "x"}

@@ -6,6 +6,8 @@ segments; segments are indexed by the optimizer once larger than `optimizers_con
 indexing_threshold` (KB; 0 disables indexing), so the collection is created with a small
 threshold (100 KB) for real Qdrant to index all 20k points (2.5 MB of vectors); status turns "green"
 when optimizations are done. `params.exact=false` + `hnsw_ef` searches the graph.
+
+Runs over both transports at full size (a few seconds each on this node).
 """
 
 import time

@@ -3,7 +3,9 @@ storage: collections and their config, points, payloads, vectors, deletions, pay
 
 Fact (Qdrant 1.19): an update with wait=true is in the WAL before the response, and the WAL is
 replayed on start (lib/collection/src/shards/local_shard: load + WAL recovery); payload index
-definitions are part of the persisted collection/segment config."""
+definitions are part of the persisted collection/segment config.
+
+Both tests run over REST and gRPC (`transport`), on a private server each."""
 
 import numpy as np
 import pytest
@@ -34,9 +36,9 @@ def same_state(a, b):
 
 
 @pytest.mark.timeout(300)
-def test_kill9_restart_keeps_everything(qdrant_factory):
+def test_kill9_restart_keeps_everything(qdrant_factory, transport):
     server = qdrant_factory(name="restart")
-    client = server.client()
+    client = server.client(transport)
     rng = np.random.default_rng(99)
 
     # collection 1: single vector, indexes, mixed ids
@@ -74,7 +76,7 @@ def test_kill9_restart_keeps_everything(qdrant_factory):
     client.close()
 
     server.restart(kill9=True)
-    client = server.client()
+    client = server.client(transport)
 
     assert sorted(c.name for c in client.get_collections().collections) == ["durable", "durable_named"]
     info = client.get_collection("durable")
@@ -111,7 +113,7 @@ def test_kill9_restart_keeps_everything(qdrant_factory):
     client.delete_collection("durable_named")
     client.close()
     server.restart(kill9=True)
-    client = server.client()
+    client = server.client(transport)
     assert [c.name for c in client.get_collections().collections] == ["durable"]
     assert client.retrieve("durable", ids=[10_000])[0].payload == {"late": True}
     assert client.count("durable", exact=True).count == 452
@@ -119,14 +121,14 @@ def test_kill9_restart_keeps_everything(qdrant_factory):
 
 
 @pytest.mark.timeout(180)
-def test_graceful_restart_keeps_data(qdrant_factory):
+def test_graceful_restart_keeps_data(qdrant_factory, transport):
     server = qdrant_factory(name="graceful")
-    client = server.client()
+    client = server.client(transport)
     client.create_collection("c", vectors_config=models.VectorParams(size=2, distance=models.Distance.MANHATTAN))
     client.upsert("c", wait=True, points=[models.PointStruct(id=i, vector=[i, 0], payload={"i": i}) for i in range(100)])
     client.close()
     server.restart(kill9=False)
-    client = server.client()
+    client = server.client(transport)
     assert client.count("c", exact=True).count == 100
     hits = client.query_points("c", query=[10.2, 0], limit=3, search_params=models.SearchParams(exact=True)).points
     assert [h.id for h in hits] == [10, 11, 9]

@@ -18,6 +18,9 @@ Facts (Qdrant 1.19):
 * Legacy /points/search, /points/search/batch, /points/recommend still served in 1.19 (the consensus
   suite calls them) even though they left the OpenAPI spec; their results equal the query API's
   (tests/openapi/test_query.py test_basic_search / test_basic_recommend_*).
+
+Tests taking `client` run over REST and gRPC; the legacy REST routes run over REST only (the gRPC
+legacy Search/Recommend are in test_grpc.py: qdrant-client 1.20 no longer wraps them).
 """
 
 import numpy as np
@@ -221,7 +224,9 @@ def test_recommend_best_score(client, collection_name, distance):
     check_against(hits, ids, [i for _, i in want], [s for s, _ in want])
 
 
-def test_legacy_search_endpoints(qdrant, client, collection_name):
+def test_legacy_search_endpoints(qdrant, rest_client, collection_name):
+    # REST only: raw calls of the legacy REST routes.
+    client = rest_client
     data = make_data(12, n=300)
     ids = load(client, collection_name, data, "Euclid", payload=lambda i: {"i": i})
     q = data[0] + 0.01
@@ -261,11 +266,11 @@ def test_legacy_search_endpoints(qdrant, client, collection_name):
     assert [p["id"] for p in rq["points"]] == [p["id"] for p in rec]
 
 
-def test_query_without_query_is_scroll_like(qdrant, client, collection_name):
+def test_query_without_query_is_scroll_like(client, collection_name):
     data = make_data(13, n=50)
     load(client, collection_name, data, "Dot", ids=list(range(100, 150)))
-    res = ok_result(rest(qdrant, "POST", f"/collections/{collection_name}/points/query", {"limit": 5}))
-    assert [p["id"] for p in res["points"]] == [100, 101, 102, 103, 104]
+    res = client.query_points(collection_name, limit=5)
+    assert [p.id for p in res.points] == [100, 101, 102, 103, 104]
     # offset applies as well
-    res = ok_result(rest(qdrant, "POST", f"/collections/{collection_name}/points/query", {"limit": 3, "offset": 10}))
-    assert [p["id"] for p in res["points"]] == [110, 111, 112]
+    res = client.query_points(collection_name, limit=3, offset=10)
+    assert [p.id for p in res.points] == [110, 111, 112]

@@ -13,6 +13,10 @@ Facts (Qdrant 1.19):
 * /telemetry: result.app.name "qdrant", result.app.version, result.collections.number_of_collections,
   result.requests.rest.responses["METHOD /pattern"]["<status>"].count (tests/openapi/test_service.py).
 * GET /cluster on a standalone node -> result {"status": "disabled"}.
+
+These are REST endpoints; only `client.info()` (gRPC: qdrant.Qdrant/HealthCheck) has a gRPC form,
+so test_root_version_info runs over both transports and the rest once (gRPC health, metrics of
+gRPC calls: test_grpc.py).
 """
 
 import re
@@ -35,19 +39,23 @@ def test_root_version_info(qdrant, client):
     client_version = importlib.metadata.version("qdrant-client")
     assert is_compatible(client_version, body["version"]), \
         f"qdrant-client {client_version} would warn about server version {body['version']}"
-    assert client.info().version == body["version"]
+    info = client.info()                       # gRPC: qdrant.Qdrant/HealthCheck
+    assert (info.title, info.version) == (body["title"], body["version"])
 
 
 @pytest.mark.parametrize("path,text", [("/healthz", "healthz check passed"),
                                        ("/livez", "healthz check passed"),
                                        ("/readyz", "all shards are ready")])
 def test_health_probes(qdrant, path, text):
+    # REST only: HTTP probes.
     r = rest(qdrant, "GET", path)
     assert r.status_code == 200
     assert r.text.strip() == text
 
 
-def test_metrics(qdrant, client, collection_name):
+def test_metrics(qdrant, rest_client, collection_name):
+    # REST only: counts the REST upsert in rest_responses_total.
+    client = rest_client
     client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
     client.upsert(collection_name, wait=True, points=[models.PointStruct(id=i, vector=[1, i]) for i in range(7)])
     version = rest(qdrant, "GET", "/").json()["version"]
@@ -71,7 +79,9 @@ def test_metrics(qdrant, client, collection_name):
     assert int(float(upserts[0].rsplit(" ", 1)[1])) >= 1
 
 
-def test_telemetry(qdrant, client, collection_name):
+def test_telemetry(qdrant, rest_client, collection_name):
+    # REST only: counts the REST upsert in requests.rest.
+    client = rest_client
     client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
     client.upsert(collection_name, wait=True, points=[models.PointStruct(id=1, vector=[1, 1])])
     version = rest(qdrant, "GET", "/").json()["version"]
@@ -88,12 +98,15 @@ def test_telemetry(qdrant, client, collection_name):
     assert res["app"]["name"] == "qdrant"
 
 
-def test_cluster_standalone(qdrant, client):
+def test_cluster_standalone(qdrant, rest_client):
+    # REST only: qdrant-client calls GET /cluster even with prefer_grpc (no gRPC API for it).
+    client = rest_client
     assert ok_result(rest(qdrant, "GET", "/cluster")) == {"status": "disabled"}
     assert client.cluster_status().status == "disabled"
 
 
 def test_unknown_route_is_404(qdrant):
+    # REST only: HTTP routing.
     # unknown routes are 404 (actix default), never 200 or 5xx
     r = rest(qdrant, "GET", "/definitely/not/a/route")
     assert r.status_code == 404

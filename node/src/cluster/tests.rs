@@ -119,7 +119,13 @@ async fn forwarding_snapshots_and_errors() {
         b.consensus.raft().metrics().borrow().snapshot.is_some(),
         "b installed a snapshot"
     );
-    assert!(b.consensus.is_ready().await);
+    // Ready once it has applied the leader's commit index as of its first readiness check (the
+    // leader may have committed more than b had applied when their states first matched).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !b.consensus.is_ready().await {
+        assert!(Instant::now() < deadline, "b never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Proposals from a follower are forwarded; errors keep their kind; the result is applied on
     // the follower when the call returns.

@@ -14,6 +14,9 @@ pub struct Peer {
     pub dir: tempfile::TempDir,
     pub http_port: u16,
     pub p2p_port: u16,
+    /// Public gRPC port and its URL (what `qdrant_client::Qdrant::from_url` takes).
+    pub grpc_port: u16,
+    pub grpc_url: String,
     /// REST base URL.
     pub url: String,
     /// p2p URI (what `--uri` says).
@@ -27,15 +30,14 @@ pub struct Peer {
 impl Peer {
     /// A peer with its own ports and directory, not started yet.
     pub fn new(env: &[(&str, &str)]) -> Peer {
-        let http_port = free_port();
-        let mut p2p_port = free_port();
-        while p2p_port == http_port {
-            p2p_port = free_port();
-        }
+        // free_port never hands out the same port twice in this process.
+        let (http_port, p2p_port, grpc_port) = (free_port(), free_port(), free_port());
         Peer {
             dir: tempfile::tempdir().unwrap(),
             http_port,
             p2p_port,
+            grpc_port,
+            grpc_url: format!("http://127.0.0.1:{grpc_port}"),
             url: format!("http://127.0.0.1:{http_port}"),
             uri: format!("http://127.0.0.1:{p2p_port}"),
             args: Vec::new(),
@@ -72,7 +74,7 @@ impl Peer {
             .env("QDRANT__CLUSTER__P2P__PORT", self.p2p_port.to_string())
             .env("QDRANT__SERVICE__HOST", "127.0.0.1")
             .env("QDRANT__SERVICE__HTTP_PORT", self.http_port.to_string())
-            .env("QDRANT__SERVICE__GRPC_PORT", "null")
+            .env("QDRANT__SERVICE__GRPC_PORT", self.grpc_port.to_string())
             .env("QDRANT__STORAGE__STORAGE_PATH", self.storage())
             .env("QDRANT__LOG_LEVEL", "info")
             .stdout(Stdio::from(log.try_clone().unwrap()))

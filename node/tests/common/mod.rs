@@ -29,6 +29,9 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub url: String,
+    /// Public gRPC port and its URL (what `qdrant_client::Qdrant::from_url` takes).
+    pub grpc_port: u16,
+    pub grpc_url: String,
     pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
@@ -41,9 +44,12 @@ impl Server {
     pub fn start_with(env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        let grpc_port = free_port();
         let mut s = Server {
             url: format!("http://127.0.0.1:{port}"),
             port,
+            grpc_url: format!("http://127.0.0.1:{grpc_port}"),
+            grpc_port,
             dir,
             env: env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             child: None,
@@ -74,6 +80,7 @@ impl Server {
         cmd.current_dir(self.dir.path())
             .env("QDRANT__SERVICE__HOST", "127.0.0.1")
             .env("QDRANT__SERVICE__HTTP_PORT", self.port.to_string())
+            .env("QDRANT__SERVICE__GRPC_PORT", self.grpc_port.to_string())
             .env("QDRANT__STORAGE__STORAGE_PATH", self.storage())
             .env("QDRANT__LOG_LEVEL", "info")
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -222,3 +229,4 @@ pub fn run_binary(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::proce
 }
 
 pub mod cluster;
+pub mod grpc;

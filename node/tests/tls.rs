@@ -1,0 +1,295 @@
+//! TLS on the public APIs: REST and gRPC over TLS with a CA the test makes (openssl), mutual TLS
+//! refusing clients without a certificate, plain requests to a TLS port failing cleanly, and a
+//! bad certificate path failing the start with a clear message.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, run_binary, BIN};
+use qdrant_client::qdrant::collections_client::CollectionsClient;
+use qdrant_client::qdrant::qdrant_client::QdrantClient as HealthClient;
+use qdrant_client::qdrant::{HealthCheckRequest, ListCollectionsRequest};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+/// A CA, a server certificate for 127.0.0.1/localhost and a client certificate, as PEM files.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        std::fs::write(
+            dir.path().join("san.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        for name in ["server", "client"] {
+            run(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                &format!("/CN={name}"),
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+            ]);
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+                "-out",
+                &format!("{name}.pem"),
+            ]);
+        }
+        Pki { dir }
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    fn pem(&self, file: &str) -> Vec<u8> {
+        std::fs::read(self.path(file)).unwrap()
+    }
+}
+
+/// A node with TLS on; killed on drop.
+struct TlsNode {
+    _dir: tempfile::TempDir,
+    http: u16,
+    grpc: u16,
+    child: Child,
+}
+
+impl TlsNode {
+    fn env(pki: &Pki, dir: &Path, http: u16, grpc: u16, mutual: bool) -> Vec<(String, String)> {
+        let s = |p: PathBuf| p.display().to_string();
+        vec![
+            ("QDRANT__SERVICE__HOST".into(), "127.0.0.1".into()),
+            ("QDRANT__SERVICE__HTTP_PORT".into(), http.to_string()),
+            ("QDRANT__SERVICE__GRPC_PORT".into(), grpc.to_string()),
+            ("QDRANT__STORAGE__STORAGE_PATH".into(), s(dir.join("storage"))),
+            ("QDRANT__SERVICE__ENABLE_TLS".into(), "true".into()),
+            (
+                "QDRANT__SERVICE__VERIFY_HTTPS_CLIENT_CERTIFICATE".into(),
+                mutual.to_string(),
+            ),
+            ("QDRANT__TLS__CERT".into(), s(pki.path("server.pem"))),
+            ("QDRANT__TLS__KEY".into(), s(pki.path("server.key"))),
+            ("QDRANT__TLS__CA_CERT".into(), s(pki.path("ca.pem"))),
+        ]
+    }
+
+    fn start(pki: &Pki, mutual: bool) -> TlsNode {
+        let dir = tempfile::tempdir().unwrap();
+        let (http, grpc) = (free_port(), free_port());
+        let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
+        let child = Command::new(BIN)
+            .current_dir(dir.path())
+            .envs(Self::env(pki, dir.path(), http, grpc, mutual))
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let node = TlsNode {
+            _dir: dir,
+            http,
+            grpc,
+            child,
+        };
+        let client = rest_client(pki, mutual);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while client.get(node.url("/readyz")).send().map(|r| r.status().as_u16()).ok() != Some(200) {
+            assert!(Instant::now() < deadline, "TLS node not ready:\n{}", node.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        node
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.http)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("node.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TlsNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rest_client(pki: &Pki, with_identity: bool) -> reqwest::blocking::Client {
+    let mut b = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .add_root_certificate(reqwest::Certificate::from_pem(&pki.pem("ca.pem")).unwrap());
+    if with_identity {
+        let mut pem = pki.pem("client.pem");
+        pem.extend(pki.pem("client.key"));
+        b = b.identity(reqwest::Identity::from_pem(&pem).unwrap());
+    }
+    b.build().unwrap()
+}
+
+async fn grpc_channel(pki: &Pki, port: u16, with_identity: bool) -> Result<Channel, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(pki.pem("ca.pem")))
+        .domain_name("localhost");
+    if with_identity {
+        tls = tls.identity(Identity::from_pem(pki.pem("client.pem"), pki.pem("client.key")));
+    }
+    Channel::from_shared(format!("https://127.0.0.1:{port}"))
+        .unwrap()
+        .tls_config(tls)?
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn rest_and_grpc_over_tls() {
+    let pki = Pki::new();
+    let node = TlsNode::start(&pki, false);
+    let client = rest_client(&pki, false);
+    let r = client
+        .put(node.url("/collections/tls_c"))
+        .json(&serde_json::json!({"vectors": {"size": 2, "distance": "Dot"}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+
+    // Plain HTTP to the TLS port gets no HTTP answer, and the node keeps serving.
+    let plain = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    assert!(plain
+        .get(format!("http://127.0.0.1:{}/collections", node.http))
+        .send()
+        .is_err());
+
+    runtime().block_on(async {
+        let channel = grpc_channel(&pki, node.grpc, false).await.expect("TLS gRPC channel");
+        let reply = HealthClient::new(channel.clone())
+            .health_check(HealthCheckRequest {})
+            .await
+            .unwrap();
+        assert_eq!(reply.into_inner().title, "qdrant - vector search engine");
+        let list = CollectionsClient::new(channel)
+            .list(ListCollectionsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(list.collections.iter().any(|c| c.name == "tls_c"), "{list:?}");
+        // A plain-text gRPC client fails instead of hanging.
+        let plain = Channel::from_shared(format!("http://127.0.0.1:{}", node.grpc))
+            .unwrap()
+            .timeout(Duration::from_secs(5))
+            .connect()
+            .await;
+        if let Ok(plain) = plain {
+            assert!(HealthClient::new(plain)
+                .health_check(HealthCheckRequest {})
+                .await
+                .is_err());
+        }
+    });
+    assert_eq!(client.get(node.url("/collections")).send().unwrap().status(), 200);
+}
+
+#[test]
+fn mutual_tls_refuses_clients_without_a_certificate() {
+    let pki = Pki::new();
+    let node = TlsNode::start(&pki, true);
+    assert_eq!(
+        rest_client(&pki, true)
+            .get(node.url("/collections"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(rest_client(&pki, false).get(node.url("/collections")).send().is_err());
+    runtime().block_on(async {
+        let with = grpc_channel(&pki, node.grpc, true).await.unwrap();
+        assert!(HealthClient::new(with)
+            .health_check(HealthCheckRequest {})
+            .await
+            .is_ok());
+        // Without a certificate the handshake fails, at connect or at the first call.
+        if let Ok(without) = grpc_channel(&pki, node.grpc, false).await {
+            assert!(HealthClient::new(without)
+                .health_check(HealthCheckRequest {})
+                .await
+                .is_err());
+        }
+    });
+}
+
+#[test]
+fn unreadable_certificate_fails_the_start() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = TlsNode::env(&pki, dir.path(), free_port(), free_port(), false);
+    env.retain(|(k, _)| k != "QDRANT__TLS__CERT");
+    env.push(("QDRANT__TLS__CERT".into(), "/nonexistent/cert.pem".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = run_binary(dir.path(), &[], &env);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tls.cert"), "{stderr}");
+}
