@@ -4,7 +4,8 @@
 # waits until every peer reports all peers and the same leader (timed from the first spawn),
 # times collection creation (SHARDS shards, median of 5), then uploads with shard_number=SHARDS
 # (one replica) and runs the search sweep against peer 1 (fan-out). CPU and RSS are summed over
-# all peers.
+# all peers. TRANSPORT=grpc sends qbench's upload and search to peer 1's gRPC API instead of REST
+# (the cluster set-up, the creation probes and the transfer stay on REST).
 #   N=100000 SHARDS=6 LABEL=node-3peers tests/loadgen/bench_cluster.sh
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -20,7 +21,8 @@ TRANSFER=${TRANSFER:-0}
 SEARCH=${SEARCH:-1}
 N=${N:-100000}
 NQ=${NQ:-1000}
-LABEL=${LABEL:-node-${PEERS}peers}
+TRANSPORT=${TRANSPORT:-rest}
+if [ "$TRANSPORT" = rest ]; then LABEL=${LABEL:-node-${PEERS}peers}; else LABEL=${LABEL:-node-${PEERS}peers-$TRANSPORT}; fi
 EFS=${EFS:-32,64,128,256}
 CONC=${CONC:-1,4,16}
 REQUESTS=${REQUESTS:-2000}
@@ -41,6 +43,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 FIRST_P2P=""
 URL=""
+GRPC_URL=""
 URLS=()
 T0=$(date +%s.%N)
 for i in $(seq 1 "$PEERS"); do
@@ -55,7 +58,7 @@ for i in $(seq 1 "$PEERS"); do
   PIDS+=($!)
   for _ in $(seq 1 300); do curl -sf -o /dev/null "http://127.0.0.1:$HTTP/collections" && break; sleep 0.1; done
   URLS+=("http://127.0.0.1:$HTTP")
-  [ -z "$FIRST_P2P" ] && { FIRST_P2P=$P2P; URL="http://127.0.0.1:$HTTP"; }
+  [ -z "$FIRST_P2P" ] && { FIRST_P2P=$P2P; URL="http://127.0.0.1:$HTTP"; GRPC_URL="http://127.0.0.1:$GRPC"; }
 done
 # Wait until every peer lists every peer and names the same leader.
 AGREE=$(python3 - "$PEERS" "${CLUSTER_TIMEOUT:-60}" "$T0" "${URLS[@]}" <<'PY'
@@ -88,16 +91,17 @@ done
 echo "create ($SHARDS shards): ${CREATE[*]} s; median $(printf '%s\n' "${CREATE[@]}" | sort -n | sed -n 3p) s" >&2
 SP=()
 for p in "${PIDS[@]}"; do SP+=(--server-pid "$p"); done
+TR=(--transport "$TRANSPORT" --grpc-url "$GRPC_URL")
 DATA=(--cache-dir "$ROOT/.cache/qbench" --n "$N" --nq "$NQ")
 "$QBENCH" gen "${DATA[@]}" >/dev/null
-"$QBENCH" upload "${DATA[@]}" --url "$URL" --collection bench --shards "$SHARDS" --replication "$REPLICATION" --batch 256 \
+"$QBENCH" upload "${DATA[@]}" "${TR[@]}" --url "$URL" --collection bench --shards "$SHARDS" --replication "$REPLICATION" --batch 256 \
   --concurrency 1 --wait true "${SP[@]}" --label "$LABEL" --json-out "$OUT"
 if [ "$SEARCH" = 1 ]; then
-  "$QBENCH" search "${DATA[@]}" --url "$URL" --collection bench --ef "$EFS" --concurrency "$CONC" \
+  "$QBENCH" search "${DATA[@]}" "${TR[@]}" --url "$URL" --collection bench --ef "$EFS" --concurrency "$CONC" \
     --requests "$REQUESTS" --warmup 300 "${SP[@]}" --label "$LABEL" --json-out "$OUT"
 fi
 if [ "$TRANSFER" = 1 ]; then
-  "$QBENCH" upload "${DATA[@]}" --url "$URL" --collection xfer --shards 1 --replication 1 --batch 256 \
+  "$QBENCH" upload "${DATA[@]}" "${TR[@]}" --url "$URL" --collection xfer --shards 1 --replication 1 --batch 256 \
     --concurrency 1 --wait true "${SP[@]}" --label "$LABEL-xfer" --json-out "$OUT" >/dev/null
   python3 - "$URL" <<'PY'
 import json, sys, time, urllib.request

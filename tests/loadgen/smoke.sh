@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Smoke test of the load generator against a Qdrant-compatible server:
-#   qbench gen (10k x 128) -> upload (wait=true) -> search (one ef, closed + open loop),
+#   qbench gen (10k x 128) -> upload (wait=true) -> search (one ef, closed + open loop) over REST
+#   -> one short closed-loop search over gRPC,
 # asserting recall@10 >= MIN_RECALL (default 0.9). It asserts recall, never speed.
 #
 # Server: QDRANT_URL=http://host:port (a running node), or QDRANT_BIN=/path/to/qdrant
 # (started here on a free loopback port with its storage in a temp dir, stopped at the end).
 # Without either, target/release/qdrant is used when it exists; otherwise the test is skipped.
+# With QDRANT_URL, the gRPC pass goes to QDRANT_GRPC_URL (default: that host, port 6334).
 # Other knobs: QBENCH (binary), SMOKE_N, SMOKE_EF, SMOKE_TIMEOUT (seconds, whole run),
-# SMOKE_INDEXING_THRESHOLD_KB (so that a 10k collection gets an HNSW index; empty = default).
+# SMOKE_INDEXING_THRESHOLD_KB (so that a 10k collection gets an HNSW index; empty = default),
+# SMOKE_GRPC (0 = skip the gRPC pass, for a server without the gRPC API).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +21,8 @@ N=${SMOKE_N:-10000}
 EF=${SMOKE_EF:-128}
 DEADLINE=$(( $(date +%s) + ${SMOKE_TIMEOUT:-300} ))
 THRESHOLD_KB=${SMOKE_INDEXING_THRESHOLD_KB-1000}
+SMOKE_GRPC=${SMOKE_GRPC:-1}
+GRPC_ARGS=()
 COLLECTION="qbench_smoke_$$"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/qbench-smoke.XXXXXX")
@@ -61,6 +66,7 @@ else
   fi
   HTTP_PORT=$(free_port); GRPC_PORT=$(free_port); P2P_PORT=$(free_port)
   URL="http://127.0.0.1:$HTTP_PORT"
+  GRPC_ARGS=(--grpc-url "http://127.0.0.1:$GRPC_PORT")
   mkdir -p "$WORK/storage" "$WORK/snapshots"
   # Run inside the temp dir: a server that writes relative paths writes them there.
   (cd "$WORK" && exec env \
@@ -102,17 +108,29 @@ timeout "$(remaining)" "$QBENCH" search "${DATA[@]}" --url "$URL" --collection "
   --ef "$EF" --concurrency 1,4 --rate 200 --requests 400 --warmup 50 \
   "${PIDARGS[@]}" --label smoke | tee "$WORK/search.out"
 
-# Every search run (closed and open loop) must reach the recall and have no errors.
-python3 - "$WORK/search.out" "$MIN_RECALL" <<'PY'
+OUTS=("$WORK/search.out")
+if [ "$SMOKE_GRPC" != 0 ]; then
+  echo "smoke: search over gRPC" >&2
+  timeout "$(remaining)" "$QBENCH" search "${DATA[@]}" --transport grpc "${GRPC_ARGS[@]}" --url "$URL" \
+    --collection "$COLLECTION" --ef "$EF" --concurrency 4 --requests 400 --warmup 50 \
+    "${PIDARGS[@]}" --label smoke | tee "$WORK/search_grpc.out"
+  OUTS+=("$WORK/search_grpc.out")
+fi
+
+# Every search run (closed and open loop, each transport) must reach the recall and have no errors.
+python3 - "$MIN_RECALL" "${OUTS[@]}" <<'PY'
 import json, sys
-runs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+min_recall, files = float(sys.argv[1]), sys.argv[2:]
+runs = [json.loads(l) for f in files for l in open(f) if l.startswith("{")]
 runs = [r for r in runs if r.get("kind") == "search"]
-if not runs:
-    sys.exit("smoke: no search results")
-bad = [r for r in runs if r["errors"] or r["recall"] is None or r["recall"] < float(sys.argv[2])]
+missing = {r.get("transport", "rest") for r in runs} ^ {"rest", "grpc"}
+if not runs or (len(files) > 1 and missing):
+    sys.exit(f"smoke: no search results (missing: {sorted(missing) or 'all'})")
+bad = [r for r in runs if r["errors"] or r["recall"] is None or r["recall"] < min_recall]
 for r in runs:
-    print(f"smoke: {r['mode']:<6} ef={r['ef']} recall@10={r['recall']:.4f} errors={r['errors']} qps={r['qps']:.0f}")
+    print(f"smoke: {r.get('transport', 'rest'):<4} {r['mode']:<6} ef={r['ef']} recall@10={r['recall']:.4f} "
+          f"errors={r['errors']} qps={r['qps']:.0f}")
 if bad:
-    sys.exit(f"smoke: FAIL: {len(bad)} run(s) below recall {sys.argv[2]} or with errors")
+    sys.exit(f"smoke: FAIL: {len(bad)} run(s) below recall {min_recall} or with errors")
 print(f"smoke: {len(runs)} passed, 0 failed")
 PY

@@ -1,5 +1,6 @@
 //! Command-line interface (clap).
 
+use crate::client::Transport;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 #[command(
     name = "qbench",
     version,
-    about = "Datasets, Qdrant REST load and in-process ANN baselines"
+    about = "Datasets, Qdrant REST/gRPC load and in-process ANN baselines"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -70,9 +71,19 @@ pub struct GenArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// Base URL of the Qdrant-compatible server.
+    /// Base URL of the Qdrant-compatible server's REST API.
     #[arg(long, env = "QDRANT_URL", default_value = "http://127.0.0.1:6333")]
     pub url: String,
+    /// Protocol of every call to the server (create, upload, index wait, search): `rest` talks
+    /// to --url, `grpc` to --grpc-url. The workload is the same either way.
+    #[arg(long, value_enum, default_value_t = Transport::Rest)]
+    pub transport: Transport,
+    /// gRPC endpoint for `--transport grpc` [default: the host of --url, port 6334].
+    #[arg(long, env = "QDRANT_GRPC_URL")]
+    pub grpc_url: Option<String>,
+    /// `--transport grpc`: HTTP/2 connections, shared round-robin by all workers.
+    #[arg(long, default_value_t = 1)]
+    pub grpc_channels: usize,
     #[arg(long, default_value = "bench")]
     pub collection: String,
     /// Server process id(s) for CPU seconds and RSS from /proc (repeat for a cluster).

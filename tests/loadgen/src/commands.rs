@@ -3,8 +3,10 @@
 use crate::baseline::runner::{self, MemoryStats, SweepConfig};
 use crate::baseline::{BuildParams, IndexSpec};
 use crate::cli::{BaselineArgs, Cli, Command, DataArgs, SearchArgs, ServerArgs, UploadArgs};
+use crate::client::{ServerClient, Transport};
 use crate::dataset::{self, Dataset, DatasetSpec};
 use crate::gen::LatentMixtureSpec;
+use crate::grpc::{self, GrpcClient};
 use crate::report::{opt, table, unix_time, Reporter};
 use crate::rest::{CollectionParams, QdrantClient};
 use crate::search::{self, LoadShape, RunResult, Workload};
@@ -64,14 +66,34 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn client(s: &ServerArgs, pool: usize) -> anyhow::Result<QdrantClient> {
+fn rest_client(s: &ServerArgs, pool: usize) -> anyhow::Result<QdrantClient> {
     Ok(QdrantClient::new(&s.url, pool, Duration::from_secs(s.timeout_s))?)
 }
 
+/// The gRPC URL: `--grpc-url`, else the host of `--url` on port 6334.
+fn grpc_url(s: &ServerArgs) -> String {
+    s.grpc_url.clone().unwrap_or_else(|| grpc::default_grpc_url(&s.url))
+}
+
+fn grpc_client(rt: &tokio::runtime::Runtime, s: &ServerArgs) -> anyhow::Result<GrpcClient> {
+    let url = grpc_url(s);
+    eprintln!("qbench: gRPC {url} ({} channel(s))", s.grpc_channels.max(1));
+    Ok(rt.block_on(GrpcClient::connect(
+        &url,
+        s.grpc_channels,
+        Duration::from_secs(s.timeout_s),
+    ))?)
+}
+
+/// `url` is the endpoint actually driven (the gRPC one for `--transport grpc`).
 fn context(s: &ServerArgs, ds: &Dataset) -> Value {
+    let url = match s.transport {
+        Transport::Rest => s.url.clone(),
+        Transport::Grpc => grpc_url(s),
+    };
     json!({
-        "label": s.label, "url": s.url, "collection": s.collection, "dataset": ds.meta.name,
-        "n": ds.base.rows, "dim": ds.base.cols, "timestamp": unix_time(),
+        "label": s.label, "url": url, "transport": s.transport.as_str(), "collection": s.collection,
+        "dataset": ds.meta.name, "n": ds.base.rows, "dim": ds.base.cols, "timestamp": unix_time(),
     })
 }
 
@@ -111,9 +133,11 @@ fn upload(a: &UploadArgs) -> anyhow::Result<()> {
         server_pids: a.server.server_pids.clone(),
     };
     let rt = runtime(a.server.client_threads)?;
-    let c = client(&a.server, a.concurrency)?;
     let base = Arc::new(ds.base.clone());
-    let r = rt.block_on(upload::run(&c, base, &cfg))?;
+    let r = match a.server.transport {
+        Transport::Rest => rt.block_on(upload::run(&rest_client(&a.server, a.concurrency)?, base, &cfg))?,
+        Transport::Grpc => rt.block_on(upload::run(&grpc_client(&rt, &a.server)?, base, &cfg))?,
+    };
     let l = &r.batch_latency;
     println!(
         "{}",
@@ -202,7 +226,23 @@ fn search(a: &SearchArgs) -> anyhow::Result<()> {
     );
     let max_conc = a.concurrency.iter().copied().max().unwrap_or(1).max(1);
     let rt = runtime(a.server.client_threads)?;
-    let c = client(&a.server, max_conc.max(a.max_inflight.min(64)))?;
+    match a.server.transport {
+        Transport::Rest => {
+            let c = rest_client(&a.server, max_conc.max(a.max_inflight.min(64)))?;
+            search_with(a, &ds, &rt, &c)
+        }
+        Transport::Grpc => search_with(a, &ds, &rt, &grpc_client(&rt, &a.server)?),
+    }
+}
+
+/// The ef sweep of `search` through one client.
+fn search_with<C: ServerClient>(
+    a: &SearchArgs,
+    ds: &Dataset,
+    rt: &tokio::runtime::Runtime,
+    c: &C,
+) -> anyhow::Result<()> {
+    let max_conc = a.concurrency.iter().copied().max().unwrap_or(1).max(1);
     let info = rt.block_on(c.collection_info(&a.server.collection))?;
     if info.points_count != Some(ds.base.rows as u64) {
         eprintln!(
@@ -214,10 +254,11 @@ fn search(a: &SearchArgs) -> anyhow::Result<()> {
     let reporter = Reporter {
         json_out: a.server.json_out.clone(),
     };
-    let ctx = context(&a.server, &ds);
+    let ctx = context(&a.server, ds);
     let mut rows = Vec::new();
     for &ef in &a.ef {
         let w = Workload::new(
+            c,
             &a.server.collection,
             &ds.queries,
             gt.clone(),
@@ -225,15 +266,15 @@ fn search(a: &SearchArgs) -> anyhow::Result<()> {
             (ef > 0).then_some(ef),
         );
         if a.warmup > 0 {
-            rt.block_on(search::closed_loop(&c, &w, max_conc, a.warmup, 0, &[]))?;
+            rt.block_on(search::closed_loop(c, &w, max_conc, a.warmup, 0, &[]))?;
         }
         let mut runs = Vec::new();
         for &conc in &a.concurrency {
-            runs.push(rt.block_on(search::closed_loop(&c, &w, conc, a.requests, 0, &a.server.server_pids))?);
+            runs.push(rt.block_on(search::closed_loop(c, &w, conc, a.requests, 0, &a.server.server_pids))?);
         }
         for &rate in &a.rate {
             runs.push(rt.block_on(search::open_loop(
-                &c,
+                c,
                 &w,
                 rate,
                 a.max_inflight,

@@ -1,14 +1,17 @@
-//! qbench: deterministic datasets, a Qdrant REST load generator and in-process ANN baselines.
+//! qbench: deterministic datasets, a Qdrant REST/gRPC load generator and in-process ANN baselines.
 //!
 //! Modules: `rng`/`gen` (latent-mixture data), `gt` (exact ground truth), `vecio`
-//! (.fvecs/.ivecs), `dataset` (cache), `rest` (Qdrant REST client), `upload`/`search`
-//! (load), `baseline` (in-process indexes behind one trait), `stats`, `procstat`, `report`.
+//! (.fvecs/.ivecs), `dataset` (cache), `client` (the server calls, one trait over the
+//! transports `rest` and `grpc`), `upload`/`search` (load, transport-agnostic), `baseline`
+//! (in-process indexes behind one trait), `stats`, `procstat`, `report`.
 
 pub mod baseline;
 pub mod cli;
+pub mod client;
 pub mod commands;
 pub mod dataset;
 pub mod gen;
+pub mod grpc;
 pub mod gt;
 pub mod procstat;
 pub mod report;

@@ -1,6 +1,7 @@
-//! A minimal Qdrant REST client: only the calls the benchmark needs, Qdrant's JSON shapes.
+//! A minimal Qdrant REST client: only the calls the benchmark needs (`ServerClient`), Qdrant's JSON shapes.
 //! One `reqwest::Client` (a keep-alive connection pool) is shared by all workers.
 
+use crate::client::{ClientError, ServerClient};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -183,10 +184,6 @@ impl QdrantClient {
         })
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base
-    }
-
     async fn send(
         &self,
         method: &'static str,
@@ -217,44 +214,62 @@ impl QdrantClient {
         req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body)
     }
 
-    pub async fn delete_collection(&self, name: &str) -> Result<(), RestError> {
-        let url = format!("{}/collections/{name}", self.base);
-        self.send("DELETE", self.http.delete(&url), &url, true)
-            .await
-            .map(|_| ())
+    /// Any HTTP answer from `GET /` counts as ready.
+    pub async fn ready(&self) -> bool {
+        self.http.get(format!("{}/", self.base)).send().await.is_ok()
+    }
+}
+
+impl ServerClient for QdrantClient {
+    type Query = Bytes;
+    type Batch = Bytes;
+
+    fn endpoint(&self) -> &str {
+        &self.base
     }
 
-    pub async fn create_collection(&self, name: &str, params: &CollectionParams) -> Result<(), RestError> {
+    fn encode_query(&self, _collection: &str, vector: &[f32], limit: usize, hnsw_ef: Option<usize>) -> Bytes {
+        query_body(vector, limit, hnsw_ef)
+    }
+
+    fn encode_batch(&self, _collection: &str, first_id: u64, rows: &[f32], dim: usize) -> Bytes {
+        upsert_body(first_id, rows, dim)
+    }
+
+    async fn query(&self, name: &str, body: &Bytes) -> Result<Vec<u64>, ClientError> {
+        let url = format!("{}/collections/{name}/points/query", self.base);
+        let req = self.json_post(self.http.post(&url), body.clone());
+        let resp = self.send("POST", req, &url, false).await?;
+        Ok(parse_query_ids(&url, &resp)?)
+    }
+
+    async fn upsert(&self, name: &str, body: Bytes, wait: bool) -> Result<(), ClientError> {
+        let url = format!("{}/collections/{name}/points?wait={wait}", self.base);
+        let req = self.json_post(self.http.put(&url), body);
+        self.send("PUT", req, &url, false).await?;
+        Ok(())
+    }
+
+    async fn delete_collection(&self, name: &str) -> Result<(), ClientError> {
+        let url = format!("{}/collections/{name}", self.base);
+        self.send("DELETE", self.http.delete(&url), &url, true).await?;
+        Ok(())
+    }
+
+    async fn create_collection(&self, name: &str, params: &CollectionParams) -> Result<(), ClientError> {
         let url = format!("{}/collections/{name}", self.base);
         let body = Bytes::from(params.body().to_string());
         let req = self.json_post(self.http.put(&url), body);
-        self.send("PUT", req, &url, false).await.map(|_| ())
+        self.send("PUT", req, &url, false).await?;
+        Ok(())
     }
 
-    pub async fn collection_info(&self, name: &str) -> Result<CollectionInfo, RestError> {
+    async fn collection_info(&self, name: &str) -> Result<CollectionInfo, ClientError> {
         let url = format!("{}/collections/{name}", self.base);
         let body = self.send("GET", self.http.get(&url), &url, false).await?;
         let env: Envelope<CollectionInfo> =
             serde_json::from_slice(&body).map_err(|source| RestError::Decode { url, source })?;
         Ok(env.result)
-    }
-
-    pub async fn upsert(&self, name: &str, body: Bytes, wait: bool) -> Result<(), RestError> {
-        let url = format!("{}/collections/{name}/points?wait={wait}", self.base);
-        let req = self.json_post(self.http.put(&url), body);
-        self.send("PUT", req, &url, false).await.map(|_| ())
-    }
-
-    pub async fn query(&self, name: &str, body: Bytes) -> Result<Vec<u64>, RestError> {
-        let url = format!("{}/collections/{name}/points/query", self.base);
-        let req = self.json_post(self.http.post(&url), body);
-        let resp = self.send("POST", req, &url, false).await?;
-        parse_query_ids(&url, &resp)
-    }
-
-    /// Any HTTP answer from `GET /` counts as ready.
-    pub async fn ready(&self) -> bool {
-        self.http.get(format!("{}/", self.base)).send().await.is_ok()
     }
 }
 

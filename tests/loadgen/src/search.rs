@@ -5,29 +5,46 @@
 //! server cannot hide its queueing delay (no coordinated omission). The time between the
 //! schedule and the actual send is reported separately as `dispatch_lag`.
 
+use crate::client::{ClientError, ServerClient};
 use crate::procstat::{self, ServerUsage};
-use crate::rest::QdrantClient;
 use crate::stats::{recall_at_k, LatencyHist, LatencySummary, Mean};
 use crate::vecio::Matrix;
-use bytes::Bytes;
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The queries of one sweep point: pre-encoded bodies (not timed) and their ground truth.
-#[derive(Clone)]
-pub struct Workload {
+/// The queries of one sweep point: pre-encoded requests (not timed) and their ground truth.
+pub struct Workload<C: ServerClient> {
     pub collection: String,
-    pub bodies: Arc<Vec<Bytes>>,
+    pub bodies: Arc<Vec<C::Query>>,
     pub gt: Arc<Matrix<u32>>,
     pub k: usize,
 }
 
-impl Workload {
-    pub fn new(collection: &str, queries: &Matrix<f32>, gt: Arc<Matrix<u32>>, k: usize, ef: Option<usize>) -> Self {
+// Not derived: a derive would require `C::Query: Clone`, but only the `Arc`s are cloned.
+impl<C: ServerClient> Clone for Workload<C> {
+    fn clone(&self) -> Self {
+        Self {
+            collection: self.collection.clone(),
+            bodies: self.bodies.clone(),
+            gt: self.gt.clone(),
+            k: self.k,
+        }
+    }
+}
+
+impl<C: ServerClient> Workload<C> {
+    pub fn new(
+        client: &C,
+        collection: &str,
+        queries: &Matrix<f32>,
+        gt: Arc<Matrix<u32>>,
+        k: usize,
+        ef: Option<usize>,
+    ) -> Self {
         let bodies = (0..queries.rows)
-            .map(|i| crate::rest::query_body(queries.row(i), k, ef))
+            .map(|i| client.encode_query(collection, queries.row(i), k, ef))
             .collect();
         Self {
             collection: collection.to_string(),
@@ -79,7 +96,13 @@ struct Tally {
 }
 
 impl Tally {
-    fn record(&mut self, w: &Workload, qi: usize, latency: Duration, res: Result<Vec<u64>, crate::rest::RestError>) {
+    fn record<C: ServerClient>(
+        &mut self,
+        w: &Workload<C>,
+        qi: usize,
+        latency: Duration,
+        res: Result<Vec<u64>, ClientError>,
+    ) {
         match res {
             Ok(ids) => {
                 self.ok += 1;
@@ -108,9 +131,9 @@ impl Tally {
 
 /// `requests` queries from `concurrency` workers, each sending its next query as soon as the
 /// previous one returned. Queries cycle through the set starting at `offset`.
-pub async fn closed_loop(
-    client: &QdrantClient,
-    w: &Workload,
+pub async fn closed_loop<C: ServerClient>(
+    client: &C,
+    w: &Workload<C>,
     concurrency: usize,
     requests: usize,
     offset: usize,
@@ -132,7 +155,7 @@ pub async fn closed_loop(
                 }
                 let qi = (offset + i) % w.len();
                 let t = Instant::now();
-                let res = client.query(&w.collection, w.bodies[qi].clone()).await;
+                let res = client.query(&w.collection, &w.bodies[qi]).await;
                 tally.record(&w, qi, t.elapsed(), res);
             }
         });
@@ -156,9 +179,9 @@ pub async fn closed_loop(
 
 /// `requests` queries at a fixed `rate` per second; at most `max_inflight` are sent at once
 /// (the rest queue in the client, still timed from their scheduled start).
-pub async fn open_loop(
-    client: &QdrantClient,
-    w: &Workload,
+pub async fn open_loop<C: ServerClient>(
+    client: &C,
+    w: &Workload<C>,
     rate: f64,
     max_inflight: usize,
     requests: usize,
@@ -188,7 +211,7 @@ pub async fn open_loop(
                 let mut tally = Tally::default();
                 let permit = sem.acquire_owned().await;
                 let sent = Instant::now();
-                let res = client.query(&w.collection, w.bodies[qi].clone()).await;
+                let res = client.query(&w.collection, &w.bodies[qi]).await;
                 drop(permit);
                 tally.record(&w, qi, scheduled.elapsed(), res);
                 (tally, sent.saturating_duration_since(scheduled))

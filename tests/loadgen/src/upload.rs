@@ -1,8 +1,9 @@
 //! `qbench upload`: create the collection, upload in batches from `concurrency` workers,
 //! then poll until every vector is indexed.
 
+use crate::client::ServerClient;
 use crate::procstat::{self, ServerUsage};
-use crate::rest::{CollectionInfo, CollectionParams, QdrantClient};
+use crate::rest::{CollectionInfo, CollectionParams};
 use crate::stats::{LatencyHist, LatencySummary};
 use crate::vecio::Matrix;
 use anyhow::{bail, Context};
@@ -47,7 +48,11 @@ pub struct UploadReport {
     pub client_cpu_s: f64,
 }
 
-pub async fn run(client: &QdrantClient, base: Arc<Matrix<f32>>, cfg: &UploadConfig) -> anyhow::Result<UploadReport> {
+pub async fn run<C: ServerClient>(
+    client: &C,
+    base: Arc<Matrix<f32>>,
+    cfg: &UploadConfig,
+) -> anyhow::Result<UploadReport> {
     if cfg.batch == 0 || cfg.concurrency == 0 {
         bail!("batch and concurrency must be > 0");
     }
@@ -77,7 +82,8 @@ pub async fn run(client: &QdrantClient, base: Arc<Matrix<f32>>, cfg: &UploadConf
                 }
                 let lo = b * cfg.batch;
                 let hi = (lo + cfg.batch).min(base.rows);
-                let body = crate::rest::upsert_body(lo as u64, &base.data[lo * base.cols..hi * base.cols], base.cols);
+                let rows = &base.data[lo * base.cols..hi * base.cols];
+                let body = client.encode_batch(&cfg.collection, lo as u64, rows, base.cols);
                 let t = Instant::now();
                 client
                     .upsert(&cfg.collection, body, cfg.wait)

@@ -1,0 +1,427 @@
+//! The gRPC side of [`ServerClient`]: Qdrant's public gRPC API (port 6334) through the
+//! tonic clients generated in `qdrant-client`, over plain HTTP/2 channels.
+//!
+//! Workers share `channels` connections round-robin: HTTP/2 multiplexes concurrent calls on
+//! one connection, and a few more can spread the client's work over its runtime threads.
+
+use crate::client::{ClientError, ServerClient};
+use crate::rest::{CollectionInfo, CollectionParams};
+use qdrant_client::qdrant::collections_client::CollectionsClient;
+use qdrant_client::qdrant::points_client::PointsClient;
+use qdrant_client::qdrant::{
+    point_id, query, vectors, vectors_config, with_payload_selector, CollectionStatus, CreateCollection,
+    DeleteCollection, DenseVector, Distance, GetCollectionInfoRequest, HnswConfigDiff, OptimizersConfigDiff, PointId,
+    PointStruct, Query, QueryPoints, ScoredPoint, SearchParams, UpsertPoints, Vector, VectorInput, VectorParams,
+    Vectors, VectorsConfig, WithPayloadSelector,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+
+/// Qdrant's default gRPC port, used when only the REST URL is given.
+pub const DEFAULT_GRPC_PORT: u16 = 6334;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcError {
+    #[error("{call} {url} (collection {collection}): gRPC {code:?}: {message}")]
+    Status {
+        call: &'static str,
+        url: String,
+        collection: String,
+        code: tonic::Code,
+        message: String,
+    },
+    #[error("cannot connect to gRPC {url}: {source}")]
+    Connect {
+        url: String,
+        source: tonic::transport::Error,
+    },
+    #[error("{call} {url} (collection {collection}): the server answered `false`")]
+    Refused {
+        call: &'static str,
+        url: String,
+        collection: String,
+    },
+    #[error("non-numeric point id {0} (the benchmark uploads integer ids)")]
+    NonNumericId(String),
+    #[error("a scored point without an id")]
+    MissingId,
+    #[error("distance {0:?} has no gRPC equivalent")]
+    Distance(String),
+}
+
+/// The gRPC URL on the same host as `rest_url`, port 6334 (`http://h:6333/x` -> `http://h:6334`).
+pub fn default_grpc_url(rest_url: &str) -> String {
+    let (scheme, rest) = rest_url.split_once("://").unwrap_or(("http", rest_url));
+    let authority = rest.split('/').next().unwrap_or_default();
+    // `[v6]:port` keeps its brackets; otherwise the port is whatever follows the last ':'.
+    let host = match authority.find(']') {
+        Some(end) => &authority[..=end],
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    format!("{scheme}://{host}:{DEFAULT_GRPC_PORT}")
+}
+
+#[derive(Clone)]
+pub struct GrpcClient {
+    url: String,
+    channels: Arc<[Channel]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl GrpcClient {
+    /// Opens `channels` HTTP/2 connections to `url`; `timeout` bounds every call.
+    pub async fn connect(url: &str, channels: usize, timeout: Duration) -> Result<Self, GrpcError> {
+        let url = url.trim_end_matches('/').to_string();
+        let connect_err = |source| GrpcError::Connect {
+            url: url.clone(),
+            source,
+        };
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(connect_err)?
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .tcp_nodelay(true);
+        let mut open = Vec::with_capacity(channels.max(1));
+        for _ in 0..channels.max(1) {
+            open.push(endpoint.connect().await.map_err(connect_err)?);
+        }
+        Ok(Self {
+            url,
+            channels: open.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    fn channel(&self) -> Channel {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
+        self.channels[i].clone()
+    }
+
+    fn points(&self) -> PointsClient<Channel> {
+        PointsClient::new(self.channel())
+    }
+
+    fn collections(&self) -> CollectionsClient<Channel> {
+        CollectionsClient::new(self.channel())
+    }
+
+    fn status_err(&self, call: &'static str, collection: &str, s: tonic::Status) -> GrpcError {
+        GrpcError::Status {
+            call,
+            url: self.url.clone(),
+            collection: collection.to_string(),
+            code: s.code(),
+            message: s.message().to_string(),
+        }
+    }
+}
+
+/// `CreateCollection` with the same settings as the REST body of [`CollectionParams::body`].
+pub fn create_request(name: &str, p: &CollectionParams) -> Result<CreateCollection, GrpcError> {
+    let distance = Distance::from_str_name(&p.distance).ok_or_else(|| GrpcError::Distance(p.distance.clone()))?;
+    let params = VectorParams {
+        size: p.dim as u64,
+        distance: distance.into(),
+        ..Default::default()
+    };
+    let optimizers =
+        (p.indexing_threshold_kb.is_some() || p.default_segment_number.is_some()).then(|| OptimizersConfigDiff {
+            indexing_threshold: p.indexing_threshold_kb,
+            default_segment_number: p.default_segment_number,
+            ..Default::default()
+        });
+    Ok(CreateCollection {
+        collection_name: name.to_string(),
+        vectors_config: Some(VectorsConfig {
+            config: Some(vectors_config::Config::Params(params)),
+        }),
+        hnsw_config: Some(HnswConfigDiff {
+            m: Some(p.m as u64),
+            ef_construct: Some(p.ef_construct as u64),
+            ..Default::default()
+        }),
+        optimizers_config: optimizers,
+        shard_number: Some(p.shards),
+        replication_factor: Some(p.replication),
+        ..Default::default()
+    })
+}
+
+/// `QueryPoints` equal to the REST `points/query` body of [`crate::rest::query_body`].
+pub fn query_request(collection: &str, vector: &[f32], limit: usize, hnsw_ef: Option<usize>) -> QueryPoints {
+    QueryPoints {
+        collection_name: collection.to_string(),
+        query: Some(Query {
+            variant: Some(query::Variant::Nearest(VectorInput::new_dense(vector.to_vec()))),
+        }),
+        limit: Some(limit as u64),
+        params: hnsw_ef.map(|ef| SearchParams {
+            hnsw_ef: Some(ef as u64),
+            ..Default::default()
+        }),
+        with_payload: Some(WithPayloadSelector {
+            selector_options: Some(with_payload_selector::SelectorOptions::Enable(false)),
+        }),
+        ..Default::default()
+    }
+}
+
+/// `UpsertPoints` of the points `first_id..` (as [`crate::rest::upsert_body`]); `wait` set at send.
+pub fn upsert_request(collection: &str, first_id: u64, rows: &[f32], dim: usize) -> UpsertPoints {
+    let points = rows
+        .chunks_exact(dim)
+        .enumerate()
+        .map(|(i, v)| PointStruct {
+            id: Some(PointId {
+                point_id_options: Some(point_id::PointIdOptions::Num(first_id + i as u64)),
+            }),
+            vectors: Some(Vectors {
+                vectors_options: Some(vectors::VectorsOptions::Vector(Vector::from(DenseVector {
+                    data: v.to_vec(),
+                }))),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    UpsertPoints {
+        collection_name: collection.to_string(),
+        points,
+        ..Default::default()
+    }
+}
+
+/// The ids of a query answer, best first.
+pub fn scored_ids(points: &[ScoredPoint]) -> Result<Vec<u64>, GrpcError> {
+    points
+        .iter()
+        .map(|p| match p.id.as_ref().and_then(|id| id.point_id_options.as_ref()) {
+            Some(point_id::PointIdOptions::Num(n)) => Ok(*n),
+            Some(point_id::PointIdOptions::Uuid(u)) => Err(GrpcError::NonNumericId(u.clone())),
+            None => Err(GrpcError::MissingId),
+        })
+        .collect()
+}
+
+/// The REST view of a gRPC `CollectionInfo`; the status in REST's lower-case spelling.
+pub fn info_from_grpc(info: &qdrant_client::qdrant::CollectionInfo) -> CollectionInfo {
+    let status = CollectionStatus::try_from(info.status)
+        .ok()
+        .filter(|s| *s != CollectionStatus::UnknownCollectionStatus)
+        .map(|s| s.as_str_name().to_ascii_lowercase());
+    CollectionInfo {
+        status,
+        points_count: info.points_count,
+        indexed_vectors_count: info.indexed_vectors_count,
+        segments_count: Some(info.segments_count),
+    }
+}
+
+impl ServerClient for GrpcClient {
+    type Query = QueryPoints;
+    type Batch = UpsertPoints;
+
+    fn endpoint(&self) -> &str {
+        &self.url
+    }
+
+    fn encode_query(&self, collection: &str, vector: &[f32], limit: usize, hnsw_ef: Option<usize>) -> QueryPoints {
+        query_request(collection, vector, limit, hnsw_ef)
+    }
+
+    fn encode_batch(&self, collection: &str, first_id: u64, rows: &[f32], dim: usize) -> UpsertPoints {
+        upsert_request(collection, first_id, rows, dim)
+    }
+
+    async fn query(&self, collection: &str, q: &QueryPoints) -> Result<Vec<u64>, ClientError> {
+        let resp = self
+            .points()
+            .query(q.clone())
+            .await
+            .map_err(|s| self.status_err("Points/Query", collection, s))?;
+        Ok(scored_ids(&resp.get_ref().result)?)
+    }
+
+    async fn upsert(&self, collection: &str, mut b: UpsertPoints, wait: bool) -> Result<(), ClientError> {
+        b.wait = Some(wait);
+        self.points()
+            .upsert(b)
+            .await
+            .map_err(|s| self.status_err("Points/Upsert", collection, s))?;
+        Ok(())
+    }
+
+    async fn delete_collection(&self, name: &str) -> Result<(), ClientError> {
+        let req = DeleteCollection {
+            collection_name: name.to_string(),
+            timeout: None,
+        };
+        match self.collections().delete(req).await {
+            // `false` or NotFound: there was nothing to delete.
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) => Err(self.status_err("Collections/Delete", name, s).into()),
+        }
+    }
+
+    async fn create_collection(&self, name: &str, params: &CollectionParams) -> Result<(), ClientError> {
+        let req = create_request(name, params)?;
+        let resp = self
+            .collections()
+            .create(req)
+            .await
+            .map_err(|s| self.status_err("Collections/Create", name, s))?;
+        if !resp.get_ref().result {
+            return Err(GrpcError::Refused {
+                call: "Collections/Create",
+                url: self.url.clone(),
+                collection: name.to_string(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    async fn collection_info(&self, name: &str) -> Result<CollectionInfo, ClientError> {
+        let req = GetCollectionInfoRequest {
+            collection_name: name.to_string(),
+        };
+        let resp = self
+            .collections()
+            .get(req)
+            .await
+            .map_err(|s| self.status_err("Collections/Get", name, s))?;
+        Ok(resp.get_ref().result.as_ref().map(info_from_grpc).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qdrant_client::qdrant::{vector, vector_input};
+
+    fn params() -> CollectionParams {
+        CollectionParams {
+            dim: 4,
+            distance: "Cosine".into(),
+            m: 16,
+            ef_construct: 100,
+            shards: 2,
+            replication: 1,
+            indexing_threshold_kb: None,
+            default_segment_number: None,
+        }
+    }
+
+    #[test]
+    fn grpc_url_follows_the_rest_host() {
+        assert_eq!(default_grpc_url("http://127.0.0.1:6333"), "http://127.0.0.1:6334");
+        assert_eq!(default_grpc_url("http://localhost:7000/"), "http://localhost:6334");
+        assert_eq!(
+            default_grpc_url("https://db.example:443/prefix"),
+            "https://db.example:6334"
+        );
+        assert_eq!(default_grpc_url("http://[::1]:6333"), "http://[::1]:6334");
+        assert_eq!(default_grpc_url("http://[::1]"), "http://[::1]:6334");
+        assert_eq!(default_grpc_url("node-1"), "http://node-1:6334");
+    }
+
+    #[test]
+    fn query_matches_the_rest_body() {
+        let q = query_request("c", &[0.5, -1.0], 10, Some(64));
+        assert_eq!(q.collection_name, "c");
+        assert_eq!(q.limit, Some(10));
+        assert_eq!(q.params.as_ref().and_then(|p| p.hnsw_ef), Some(64));
+        let Some(query::Variant::Nearest(VectorInput {
+            variant: Some(vector_input::Variant::Dense(d)),
+        })) = q.query.and_then(|q| q.variant)
+        else {
+            panic!("not a dense nearest query");
+        };
+        assert_eq!(d.data, vec![0.5, -1.0]);
+        assert_eq!(
+            q.with_payload.and_then(|w| w.selector_options),
+            Some(with_payload_selector::SelectorOptions::Enable(false))
+        );
+        assert!(query_request("c", &[1.0], 3, None).params.is_none());
+    }
+
+    #[test]
+    fn upsert_numbers_points_from_first_id() {
+        let u = upsert_request("c", 7, &[0.1, 1e-7, 3.0, -2.5], 2);
+        assert_eq!(u.points.len(), 2);
+        let ids: Vec<_> = u
+            .points
+            .iter()
+            .map(|p| p.id.clone().and_then(|i| i.point_id_options))
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                Some(point_id::PointIdOptions::Num(7)),
+                Some(point_id::PointIdOptions::Num(8))
+            ]
+        );
+        let Some(vectors::VectorsOptions::Vector(Vector {
+            vector: Some(vector::Vector::Dense(d)),
+            ..
+        })) = u.points[1].vectors.clone().and_then(|v| v.vectors_options)
+        else {
+            panic!("not a dense vector");
+        };
+        assert_eq!(d.data, vec![3.0, -2.5]);
+        assert_eq!(u.wait, None);
+    }
+
+    #[test]
+    fn create_carries_the_rest_settings() {
+        let mut p = params();
+        let c = create_request("c", &p).expect("request");
+        let Some(vectors_config::Config::Params(v)) = c.vectors_config.and_then(|v| v.config) else {
+            panic!("no vector params");
+        };
+        assert_eq!((v.size, v.distance), (4, Distance::Cosine as i32));
+        assert_eq!(c.hnsw_config.and_then(|h| h.m), Some(16));
+        assert_eq!((c.shard_number, c.replication_factor), (Some(2), Some(1)));
+        assert!(c.optimizers_config.is_none());
+        p.indexing_threshold_kb = Some(1);
+        p.distance = "Euclid".into();
+        let c = create_request("c", &p).expect("request");
+        assert_eq!(c.optimizers_config.and_then(|o| o.indexing_threshold), Some(1));
+        p.distance = "L7".into();
+        assert!(matches!(create_request("c", &p), Err(GrpcError::Distance(_))));
+    }
+
+    #[test]
+    fn reads_ids_and_info() {
+        let point = |id| ScoredPoint {
+            id: Some(PointId { point_id_options: id }),
+            ..Default::default()
+        };
+        let ok = [
+            point(Some(point_id::PointIdOptions::Num(3))),
+            point(Some(point_id::PointIdOptions::Num(1))),
+        ];
+        assert_eq!(scored_ids(&ok).expect("ids"), vec![3, 1]);
+        let uuid = [point(Some(point_id::PointIdOptions::Uuid("a-b".into())))];
+        assert!(matches!(scored_ids(&uuid), Err(GrpcError::NonNumericId(_))));
+        assert!(matches!(scored_ids(&[point(None)]), Err(GrpcError::MissingId)));
+
+        let info = qdrant_client::qdrant::CollectionInfo {
+            status: CollectionStatus::Green as i32,
+            points_count: Some(12),
+            indexed_vectors_count: Some(10),
+            segments_count: 2,
+            ..Default::default()
+        };
+        let got = info_from_grpc(&info);
+        assert_eq!(got.status.as_deref(), Some("green"));
+        assert_eq!(
+            (got.points_count, got.indexed_vectors_count, got.segments_count),
+            (Some(12), Some(10), Some(2))
+        );
+        let unknown = qdrant_client::qdrant::CollectionInfo::default();
+        assert_eq!(info_from_grpc(&unknown).status, None);
+    }
+}
