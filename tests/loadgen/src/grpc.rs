@@ -3,6 +3,9 @@
 //!
 //! Workers share `channels` connections round-robin: HTTP/2 multiplexes concurrent calls on
 //! one connection, and a few more can spread the client's work over its runtime threads.
+//! Each connection is a plain hyper HTTP/2 connection ([`H2`]) rather than a tonic `Channel`:
+//! a `Channel` passes every call through a tower `Buffer` task, an extra hand-off per request
+//! that costs the client (which shares the machine with the server) measurable CPU.
 
 use crate::client::{ClientError, ServerClient};
 use crate::rest::{CollectionInfo, CollectionParams};
@@ -14,10 +17,15 @@ use qdrant_client::qdrant::{
     PointStruct, Query, QueryPoints, ScoredPoint, SearchParams, UpsertPoints, Vector, VectorInput, VectorParams,
     Vectors, VectorsConfig, WithPayloadSelector,
 };
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 /// Qdrant's default gRPC port, used when only the REST URL is given.
 pub const DEFAULT_GRPC_PORT: u16 = 6334;
@@ -32,11 +40,8 @@ pub enum GrpcError {
         code: tonic::Code,
         message: String,
     },
-    #[error("cannot connect to gRPC {url}: {source}")]
-    Connect {
-        url: String,
-        source: tonic::transport::Error,
-    },
+    #[error("cannot connect to gRPC {url}: {reason}")]
+    Connect { url: String, reason: String },
     #[error("{call} {url} (collection {collection}): the server answered `false`")]
     Refused {
         call: &'static str,
@@ -63,48 +68,97 @@ pub fn default_grpc_url(rest_url: &str) -> String {
     format!("{scheme}://{host}:{DEFAULT_GRPC_PORT}")
 }
 
+/// One HTTP/2 connection as the service the generated clients call; every call is bounded by
+/// `timeout`.
+#[derive(Clone)]
+pub struct H2 {
+    send: SendRequest<tonic::body::Body>,
+    timeout: Duration,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower::Service<http::Request<tonic::body::Body>> for H2 {
+    type Response = http::Response<hyper::body::Incoming>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.send.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let response = self.send.send_request(req);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, response).await {
+                Ok(r) => r.map_err(Into::into),
+                Err(_) => Err(format!("no answer within {timeout:?}").into()),
+            }
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct GrpcClient {
     url: String,
-    channels: Arc<[Channel]>,
+    origin: http::Uri,
+    channels: Arc<[H2]>,
     next: Arc<AtomicUsize>,
 }
 
 impl GrpcClient {
-    /// Opens `channels` HTTP/2 connections to `url`; `timeout` bounds every call.
+    /// Opens `channels` HTTP/2 connections to `url` (`http://host:port`); `timeout` bounds every
+    /// call.
     pub async fn connect(url: &str, channels: usize, timeout: Duration) -> Result<Self, GrpcError> {
         let url = url.trim_end_matches('/').to_string();
-        let connect_err = |source| GrpcError::Connect {
+        let connect_err = |reason: String| GrpcError::Connect {
             url: url.clone(),
-            source,
+            reason,
         };
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(connect_err)?
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .tcp_nodelay(true);
+        let origin: http::Uri = url.parse().map_err(|e| connect_err(format!("{e}")))?;
+        if origin.scheme_str() != Some("http") {
+            return Err(connect_err("only http:// URLs are supported".into()));
+        }
+        let authority = origin
+            .authority()
+            .ok_or_else(|| connect_err("no host".into()))?
+            .to_string();
         let mut open = Vec::with_capacity(channels.max(1));
         for _ in 0..channels.max(1) {
-            open.push(endpoint.connect().await.map_err(connect_err)?);
+            let tcp = tokio::time::timeout(
+                timeout.min(Duration::from_secs(10)),
+                tokio::net::TcpStream::connect(&authority),
+            )
+            .await
+            .map_err(|_| connect_err("connect timed out".into()))?
+            .map_err(|e| connect_err(e.to_string()))?;
+            tcp.set_nodelay(true).map_err(|e| connect_err(e.to_string()))?;
+            let (send, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                .await
+                .map_err(|e| connect_err(e.to_string()))?;
+            tokio::spawn(connection);
+            open.push(H2 { send, timeout });
         }
         Ok(Self {
             url,
+            origin,
             channels: open.into(),
             next: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    fn channel(&self) -> Channel {
+    fn channel(&self) -> H2 {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
         self.channels[i].clone()
     }
 
-    fn points(&self) -> PointsClient<Channel> {
-        PointsClient::new(self.channel())
+    fn points(&self) -> PointsClient<H2> {
+        PointsClient::with_origin(self.channel(), self.origin.clone())
     }
 
-    fn collections(&self) -> CollectionsClient<Channel> {
-        CollectionsClient::new(self.channel())
+    fn collections(&self) -> CollectionsClient<H2> {
+        CollectionsClient::with_origin(self.channel(), self.origin.clone())
     }
 
     fn status_err(&self, call: &'static str, collection: &str, s: tonic::Status) -> GrpcError {
