@@ -58,7 +58,16 @@ impl ShardRequest {
     /// the async worker instead of a blocking thread, saving two thread hand-offs per request.
     pub fn runs_inline(&self, shard: &LocalShard) -> bool {
         const MAX_INLINE_EF: usize = 512;
+        /// Prefetched candidates a re-scoring query may score exactly on the async worker.
+        const MAX_INLINE_CANDIDATES: usize = 1024;
         match self {
+            ShardRequest::Search { query } if query.candidates.is_some() => {
+                query.filter.is_none()
+                    && query
+                        .candidates
+                        .as_ref()
+                        .is_some_and(|c| c.len() <= MAX_INLINE_CANDIDATES)
+            }
             ShardRequest::Search { query } => {
                 query.filter.is_none()
                     && query.exclude.is_empty()

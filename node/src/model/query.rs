@@ -126,19 +126,84 @@ pub struct RecommendInput {
     pub strategy: Option<RecommendStrategy>,
 }
 
+/// How `fusion` combines the candidate lists of several prefetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fusion {
+    /// Reciprocal rank fusion with the default `k`.
+    Rrf,
+    /// Distribution-based score fusion.
+    Dbsf,
+}
+
+/// `{"rrf": {"k": .., "weights": [..]}}`: parametrised, optionally weighted, reciprocal rank fusion.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RrfParams {
+    #[serde(default)]
+    pub k: Option<usize>,
+    #[serde(default)]
+    pub weights: Option<Vec<f32>>,
+}
+
 /// The `query` of the universal query API (the forms this node serves).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum QueryInput {
     Nearest {
         nearest: VectorOrId,
+        /// Maximal marginal relevance; parsed so that it is refused rather than ignored.
+        #[serde(default)]
+        mmr: Option<serde_json::Value>,
     },
     Recommend {
         recommend: RecommendInput,
     },
+    Fusion {
+        fusion: Fusion,
+    },
+    Rrf {
+        rrf: RrfParams,
+    },
     Raw(VectorOrId),
     /// Any other Qdrant query form; rejected with a clear message.
     Other(serde_json::Map<String, serde_json::Value>),
+}
+
+/// A `prefetch` of the query API: a sub-query whose results the enclosing query re-scores or
+/// fuses. Nests to any depth.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Prefetch {
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub prefetch: Vec<Prefetch>,
+    #[serde(default)]
+    pub query: Option<QueryInput>,
+    #[serde(default)]
+    pub using: Option<String>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub params: Option<SearchParams>,
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub lookup_from: Option<serde_json::Value>,
+}
+
+/// `prefetch` may be one object, a list of them, or null.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Prefetch>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<Prefetch>),
+        One(Box<Prefetch>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::Many(list)) => list,
+        Some(OneOrMany::One(one)) => vec![*one],
+    })
 }
 
 /// `POST /collections/{c}/points/query`.
@@ -146,8 +211,8 @@ pub enum QueryInput {
 pub struct QueryRequest {
     #[serde(default)]
     pub query: Option<QueryInput>,
-    #[serde(default)]
-    pub prefetch: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub prefetch: Vec<Prefetch>,
     #[serde(default)]
     pub using: Option<String>,
     #[serde(default)]
@@ -297,6 +362,9 @@ pub struct ShardQuery {
     pub with_vector: WithVector,
     /// Ids excluded from results (the examples of a recommendation).
     pub exclude: Vec<PointId>,
+    /// When set, only these points are scored: the candidates prefetched for a re-scoring query.
+    #[serde(default)]
+    pub candidates: Option<Vec<PointId>>,
 }
 
 /// `?consistency=` of reads: how many replicas of each shard answer, and which points count.

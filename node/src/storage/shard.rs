@@ -762,6 +762,17 @@ impl LocalShard {
             .collect();
         let filter = query.filter.as_ref();
         let accept = |slot: u32| !excluded.contains(&slot) && state.matches(slot, filter);
+        // A re-scoring query looks only at its prefetched candidates (those this shard holds).
+        let candidates: Option<Vec<u32>> = query
+            .candidates
+            .as_ref()
+            .map(|ids| ids.iter().filter_map(|id| state.ids.get(id).copied()).collect());
+        let universe = || -> Box<dyn Iterator<Item = u32> + '_> {
+            match &candidates {
+                Some(slots) => Box::new(slots.iter().copied()),
+                None => Box::new(state.ids.values().copied()),
+            }
+        };
 
         let hits: Vec<(u32, f32)> = match &query.kind {
             ShardQueryKind::Dense(q) => {
@@ -769,14 +780,11 @@ impl LocalShard {
                     .dense
                     .get(&query.using)
                     .ok_or_else(|| Error::bad_input(format!("Not existing vector name: {}", query.using)))?;
-                self.search_dense(&state, arena, q, query, &accept)?
+                self.search_dense(&state, arena, q, query, candidates.as_deref(), &accept)?
             }
             ShardQueryKind::Sparse(q) => {
                 let q = q.clone().sorted();
-                let mut scored: Vec<(u32, f32)> = state
-                    .ids
-                    .values()
-                    .copied()
+                let mut scored: Vec<(u32, f32)> = universe()
                     .filter(|s| accept(*s))
                     .filter_map(|s| {
                         let v = state.live(s)?.sparse.get(&query.using)?;
@@ -796,10 +804,7 @@ impl LocalShard {
                     .dense
                     .get(&query.using)
                     .ok_or_else(|| Error::bad_input(format!("Not existing vector name: {}", query.using)))?;
-                let mut scored: Vec<(u32, f32)> = state
-                    .ids
-                    .values()
-                    .copied()
+                let mut scored: Vec<(u32, f32)> = universe()
                     .filter(|s| accept(*s))
                     .filter_map(|s| {
                         arena
@@ -810,10 +815,7 @@ impl LocalShard {
                 top_k(&mut scored, query.limit, Distance::Dot);
                 scored
             }
-            ShardQueryKind::None => state
-                .ids
-                .values()
-                .copied()
+            ShardQueryKind::None => universe()
                 .filter(|s| accept(*s))
                 .take(query.limit)
                 .map(|s| (s, 0.0))
@@ -856,6 +858,7 @@ impl LocalShard {
         arena: &DenseArena,
         q: &[f32],
         query: &ShardQuery,
+        candidates: Option<&[u32]>,
         accept: &dyn Fn(u32) -> bool,
     ) -> Result<Vec<(u32, f32)>> {
         if q.len() != arena.dim {
@@ -874,6 +877,9 @@ impl LocalShard {
             top_k(&mut scored, limit, arena.distance);
             scored
         };
+        if let Some(slots) = candidates {
+            return Ok(exact(&mut slots.iter().copied()));
+        }
         let index = self.indexes.get(&query.using);
         let ist = state.index_state.get(&query.using);
         let (Some(index), Some(ist)) = (index, ist) else {
