@@ -5,7 +5,9 @@
 //! Every per-shard operation is a [`ShardRequest`] run by [`shard_request::execute`] on the
 //! replica's peer, so standalone, local-in-cluster and remote replicas share one code path.
 
+pub mod fusion;
 pub mod hash_ring;
+pub mod prefetch;
 pub mod query;
 pub mod remote;
 pub mod shard_request;

@@ -1,11 +1,13 @@
-//! Turns search, query and recommend requests into one `ShardQuery` (looking up the vectors
-//! of example points) and runs it over the collection's shards.
+//! Turns search and recommend requests into one `ShardQuery` (looking up the vectors of example
+//! points) and runs it over the collection's shards; the universal query goes through the
+//! prefetch tree (`prefetch.rs`) built from the same pieces.
 
+use super::prefetch::{Output, DEFAULT_LIMIT};
 use super::Collection;
 use crate::error::{Error, Result};
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
-    NamedVectorStruct, QueryInput, QueryRequest, ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy,
+    NamedVectorStruct, Prefetch, QueryRequest, ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy,
     ScoredPoint, SearchParams, SearchRequest, ShardQuery, ShardQueryKind, VectorOrId,
 };
 use crate::model::vector::{check_finite, Vector, WithVector, DEFAULT_VECTOR};
@@ -88,7 +90,12 @@ impl Collection {
     }
 
     /// A query vector or an existing point's vector; the point is excluded from the results.
-    async fn resolve_vector(&self, using: &str, v: VectorOrId, exclude: &mut Vec<PointId>) -> Result<ShardQueryKind> {
+    pub(super) async fn resolve_vector(
+        &self,
+        using: &str,
+        v: VectorOrId,
+        exclude: &mut Vec<PointId>,
+    ) -> Result<ShardQueryKind> {
         match v {
             VectorOrId::Dense(d) => self.dense_query(using, d),
             VectorOrId::Sparse(s) => self.sparse_query(using, s),
@@ -119,7 +126,7 @@ impl Collection {
         Ok(out)
     }
 
-    async fn recommend_kind(
+    pub(super) async fn recommend_kind(
         &self,
         using: &str,
         r: RecommendInput,
@@ -179,6 +186,7 @@ impl Collection {
             with_payload: c.with_payload,
             with_vector: c.with_vector,
             exclude,
+            candidates: None,
         };
         self.search_shards(query, c.offset, c.limit, c.consistency).await
     }
@@ -237,40 +245,28 @@ impl Collection {
         self.run(common, kind, exclude).await
     }
 
-    /// The universal `points/query`.
+    /// The universal `points/query`: the request is the root stage of a prefetch tree.
     pub async fn query(&self, r: QueryRequest) -> Result<Vec<ScoredPoint>> {
-        if r.prefetch.as_ref().is_some_and(|p| !p.is_null()) {
-            return Err(Error::bad_input("prefetch is not supported by this node"));
-        }
-        if r.lookup_from.as_ref().is_some_and(|l| !l.is_null()) {
-            return Err(Error::bad_input("lookup_from is not supported by this node"));
-        }
-        let using = r.using.unwrap_or_default();
-        let mut exclude = Vec::new();
-        let kind = match r.query {
-            None => ShardQueryKind::None,
-            Some(QueryInput::Nearest { nearest }) | Some(QueryInput::Raw(nearest)) => {
-                self.resolve_vector(&using, nearest, &mut exclude).await?
-            }
-            Some(QueryInput::Recommend { recommend }) => self.recommend_kind(&using, recommend, &mut exclude).await?,
-            Some(QueryInput::Other(map)) => {
-                let kind = map.keys().next().cloned().unwrap_or_default();
-                return Err(Error::bad_input(format!(
-                    "query `{kind}` is not supported by this node"
-                )));
-            }
-        };
-        let common = Common {
-            using,
+        let offset = r.offset.unwrap_or(0);
+        let limit = check_limit(r.limit.unwrap_or(DEFAULT_LIMIT))?;
+        let root = Prefetch {
+            prefetch: r.prefetch,
+            query: r.query,
+            using: r.using,
             filter: r.filter,
-            params: r.params.unwrap_or_default(),
-            limit: check_limit(r.limit.unwrap_or(10))?,
-            offset: r.offset.unwrap_or(0),
+            params: r.params,
             score_threshold: r.score_threshold,
+            limit: Some(offset.saturating_add(limit)),
+            lookup_from: r.lookup_from,
+        };
+        let mut exclude = Vec::new();
+        let stage = self.plan(root, None, &mut exclude, 0).await?;
+        let out = Output {
+            offset,
             with_payload: r.with_payload.unwrap_or(PayloadSelector::None),
             with_vector: r.with_vector.unwrap_or_default(),
             consistency: r.consistency,
         };
-        self.run(common, kind, exclude).await
+        self.execute(&stage, &out, &exclude).await
     }
 }
