@@ -12,8 +12,8 @@ use super::point::{point_ids, with_payload, with_vectors};
 use super::vector::{example, vector_input};
 use crate::error::{Error, Result};
 use crate::model::query::{
-    NamedVectorStruct, QueryInput, QueryRequest, ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy,
-    SearchParams, SearchRequest, VectorOrId,
+    Fusion, NamedVectorStruct, Prefetch, QueryInput, QueryRequest, ReadConsistency, RecommendInput, RecommendRequest,
+    RecommendStrategy, RrfParams, SearchParams, SearchRequest, VectorOrId,
 };
 use crate::model::vector::SparseVector;
 
@@ -143,6 +143,7 @@ fn query_input(q: grpc::Query) -> Result<Option<QueryInput>> {
     Ok(Some(match variant {
         Variant::Nearest(v) => QueryInput::Nearest {
             nearest: vector_input(v)?,
+            mmr: None,
         },
         Variant::Recommend(r) => QueryInput::Recommend {
             recommend: RecommendInput {
@@ -154,22 +155,46 @@ fn query_input(q: grpc::Query) -> Result<Option<QueryInput>> {
         Variant::Discover(_) => other("discover"),
         Variant::Context(_) => other("context"),
         Variant::OrderBy(_) => other("order_by"),
-        Variant::Fusion(_) => other("fusion"),
+        Variant::Fusion(f) => QueryInput::Fusion {
+            fusion: match grpc::Fusion::try_from(f) {
+                Ok(grpc::Fusion::Rrf) => Fusion::Rrf,
+                Ok(grpc::Fusion::Dbsf) => Fusion::Dbsf,
+                Err(_) => return Err(Error::bad_input(format!("unknown fusion {f}"))),
+            },
+        },
         Variant::Sample(_) => other("sample"),
         Variant::Formula(_) => other("formula"),
         Variant::NearestWithMmr(_) => other("mmr"),
-        Variant::Rrf(_) => other("rrf"),
+        Variant::Rrf(r) => QueryInput::Rrf {
+            rrf: RrfParams {
+                k: r.k.map(|k| k as usize),
+                weights: (!r.weights.is_empty()).then_some(r.weights),
+            },
+        },
         Variant::RelevanceFeedback(_) => other("relevance_feedback"),
         Variant::Text(_) => other("text"),
     }))
 }
 
-/// Universal query. `prefetch` is passed on (as a count of sub-queries) only for the collection
-/// to reject it, as it rejects REST's.
+/// A prefetch of the universal query, nested prefetches included.
+fn prefetch(p: grpc::PrefetchQuery) -> Result<Prefetch> {
+    Ok(Prefetch {
+        prefetch: p.prefetch.into_iter().map(prefetch).collect::<Result<_>>()?,
+        query: p.query.map(query_input).transpose()?.flatten(),
+        using: p.using,
+        filter: filter(p.filter)?,
+        params: search_params(p.params),
+        score_threshold: p.score_threshold,
+        limit: p.limit.map(size),
+        lookup_from: lookup_from(p.lookup_from),
+    })
+}
+
+/// Universal query.
 pub fn query(q: grpc::QueryPoints, consistency: ReadConsistency) -> Result<QueryRequest> {
     Ok(QueryRequest {
         query: q.query.map(query_input).transpose()?.flatten(),
-        prefetch: (!q.prefetch.is_empty()).then(|| json!(q.prefetch.len())),
+        prefetch: q.prefetch.into_iter().map(prefetch).collect::<Result<_>>()?,
         using: q.using,
         filter: filter(q.filter)?,
         params: search_params(q.params),
@@ -271,11 +296,12 @@ mod tests {
         assert!(matches!(
             q.query,
             Some(QueryInput::Nearest {
-                nearest: VectorOrId::Id(PointId::Num(7))
+                nearest: VectorOrId::Id(PointId::Num(7)),
+                mmr: None
             })
         ));
         assert_eq!(q.limit, None);
-        assert!(q.prefetch.is_none());
+        assert!(q.prefetch.is_empty());
         let none = query(grpc::QueryPoints::default(), ReadConsistency::One).unwrap();
         assert!(none.query.is_none());
         let fusion = grpc::QueryPoints {
@@ -286,7 +312,37 @@ mod tests {
             ..Default::default()
         };
         let q = query(fusion, ReadConsistency::One).unwrap();
-        assert!(matches!(q.query, Some(QueryInput::Other(ref m)) if m.contains_key("fusion")));
-        assert!(q.prefetch.is_some());
+        assert!(matches!(q.query, Some(QueryInput::Fusion { fusion: Fusion::Rrf })));
+        assert_eq!(q.prefetch.len(), 1);
+        let nested = grpc::QueryPoints {
+            query: Some(grpc::Query {
+                variant: Some(Variant::Rrf(grpc::Rrf {
+                    k: Some(60),
+                    weights: vec![2.0, 1.0],
+                })),
+            }),
+            prefetch: vec![grpc::PrefetchQuery {
+                prefetch: vec![grpc::PrefetchQuery {
+                    limit: Some(7),
+                    using: Some("s".into()),
+                    ..Default::default()
+                }],
+                query: Some(grpc::Query {
+                    variant: Some(Variant::Fusion(grpc::Fusion::Dbsf as i32)),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let q = query(nested, ReadConsistency::One).unwrap();
+        assert!(
+            matches!(q.query, Some(QueryInput::Rrf { ref rrf }) if rrf.k == Some(60) && rrf.weights == Some(vec![2.0, 1.0]))
+        );
+        assert!(matches!(
+            q.prefetch[0].query,
+            Some(QueryInput::Fusion { fusion: Fusion::Dbsf })
+        ));
+        assert_eq!(q.prefetch[0].prefetch[0].limit, Some(7));
+        assert_eq!(q.prefetch[0].prefetch[0].using.as_deref(), Some("s"));
     }
 }
