@@ -1,0 +1,237 @@
+//! The Query API's prefetch and fusion on a sharded 3-peer cluster: every peer answers hybrid
+//! (dense + sparse) RRF and DBSF queries, nested re-scoring and filtered prefetches exactly as the
+//! brute-force answer over all points says, whatever shard holds which point (a prefetch's
+//! `limit` is a global top-k, not a per-shard one).
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use common::cluster::{start_cluster, Peer};
+use common::vectors;
+use serde_json::{json, Value};
+
+const DIM: usize = 8;
+const POINTS: usize = 3_000;
+const SHARDS: u64 = 6;
+
+struct Data {
+    dense: Vec<Vec<f32>>,
+    sparse: Vec<(Vec<u32>, Vec<f32>)>,
+}
+
+impl Data {
+    fn new() -> Data {
+        let dense = vectors(POINTS, DIM, 11);
+        let values = vectors(POINTS, 3, 12);
+        let sparse = (0..POINTS)
+            .map(|i| {
+                let indices = vec![(i % 37) as u32, 40 + (i % 41) as u32, 90 + (i % 43) as u32];
+                (indices, values[i].iter().map(|v| v + 0.6).collect())
+            })
+            .collect();
+        Data { dense, sparse }
+    }
+
+    /// Exact Dot ranking of the points passing `keep`, best first.
+    fn dense_top(&self, q: &[f32], limit: usize, keep: &dyn Fn(usize) -> bool) -> Vec<(u64, f64)> {
+        let scored = (0..POINTS)
+            .filter(|i| keep(*i))
+            .map(|i| (i as u64, dot(&self.dense[i], q)))
+            .collect();
+        top(scored, limit)
+    }
+
+    /// Sparse dot ranking (points sharing an index with the query only), best first.
+    fn sparse_top(&self, q: &HashMap<u32, f32>, limit: usize, keep: &dyn Fn(usize) -> bool) -> Vec<(u64, f64)> {
+        let scored = (0..POINTS)
+            .filter(|i| keep(*i))
+            .filter_map(|i| {
+                let (idx, val) = &self.sparse[i];
+                let shared: Vec<f64> = idx
+                    .iter()
+                    .zip(val)
+                    .filter_map(|(k, v)| q.get(k).map(|w| f64::from(*w) * f64::from(*v)))
+                    .collect();
+                (!shared.is_empty()).then(|| (i as u64, shared.iter().sum()))
+            })
+            .collect();
+        top(scored, limit)
+    }
+
+    fn upsert(&self, p: &Peer) {
+        for start in (0..POINTS).step_by(500) {
+            let points: Vec<Value> = (start..(start + 500).min(POINTS))
+                .map(|i| {
+                    json!({"id": i, "payload": {"n": i},
+                           "vector": {"d": self.dense[i],
+                                      "s": {"indices": self.sparse[i].0, "values": self.sparse[i].1}}})
+                })
+                .collect();
+            let r = p.ok(
+                "PUT",
+                "/collections/h/points?wait=true",
+                Some(json!({"points": points})),
+            );
+            assert_eq!(r["status"], "completed", "{r}");
+        }
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum()
+}
+
+fn top(mut scored: Vec<(u64, f64)>, limit: usize) -> Vec<(u64, f64)> {
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(limit);
+    scored
+}
+
+fn rrf(lists: &[Vec<(u64, f64)>], k: f64) -> HashMap<u64, f64> {
+    let mut fused = HashMap::new();
+    for list in lists {
+        for (pos, (id, _)) in list.iter().enumerate() {
+            *fused.entry(*id).or_insert(0.0) += 1.0 / (pos as f64 + k);
+        }
+    }
+    fused
+}
+
+fn dbsf(lists: &[Vec<(u64, f64)>]) -> HashMap<u64, f64> {
+    let mut fused = HashMap::new();
+    for list in lists {
+        let n = list.len() as f64;
+        let mean = list.iter().map(|p| p.1).sum::<f64>() / n;
+        let sigma = (list.iter().map(|p| (p.1 - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let (low, high) = (mean - 3.0 * sigma, mean + 3.0 * sigma);
+        for (id, s) in list {
+            *fused.entry(*id).or_insert(0.0) += (s - low) / (high - low);
+        }
+    }
+    fused
+}
+
+/// `hits` are the best `limit` of `want` (ties at the cut either way), best first, scores matching.
+fn assert_fused(what: &str, hits: &Value, want: &HashMap<u64, f64>, limit: usize) {
+    let hits = hits.as_array().unwrap_or_else(|| panic!("{what}: {hits}"));
+    assert_eq!(hits.len(), limit.min(want.len()), "{what}: {hits:?}");
+    let mut got = HashSet::new();
+    let mut last = f64::INFINITY;
+    for h in hits {
+        let id = h["id"].as_u64().unwrap();
+        let score = h["score"].as_f64().unwrap();
+        let expected = want.get(&id).unwrap_or_else(|| panic!("{what}: {id} not a candidate"));
+        assert!(
+            (score - expected).abs() < 1e-4,
+            "{what}: {id} scored {score}, want {expected}"
+        );
+        assert!(score <= last + 1e-9, "{what}: not sorted: {hits:?}");
+        last = score;
+        got.insert(id);
+    }
+    for (id, s) in want {
+        assert!(
+            got.contains(id) || *s <= last + 1e-4,
+            "{what}: {id} ({s}) left out, cut {last}"
+        );
+    }
+}
+
+fn assert_ranked(what: &str, hits: &Value, want: &[(u64, f64)]) {
+    let hits = hits.as_array().unwrap_or_else(|| panic!("{what}: {hits}"));
+    let got: Vec<u64> = hits.iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = want.iter().map(|w| w.0).collect();
+    assert_eq!(got, ids, "{what}");
+    for (h, (_, s)) in hits.iter().zip(want) {
+        assert!((h["score"].as_f64().unwrap() - s).abs() < 1e-4, "{what}: {h} vs {s}");
+    }
+}
+
+#[test]
+fn hybrid_queries_on_a_sharded_cluster() {
+    let started = Instant::now();
+    let peers = start_cluster(3, &[]);
+    let create = json!({"vectors": {"d": {"size": DIM, "distance": "Dot"}},
+                        "sparse_vectors": {"s": {}}, "shard_number": SHARDS});
+    assert_eq!(
+        peers[0].ok("PUT", "/collections/h?timeout=10", Some(create)),
+        json!(true)
+    );
+    let data = Data::new();
+    data.upsert(&peers[1]);
+
+    let dq = vectors(1, DIM, 99).remove(0);
+    let sq: HashMap<u32, f32> = [(3, 1.0), (17, 0.5), (45, 0.8), (60, 1.2), (95, 0.7), (120, 0.9)].into();
+    let (sq_idx, sq_val): (Vec<u32>, Vec<f32>) = sq.iter().map(|(k, v)| (*k, *v)).unzip();
+    let sparse_q = json!({"indices": sq_idx, "values": sq_val});
+    let all = |_: usize| true;
+    let dense_pf = |limit: usize, filter: Value| json!({"query": dq, "using": "d", "limit": limit, "params": {"exact": true}, "filter": filter});
+    let sparse_pf =
+        |limit: usize, filter: Value| json!({"query": sparse_q, "using": "s", "limit": limit, "filter": filter});
+
+    let lists = [data.dense_top(&dq, 30, &all), data.sparse_top(&sq, 30, &all)];
+    assert_eq!(lists[1].len(), 30);
+    let rrf_want = rrf(&lists, 2.0);
+    let dbsf_want = dbsf(&lists);
+    let rescored = {
+        let candidates: HashSet<u64> = data.sparse_top(&sq, 100, &all).iter().map(|p| p.0).collect();
+        data.dense_top(&dq, 7, &|i| candidates.contains(&(i as u64)))
+    };
+    let small = |i: usize| i < 1000;
+    let filtered = [data.dense_top(&dq, 30, &small), data.sparse_top(&sq, 30, &small)];
+
+    for p in &peers {
+        let query = |body: Value| p.ok("POST", "/collections/h/points/query", Some(body))["points"].clone();
+        let hits = query(
+            json!({"prefetch": [dense_pf(30, Value::Null), sparse_pf(30, Value::Null)],
+                                "query": {"fusion": "rrf"}, "limit": 20}),
+        );
+        assert_fused(&format!("rrf via {}", p.url), &hits, &rrf_want, 20);
+
+        let hits = query(
+            json!({"prefetch": [dense_pf(30, Value::Null), sparse_pf(30, Value::Null)],
+                                "query": {"rrf": {"k": 60}}, "limit": 20}),
+        );
+        assert_fused(&format!("rrf k=60 via {}", p.url), &hits, &rrf(&lists, 60.0), 20);
+
+        let hits = query(
+            json!({"prefetch": [dense_pf(30, Value::Null), sparse_pf(30, Value::Null)],
+                                "query": {"fusion": "dbsf"}, "limit": 20}),
+        );
+        assert_fused(&format!("dbsf via {}", p.url), &hits, &dbsf_want, 20);
+
+        let hits = query(json!({"prefetch": sparse_pf(100, Value::Null), "query": dq, "using": "d", "limit": 7}));
+        assert_ranked(&format!("re-scored via {}", p.url), &hits, &rescored);
+
+        let filter = json!({"must": [{"key": "n", "range": {"lt": 1000}}]});
+        let hits = query(
+            json!({"prefetch": [dense_pf(30, Value::Null), sparse_pf(30, Value::Null)],
+                                "query": {"fusion": "rrf"}, "filter": filter, "limit": 20}),
+        );
+        assert_fused(&format!("filtered rrf via {}", p.url), &hits, &rrf(&filtered, 2.0), 20);
+
+        // Nested: the fusion of two prefetches re-scored by dense, through the batch endpoint.
+        let nested = json!({"prefetch": {"prefetch": [dense_pf(30, Value::Null), sparse_pf(30, Value::Null)],
+                                         "query": {"fusion": "rrf"}, "limit": 10},
+                            "query": dq, "using": "d", "limit": 10});
+        let r = p.ok(
+            "POST",
+            "/collections/h/points/query/batch",
+            Some(json!({"searches": [nested]})),
+        );
+        let fused_top: HashSet<u64> = query(
+            json!({"prefetch": [dense_pf(30, Value::Null), sparse_pf(30, Value::Null)],
+                                                   "query": {"fusion": "rrf"}, "limit": 10}),
+        )
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_u64().unwrap())
+        .collect();
+        let want = data.dense_top(&dq, 10, &|i| fused_top.contains(&(i as u64)));
+        assert_ranked(&format!("nested via {}", p.url), &r[0]["points"], &want);
+    }
+    println!("hybrid queries checked on 3 peers in {:?}", started.elapsed());
+}
