@@ -16,6 +16,7 @@ use super::query::check_limit;
 use super::Collection;
 use crate::error::{Error, Result};
 use crate::model::filter::Condition;
+use crate::model::formula::ParsedFormula;
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
     Fusion, Prefetch, QueryInput, ReadConsistency, ScoredPoint, SearchParams, ShardQuery, ShardQueryKind,
@@ -42,6 +43,8 @@ enum Scoring {
     Vector(ShardQueryKind),
     /// By fusing the prefetches' lists.
     Fusion(FusionMethod),
+    /// By a score formula over the prefetches' points and scores.
+    Formula(ParsedFormula),
     /// No query: by id, score 0.
     ById,
 }
@@ -111,6 +114,11 @@ fn validate(p: &Prefetch) -> Result<()> {
     if fusion && p.prefetch.is_empty() {
         return Err(Error::bad_input("cannot apply Fusion without prefetches"));
     }
+    if matches!(p.query, Some(QueryInput::Formula(_))) && p.prefetch.is_empty() {
+        return Err(Error::bad_input(
+            "Validation failed: cannot apply Formula without prefetches",
+        ));
+    }
     if p.lookup_from.as_ref().is_some_and(|l| !l.is_null()) {
         return Err(Error::bad_input("lookup_from is not supported by this node"));
     }
@@ -171,6 +179,7 @@ impl Collection {
                         weights: rrf.weights,
                     })
                 }
+                Some(QueryInput::Formula(f)) => Scoring::Formula(f.parse()?),
                 Some(QueryInput::Other(map)) => {
                     let kind = map.keys().next().cloned().unwrap_or_default();
                     return Err(Error::bad_input(format!(
@@ -209,6 +218,11 @@ impl Collection {
                     Scoring::Vector(kind) => kind.clone(),
                     Scoring::ById => ShardQueryKind::None,
                     Scoring::Fusion(_) => return Err(Error::bad_input("cannot apply Fusion without prefetches")),
+                    Scoring::Formula(_) => {
+                        return Err(Error::bad_input(
+                            "Validation failed: cannot apply Formula without prefetches",
+                        ))
+                    }
                 };
                 let query = shard_query(stage, kind, stage.filter.clone(), None, out, exclude);
                 return self.search_shards(query, out.offset, page, out.consistency).await;
@@ -228,18 +242,28 @@ impl Collection {
                     self.attach_payload_and_vectors(fused, out).await
                 }
                 Scoring::Vector(kind) => {
-                    let mut seen = HashSet::new();
-                    let candidates: Vec<PointId> = lists
-                        .into_iter()
-                        .flatten()
-                        .map(|p| p.id)
-                        .filter(|id| seen.insert(*id))
-                        .collect();
+                    let candidates = union_of_ids(lists);
                     if candidates.is_empty() {
                         return Ok(Vec::new());
                     }
                     // The candidates already passed every filter on their way up.
                     let query = shard_query(stage, kind.clone(), None, Some(candidates), out, exclude);
+                    self.search_shards(query, out.offset, page, out.consistency).await
+                }
+                Scoring::Formula(formula) => {
+                    let scores: Vec<Vec<(PointId, f32)>> = lists
+                        .iter()
+                        .map(|l| l.iter().map(|p| (p.id, p.score)).collect())
+                        .collect();
+                    let candidates = union_of_ids(lists);
+                    if candidates.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let kind = ShardQueryKind::Formula {
+                        formula: Box::new(formula.clone()),
+                        scores,
+                    };
+                    let query = shard_query(stage, kind, None, Some(candidates), out, exclude);
                     self.search_shards(query, out.offset, page, out.consistency).await
                 }
                 Scoring::ById => Err(Error::BadRequest(
@@ -271,6 +295,17 @@ impl Collection {
         });
         Ok(points)
     }
+}
+
+/// Every point of the lists, once, in first-seen order.
+fn union_of_ids(lists: Vec<Vec<ScoredPoint>>) -> Vec<PointId> {
+    let mut seen = HashSet::new();
+    lists
+        .into_iter()
+        .flatten()
+        .map(|p| p.id)
+        .filter(|id| seen.insert(*id))
+        .collect()
 }
 
 fn shard_query(

@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod collection;
 pub mod filter;
+pub mod formula;
 pub mod operations;
 pub mod payload;
 pub mod point_id;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::filter::Filter;
+use super::formula::{FormulaQuery, ParsedFormula};
 use super::payload::{Payload, PayloadSelector};
 use super::point_id::PointId;
 use super::vector::{SparseVector, VectorInput, WithVector};
@@ -164,6 +165,7 @@ pub enum QueryInput {
     Rrf {
         rrf: RrfParams,
     },
+    Formula(FormulaQuery),
     Raw(VectorOrId),
     /// Any other Qdrant query form; rejected with a clear message.
     Other(serde_json::Map<String, serde_json::Value>),
@@ -346,6 +348,11 @@ pub enum ShardQueryKind {
     },
     /// No scoring: points in id order with score 0 (a query without `query`).
     None,
+    /// A score formula over the prefetched candidates, given each prefetch's scores.
+    Formula {
+        formula: Box<ParsedFormula>,
+        scores: Vec<Vec<(PointId, f32)>>,
+    },
 }
 
 /// A fully resolved search, as collections send it to each shard (local or remote).

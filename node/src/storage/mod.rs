@@ -2,6 +2,7 @@
 //! filters and payload indexes.
 
 pub mod filter;
+pub mod formula;
 pub mod hnsw_index;
 pub mod index;
 pub mod indexer;

@@ -17,6 +17,7 @@ use roaring::RoaringBitmap;
 use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
 use super::filter::PointRef;
+use super::formula::FormulaScorer;
 use super::index::{self, HnswParams, IndexingOptions, VectorIndex};
 use super::indexer::Indexer;
 use super::payload_index::{PayloadFieldSchema, PayloadIndexInfo, PayloadIndexes};
@@ -812,6 +813,15 @@ impl LocalShard {
                             .map(|v| (s, example_score(*strategy, arena.distance, v, positives, negatives)))
                     })
                     .collect();
+                top_k(&mut scored, query.limit, Distance::Dot);
+                scored
+            }
+            ShardQueryKind::Formula { formula, scores } => {
+                let scorer = FormulaScorer::new(formula, scores, &state);
+                let mut scored = Vec::new();
+                for slot in universe().filter(|s| accept(*s)) {
+                    scored.push((slot, scorer.score(slot)?));
+                }
                 top_k(&mut scored, query.limit, Distance::Dot);
                 scored
             }

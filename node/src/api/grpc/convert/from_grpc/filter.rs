@@ -50,7 +50,7 @@ fn key(k: &str) -> Result<JsonPath> {
     k.parse().map_err(Error::bad_input)
 }
 
-fn condition(c: grpc::Condition) -> Result<Condition> {
+pub(super) fn condition(c: grpc::Condition) -> Result<Condition> {
     match required(c.condition_one_of, "condition")? {
         ConditionOneOf::Field(f) => field_condition(f).map(Condition::Field),
         ConditionOneOf::IsEmpty(c) => Ok(Condition::IsEmpty(PayloadField { key: key(&c.key)? })),
@@ -130,7 +130,7 @@ fn datetime(seconds: i64, nanos: i32) -> Result<DateTime<Utc>> {
         })
 }
 
-fn geo_point(p: grpc::GeoPoint) -> Result<GeoPoint> {
+pub(super) fn geo_point(p: grpc::GeoPoint) -> Result<GeoPoint> {
     // The model's message already starts with "Wrong input:"; keep one.
     GeoPoint::new(p.lon, p.lat).map_err(|e| Error::bad_input(e.trim_start_matches("Wrong input: ")))
 }

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod collection;
 pub mod collection_config;
 pub mod filter;
+pub mod formula;
 pub mod index;
 pub mod point;
 pub mod query;

@@ -163,7 +163,7 @@ fn query_input(q: grpc::Query) -> Result<Option<QueryInput>> {
             },
         },
         Variant::Sample(_) => other("sample"),
-        Variant::Formula(_) => other("formula"),
+        Variant::Formula(f) => QueryInput::Formula(super::formula::formula(f)?),
         Variant::NearestWithMmr(_) => other("mmr"),
         Variant::Rrf(r) => QueryInput::Rrf {
             rrf: RrfParams {
