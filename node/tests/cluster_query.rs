@@ -1,6 +1,6 @@
 //! The Query API's prefetch and fusion on a sharded 3-peer cluster: every peer answers hybrid
 //! (dense + sparse) RRF and DBSF queries, nested re-scoring and filtered prefetches exactly as the
-//! brute-force answer over all points says, whatever shard holds which point (a prefetch's
+//! brute-force answer over all points says (formulas too), whatever shard holds which point (a prefetch's
 //! `limit` is a global top-k, not a per-shard one).
 
 mod common;
@@ -211,6 +211,20 @@ fn hybrid_queries_on_a_sharded_cluster() {
                                 "query": {"fusion": "rrf"}, "filter": filter, "limit": 20}),
         );
         assert_fused(&format!("filtered rrf via {}", p.url), &hits, &rrf(&filtered, 2.0), 20);
+
+        // A formula over the union of both prefetches: dense score + half the sparse score.
+        let hits = query(
+            json!({"prefetch": [dense_pf(30, Value::Null), sparse_pf(30, Value::Null)],
+                                "query": {"formula": {"sum": ["$score[0]", {"mult": [0.5, "$score[1]"]}]}},
+                                "limit": 20}),
+        );
+        let mut formula_want: HashMap<u64, f64> = HashMap::new();
+        for (i, weight) in [(0, 1.0), (1, 0.5)] {
+            for (id, s) in &lists[i] {
+                *formula_want.entry(*id).or_insert(0.0) += weight * s;
+            }
+        }
+        assert_fused(&format!("formula via {}", p.url), &hits, &formula_want, 20);
 
         // Nested: the fusion of two prefetches re-scored by dense, through the batch endpoint.
         let nested = json!({"prefetch": {"prefetch": [dense_pf(30, Value::Null), sparse_pf(30, Value::Null)],
