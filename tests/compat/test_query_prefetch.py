@@ -211,3 +211,28 @@ def test_prefetch_errors(client, hybrid):
     with expect_error(client, "invalid_argument", "Not existing vector name"):
         client.query_points(hybrid, prefetch=models.Prefetch(query=DENSE_Q, using="nope"),
                             query=models.FusionQuery(fusion=models.Fusion.RRF))
+
+
+def test_sample_random_and_scroll_scores(client, hybrid):
+    # a query without `query` scrolls by id; like Qdrant 1.19, every point scores 1
+    hits = client.query_points(hybrid, limit=3).points
+    assert [(h.id, h.score) for h in hits] == [(0, 1.0), (1, 1.0), (2, 1.0)]
+
+    sample = models.SampleQuery(sample=models.Sample.RANDOM)
+    seen = set()
+    for _ in range(10):
+        hits = client.query_points(hybrid, query=sample, limit=5).points
+        ids = [h.id for h in hits]
+        assert len(ids) == 5 == len(set(ids)) and all(0 <= i < N for i in ids)
+        assert all(h.score == 1.0 for h in hits)
+        seen.update(ids)
+    assert len(seen) > 5, "ten random samples of 5 out of 60 were all the same"
+
+    group1 = models.Filter(must=[models.FieldCondition(key="group", match=models.MatchValue(value=1))])
+    hits = client.query_points(hybrid, query=sample, query_filter=group1, limit=100, with_payload=True).points
+    assert sorted(h.id for h in hits) == [i for i in range(N) if i % 3 == 1]
+
+    # sampling the candidates of a prefetch
+    candidates = {pid for pid, _ in plain(client, hybrid, dense_prefetch(limit=8))}
+    hits = client.query_points(hybrid, prefetch=dense_prefetch(limit=8), query=sample, limit=4).points
+    assert len(hits) == 4 and {h.id for h in hits} <= candidates

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use futures::future::{join_all, try_join_all};
 use parking_lot::RwLock;
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::ShardId;
@@ -830,6 +831,7 @@ impl Collection {
             _ => Distance::Dot,
         };
         let by_id = matches!(query.kind, ShardQueryKind::None);
+        let sampled = matches!(query.kind, ShardQueryKind::Sample);
         let results = self
             .read_all_shards_with(ShardRequest::Search { query }, consistency)
             .await?;
@@ -839,6 +841,9 @@ impl Collection {
         }
         if by_id {
             hits.sort_by_key(|h| h.id);
+        } else if sampled {
+            // Each shard drew its own sample; mixing them keeps the draw random across shards.
+            hits.shuffle(&mut rand::thread_rng());
         } else {
             hits.sort_by(|a, b| distance.cmp_best_first(a.score, b.score).then(a.id.cmp(&b.id)));
         }

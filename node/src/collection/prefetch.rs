@@ -19,7 +19,7 @@ use crate::model::filter::Condition;
 use crate::model::formula::ParsedFormula;
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
-    Fusion, Prefetch, QueryInput, ReadConsistency, ScoredPoint, SearchParams, ShardQuery, ShardQueryKind,
+    Fusion, Prefetch, QueryInput, ReadConsistency, Sample, ScoredPoint, SearchParams, ShardQuery, ShardQueryKind,
 };
 use crate::model::vector::WithVector;
 use crate::model::{Filter, PointId};
@@ -45,8 +45,10 @@ enum Scoring {
     Fusion(FusionMethod),
     /// By a score formula over the prefetches' points and scores.
     Formula(ParsedFormula),
-    /// No query: by id, score 0.
+    /// No query: by id, score 1.
     ById,
+    /// `sample: random`: random points, score 1.
+    Sample,
 }
 
 /// One planned stage of the tree.
@@ -180,6 +182,7 @@ impl Collection {
                     })
                 }
                 Some(QueryInput::Formula(f)) => Scoring::Formula(f.parse()?),
+                Some(QueryInput::Sample { sample: Sample::Random }) => Scoring::Sample,
                 Some(QueryInput::Other(map)) => {
                     let kind = map.keys().next().cloned().unwrap_or_default();
                     return Err(Error::bad_input(format!(
@@ -217,6 +220,7 @@ impl Collection {
                 let kind = match &stage.scoring {
                     Scoring::Vector(kind) => kind.clone(),
                     Scoring::ById => ShardQueryKind::None,
+                    Scoring::Sample => ShardQueryKind::Sample,
                     Scoring::Fusion(_) => return Err(Error::bad_input("cannot apply Fusion without prefetches")),
                     Scoring::Formula(_) => {
                         return Err(Error::bad_input(
@@ -264,6 +268,14 @@ impl Collection {
                         scores,
                     };
                     let query = shard_query(stage, kind, None, Some(candidates), out, exclude);
+                    self.search_shards(query, out.offset, page, out.consistency).await
+                }
+                Scoring::Sample => {
+                    let candidates = union_of_ids(lists);
+                    if candidates.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let query = shard_query(stage, ShardQueryKind::Sample, None, Some(candidates), out, exclude);
                     self.search_shards(query, out.offset, page, out.consistency).await
                 }
                 Scoring::ById => Err(Error::BadRequest(

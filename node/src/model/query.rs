@@ -137,6 +137,13 @@ pub enum Fusion {
     Dbsf,
 }
 
+/// `{"sample": "random"}`: how points are sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sample {
+    Random,
+}
+
 /// `{"rrf": {"k": .., "weights": [..]}}`: parametrised, optionally weighted, reciprocal rank fusion.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RrfParams {
@@ -166,6 +173,9 @@ pub enum QueryInput {
         rrf: RrfParams,
     },
     Formula(FormulaQuery),
+    Sample {
+        sample: Sample,
+    },
     Raw(VectorOrId),
     /// Any other Qdrant query form; rejected with a clear message.
     Other(serde_json::Map<String, serde_json::Value>),
@@ -346,8 +356,10 @@ pub enum ShardQueryKind {
         positives: Vec<Vec<f32>>,
         negatives: Vec<Vec<f32>>,
     },
-    /// No scoring: points in id order with score 0 (a query without `query`).
+    /// No scoring: points in id order with score 1 (a query without `query`, as Qdrant scrolls).
     None,
+    /// `sample: random`: points drawn at random, score 1.
+    Sample,
     /// A score formula over the prefetched candidates, given each prefetch's scores.
     Formula {
         formula: Box<ParsedFormula>,

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
+use rand::seq::SliceRandom;
 use roaring::RoaringBitmap;
 use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
@@ -828,8 +829,14 @@ impl LocalShard {
             ShardQueryKind::None => universe()
                 .filter(|s| accept(*s))
                 .take(query.limit)
-                .map(|s| (s, 0.0))
+                .map(|s| (s, 1.0))
                 .collect(),
+            ShardQueryKind::Sample => {
+                let pool: Vec<u32> = universe().filter(|s| accept(*s)).collect();
+                pool.choose_multiple(&mut rand::thread_rng(), query.limit)
+                    .map(|s| (*s, 1.0))
+                    .collect()
+            }
         };
 
         let distance = match &query.kind {

@@ -13,7 +13,7 @@ use super::vector::{example, vector_input};
 use crate::error::{Error, Result};
 use crate::model::query::{
     Fusion, NamedVectorStruct, Prefetch, QueryInput, QueryRequest, ReadConsistency, RecommendInput, RecommendRequest,
-    RecommendStrategy, RrfParams, SearchParams, SearchRequest, VectorOrId,
+    RecommendStrategy, RrfParams, Sample, SearchParams, SearchRequest, VectorOrId,
 };
 use crate::model::vector::SparseVector;
 
@@ -162,7 +162,10 @@ fn query_input(q: grpc::Query) -> Result<Option<QueryInput>> {
                 Err(_) => return Err(Error::bad_input(format!("unknown fusion {f}"))),
             },
         },
-        Variant::Sample(_) => other("sample"),
+        Variant::Sample(s) => match grpc::Sample::try_from(s) {
+            Ok(grpc::Sample::Random) => QueryInput::Sample { sample: Sample::Random },
+            Err(_) => return Err(Error::bad_input(format!("unknown sample {s}"))),
+        },
         Variant::Formula(f) => QueryInput::Formula(super::formula::formula(f)?),
         Variant::NearestWithMmr(_) => other("mmr"),
         Variant::Rrf(r) => QueryInput::Rrf {
