@@ -161,6 +161,12 @@ impl Collection {
                 Some(QueryInput::Recommend { recommend }) => {
                     Scoring::Vector(self.recommend_kind(&using, recommend, exclude).await?)
                 }
+                Some(QueryInput::Discover { discover }) => {
+                    Scoring::Vector(self.discover_kind(&using, discover, exclude).await?)
+                }
+                Some(QueryInput::Context { context }) => {
+                    Scoring::Vector(self.context_kind(&using, context.0, exclude).await?)
+                }
                 Some(QueryInput::Fusion { fusion: Fusion::Rrf }) => Scoring::Fusion(FusionMethod::Rrf {
                     k: DEFAULT_RRF_K,
                     weights: None,

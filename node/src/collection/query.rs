@@ -7,8 +7,9 @@ use super::Collection;
 use crate::error::{Error, Result};
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
-    NamedVectorStruct, Prefetch, QueryRequest, ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy,
-    ScoredPoint, SearchParams, SearchRequest, ShardQuery, ShardQueryKind, VectorOrId,
+    ContextPair, DiscoverInput, DiscoverRequest, NamedVectorStruct, Prefetch, QueryRequest, ReadConsistency,
+    RecommendInput, RecommendRequest, RecommendStrategy, ScoredPoint, SearchParams, SearchRequest, ShardQuery,
+    ShardQueryKind, VectorOrId,
 };
 use crate::model::vector::{check_finite, Vector, WithVector, DEFAULT_VECTOR};
 use crate::model::{Filter, PointId};
@@ -126,6 +127,52 @@ impl Collection {
         Ok(out)
     }
 
+    /// Both vectors of each context pair.
+    async fn pair_vectors(
+        &self,
+        using: &str,
+        pairs: Vec<ContextPair>,
+        exclude: &mut Vec<PointId>,
+    ) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+        let mut out = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            let mut both = self
+                .example_vectors(using, vec![pair.positive, pair.negative], exclude)
+                .await?;
+            let negative = both.pop().unwrap_or_default();
+            let positive = both.pop().unwrap_or_default();
+            out.push((positive, negative));
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn discover_kind(
+        &self,
+        using: &str,
+        d: DiscoverInput,
+        exclude: &mut Vec<PointId>,
+    ) -> Result<ShardQueryKind> {
+        let mut target = self.example_vectors(using, vec![d.target], exclude).await?;
+        Ok(ShardQueryKind::Discover {
+            target: target.pop().unwrap_or_default(),
+            pairs: self.pair_vectors(using, d.context, exclude).await?,
+        })
+    }
+
+    pub(super) async fn context_kind(
+        &self,
+        using: &str,
+        pairs: Vec<ContextPair>,
+        exclude: &mut Vec<PointId>,
+    ) -> Result<ShardQueryKind> {
+        if pairs.is_empty() {
+            return Err(Error::bad_input("context query needs at least one pair of examples"));
+        }
+        Ok(ShardQueryKind::Context {
+            pairs: self.pair_vectors(using, pairs, exclude).await?,
+        })
+    }
+
     pub(super) async fn recommend_kind(
         &self,
         using: &str,
@@ -238,6 +285,37 @@ impl Collection {
             limit: check_limit(r.limit)?,
             offset: r.offset.unwrap_or(0),
             score_threshold: r.score_threshold,
+            with_payload: r.with_payload.unwrap_or(PayloadSelector::None),
+            with_vector: r.with_vector.unwrap_or_default(),
+            consistency: r.consistency,
+        };
+        self.run(common, kind, exclude).await
+    }
+
+    /// Legacy `points/discover`: discovery with a target, context search without one.
+    pub async fn discover(&self, r: DiscoverRequest) -> Result<Vec<ScoredPoint>> {
+        if r.lookup_from.as_ref().is_some_and(|l| !l.is_null()) {
+            return Err(Error::bad_input("lookup_from is not supported by this node"));
+        }
+        let using = r.using.unwrap_or_default();
+        let mut exclude = Vec::new();
+        let kind = match r.target {
+            Some(target) => {
+                let input = DiscoverInput {
+                    target,
+                    context: r.context,
+                };
+                self.discover_kind(&using, input, &mut exclude).await?
+            }
+            None => self.context_kind(&using, r.context, &mut exclude).await?,
+        };
+        let common = Common {
+            using,
+            filter: r.filter,
+            params: r.params.unwrap_or_default(),
+            limit: check_limit(r.limit)?,
+            offset: r.offset.unwrap_or(0),
+            score_threshold: None,
             with_payload: r.with_payload.unwrap_or(PayloadSelector::None),
             with_vector: r.with_vector.unwrap_or_default(),
             consistency: r.consistency,

@@ -112,6 +112,39 @@ pub struct RecommendRequest {
     pub consistency: ReadConsistency,
 }
 
+/// `POST /collections/{c}/points/discover`: discovery (with a target) or context search.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DiscoverRequest {
+    #[serde(default)]
+    pub target: Option<VectorOrId>,
+    #[serde(default, deserialize_with = "pairs")]
+    pub context: Vec<ContextPair>,
+    #[serde(default)]
+    pub using: Option<String>,
+    #[serde(default)]
+    pub lookup_from: Option<serde_json::Value>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub params: Option<SearchParams>,
+    #[serde(alias = "top")]
+    pub limit: usize,
+    #[serde(default)]
+    pub offset: Option<usize>,
+    #[serde(default)]
+    pub with_payload: Option<PayloadSelector>,
+    #[serde(default, alias = "with_vectors")]
+    pub with_vector: Option<WithVector>,
+    /// From `?consistency=` (not part of the body).
+    #[serde(skip)]
+    pub consistency: ReadConsistency,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DiscoverBatchRequest {
+    pub searches: Vec<DiscoverRequest>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct RecommendBatchRequest {
     pub searches: Vec<RecommendRequest>,
@@ -126,6 +159,40 @@ pub struct RecommendInput {
     #[serde(default)]
     pub strategy: Option<RecommendStrategy>,
 }
+
+/// A pair of examples: points should be nearer `positive` than `negative`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ContextPair {
+    pub positive: VectorOrId,
+    pub negative: VectorOrId,
+}
+
+/// `discover`: the target to approach, within the zone the context pairs describe.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DiscoverInput {
+    pub target: VectorOrId,
+    #[serde(default, deserialize_with = "pairs")]
+    pub context: Vec<ContextPair>,
+}
+
+/// Context pairs: one pair, a list of them, or null.
+pub fn pairs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ContextPair>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<ContextPair>),
+        One(ContextPair),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::Many(list)) => list,
+        Some(OneOrMany::One(one)) => vec![one],
+    })
+}
+
+/// `{"context": pairs}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ContextInput(#[serde(deserialize_with = "pairs")] pub Vec<ContextPair>);
 
 /// How `fusion` combines the candidate lists of several prefetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,6 +232,12 @@ pub enum QueryInput {
     },
     Recommend {
         recommend: RecommendInput,
+    },
+    Discover {
+        discover: DiscoverInput,
+    },
+    Context {
+        context: ContextInput,
     },
     Fusion {
         fusion: Fusion,
@@ -360,6 +433,14 @@ pub enum ShardQueryKind {
     None,
     /// `sample: random`: points drawn at random, score 1.
     Sample,
+    /// Discovery: +1/-1 per context pair the point is on the positive/negative side of, plus
+    /// the squashed similarity to the target.
+    Discover {
+        target: Vec<f32>,
+        pairs: Vec<(Vec<f32>, Vec<f32>)>,
+    },
+    /// Context search: the summed soft loss of the pairs the point is on the wrong side of.
+    Context { pairs: Vec<(Vec<f32>, Vec<f32>)> },
     /// A score formula over the prefetched candidates, given each prefetch's scores.
     Formula {
         formula: Box<ParsedFormula>,

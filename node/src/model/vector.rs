@@ -43,6 +43,17 @@ impl Distance {
         }
     }
 
+    /// Qdrant's raw similarity, higher is better for every distance (what recommendation,
+    /// discovery and context scoring compare): the dot product, minus the squared L2 distance,
+    /// minus the L1 distance.
+    pub fn similarity(self, a: &[f32], b: &[f32]) -> f32 {
+        match self {
+            Distance::Cosine | Distance::Dot => dot(a, b),
+            Distance::Euclid => -l2_squared(a, b),
+            Distance::Manhattan => -a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>(),
+        }
+    }
+
     /// Orders two scores best-first.
     pub fn cmp_best_first(self, a: f32, b: f32) -> std::cmp::Ordering {
         if self.higher_is_better() {

@@ -797,22 +797,14 @@ impl LocalShard {
                 top_k(&mut scored, query.limit, Distance::Dot);
                 scored
             }
-            ShardQueryKind::Recommend {
-                strategy,
-                positives,
-                negatives,
-            } => {
+            ShardQueryKind::Recommend { .. } | ShardQueryKind::Discover { .. } | ShardQueryKind::Context { .. } => {
                 let arena = state
                     .dense
                     .get(&query.using)
                     .ok_or_else(|| Error::bad_input(format!("Not existing vector name: {}", query.using)))?;
                 let mut scored: Vec<(u32, f32)> = universe()
                     .filter(|s| accept(*s))
-                    .filter_map(|s| {
-                        arena
-                            .get(s)
-                            .map(|v| (s, example_score(*strategy, arena.distance, v, positives, negatives)))
-                    })
+                    .filter_map(|s| arena.get(s).map(|v| (s, example_score(&query.kind, arena.distance, v))))
                     .collect();
                 top_k(&mut scored, query.limit, Distance::Dot);
                 scored
@@ -1003,33 +995,40 @@ pub(crate) fn top_k(scored: &mut Vec<(u32, f32)>, k: usize, distance: Distance) 
 /// more similar to its best positive than to its best negative, that similarity, else minus
 /// the negative one, both squashed by a sigmoid so every "positive" point ranks above every
 /// "negative" one. `sum_scores`: the sum of similarities to positives minus those to negatives.
-fn example_score(
-    strategy: RecommendStrategy,
-    distance: Distance,
-    v: &[f32],
-    positives: &[Vec<f32>],
-    negatives: &[Vec<f32>],
-) -> f32 {
-    // Similarity where higher is better for every distance.
-    let sim = |e: &Vec<f32>| {
-        let s = distance.score(v, e);
-        if distance.higher_is_better() {
-            s
-        } else {
-            -s
-        }
-    };
-    match strategy {
-        RecommendStrategy::SumScores => positives.iter().map(sim).sum::<f32>() - negatives.iter().map(sim).sum::<f32>(),
-        RecommendStrategy::BestScore | RecommendStrategy::AverageVector => {
+/// Discovery: +1 / -1 per context pair the vector is nearer the positive / negative of (0 on a
+/// tie), plus the squashed similarity to the target, so the context decides and the target
+/// breaks ties. Context: per pair, the sigmoid of how far the vector is on the negative side
+/// (0 once on the positive side), summed.
+fn example_score(kind: &ShardQueryKind, distance: Distance, v: &[f32]) -> f32 {
+    let sim = |e: &Vec<f32>| distance.similarity(v, e);
+    // Qdrant's fast sigmoid, (-1, 1).
+    let sigmoid = |x: f32| x / (1.0 + x.abs());
+    let squash = |x: f32| 0.5 * (sigmoid(x) + 1.0);
+    match kind {
+        ShardQueryKind::Recommend {
+            strategy: RecommendStrategy::SumScores,
+            positives,
+            negatives,
+        } => positives.iter().map(sim).sum::<f32>() - negatives.iter().map(sim).sum::<f32>(),
+        ShardQueryKind::Recommend {
+            positives, negatives, ..
+        } => {
             let best_pos = positives.iter().map(sim).fold(f32::NEG_INFINITY, f32::max);
             let best_neg = negatives.iter().map(sim).fold(f32::NEG_INFINITY, f32::max);
-            let squash = |x: f32| 0.5 * (x / (1.0 + x.abs()) + 1.0);
             if best_pos > best_neg {
                 squash(best_pos)
             } else {
                 -squash(best_neg)
             }
         }
+        ShardQueryKind::Discover { target, pairs } => {
+            let rank: i32 = pairs.iter().map(|(p, n)| sim(p).total_cmp(&sim(n)) as i32).sum();
+            rank as f32 + squash(sim(target))
+        }
+        ShardQueryKind::Context { pairs } => pairs
+            .iter()
+            .map(|(p, n)| sigmoid((sim(p) - sim(n) - f32::EPSILON).min(0.0)))
+            .sum(),
+        _ => 0.0,
     }
 }

@@ -316,12 +316,44 @@ impl grpc::points_server::Points for PointsService {
         Err(unsupported("Recommend groups"))
     }
 
-    async fn discover(&self, _request: Request<grpc::DiscoverPoints>) -> Reply<grpc::DiscoverResponse> {
-        Err(unsupported("Discovery search"))
+    async fn discover(&self, request: Request<grpc::DiscoverPoints>) -> Reply<grpc::DiscoverResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let name = r.collection_name.clone();
+        let points = within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let discover = query::discover(r, consistency)?;
+            self.node.collection(&name)?.discover(discover).await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::DiscoverResponse {
+            result: out::scored_points(points),
+            time: elapsed(started),
+            usage: None,
+        }))
     }
 
-    async fn discover_batch(&self, _request: Request<grpc::DiscoverBatchPoints>) -> Reply<grpc::DiscoverBatchResponse> {
-        Err(unsupported("Discovery search"))
+    async fn discover_batch(&self, request: Request<grpc::DiscoverBatchPoints>) -> Reply<grpc::DiscoverBatchResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let results = within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let requests = r
+                .discover_points
+                .into_iter()
+                .map(|q| query::discover(q, consistency))
+                .collect::<Result<Vec<_>>>()?;
+            let collection = self.node.collection(&r.collection_name)?;
+            try_join_all(requests.into_iter().map(|q| collection.discover(q))).await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::DiscoverBatchResponse {
+            result: results.into_iter().map(out::batch_result).collect(),
+            time: elapsed(started),
+            usage: None,
+        }))
     }
 
     async fn count(&self, request: Request<grpc::CountPoints>) -> Reply<grpc::CountResponse> {

@@ -105,6 +105,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(&format!("{c}/points/query/batch"), post(points::query_batch))
         .route(&format!("{c}/points/recommend"), post(points::recommend))
         .route(&format!("{c}/points/recommend/batch"), post(points::recommend_batch))
+        .route(&format!("{c}/points/discover"), post(points::discover))
+        .route(&format!("{c}/points/discover/batch"), post(points::discover_batch))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(node.clone(), authenticate))
@@ -169,7 +171,7 @@ fn is_read_request(method: &Method, path: &str) -> bool {
     if method == Method::GET || method == Method::HEAD {
         return true;
     }
-    const READ_SUFFIXES: [&str; 9] = [
+    const READ_SUFFIXES: [&str; 11] = [
         "/points",
         "/points/scroll",
         "/points/count",
@@ -179,6 +181,8 @@ fn is_read_request(method: &Method, path: &str) -> bool {
         "/points/query/batch",
         "/points/recommend",
         "/points/recommend/batch",
+        "/points/discover",
+        "/points/discover/batch",
     ];
     method == Method::POST && READ_SUFFIXES.iter().any(|s| path.ends_with(s))
 }

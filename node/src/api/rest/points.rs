@@ -18,8 +18,9 @@ use crate::model::operations::{
 };
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
-    CountRequest, CountResult, PointRequest, QueryBatchRequest, QueryRequest, QueryResponse, ReadConsistency,
-    RecommendBatchRequest, RecommendRequest, ScrollRequest, SearchBatchRequest, SearchRequest,
+    CountRequest, CountResult, DiscoverBatchRequest, DiscoverRequest, PointRequest, QueryBatchRequest, QueryRequest,
+    QueryResponse, ReadConsistency, RecommendBatchRequest, RecommendRequest, ScrollRequest, SearchBatchRequest,
+    SearchRequest,
 };
 use crate::model::vector::WithVector;
 use crate::model::PointId;
@@ -280,6 +281,32 @@ pub async fn recommend(
     body.consistency = p.consistency()?;
     let collection = node.collection(&name)?;
     Ok(ok(t, collection.recommend(body).await?))
+}
+
+pub async fn discover(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(mut body): Body<DiscoverRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    body.consistency = p.consistency()?;
+    let collection = node.collection(&name)?;
+    Ok(ok(t, collection.discover(body).await?))
+}
+
+pub async fn discover_batch(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(mut body): Body<DiscoverBatchRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let consistency = p.consistency()?;
+    body.searches.iter_mut().for_each(|r| r.consistency = consistency);
+    let collection = node.collection(&name)?;
+    let results = futures::future::try_join_all(body.searches.into_iter().map(|r| collection.discover(r))).await?;
+    Ok(ok(t, results))
 }
 
 pub async fn recommend_batch(

@@ -8,12 +8,13 @@ use qdrant_client::qdrant::read_consistency::Value as Consistency;
 use serde_json::{json, Map, Value};
 
 use super::filter::optional as filter;
-use super::point::{point_ids, with_payload, with_vectors};
+use super::point::{point_id, point_ids, with_payload, with_vectors};
 use super::vector::{example, vector_input};
 use crate::error::{Error, Result};
 use crate::model::query::{
-    Fusion, NamedVectorStruct, Prefetch, QueryInput, QueryRequest, ReadConsistency, RecommendInput, RecommendRequest,
-    RecommendStrategy, RrfParams, Sample, SearchParams, SearchRequest, VectorOrId,
+    ContextInput, ContextPair, DiscoverInput, DiscoverRequest, Fusion, NamedVectorStruct, Prefetch, QueryInput,
+    QueryRequest, ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy, RrfParams, Sample,
+    SearchParams, SearchRequest, VectorOrId,
 };
 use crate::model::vector::SparseVector;
 
@@ -126,6 +127,46 @@ pub fn recommend(r: grpc::RecommendPoints, consistency: ReadConsistency) -> Resu
     })
 }
 
+/// A legacy discover example: a point id or a vector.
+fn vector_example(e: Option<grpc::VectorExample>, what: &str) -> Result<VectorOrId> {
+    use grpc::vector_example::Example;
+    match e.and_then(|e| e.example) {
+        Some(Example::Id(id)) => point_id(id).map(VectorOrId::Id),
+        Some(Example::Vector(v)) => example(v),
+        None => Err(Error::bad_input(format!("discover: missing field: {what}"))),
+    }
+}
+
+pub fn discover(r: grpc::DiscoverPoints, consistency: ReadConsistency) -> Result<DiscoverRequest> {
+    let target = match r.target.and_then(|t| t.target) {
+        Some(grpc::target_vector::Target::Single(e)) => Some(vector_example(Some(e), "target")?),
+        None => None,
+    };
+    let context = r
+        .context
+        .into_iter()
+        .map(|p| {
+            Ok(ContextPair {
+                positive: vector_example(p.positive, "positive")?,
+                negative: vector_example(p.negative, "negative")?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(DiscoverRequest {
+        target,
+        context,
+        using: r.using,
+        lookup_from: lookup_from(r.lookup_from),
+        filter: filter(r.filter)?,
+        params: search_params(r.params),
+        limit: size(r.limit),
+        offset: r.offset.map(size),
+        with_payload: with_payload(r.with_payload)?,
+        with_vector: with_vectors(r.with_vectors),
+        consistency,
+    })
+}
+
 /// A query form the node does not serve, named as REST names it so the collection rejects it
 /// with REST's message.
 fn other(kind: &str) -> QueryInput {
@@ -152,8 +193,18 @@ fn query_input(q: grpc::Query) -> Result<Option<QueryInput>> {
                 strategy: strategy(r.strategy)?,
             },
         },
-        Variant::Discover(_) => other("discover"),
-        Variant::Context(_) => other("context"),
+        Variant::Discover(d) => QueryInput::Discover {
+            discover: DiscoverInput {
+                target: vector_input(
+                    d.target
+                        .ok_or_else(|| Error::bad_input("discover: missing field: target"))?,
+                )?,
+                context: context_pairs(d.context)?,
+            },
+        },
+        Variant::Context(c) => QueryInput::Context {
+            context: ContextInput(context_pairs(Some(c))?),
+        },
         Variant::OrderBy(_) => other("order_by"),
         Variant::Fusion(f) => QueryInput::Fusion {
             fusion: match grpc::Fusion::try_from(f) {
@@ -177,6 +228,21 @@ fn query_input(q: grpc::Query) -> Result<Option<QueryInput>> {
         Variant::RelevanceFeedback(_) => other("relevance_feedback"),
         Variant::Text(_) => other("text"),
     }))
+}
+
+/// The pairs of a discover or context query; each needs both examples.
+fn context_pairs(c: Option<grpc::ContextInput>) -> Result<Vec<ContextPair>> {
+    let pairs = c.map(|c| c.pairs).unwrap_or_default();
+    pairs
+        .into_iter()
+        .map(|p| {
+            let missing = |side: &str| Error::bad_input(format!("context pair: missing field: {side}"));
+            Ok(ContextPair {
+                positive: vector_input(p.positive.ok_or_else(|| missing("positive"))?)?,
+                negative: vector_input(p.negative.ok_or_else(|| missing("negative"))?)?,
+            })
+        })
+        .collect()
 }
 
 /// A prefetch of the universal query, nested prefetches included.
