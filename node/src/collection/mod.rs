@@ -6,6 +6,7 @@
 //! replica's peer, so standalone, local-in-cluster and remote replicas share one code path.
 
 pub mod fusion;
+pub mod groups;
 pub mod hash_ring;
 pub mod prefetch;
 pub mod query;

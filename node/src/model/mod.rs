@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod collection;
 pub mod filter;
 pub mod formula;
+pub mod groups;
 pub mod operations;
 pub mod payload;
 pub mod point_id;

@@ -8,7 +8,7 @@ use futures::future::try_join_all;
 use qdrant_client::qdrant as grpc;
 use tonic::{Request, Response, Status};
 
-use super::convert::from_grpc::{filter, index, point, query, write};
+use super::convert::from_grpc::{filter, groups, index, point, query, write};
 use super::convert::to_grpc::point as out;
 use super::elapsed;
 use super::error::status;
@@ -233,8 +233,22 @@ impl grpc::points_server::Points for PointsService {
         }))
     }
 
-    async fn search_groups(&self, _request: Request<grpc::SearchPointGroups>) -> Reply<grpc::SearchGroupsResponse> {
-        Err(unsupported("Search groups"))
+    async fn search_groups(&self, request: Request<grpc::SearchPointGroups>) -> Reply<grpc::SearchGroupsResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let name = r.collection_name.clone();
+        let result = within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let (request, params) = groups::search_groups(r, consistency)?;
+            self.node.groups(&name, request, params).await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::SearchGroupsResponse {
+            result: Some(out::groups_result(result)),
+            time: elapsed(started),
+            usage: None,
+        }))
     }
 
     async fn scroll(&self, request: Request<grpc::ScrollPoints>) -> Reply<grpc::ScrollResponse> {
@@ -311,9 +325,23 @@ impl grpc::points_server::Points for PointsService {
 
     async fn recommend_groups(
         &self,
-        _request: Request<grpc::RecommendPointGroups>,
+        request: Request<grpc::RecommendPointGroups>,
     ) -> Reply<grpc::RecommendGroupsResponse> {
-        Err(unsupported("Recommend groups"))
+        let started = Instant::now();
+        let r = request.into_inner();
+        let name = r.collection_name.clone();
+        let result = within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let (request, params) = groups::recommend_groups(r, consistency)?;
+            self.node.groups(&name, request, params).await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::RecommendGroupsResponse {
+            result: Some(out::groups_result(result)),
+            time: elapsed(started),
+            usage: None,
+        }))
     }
 
     async fn discover(&self, request: Request<grpc::DiscoverPoints>) -> Reply<grpc::DiscoverResponse> {
@@ -438,8 +466,22 @@ impl grpc::points_server::Points for PointsService {
         }))
     }
 
-    async fn query_groups(&self, _request: Request<grpc::QueryPointGroups>) -> Reply<grpc::QueryGroupsResponse> {
-        Err(unsupported("Query groups"))
+    async fn query_groups(&self, request: Request<grpc::QueryPointGroups>) -> Reply<grpc::QueryGroupsResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let name = r.collection_name.clone();
+        let result = within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let (request, params) = groups::query_groups(r, consistency)?;
+            self.node.groups(&name, request, params).await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::QueryGroupsResponse {
+            result: Some(out::groups_result(result)),
+            time: elapsed(started),
+            usage: None,
+        }))
     }
 
     async fn facet(&self, _request: Request<grpc::FacetCounts>) -> Reply<grpc::FacetResponse> {

@@ -106,6 +106,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(&format!("{c}/points/recommend"), post(points::recommend))
         .route(&format!("{c}/points/recommend/batch"), post(points::recommend_batch))
         .route(&format!("{c}/points/discover"), post(points::discover))
+        .route(&format!("{c}/points/query/groups"), post(points::query_groups))
+        .route(&format!("{c}/points/search/groups"), post(points::search_groups))
+        .route(&format!("{c}/points/recommend/groups"), post(points::recommend_groups))
         .route(&format!("{c}/points/discover/batch"), post(points::discover_batch))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -171,7 +174,7 @@ fn is_read_request(method: &Method, path: &str) -> bool {
     if method == Method::GET || method == Method::HEAD {
         return true;
     }
-    const READ_SUFFIXES: [&str; 11] = [
+    const READ_SUFFIXES: [&str; 14] = [
         "/points",
         "/points/scroll",
         "/points/count",
@@ -183,6 +186,9 @@ fn is_read_request(method: &Method, path: &str) -> bool {
         "/points/recommend/batch",
         "/points/discover",
         "/points/discover/batch",
+        "/points/query/groups",
+        "/points/search/groups",
+        "/points/recommend/groups",
     ];
     method == Method::POST && READ_SUFFIXES.iter().any(|s| path.ends_with(s))
 }

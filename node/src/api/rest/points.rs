@@ -11,7 +11,9 @@ use super::error::ApiError;
 use super::extract::{Body, Params};
 use super::response::ok;
 use super::{ReadParams, WriteParams};
+use crate::collection::groups::GroupedRequest;
 use crate::error::Error;
+use crate::model::groups::{GroupParams, Grouped};
 use crate::model::operations::{
     BatchRequest, DeletePayloadRequest, DeleteVectorsRequest, PointOperation, PointsSelector, SetPayloadRequest,
     UpdateVectorsRequest, UpsertRequest, WriteOrdering,
@@ -307,6 +309,42 @@ pub async fn discover_batch(
     let collection = node.collection(&name)?;
     let results = futures::future::try_join_all(body.searches.into_iter().map(|r| collection.discover(r))).await?;
     Ok(ok(t, results))
+}
+
+/// `points/{query,search,recommend}/groups`: the plain request plus `group_by`.
+async fn groups(node: &Node, name: &str, request: GroupedRequest, params: GroupParams) -> ApiResult {
+    let t = Instant::now();
+    Ok(ok(t, node.groups(name, request, params).await?))
+}
+
+pub async fn query_groups(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(mut body): Body<Grouped<QueryRequest>>,
+) -> ApiResult {
+    body.request.consistency = p.consistency()?;
+    groups(&node, &name, GroupedRequest::Query(body.request), body.groups).await
+}
+
+pub async fn search_groups(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(mut body): Body<Grouped<SearchRequest>>,
+) -> ApiResult {
+    body.request.consistency = p.consistency()?;
+    groups(&node, &name, GroupedRequest::Search(body.request), body.groups).await
+}
+
+pub async fn recommend_groups(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(mut body): Body<Grouped<RecommendRequest>>,
+) -> ApiResult {
+    body.request.consistency = p.consistency()?;
+    groups(&node, &name, GroupedRequest::Recommend(body.request), body.groups).await
 }
 
 pub async fn recommend_batch(

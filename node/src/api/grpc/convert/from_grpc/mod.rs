@@ -6,6 +6,7 @@ pub mod collection;
 pub mod collection_config;
 pub mod filter;
 pub mod formula;
+pub mod groups;
 pub mod index;
 pub mod point;
 pub mod query;

@@ -13,6 +13,7 @@ use qdrant_client::qdrant::vector_output::Vector as VectorKind;
 use qdrant_client::qdrant::vectors_output::VectorsOptions;
 
 use super::value::payload;
+use crate::model::groups::{GroupId, GroupsResult};
 use crate::model::operations::{UpdateResult, UpdateStatus};
 use crate::model::query::{Record, ScoredPoint};
 use crate::model::vector::{Vector, VectorInput};
@@ -110,6 +111,31 @@ pub fn update_result(r: UpdateResult) -> grpc::UpdateResult {
 
 pub fn count_result(count: usize) -> grpc::CountResult {
     grpc::CountResult { count: count as u64 }
+}
+
+fn group_id(id: GroupId) -> grpc::GroupId {
+    use grpc::group_id::Kind;
+    grpc::GroupId {
+        kind: Some(match id {
+            GroupId::Unsigned(n) => Kind::UnsignedValue(n),
+            GroupId::Integer(n) => Kind::IntegerValue(n),
+            GroupId::String(s) => Kind::StringValue(s),
+        }),
+    }
+}
+
+pub fn groups_result(r: GroupsResult) -> grpc::GroupsResult {
+    grpc::GroupsResult {
+        groups: r
+            .groups
+            .into_iter()
+            .map(|g| grpc::PointGroup {
+                id: Some(group_id(g.id)),
+                hits: scored_points(g.hits),
+                lookup: g.lookup.map(record),
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]
