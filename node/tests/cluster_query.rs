@@ -1,6 +1,6 @@
 //! The Query API's prefetch and fusion on a sharded 3-peer cluster: every peer answers hybrid
 //! (dense + sparse) RRF and DBSF queries, nested re-scoring and filtered prefetches exactly as the
-//! brute-force answer over all points says (formulas too), whatever shard holds which point (a prefetch's
+//! brute-force answer over all points says (formulas and groups too), whatever shard holds which point (a prefetch's
 //! `limit` is a global top-k, not a per-shard one).
 
 mod common;
@@ -64,7 +64,7 @@ impl Data {
         for start in (0..POINTS).step_by(500) {
             let points: Vec<Value> = (start..(start + 500).min(POINTS))
                 .map(|i| {
-                    json!({"id": i, "payload": {"n": i},
+                    json!({"id": i, "payload": {"n": i, "g": i % 13},
                            "vector": {"d": self.dense[i],
                                       "s": {"indices": self.sparse[i].0, "values": self.sparse[i].1}}})
                 })
@@ -225,6 +225,41 @@ fn hybrid_queries_on_a_sharded_cluster() {
             }
         }
         assert_fused(&format!("formula via {}", p.url), &hits, &formula_want, 20);
+
+        // Groups: the best 5 groups by `g`, 3 points each, from the exact dense ranking.
+        let r = p.ok(
+            "POST",
+            "/collections/h/points/query/groups",
+            Some(
+                json!({"query": dq, "using": "d", "params": {"exact": true}, "group_by": "g",
+                        "limit": 5, "group_size": 3}),
+            ),
+        );
+        let mut want: Vec<(u64, Vec<u64>)> = Vec::new();
+        for (id, _) in data.dense_top(&dq, POINTS, &all) {
+            let g = id % 13;
+            match want.iter().position(|(k, _)| *k == g) {
+                Some(i) if want[i].1.len() < 3 => want[i].1.push(id),
+                Some(_) => {}
+                None if want.len() < 5 => want.push((g, vec![id])),
+                None => {}
+            }
+        }
+        let got: Vec<(u64, Vec<u64>)> = r["groups"]
+            .as_array()
+            .unwrap_or_else(|| panic!("groups via {}: {r}", p.url))
+            .iter()
+            .map(|g| {
+                let hits = g["hits"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| h["id"].as_u64().unwrap())
+                    .collect();
+                (g["id"].as_u64().unwrap(), hits)
+            })
+            .collect();
+        assert_eq!(got, want, "groups via {}", p.url);
 
         // Nested: the fusion of two prefetches re-scored by dense, through the batch endpoint.
         let nested = json!({"prefetch": {"prefetch": [dense_pf(30, Value::Null), sparse_pf(30, Value::Null)],
