@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::ShardId;
 use crate::error::{Error, Result};
 use crate::model::collection::{CollectionConfig, UpdateCollection};
+use crate::model::facet::{FacetHit, FacetRequest, FacetResponse, DEFAULT_FACET_LIMIT};
 use crate::model::operations::{PointOperation, Selector, UpdateResult, UpdateStatus, WriteOrdering};
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{ReadConsistency, Record, ScoredPoint, ScrollResult, ShardQuery, ShardQueryKind};
@@ -803,6 +804,32 @@ impl Collection {
         })
     }
 
+    /// Value counts of `r.key` over the points matching `r.filter`, most frequent first (ties by
+    /// value), summed over every shard.
+    pub async fn facet(&self, r: FacetRequest, consistency: ReadConsistency) -> Result<FacetResponse> {
+        let limit = query::check_limit(r.limit.unwrap_or(DEFAULT_FACET_LIMIT))?;
+        if let Some(f) = &r.filter {
+            f.validate()?;
+        }
+        let request = ShardRequest::Facet {
+            key: r.key,
+            filter: r.filter,
+        };
+        let mut totals: BTreeMap<String, FacetHit> = BTreeMap::new();
+        for answer in self.read_all_shards_with(request, consistency).await? {
+            for hit in expect_response!(answer, Facet)? {
+                totals
+                    .entry(hit.value.to_string())
+                    .and_modify(|t| t.count += hit.count)
+                    .or_insert(hit);
+            }
+        }
+        let mut hits: Vec<FacetHit> = totals.into_values().collect();
+        hits.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| facet_order(&a.value, &b.value)));
+        hits.truncate(limit);
+        Ok(FacetResponse { hits })
+    }
+
     pub async fn count(&self, filter: Option<Filter>, consistency: ReadConsistency) -> Result<usize> {
         if let Some(f) = &filter {
             f.validate()?;
@@ -854,6 +881,17 @@ impl Collection {
     /// Blocks until every local shard's HNSW holds all written vectors, or the timeout passes.
     pub fn wait_indexed(&self, timeout: Duration) -> bool {
         self.local_shards().iter().all(|s| s.wait_indexed(timeout))
+    }
+}
+
+/// Facet values in ascending order: numbers by value, strings and booleans as text.
+fn facet_order(a: &serde_json::Value, b: &serde_json::Value) -> std::cmp::Ordering {
+    match (a.as_i64(), b.as_i64()) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => match (a.as_str(), b.as_str()) {
+            (Some(x), Some(y)) => x.cmp(y),
+            _ => a.to_string().cmp(&b.to_string()),
+        },
     }
 }
 

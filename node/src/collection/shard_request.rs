@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::facet::FacetHit;
 use crate::model::operations::PointOperation;
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{Record, ScoredPoint, ShardQuery, ShardQueryKind};
@@ -43,6 +44,11 @@ pub enum ShardRequest {
         with_vector: WithVector,
     },
     Count {
+        filter: Option<Filter>,
+    },
+    /// Value counts of a payload key.
+    Facet {
+        key: String,
         filter: Option<Filter>,
     },
     Search {
@@ -88,6 +94,7 @@ impl ShardRequest {
             ShardRequest::Retrieve { .. } => "retrieve",
             ShardRequest::Scroll { .. } => "scroll",
             ShardRequest::Count { .. } => "count",
+            ShardRequest::Facet { .. } => "facet",
             ShardRequest::Search { .. } => "search",
             ShardRequest::Info => "info",
         }
@@ -112,6 +119,7 @@ pub enum ShardResponse {
     Count(usize),
     Hits(Vec<ScoredPoint>),
     Info(ShardInfo),
+    Facet(Vec<FacetHit>),
 }
 
 /// Runs `request` on a local shard (blocking: call it on a blocking thread).
@@ -136,6 +144,7 @@ pub fn execute(shard: &LocalShard, request: &ShardRequest) -> Result<ShardRespon
             with_vector,
         } => ShardResponse::Records(shard.scroll(*offset, *limit, filter.as_ref(), with_payload, with_vector)),
         ShardRequest::Count { filter } => ShardResponse::Count(shard.count(filter.as_ref())),
+        ShardRequest::Facet { key, filter } => ShardResponse::Facet(shard.facet(key, filter.as_ref())?),
         ShardRequest::Search { query } => ShardResponse::Hits(shard.search(query)?),
         ShardRequest::Info => ShardResponse::Info(ShardInfo {
             points: shard.points_count(),

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod collection;
+pub mod facet;
 pub mod filter;
 pub mod formula;
 pub mod groups;

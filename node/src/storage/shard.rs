@@ -16,15 +16,17 @@ use parking_lot::{Mutex, RwLock};
 use rand::seq::SliceRandom;
 use roaring::RoaringBitmap;
 use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use serde_json::Value;
 
 use super::filter::PointRef;
 use super::formula::FormulaScorer;
 use super::index::{self, HnswParams, IndexingOptions, VectorIndex};
 use super::indexer::Indexer;
-use super::payload_index::{PayloadFieldSchema, PayloadIndexInfo, PayloadIndexes};
+use super::payload_index::{PayloadFieldSchema, PayloadIndexInfo, PayloadIndexes, PayloadSchemaType};
 use super::record::{self, StoredPoint};
 use crate::error::{Error, Result};
 use crate::model::collection::CollectionConfig;
+use crate::model::facet::FacetHit;
 use crate::model::operations::{PointOperation, Selector};
 use crate::model::payload::{self, JsonPath, PayloadSelector};
 use crate::model::query::{RecommendStrategy, Record, ScoredPoint, ShardQuery, ShardQueryKind};
@@ -732,6 +734,39 @@ impl LocalShard {
             .take(limit)
             .filter_map(|(_, slot)| state.record(*slot, with_payload, with_vector))
             .collect()
+    }
+
+    /// How many points matching `filter` have each value of `key` that its payload index holds
+    /// (strings for keyword and uuid indexes, integers, booleans); a point counts once per value.
+    pub fn facet(&self, key: &str, filter: Option<&Filter>) -> Result<Vec<FacetHit>> {
+        let state = self.state.read();
+        let kind = state.payload_indexes.get(key).map(|s| s.kind());
+        let accepts: fn(&Value) -> bool = match kind {
+            Some(PayloadSchemaType::Keyword) => |v| v.is_string(),
+            Some(PayloadSchemaType::Uuid) => |v| v.as_str().is_some_and(|s| s.parse::<uuid::Uuid>().is_ok()),
+            Some(PayloadSchemaType::Integer) => |v| v.is_i64() || v.is_u64(),
+            Some(PayloadSchemaType::Bool) => |v| v.is_boolean(),
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "Index required but not found for \"{key}\" of one of the following types: [keyword, integer, bool, uuid]. Help: Create an index for this key or use a different filter."
+                )))
+            }
+        };
+        let path = parse_path(key)?;
+        let mut counts: BTreeMap<String, (Value, usize)> = BTreeMap::new();
+        for slot in state.candidate_slots(filter) {
+            let Some(point) = state.live(slot) else { continue };
+            let mut seen = HashSet::new();
+            for v in payload::flat_values_at(&point.payload, &path) {
+                if accepts(v) && seen.insert(v.to_string()) {
+                    counts.entry(v.to_string()).or_insert_with(|| (v.clone(), 0)).1 += 1;
+                }
+            }
+        }
+        Ok(counts
+            .into_values()
+            .map(|(value, count)| FacetHit { value, count })
+            .collect())
     }
 
     pub fn count(&self, filter: Option<&Filter>) -> usize {

@@ -14,6 +14,7 @@ use super::elapsed;
 use super::error::status;
 use crate::api::{consensus_timeout, within};
 use crate::error::{Error, Result};
+use crate::model::facet::FacetRequest;
 use crate::model::operations::PointOperation;
 use crate::model::payload::PayloadSelector;
 use crate::node::Node;
@@ -484,8 +485,29 @@ impl grpc::points_server::Points for PointsService {
         }))
     }
 
-    async fn facet(&self, _request: Request<grpc::FacetCounts>) -> Reply<grpc::FacetResponse> {
-        Err(unsupported("Facet counts"))
+    async fn facet(&self, request: Request<grpc::FacetCounts>) -> Reply<grpc::FacetResponse> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let facet = within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let request = FacetRequest {
+                key: r.key,
+                limit: r.limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
+                filter: filter::optional(r.filter)?,
+                exact: r.exact,
+            };
+            self.node
+                .collection(&r.collection_name)?
+                .facet(request, consistency)
+                .await
+        })
+        .await
+        .map_err(status)?;
+        Ok(Response::new(grpc::FacetResponse {
+            hits: facet.hits.into_iter().filter_map(out::facet_hit).collect(),
+            time: elapsed(started),
+            usage: None,
+        }))
     }
 
     async fn search_matrix_pairs(

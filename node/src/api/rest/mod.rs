@@ -106,6 +106,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(&format!("{c}/points/recommend"), post(points::recommend))
         .route(&format!("{c}/points/recommend/batch"), post(points::recommend_batch))
         .route(&format!("{c}/points/discover"), post(points::discover))
+        .route(&format!("{c}/facet"), post(points::facet))
         .route(&format!("{c}/points/query/groups"), post(points::query_groups))
         .route(&format!("{c}/points/search/groups"), post(points::search_groups))
         .route(&format!("{c}/points/recommend/groups"), post(points::recommend_groups))
@@ -174,7 +175,7 @@ fn is_read_request(method: &Method, path: &str) -> bool {
     if method == Method::GET || method == Method::HEAD {
         return true;
     }
-    const READ_SUFFIXES: [&str; 14] = [
+    const READ_SUFFIXES: [&str; 15] = [
         "/points",
         "/points/scroll",
         "/points/count",
@@ -189,6 +190,7 @@ fn is_read_request(method: &Method, path: &str) -> bool {
         "/points/query/groups",
         "/points/search/groups",
         "/points/recommend/groups",
+        "/facet",
     ];
     method == Method::POST && READ_SUFFIXES.iter().any(|s| path.ends_with(s))
 }

@@ -13,6 +13,7 @@ use super::response::ok;
 use super::{ReadParams, WriteParams};
 use crate::collection::groups::GroupedRequest;
 use crate::error::Error;
+use crate::model::facet::FacetRequest;
 use crate::model::groups::{GroupParams, Grouped};
 use crate::model::operations::{
     BatchRequest, DeletePayloadRequest, DeleteVectorsRequest, PointOperation, PointsSelector, SetPayloadRequest,
@@ -209,6 +210,18 @@ pub async fn count(
     let collection = node.collection(&name)?;
     let count = collection.count(body.filter, consistency).await?;
     Ok(ok(t, CountResult { count }))
+}
+
+pub async fn facet(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(body): Body<FacetRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let consistency = p.consistency()?;
+    let collection = node.collection(&name)?;
+    Ok(ok(t, collection.facet(body, consistency).await?))
 }
 
 pub async fn search(

@@ -13,6 +13,7 @@ use qdrant_client::qdrant::vector_output::Vector as VectorKind;
 use qdrant_client::qdrant::vectors_output::VectorsOptions;
 
 use super::value::payload;
+use crate::model::facet::FacetHit;
 use crate::model::groups::{GroupId, GroupsResult};
 use crate::model::operations::{UpdateResult, UpdateStatus};
 use crate::model::query::{Record, ScoredPoint};
@@ -111,6 +112,20 @@ pub fn update_result(r: UpdateResult) -> grpc::UpdateResult {
 
 pub fn count_result(count: usize) -> grpc::CountResult {
     grpc::CountResult { count: count as u64 }
+}
+
+/// A facet count; values are strings, integers or booleans by construction.
+pub fn facet_hit(h: FacetHit) -> Option<grpc::FacetHit> {
+    use grpc::facet_value::Variant;
+    let variant = match h.value {
+        serde_json::Value::String(s) => Variant::StringValue(s),
+        serde_json::Value::Bool(b) => Variant::BoolValue(b),
+        v => Variant::IntegerValue(v.as_i64()?),
+    };
+    Some(grpc::FacetHit {
+        value: Some(grpc::FacetValue { variant: Some(variant) }),
+        count: h.count as u64,
+    })
 }
 
 fn group_id(id: GroupId) -> grpc::GroupId {
