@@ -1,14 +1,14 @@
 //! The Query API's prefetch and fusion on a sharded 3-peer cluster: every peer answers hybrid
 //! (dense + sparse) RRF and DBSF queries, nested re-scoring and filtered prefetches exactly as the
-//! brute-force answer over all points says (formulas and groups too), whatever shard holds which point (a prefetch's
+//! brute-force answer over all points says (formulas, groups and facets too), whatever shard holds which point (a prefetch's
 //! `limit` is a global top-k, not a per-shard one).
 
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use common::cluster::{start_cluster, Peer};
+use common::cluster::{eventually, start_cluster, Peer};
 use common::vectors;
 use serde_json::{json, Value};
 
@@ -161,6 +161,8 @@ fn hybrid_queries_on_a_sharded_cluster() {
     );
     let data = Data::new();
     data.upsert(&peers[1]);
+    let index = json!({"field_name": "g", "field_schema": "integer"});
+    peers[2].ok("PUT", "/collections/h/index?wait=true", Some(index));
 
     let dq = vectors(1, DIM, 99).remove(0);
     let sq: HashMap<u32, f32> = [(3, 1.0), (17, 0.5), (45, 0.8), (60, 1.2), (95, 0.7), (120, 0.9)].into();
@@ -260,6 +262,27 @@ fn hybrid_queries_on_a_sharded_cluster() {
             })
             .collect();
         assert_eq!(got, want, "groups via {}", p.url);
+
+        // Facets: every value of `g` with its count, summed over the shards.
+        let r = eventually(Duration::from_secs(5), "index on every peer", || {
+            let (code, body) = p.call("POST", "/collections/h/facet", Some(json!({"key": "g", "limit": 20})));
+            if code == 200 {
+                Ok(body)
+            } else {
+                Err(body.to_string())
+            }
+        });
+        let mut counts: Vec<(u64, u64)> = (0..13u64)
+            .map(|g| (g, (0..POINTS as u64).filter(|i| i % 13 == g).count() as u64))
+            .collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let got: Vec<(u64, u64)> = r["result"]["hits"]
+            .as_array()
+            .unwrap_or_else(|| panic!("facet via {}: {r}", p.url))
+            .iter()
+            .map(|h| (h["value"].as_u64().unwrap(), h["count"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(got, counts, "facet via {}", p.url);
 
         // Nested: the fusion of two prefetches re-scored by dense, through the batch endpoint.
         let nested = json!({"prefetch": {"prefetch": [dense_pf(30, Value::Null), sparse_pf(30, Value::Null)],
