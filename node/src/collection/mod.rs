@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::model::collection::{CollectionConfig, UpdateCollection};
 use crate::model::facet::{FacetHit, FacetRequest, FacetResponse, DEFAULT_FACET_LIMIT};
 use crate::model::operations::{PointOperation, Selector, UpdateResult, UpdateStatus, WriteOrdering};
+use crate::model::order_by::{order_key, OrderBy};
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{ReadConsistency, Record, ScoredPoint, ScrollResult, ShardQuery, ShardQueryKind};
 use crate::model::vector::{Distance, WithVector};
@@ -804,6 +805,49 @@ impl Collection {
         })
     }
 
+    /// `scroll` with `order_by`: the first `limit` (value, point) entries by the key, each point
+    /// once per value, with `order_value`; no next page (Qdrant pages by `start_from`).
+    pub async fn scroll_ordered(
+        &self,
+        order: OrderBy,
+        limit: usize,
+        filter: Option<Filter>,
+        with_payload: PayloadSelector,
+        with_vector: WithVector,
+        consistency: ReadConsistency,
+    ) -> Result<ScrollResult> {
+        query::check_limit(limit)?;
+        if let Some(f) = &filter {
+            f.validate()?;
+        }
+        let query = ShardQuery {
+            using: String::new(),
+            kind: ShardQueryKind::OrderBy(order),
+            filter,
+            limit,
+            params: Default::default(),
+            score_threshold: None,
+            with_payload,
+            with_vector,
+            exclude: Vec::new(),
+            candidates: None,
+        };
+        let hits = self.search_shards(query, 0, limit, consistency).await?;
+        Ok(ScrollResult {
+            points: hits
+                .into_iter()
+                .map(|h| Record {
+                    id: h.id,
+                    payload: h.payload,
+                    vector: h.vector,
+                    shard_key: None,
+                    order_value: h.order_value,
+                })
+                .collect(),
+            next_page_offset: None,
+        })
+    }
+
     /// Value counts of `r.key` over the points matching `r.filter`, most frequent first (ties by
     /// value), summed over every shard.
     pub async fn facet(&self, r: FacetRequest, consistency: ReadConsistency) -> Result<FacetResponse> {
@@ -860,6 +904,10 @@ impl Collection {
         };
         let by_id = matches!(query.kind, ShardQueryKind::None);
         let sampled = matches!(query.kind, ShardQueryKind::Sample);
+        let ordered = match &query.kind {
+            ShardQueryKind::OrderBy(order) => Some(order.clone()),
+            _ => None,
+        };
         let results = self
             .read_all_shards_with(ShardRequest::Search { query }, consistency)
             .await?;
@@ -867,7 +915,9 @@ impl Collection {
         for result in results {
             hits.extend(expect_response!(result, Hits)?);
         }
-        if by_id {
+        if let Some(order) = &ordered {
+            hits.sort_by(|a, b| order.cmp((order_key(&a.order_value), a.id), (order_key(&b.order_value), b.id)));
+        } else if by_id {
             hits.sort_by_key(|h| h.id);
         } else if sampled {
             // Each shard drew its own sample; mixing them keeps the draw random across shards.

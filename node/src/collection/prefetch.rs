@@ -17,6 +17,7 @@ use super::Collection;
 use crate::error::{Error, Result};
 use crate::model::filter::Condition;
 use crate::model::formula::ParsedFormula;
+use crate::model::order_by::OrderBy;
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
     Fusion, Prefetch, QueryInput, ReadConsistency, Sample, ScoredPoint, SearchParams, ShardQuery, ShardQueryKind,
@@ -49,6 +50,8 @@ enum Scoring {
     ById,
     /// `sample: random`: random points, score 1.
     Sample,
+    /// By the values of a payload key, score 1.
+    OrderBy(OrderBy),
 }
 
 /// One planned stage of the tree.
@@ -189,6 +192,7 @@ impl Collection {
                 }
                 Some(QueryInput::Formula(f)) => Scoring::Formula(f.parse()?),
                 Some(QueryInput::Sample { sample: Sample::Random }) => Scoring::Sample,
+                Some(QueryInput::OrderBy { order_by }) => Scoring::OrderBy(order_by.parse()?),
                 Some(QueryInput::Other(map)) => {
                     let kind = map.keys().next().cloned().unwrap_or_default();
                     return Err(Error::bad_input(format!(
@@ -227,6 +231,7 @@ impl Collection {
                     Scoring::Vector(kind) => kind.clone(),
                     Scoring::ById => ShardQueryKind::None,
                     Scoring::Sample => ShardQueryKind::Sample,
+                    Scoring::OrderBy(order) => ShardQueryKind::OrderBy(order.clone()),
                     Scoring::Fusion(_) => return Err(Error::bad_input("cannot apply Fusion without prefetches")),
                     Scoring::Formula(_) => {
                         return Err(Error::bad_input(
@@ -276,12 +281,16 @@ impl Collection {
                     let query = shard_query(stage, kind, None, Some(candidates), out, exclude);
                     self.search_shards(query, out.offset, page, out.consistency).await
                 }
-                Scoring::Sample => {
+                Scoring::Sample | Scoring::OrderBy(_) => {
                     let candidates = union_of_ids(lists);
                     if candidates.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let query = shard_query(stage, ShardQueryKind::Sample, None, Some(candidates), out, exclude);
+                    let kind = match &stage.scoring {
+                        Scoring::OrderBy(order) => ShardQueryKind::OrderBy(order.clone()),
+                        _ => ShardQueryKind::Sample,
+                    };
+                    let query = shard_query(stage, kind, None, Some(candidates), out, exclude);
                     self.search_shards(query, out.offset, page, out.consistency).await
                 }
                 Scoring::ById => Err(Error::BadRequest(

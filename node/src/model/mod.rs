@@ -8,6 +8,7 @@ pub mod filter;
 pub mod formula;
 pub mod groups;
 pub mod operations;
+pub mod order_by;
 pub mod payload;
 pub mod point_id;
 pub mod query;

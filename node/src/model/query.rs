@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::filter::Filter;
 use super::formula::{FormulaQuery, ParsedFormula};
+use super::order_by::{OrderBy, OrderByInterface};
 use super::payload::{Payload, PayloadSelector};
 use super::point_id::PointId;
 use super::vector::{SparseVector, VectorInput, WithVector};
@@ -249,6 +250,9 @@ pub enum QueryInput {
     Sample {
         sample: Sample,
     },
+    OrderBy {
+        order_by: OrderByInterface,
+    },
     Raw(VectorOrId),
     /// Any other Qdrant query form; rejected with a clear message.
     Other(serde_json::Map<String, serde_json::Value>),
@@ -347,7 +351,7 @@ pub struct ScrollRequest {
     #[serde(default, alias = "with_vectors")]
     pub with_vector: Option<WithVector>,
     #[serde(default)]
-    pub order_by: Option<serde_json::Value>,
+    pub order_by: Option<OrderByInterface>,
     #[serde(default)]
     pub shard_key: Option<serde_json::Value>,
 }
@@ -433,6 +437,8 @@ pub enum ShardQueryKind {
     None,
     /// `sample: random`: points drawn at random, score 1.
     Sample,
+    /// Points by the values of a payload key (one entry per value), score 1.
+    OrderBy(OrderBy),
     /// Discovery: +1/-1 per context pair the point is on the positive/negative side of, plus
     /// the squashed similarity to the target.
     Discover {

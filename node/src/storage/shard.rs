@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::model::collection::CollectionConfig;
 use crate::model::facet::FacetHit;
 use crate::model::operations::{PointOperation, Selector};
+use crate::model::order_by::OrderBy;
 use crate::model::payload::{self, JsonPath, PayloadSelector};
 use crate::model::query::{RecommendStrategy, Record, ScoredPoint, ShardQuery, ShardQueryKind};
 use crate::model::vector::{Distance, NamedVectors, SparseVector, Vector, VectorInput, WithVector};
@@ -736,6 +737,64 @@ impl LocalShard {
             .collect()
     }
 
+    /// The first `query.limit` (value, point) entries by `order`'s key, each point once per value
+    /// (from `start_from` on); score 1 and the value as `order_value`, as Qdrant answers.
+    fn ordered(&self, order: &OrderBy, query: &ShardQuery) -> Result<Vec<ScoredPoint>> {
+        let state = self.state.read();
+        let kind = state.payload_indexes.get(&order.key).map(|s| s.kind());
+        let value_of: fn(&Value) -> Option<(f64, Value)> = match kind {
+            Some(PayloadSchemaType::Integer) => |v| v.as_i64().map(|i| (i as f64, Value::from(i))),
+            Some(PayloadSchemaType::Float) => |v| v.as_f64().map(|f| (f, Value::from(f))),
+            Some(PayloadSchemaType::Datetime) => |v| {
+                let micros = crate::model::filter::parse_datetime(v.as_str()?)?.timestamp_micros();
+                Some((micros as f64, Value::from(micros)))
+            },
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "No range index for `order_by` key: {}. Please create one to use `order_by`. Integer, float, and datetime payloads can have range indexes, see https://qdrant.tech/documentation/concepts/indexing/#payload-index.",
+                    order.key
+                )))
+            }
+        };
+        let path = parse_path(&order.key)?;
+        let slots: Vec<u32> = match &query.candidates {
+            Some(ids) => ids.iter().filter_map(|id| state.ids.get(id).copied()).collect(),
+            None => state.candidate_slots(query.filter.as_ref()),
+        };
+        let mut entries: Vec<(f64, PointId, u32, Value)> = Vec::new();
+        for slot in slots {
+            if query.candidates.is_some() && !state.matches(slot, query.filter.as_ref()) {
+                continue;
+            }
+            let Some(point) = state.live(slot) else { continue };
+            for v in payload::flat_values_at(&point.payload, &path) {
+                if let Some((key, value)) = value_of(v) {
+                    if order.starts_before(key) {
+                        entries.push((key, point.id, slot, value));
+                    }
+                }
+            }
+        }
+        entries.sort_by(|a, b| order.cmp((a.0, a.1), (b.0, b.1)));
+        entries.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        entries.truncate(query.limit);
+        Ok(entries
+            .into_iter()
+            .filter_map(|(_, _, slot, value)| {
+                let p = state.live(slot)?;
+                Some(ScoredPoint {
+                    id: p.id,
+                    version: p.version,
+                    score: 1.0,
+                    payload: query.with_payload.apply(&p.payload),
+                    vector: state.vector_output(slot, &query.with_vector),
+                    shard_key: None,
+                    order_value: Some(value),
+                })
+            })
+            .collect())
+    }
+
     /// How many points matching `filter` have each value of `key` that its payload index holds
     /// (strings for keyword and uuid indexes, integers, booleans); a point counts once per value.
     pub fn facet(&self, key: &str, filter: Option<&Filter>) -> Result<Vec<FacetHit>> {
@@ -791,6 +850,9 @@ impl LocalShard {
     }
 
     pub fn search(&self, query: &ShardQuery) -> Result<Vec<ScoredPoint>> {
+        if let ShardQueryKind::OrderBy(order) = &query.kind {
+            return self.ordered(order, query);
+        }
         let state = self.state.read();
         let excluded: HashSet<u32> = query
             .exclude
@@ -853,6 +915,7 @@ impl LocalShard {
                 top_k(&mut scored, query.limit, Distance::Dot);
                 scored
             }
+            ShardQueryKind::OrderBy(_) => return Err(Error::internal("order_by is answered by `ordered`")),
             ShardQueryKind::None => universe()
                 .filter(|s| accept(*s))
                 .take(query.limit)

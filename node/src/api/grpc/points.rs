@@ -16,6 +16,7 @@ use crate::api::{consensus_timeout, within};
 use crate::error::{Error, Result};
 use crate::model::facet::FacetRequest;
 use crate::model::operations::PointOperation;
+use crate::model::order_by::OFFSET_WITH_ORDER_BY;
 use crate::model::payload::PayloadSelector;
 use crate::node::Node;
 
@@ -257,18 +258,26 @@ impl grpc::points_server::Points for PointsService {
         let r = request.into_inner();
         let page = within(r.timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
-            if r.order_by.is_some() {
-                return Err(Error::bad_input("order_by is not supported by this node"));
-            }
             let offset = r.offset.map(point::point_id).transpose()?;
             let filter = filter::optional(r.filter)?;
             let with_payload = point::with_payload(r.with_payload)?.unwrap_or(PayloadSelector::All);
             let with_vector = point::with_vectors(r.with_vectors).unwrap_or_default();
             let limit = r.limit.map_or(10, |l| l as usize);
-            self.node
-                .collection(&r.collection_name)?
-                .scroll(offset, limit, filter, with_payload, with_vector, consistency)
-                .await
+            let collection = self.node.collection(&r.collection_name)?;
+            match r.order_by {
+                Some(_) if offset.is_some() => Err(Error::bad_input(OFFSET_WITH_ORDER_BY)),
+                Some(o) => {
+                    let order = query::order_by(o)?.parse()?;
+                    collection
+                        .scroll_ordered(order, limit, filter, with_payload, with_vector, consistency)
+                        .await
+                }
+                None => {
+                    collection
+                        .scroll(offset, limit, filter, with_payload, with_vector, consistency)
+                        .await
+                }
+            }
         })
         .await
         .map_err(status)?;

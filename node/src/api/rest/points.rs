@@ -19,6 +19,7 @@ use crate::model::operations::{
     BatchRequest, DeletePayloadRequest, DeleteVectorsRequest, PointOperation, PointsSelector, SetPayloadRequest,
     UpdateVectorsRequest, UpsertRequest, WriteOrdering,
 };
+use crate::model::order_by::OFFSET_WITH_ORDER_BY;
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
     CountRequest, CountResult, DiscoverBatchRequest, DiscoverRequest, PointRequest, QueryBatchRequest, QueryRequest,
@@ -181,11 +182,24 @@ pub async fn scroll(
 ) -> ApiResult {
     let t = Instant::now();
     let consistency = p.consistency()?;
-    if body.order_by.as_ref().is_some_and(|o| !o.is_null()) {
-        return Err(Error::bad_input("order_by is not supported by this node").into());
-    }
     let limit = body.limit.unwrap_or(10);
     let collection = node.collection(&name)?;
+    if let Some(order_by) = body.order_by {
+        if body.offset.is_some() {
+            return Err(Error::bad_input(OFFSET_WITH_ORDER_BY).into());
+        }
+        let result = collection
+            .scroll_ordered(
+                order_by.parse()?,
+                limit,
+                body.filter,
+                body.with_payload.unwrap_or(PayloadSelector::All),
+                body.with_vector.unwrap_or_default(),
+                consistency,
+            )
+            .await?;
+        return Ok(ok(t, result));
+    }
     let result = collection
         .scroll(
             body.offset,

@@ -11,6 +11,7 @@ use super::filter::optional as filter;
 use super::point::{point_id, point_ids, with_payload, with_vectors};
 use super::vector::{example, vector_input};
 use crate::error::{Error, Result};
+use crate::model::order_by::{Direction, OrderByInterface, OrderByStruct, StartFrom};
 use crate::model::query::{
     ContextInput, ContextPair, DiscoverInput, DiscoverRequest, Fusion, NamedVectorStruct, Prefetch, QueryInput,
     QueryRequest, ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy, RrfParams, Sample,
@@ -205,7 +206,7 @@ fn query_input(q: grpc::Query) -> Result<Option<QueryInput>> {
         Variant::Context(c) => QueryInput::Context {
             context: ContextInput(context_pairs(Some(c))?),
         },
-        Variant::OrderBy(_) => other("order_by"),
+        Variant::OrderBy(o) => QueryInput::OrderBy { order_by: order_by(o)? },
         Variant::Fusion(f) => QueryInput::Fusion {
             fusion: match grpc::Fusion::try_from(f) {
                 Ok(grpc::Fusion::Rrf) => Fusion::Rrf,
@@ -243,6 +244,33 @@ fn context_pairs(c: Option<grpc::ContextInput>) -> Result<Vec<ContextPair>> {
             })
         })
         .collect()
+}
+
+/// `order_by` of scroll and of the query API.
+pub fn order_by(o: grpc::OrderBy) -> Result<OrderByInterface> {
+    use grpc::start_from::Value as Start;
+    let direction = match o.direction.map(grpc::Direction::try_from) {
+        None => None,
+        Some(Ok(grpc::Direction::Asc)) => Some(Direction::Asc),
+        Some(Ok(grpc::Direction::Desc)) => Some(Direction::Desc),
+        Some(Err(_)) => return Err(Error::bad_input("order_by: unknown direction")),
+    };
+    let start_from = match o.start_from.and_then(|s| s.value) {
+        None => None,
+        Some(Start::Float(f)) => Some(StartFrom::Float(f)),
+        Some(Start::Integer(i)) => Some(StartFrom::Integer(i)),
+        Some(Start::Datetime(d)) => Some(StartFrom::Datetime(d)),
+        Some(Start::Timestamp(t)) => {
+            let dt = chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
+                .ok_or_else(|| Error::bad_input("order_by: timestamp out of range"))?;
+            Some(StartFrom::Datetime(dt.to_rfc3339()))
+        }
+    };
+    Ok(OrderByInterface::Struct(OrderByStruct {
+        key: o.key,
+        direction,
+        start_from,
+    }))
 }
 
 /// A prefetch of the universal query, nested prefetches included.

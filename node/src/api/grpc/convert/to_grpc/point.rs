@@ -67,8 +67,18 @@ pub fn record(r: Record) -> grpc::RetrievedPoint {
         payload: payload_map(r.payload),
         vectors: r.vector.map(vectors_output),
         shard_key: None,
-        order_value: None,
+        order_value: r.order_value.as_ref().and_then(order_value),
     }
+}
+
+/// An `order_value` (a JSON number) as gRPC's integer-or-float.
+fn order_value(v: &serde_json::Value) -> Option<grpc::OrderValue> {
+    use grpc::order_value::Variant;
+    let variant = match v.as_i64() {
+        Some(i) => Variant::Int(i),
+        None => Variant::Float(v.as_f64()?),
+    };
+    Some(grpc::OrderValue { variant: Some(variant) })
 }
 
 pub fn records(list: Vec<Record>) -> Vec<grpc::RetrievedPoint> {
@@ -83,7 +93,7 @@ pub fn scored_point(p: ScoredPoint) -> grpc::ScoredPoint {
         version: p.version,
         vectors: p.vector.map(vectors_output),
         shard_key: None,
-        order_value: None,
+        order_value: p.order_value.as_ref().and_then(order_value),
     }
 }
 
