@@ -1,6 +1,6 @@
 //! The Query API's prefetch and fusion on a sharded 3-peer cluster: every peer answers hybrid
 //! (dense + sparse) RRF and DBSF queries, nested re-scoring and filtered prefetches exactly as the
-//! brute-force answer over all points says (formulas, groups and facets too), whatever shard holds which point (a prefetch's
+//! brute-force answer over all points says (formulas, groups, facets and order_by too), whatever shard holds which point (a prefetch's
 //! `limit` is a global top-k, not a per-shard one).
 
 mod common;
@@ -163,6 +163,8 @@ fn hybrid_queries_on_a_sharded_cluster() {
     data.upsert(&peers[1]);
     let index = json!({"field_name": "g", "field_schema": "integer"});
     peers[2].ok("PUT", "/collections/h/index?wait=true", Some(index));
+    let index = json!({"field_name": "n", "field_schema": "integer"});
+    peers[0].ok("PUT", "/collections/h/index?wait=true", Some(index));
 
     let dq = vectors(1, DIM, 99).remove(0);
     let sq: HashMap<u32, f32> = [(3, 1.0), (17, 0.5), (45, 0.8), (60, 1.2), (95, 0.7), (120, 0.9)].into();
@@ -283,6 +285,37 @@ fn hybrid_queries_on_a_sharded_cluster() {
             .map(|h| (h["value"].as_u64().unwrap(), h["count"].as_u64().unwrap()))
             .collect();
         assert_eq!(got, counts, "facet via {}", p.url);
+
+        // order_by across shards: scroll and query merge the shards' orderings.
+        let r = eventually(Duration::from_secs(5), "index on every peer", || {
+            let body = json!({"order_by": {"key": "n", "direction": "desc", "start_from": 2000}, "limit": 15});
+            let (code, body) = p.call("POST", "/collections/h/points/scroll", Some(body));
+            if code == 200 {
+                Ok(body)
+            } else {
+                Err(body.to_string())
+            }
+        });
+        let ids: Vec<u64> = r["result"]["points"]
+            .as_array()
+            .unwrap_or_else(|| panic!("order_by via {}: {r}", p.url))
+            .iter()
+            .map(|h| h["order_value"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            (1986..=2000).rev().collect::<Vec<u64>>(),
+            "scroll order_by via {}",
+            p.url
+        );
+        let hits = query(json!({"query": {"order_by": "n"}, "limit": 5}));
+        let ids: Vec<u64> = hits
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, vec![0, 1, 2, 3, 4], "query order_by via {}", p.url);
 
         // Nested: the fusion of two prefetches re-scored by dense, through the batch endpoint.
         let nested = json!({"prefetch": {"prefetch": [dense_pf(30, Value::Null), sparse_pf(30, Value::Null)],
