@@ -8,6 +8,7 @@
 pub mod fusion;
 pub mod groups;
 pub mod hash_ring;
+pub mod matrix;
 pub mod prefetch;
 pub mod query;
 pub mod remote;

@@ -7,6 +7,7 @@ pub mod facet;
 pub mod filter;
 pub mod formula;
 pub mod groups;
+pub mod matrix;
 pub mod operations;
 pub mod order_by;
 pub mod payload;

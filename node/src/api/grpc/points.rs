@@ -15,6 +15,7 @@ use super::error::status;
 use crate::api::{consensus_timeout, within};
 use crate::error::{Error, Result};
 use crate::model::facet::FacetRequest;
+use crate::model::matrix::{Matrix, SearchMatrixRequest};
 use crate::model::operations::PointOperation;
 use crate::model::order_by::OFFSET_WITH_ORDER_BY;
 use crate::model::payload::PayloadSelector;
@@ -521,16 +522,28 @@ impl grpc::points_server::Points for PointsService {
 
     async fn search_matrix_pairs(
         &self,
-        _request: Request<grpc::SearchMatrixPoints>,
+        request: Request<grpc::SearchMatrixPoints>,
     ) -> Reply<grpc::SearchMatrixPairsResponse> {
-        Err(unsupported("Search matrix"))
+        let started = Instant::now();
+        let matrix = self.matrix(request.into_inner()).await.map_err(status)?;
+        Ok(Response::new(grpc::SearchMatrixPairsResponse {
+            result: Some(out::matrix_pairs(matrix)),
+            time: elapsed(started),
+            usage: None,
+        }))
     }
 
     async fn search_matrix_offsets(
         &self,
-        _request: Request<grpc::SearchMatrixPoints>,
+        request: Request<grpc::SearchMatrixPoints>,
     ) -> Reply<grpc::SearchMatrixOffsetsResponse> {
-        Err(unsupported("Search matrix"))
+        let started = Instant::now();
+        let matrix = self.matrix(request.into_inner()).await.map_err(status)?;
+        Ok(Response::new(grpc::SearchMatrixOffsetsResponse {
+            result: Some(out::matrix_offsets(matrix)),
+            time: elapsed(started),
+            usage: None,
+        }))
     }
 }
 
@@ -544,5 +557,25 @@ mod tests {
         assert_eq!(s.code(), tonic::Code::Unimplemented);
         assert_eq!(s.message(), "Facet counts is not supported by this node yet");
         assert_eq!(consensus_timeout(Some(0)), Some(std::time::Duration::from_secs(1)));
+    }
+}
+
+impl PointsService {
+    /// The distance matrix both matrix calls answer from.
+    async fn matrix(&self, r: grpc::SearchMatrixPoints) -> Result<Matrix> {
+        within(r.timeout, async {
+            let consistency = query::read_consistency(r.read_consistency)?;
+            let request = SearchMatrixRequest {
+                filter: filter::optional(r.filter)?,
+                sample: r.sample.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                limit: r.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                using: r.using,
+            };
+            self.node
+                .collection(&r.collection_name)?
+                .search_matrix(request, consistency)
+                .await
+        })
+        .await
     }
 }

@@ -107,6 +107,11 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(&format!("{c}/points/recommend/batch"), post(points::recommend_batch))
         .route(&format!("{c}/points/discover"), post(points::discover))
         .route(&format!("{c}/facet"), post(points::facet))
+        .route(&format!("{c}/points/search/matrix/pairs"), post(points::matrix_pairs))
+        .route(
+            &format!("{c}/points/search/matrix/offsets"),
+            post(points::matrix_offsets),
+        )
         .route(&format!("{c}/points/query/groups"), post(points::query_groups))
         .route(&format!("{c}/points/search/groups"), post(points::search_groups))
         .route(&format!("{c}/points/recommend/groups"), post(points::recommend_groups))
@@ -175,7 +180,7 @@ fn is_read_request(method: &Method, path: &str) -> bool {
     if method == Method::GET || method == Method::HEAD {
         return true;
     }
-    const READ_SUFFIXES: [&str; 15] = [
+    const READ_SUFFIXES: [&str; 17] = [
         "/points",
         "/points/scroll",
         "/points/count",
@@ -191,6 +196,8 @@ fn is_read_request(method: &Method, path: &str) -> bool {
         "/points/search/groups",
         "/points/recommend/groups",
         "/facet",
+        "/points/search/matrix/pairs",
+        "/points/search/matrix/offsets",
     ];
     method == Method::POST && READ_SUFFIXES.iter().any(|s| path.ends_with(s))
 }

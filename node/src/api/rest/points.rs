@@ -15,6 +15,7 @@ use crate::collection::groups::GroupedRequest;
 use crate::error::Error;
 use crate::model::facet::FacetRequest;
 use crate::model::groups::{GroupParams, Grouped};
+use crate::model::matrix::SearchMatrixRequest;
 use crate::model::operations::{
     BatchRequest, DeletePayloadRequest, DeleteVectorsRequest, PointOperation, PointsSelector, SetPayloadRequest,
     UpdateVectorsRequest, UpsertRequest, WriteOrdering,
@@ -236,6 +237,28 @@ pub async fn facet(
     let consistency = p.consistency()?;
     let collection = node.collection(&name)?;
     Ok(ok(t, collection.facet(body, consistency).await?))
+}
+
+pub async fn matrix_pairs(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(body): Body<SearchMatrixRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let matrix = node.collection(&name)?.search_matrix(body, p.consistency()?).await?;
+    Ok(ok(t, matrix.pairs()))
+}
+
+pub async fn matrix_offsets(
+    State(node): State<Arc<Node>>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(body): Body<SearchMatrixRequest>,
+) -> ApiResult {
+    let t = Instant::now();
+    let matrix = node.collection(&name)?.search_matrix(body, p.consistency()?).await?;
+    Ok(ok(t, matrix.offsets()))
 }
 
 pub async fn search(

@@ -15,6 +15,7 @@ use qdrant_client::qdrant::vectors_output::VectorsOptions;
 use super::value::payload;
 use crate::model::facet::FacetHit;
 use crate::model::groups::{GroupId, GroupsResult};
+use crate::model::matrix::Matrix;
 use crate::model::operations::{UpdateResult, UpdateStatus};
 use crate::model::query::{Record, ScoredPoint};
 use crate::model::vector::{Vector, VectorInput};
@@ -136,6 +137,31 @@ pub fn facet_hit(h: FacetHit) -> Option<grpc::FacetHit> {
         value: Some(grpc::FacetValue { variant: Some(variant) }),
         count: h.count as u64,
     })
+}
+
+pub fn matrix_pairs(m: Matrix) -> grpc::SearchMatrixPairs {
+    grpc::SearchMatrixPairs {
+        pairs: m
+            .pairs()
+            .pairs
+            .into_iter()
+            .map(|p| grpc::SearchMatrixPair {
+                a: Some(point_id(p.a)),
+                b: Some(point_id(p.b)),
+                score: p.score,
+            })
+            .collect(),
+    }
+}
+
+pub fn matrix_offsets(m: Matrix) -> grpc::SearchMatrixOffsets {
+    let o = m.offsets();
+    grpc::SearchMatrixOffsets {
+        offsets_row: o.offsets_row,
+        offsets_col: o.offsets_col,
+        scores: o.scores,
+        ids: o.ids.into_iter().map(point_id).collect(),
+    }
 }
 
 fn group_id(id: GroupId) -> grpc::GroupId {
