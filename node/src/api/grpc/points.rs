@@ -547,19 +547,6 @@ impl grpc::points_server::Points for PointsService {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unsupported_calls_name_the_feature() {
-        let s = unsupported("Facet counts");
-        assert_eq!(s.code(), tonic::Code::Unimplemented);
-        assert_eq!(s.message(), "Facet counts is not supported by this node yet");
-        assert_eq!(consensus_timeout(Some(0)), Some(std::time::Duration::from_secs(1)));
-    }
-}
-
 impl PointsService {
     /// The distance matrix both matrix calls answer from.
     async fn matrix(&self, r: grpc::SearchMatrixPoints) -> Result<Matrix> {
@@ -577,5 +564,18 @@ impl PointsService {
                 .await
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_calls_name_the_feature() {
+        let s = unsupported("Facet counts");
+        assert_eq!(s.code(), tonic::Code::Unimplemented);
+        assert_eq!(s.message(), "Facet counts is not supported by this node yet");
+        assert_eq!(consensus_timeout(Some(0)), Some(std::time::Duration::from_secs(1)));
     }
 }
