@@ -9,6 +9,7 @@ pub mod fusion;
 pub mod groups;
 pub mod hash_ring;
 pub mod matrix;
+pub mod mmr;
 pub mod prefetch;
 pub mod query;
 pub mod remote;

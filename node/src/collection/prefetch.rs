@@ -52,6 +52,12 @@ enum Scoring {
     Sample,
     /// By the values of a payload key, score 1.
     OrderBy(OrderBy),
+    /// The nearest `candidates`, re-ranked for diversity (maximal marginal relevance).
+    Mmr {
+        query: Vec<f32>,
+        lambda: f32,
+        candidates: usize,
+    },
 }
 
 /// One planned stage of the tree.
@@ -154,11 +160,31 @@ impl Collection {
             let limit = check_limit(p.limit.unwrap_or(DEFAULT_LIMIT))?;
             let scoring = match p.query {
                 None => Scoring::ById,
-                Some(QueryInput::Nearest { nearest, mmr }) => {
-                    if mmr.as_ref().is_some_and(|m| !m.is_null()) {
-                        return Err(Error::bad_input("query `mmr` is not supported by this node"));
-                    }
+                Some(QueryInput::Nearest { nearest, mmr: None }) => {
                     Scoring::Vector(self.resolve_vector(&using, nearest, exclude).await?)
+                }
+                Some(QueryInput::Nearest {
+                    nearest,
+                    mmr: Some(mmr),
+                }) => {
+                    let diversity = mmr.diversity.unwrap_or(0.5);
+                    if !(0.0..=1.0).contains(&diversity) {
+                        return Err(Error::validation(format!(
+                            "mmr.diversity: value {diversity} invalid, must be from 0.0 to 1.0"
+                        )));
+                    }
+                    let candidates = match mmr.candidates_limit {
+                        Some(n) => check_limit(n)?,
+                        None => limit,
+                    };
+                    match self.resolve_vector(&using, nearest, exclude).await? {
+                        ShardQueryKind::Dense(q) => Scoring::Mmr {
+                            query: q,
+                            lambda: 1.0 - diversity,
+                            candidates,
+                        },
+                        _ => return Err(Error::bad_input("mmr is supported for dense vectors only")),
+                    }
                 }
                 Some(QueryInput::Raw(v)) => Scoring::Vector(self.resolve_vector(&using, v, exclude).await?),
                 Some(QueryInput::Recommend { recommend }) => {
@@ -226,12 +252,23 @@ impl Collection {
     ) -> BoxFuture<'a, Result<Vec<ScoredPoint>>> {
         Box::pin(async move {
             let page = stage.limit.saturating_sub(out.offset);
+            if let Scoring::Mmr { .. } = &stage.scoring {
+                let candidates = if stage.prefetches.is_empty() {
+                    None
+                } else {
+                    let inner = Output::inner(out.consistency);
+                    let lists = try_join_all(stage.prefetches.iter().map(|p| self.execute(p, &inner, exclude))).await?;
+                    Some(union_of_ids(lists))
+                };
+                return self.mmr(stage, out, exclude, candidates).await;
+            }
             if stage.prefetches.is_empty() {
                 let kind = match &stage.scoring {
                     Scoring::Vector(kind) => kind.clone(),
                     Scoring::ById => ShardQueryKind::None,
                     Scoring::Sample => ShardQueryKind::Sample,
                     Scoring::OrderBy(order) => ShardQueryKind::OrderBy(order.clone()),
+                    Scoring::Mmr { .. } => unreachable!("handled above"),
                     Scoring::Fusion(_) => return Err(Error::bad_input("cannot apply Fusion without prefetches")),
                     Scoring::Formula(_) => {
                         return Err(Error::bad_input(
@@ -293,11 +330,71 @@ impl Collection {
                     let query = shard_query(stage, kind, None, Some(candidates), out, exclude);
                     self.search_shards(query, out.offset, page, out.consistency).await
                 }
+                Scoring::Mmr { .. } => unreachable!("handled above"),
                 Scoring::ById => Err(Error::BadRequest(
                     "A query is needed to merge the prefetches. Can't have prefetches without defining a query.".into(),
                 )),
             }
         })
+    }
+
+    /// A maximal-marginal-relevance stage: the nearest `candidates` points (of the whole
+    /// collection, or of the prefetched ids), with their vectors, re-ranked for diversity.
+    async fn mmr(
+        &self,
+        stage: &Stage,
+        out: &Output,
+        exclude: &[PointId],
+        prefetched: Option<Vec<PointId>>,
+    ) -> Result<Vec<ScoredPoint>> {
+        let Scoring::Mmr {
+            query,
+            lambda,
+            candidates,
+        } = &stage.scoring
+        else {
+            return Err(Error::internal("not an mmr stage"));
+        };
+        if prefetched.as_ref().is_some_and(|c| c.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let filter = if prefetched.is_some() {
+            None
+        } else {
+            stage.filter.clone()
+        };
+        let mut q = shard_query(
+            stage,
+            ShardQueryKind::Dense(query.clone()),
+            filter,
+            prefetched,
+            out,
+            exclude,
+        );
+        q.limit = *candidates;
+        q.with_payload = PayloadSelector::None;
+        q.with_vector = WithVector::Names(vec![stage.using.clone()]);
+        let distance = self
+            .config()
+            .params
+            .vectors
+            .get(&stage.using)
+            .map(|p| p.distance)
+            .unwrap_or(crate::model::vector::Distance::Dot);
+        let found = self.search_shards(q, 0, *candidates, out.consistency).await?;
+        let with_vectors: Vec<(ScoredPoint, Vec<f32>)> = found
+            .into_iter()
+            .filter_map(|mut p| {
+                let named = p.vector.take()?.into_named();
+                match named.get(&stage.using) {
+                    Some(crate::model::vector::Vector::Dense(v)) => Some((p, v.clone())),
+                    _ => None,
+                }
+            })
+            .collect();
+        let picked = super::mmr::select(with_vectors, query, distance, *lambda, stage.limit);
+        let page = picked.into_iter().skip(out.offset).collect();
+        self.attach_payload_and_vectors(page, out).await
     }
 
     /// Fills in the payloads and vectors `out` asks for, keeping order and scores; a point deleted

@@ -205,6 +205,17 @@ pub enum Fusion {
     Dbsf,
 }
 
+/// `mmr` of a `nearest` query.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Mmr {
+    /// 0 = relevance only, 1 = diversity only (default 0.5).
+    #[serde(default)]
+    pub diversity: Option<f32>,
+    /// Nearest points to re-rank (default: the query's `limit`).
+    #[serde(default)]
+    pub candidates_limit: Option<usize>,
+}
+
 /// `{"sample": "random"}`: how points are sampled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -227,9 +238,9 @@ pub struct RrfParams {
 pub enum QueryInput {
     Nearest {
         nearest: VectorOrId,
-        /// Maximal marginal relevance; parsed so that it is refused rather than ignored.
+        /// Maximal marginal relevance: re-rank the nearest candidates for diversity.
         #[serde(default)]
-        mmr: Option<serde_json::Value>,
+        mmr: Option<Mmr>,
     },
     Recommend {
         recommend: RecommendInput,

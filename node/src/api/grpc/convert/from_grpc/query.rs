@@ -13,7 +13,7 @@ use super::vector::{example, vector_input};
 use crate::error::{Error, Result};
 use crate::model::order_by::{Direction, OrderByInterface, OrderByStruct, StartFrom};
 use crate::model::query::{
-    ContextInput, ContextPair, DiscoverInput, DiscoverRequest, Fusion, NamedVectorStruct, Prefetch, QueryInput,
+    ContextInput, ContextPair, DiscoverInput, DiscoverRequest, Fusion, Mmr, NamedVectorStruct, Prefetch, QueryInput,
     QueryRequest, ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy, RrfParams, Sample,
     SearchParams, SearchRequest, VectorOrId,
 };
@@ -219,7 +219,16 @@ fn query_input(q: grpc::Query) -> Result<Option<QueryInput>> {
             Err(_) => return Err(Error::bad_input(format!("unknown sample {s}"))),
         },
         Variant::Formula(f) => QueryInput::Formula(super::formula::formula(f)?),
-        Variant::NearestWithMmr(_) => other("mmr"),
+        Variant::NearestWithMmr(n) => QueryInput::Nearest {
+            nearest: vector_input(
+                n.nearest
+                    .ok_or_else(|| Error::bad_input("nearest_with_mmr: missing field: nearest"))?,
+            )?,
+            mmr: Some(Mmr {
+                diversity: n.mmr.and_then(|m| m.diversity),
+                candidates_limit: n.mmr.and_then(|m| m.candidates_limit).map(|c| c as usize),
+            }),
+        },
         Variant::Rrf(r) => QueryInput::Rrf {
             rrf: RrfParams {
                 k: r.k.map(|k| k as usize),
