@@ -118,7 +118,7 @@ pub struct RecommendRequest {
 pub struct DiscoverRequest {
     #[serde(default)]
     pub target: Option<VectorOrId>,
-    #[serde(default, deserialize_with = "pairs")]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub context: Vec<ContextPair>,
     #[serde(default)]
     pub using: Option<String>,
@@ -172,28 +172,13 @@ pub struct ContextPair {
 #[derive(Debug, Clone, Deserialize)]
 pub struct DiscoverInput {
     pub target: VectorOrId,
-    #[serde(default, deserialize_with = "pairs")]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub context: Vec<ContextPair>,
-}
-
-/// Context pairs: one pair, a list of them, or null.
-pub fn pairs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ContextPair>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        Many(Vec<ContextPair>),
-        One(ContextPair),
-    }
-    Ok(match Option::<OneOrMany>::deserialize(d)? {
-        None => Vec::new(),
-        Some(OneOrMany::Many(list)) => list,
-        Some(OneOrMany::One(one)) => vec![one],
-    })
 }
 
 /// `{"context": pairs}`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ContextInput(#[serde(deserialize_with = "pairs")] pub Vec<ContextPair>);
+pub struct ContextInput(#[serde(deserialize_with = "one_or_many")] pub Vec<ContextPair>);
 
 /// How `fusion` combines the candidate lists of several prefetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,18 +276,18 @@ pub struct Prefetch {
     pub lookup_from: Option<serde_json::Value>,
 }
 
-/// `prefetch` may be one object, a list of them, or null.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Prefetch>, D::Error> {
+/// One item, a list of them, or null (an empty list): `prefetch` and context pairs.
+fn one_or_many<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum OneOrMany {
-        Many(Vec<Prefetch>),
-        One(Box<Prefetch>),
+    enum OneOrMany<T> {
+        Many(Vec<T>),
+        One(T),
     }
-    Ok(match Option::<OneOrMany>::deserialize(d)? {
+    Ok(match Option::<OneOrMany<T>>::deserialize(d)? {
         None => Vec::new(),
         Some(OneOrMany::Many(list)) => list,
-        Some(OneOrMany::One(one)) => vec![*one],
+        Some(OneOrMany::One(one)) => vec![one],
     })
 }
 

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::model::groups::{GroupParams, WithLookup, WithLookupInterface};
 use crate::model::query::ReadConsistency;
 
-fn size(n: u64) -> usize {
+fn to_usize(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
@@ -24,13 +24,22 @@ fn lookup(l: Option<grpc::WithLookup>) -> Result<Option<WithLookupInterface>> {
     .transpose()
 }
 
+fn params(
+    group_by: String,
+    size: Option<u64>,
+    groups: Option<u64>,
+    l: Option<grpc::WithLookup>,
+) -> Result<GroupParams> {
+    Ok(GroupParams {
+        group_by,
+        group_size: size.map(to_usize),
+        limit: groups.map(to_usize),
+        with_lookup: lookup(l)?,
+    })
+}
+
 pub fn query_groups(g: grpc::QueryPointGroups, consistency: ReadConsistency) -> Result<(GroupedRequest, GroupParams)> {
-    let params = GroupParams {
-        group_by: g.group_by,
-        group_size: g.group_size.map(size),
-        limit: g.limit.map(size),
-        with_lookup: lookup(g.with_lookup)?,
-    };
+    let params = params(g.group_by, g.group_size, g.limit, g.with_lookup)?;
     let plain = grpc::QueryPoints {
         collection_name: g.collection_name,
         prefetch: g.prefetch,
@@ -51,12 +60,12 @@ pub fn search_groups(
     g: grpc::SearchPointGroups,
     consistency: ReadConsistency,
 ) -> Result<(GroupedRequest, GroupParams)> {
-    let params = GroupParams {
-        group_by: g.group_by,
-        group_size: Some(g.group_size as usize),
-        limit: Some(g.limit as usize),
-        with_lookup: lookup(g.with_lookup)?,
-    };
+    let params = params(
+        g.group_by,
+        Some(u64::from(g.group_size)),
+        Some(u64::from(g.limit)),
+        g.with_lookup,
+    )?;
     let plain = grpc::SearchPoints {
         collection_name: g.collection_name,
         vector: g.vector,
@@ -77,12 +86,12 @@ pub fn recommend_groups(
     g: grpc::RecommendPointGroups,
     consistency: ReadConsistency,
 ) -> Result<(GroupedRequest, GroupParams)> {
-    let params = GroupParams {
-        group_by: g.group_by,
-        group_size: Some(g.group_size as usize),
-        limit: Some(g.limit as usize),
-        with_lookup: lookup(g.with_lookup)?,
-    };
+    let params = params(
+        g.group_by,
+        Some(u64::from(g.group_size)),
+        Some(u64::from(g.limit)),
+        g.with_lookup,
+    )?;
     let plain = grpc::RecommendPoints {
         collection_name: g.collection_name,
         positive: g.positive,
