@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use super::lookup::CollectionLookup;
 use super::query::check_limit;
 use super::Collection;
 use crate::error::{Error, Result};
@@ -121,7 +122,12 @@ impl Grouping {
 impl Collection {
     /// `points/query/groups`, `points/search/groups`, `points/recommend/groups`: the request runs
     /// as usual, ranked as many times as grouping needs.
-    pub async fn groups(&self, request: GroupedRequest, params: &GroupParams) -> Result<Vec<PointGroup>> {
+    pub async fn groups(
+        &self,
+        request: GroupedRequest,
+        params: &GroupParams,
+        lookup: &dyn CollectionLookup,
+    ) -> Result<Vec<PointGroup>> {
         let grouping = Grouping::new(params)?;
         match request {
             GroupedRequest::Query(mut r) => {
@@ -133,7 +139,7 @@ impl Collection {
                     .run(&with_payload, |n| {
                         let mut r = r.clone();
                         r.limit = Some(n);
-                        self.query(r)
+                        self.query(r, lookup)
                     })
                     .await
             }
@@ -159,7 +165,7 @@ impl Collection {
                     .run(&with_payload, |n| {
                         let mut r = r.clone();
                         r.limit = n;
-                        self.recommend(r)
+                        self.recommend(r, lookup)
                     })
                     .await
             }

@@ -8,6 +8,7 @@
 pub mod fusion;
 pub mod groups;
 pub mod hash_ring;
+pub mod lookup;
 pub mod matrix;
 pub mod mmr;
 pub mod prefetch;

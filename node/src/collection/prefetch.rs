@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use futures::future::{try_join_all, BoxFuture};
 
 use super::fusion::{self, DEFAULT_RRF_K};
+use super::lookup::{CollectionLookup, Examples};
 use super::query::check_limit;
 use super::Collection;
 use crate::error::{Error, Result};
@@ -130,9 +131,6 @@ fn validate(p: &Prefetch) -> Result<()> {
             "Validation failed: cannot apply Formula without prefetches",
         ));
     }
-    if p.lookup_from.as_ref().is_some_and(|l| !l.is_null()) {
-        return Err(Error::bad_input("lookup_from is not supported by this node"));
-    }
     Ok(())
 }
 
@@ -145,6 +143,7 @@ impl Collection {
         outer_filter: Option<Filter>,
         exclude: &'a mut Vec<PointId>,
         depth: usize,
+        lookup: &'a dyn CollectionLookup,
     ) -> BoxFuture<'a, Result<Stage>> {
         Box::pin(async move {
             if depth > MAX_PREFETCH_DEPTH {
@@ -153,15 +152,19 @@ impl Collection {
                 )));
             }
             validate(&p)?;
+            if let Some(params) = &p.params {
+                params.validate()?;
+            }
             if let Some(f) = &p.filter {
                 f.validate()?;
             }
             let using = p.using.unwrap_or_default();
             let limit = check_limit(p.limit.unwrap_or(DEFAULT_LIMIT))?;
+            let ex = Examples::new(self, &using, p.lookup_from.as_ref(), lookup)?;
             let scoring = match p.query {
                 None => Scoring::ById,
                 Some(QueryInput::Nearest { nearest, mmr: None }) => {
-                    Scoring::Vector(self.resolve_vector(&using, nearest, exclude).await?)
+                    Scoring::Vector(self.resolve_vector(&using, nearest, &ex, exclude).await?)
                 }
                 Some(QueryInput::Nearest {
                     nearest,
@@ -174,10 +177,15 @@ impl Collection {
                         )));
                     }
                     let candidates = match mmr.candidates_limit {
-                        Some(n) => check_limit(n)?,
+                        Some(0) => {
+                            return Err(Error::validation(
+                                "mmr.candidates_limit: value 0 invalid, must be 1 or larger",
+                            ))
+                        }
+                        Some(n) => n,
                         None => limit,
                     };
-                    match self.resolve_vector(&using, nearest, exclude).await? {
+                    match self.resolve_vector(&using, nearest, &ex, exclude).await? {
                         ShardQueryKind::Dense(q) => Scoring::Mmr {
                             query: q,
                             lambda: 1.0 - diversity,
@@ -186,15 +194,18 @@ impl Collection {
                         _ => return Err(Error::bad_input("mmr is supported for dense vectors only")),
                     }
                 }
-                Some(QueryInput::Raw(v)) => Scoring::Vector(self.resolve_vector(&using, v, exclude).await?),
+                Some(QueryInput::Raw(v)) => Scoring::Vector(self.resolve_vector(&using, v, &ex, exclude).await?),
                 Some(QueryInput::Recommend { recommend }) => {
-                    Scoring::Vector(self.recommend_kind(&using, recommend, exclude).await?)
+                    Scoring::Vector(self.recommend_kind(&using, recommend, &ex, exclude).await?)
                 }
                 Some(QueryInput::Discover { discover }) => {
-                    Scoring::Vector(self.discover_kind(&using, discover, exclude).await?)
+                    Scoring::Vector(self.discover_kind(&using, discover, &ex, exclude).await?)
+                }
+                Some(QueryInput::RelevanceFeedback { relevance_feedback }) => {
+                    Scoring::Vector(self.feedback_kind(&using, relevance_feedback, &ex, exclude).await?)
                 }
                 Some(QueryInput::Context { context }) => {
-                    Scoring::Vector(self.context_kind(&using, context.0, exclude).await?)
+                    Scoring::Vector(self.context_kind(&using, context.0, &ex, exclude).await?)
                 }
                 Some(QueryInput::Fusion { fusion: Fusion::Rrf }) => Scoring::Fusion(FusionMethod::Rrf {
                     k: DEFAULT_RRF_K,
@@ -229,7 +240,7 @@ impl Collection {
             let filter = merge_filters(outer_filter, p.filter);
             let mut prefetches = Vec::with_capacity(p.prefetch.len());
             for child in p.prefetch {
-                prefetches.push(self.plan(child, filter.clone(), exclude, depth + 1).await?);
+                prefetches.push(self.plan(child, filter.clone(), exclude, depth + 1, lookup).await?);
             }
             Ok(Stage {
                 using,

@@ -2,14 +2,15 @@
 //! points) and runs it over the collection's shards; the universal query goes through the
 //! prefetch tree (`prefetch.rs`) built from the same pieces.
 
+use super::lookup::{CollectionLookup, Examples};
 use super::prefetch::{Output, DEFAULT_LIMIT};
 use super::Collection;
 use crate::error::{Error, Result};
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
-    ContextPair, DiscoverInput, DiscoverRequest, NamedVectorStruct, Prefetch, QueryRequest, ReadConsistency,
-    RecommendInput, RecommendRequest, RecommendStrategy, ScoredPoint, SearchParams, SearchRequest, ShardQuery,
-    ShardQueryKind, VectorOrId,
+    ContextPair, DiscoverInput, DiscoverRequest, FeedbackStrategy, NaiveFeedback, NamedVectorStruct, Prefetch,
+    QueryRequest, ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy, RelevanceFeedbackInput,
+    ScoredPoint, SearchParams, SearchRequest, ShardQuery, ShardQueryKind, VectorOrId,
 };
 use crate::model::vector::{check_finite, Vector, WithVector, DEFAULT_VECTOR};
 use crate::model::{Filter, PointId};
@@ -90,21 +91,29 @@ impl Collection {
             .collect()
     }
 
-    /// A query vector or an existing point's vector; the point is excluded from the results.
+    /// A query vector or an example point's vector (from `ex`); an example of this collection is
+    /// excluded from the results.
     pub(super) async fn resolve_vector(
         &self,
         using: &str,
         v: VectorOrId,
+        ex: &Examples,
         exclude: &mut Vec<PointId>,
     ) -> Result<ShardQueryKind> {
         match v {
             VectorOrId::Dense(d) => self.dense_query(using, d),
             VectorOrId::Sparse(s) => self.sparse_query(using, s),
             VectorOrId::Id(id) => {
-                exclude.push(id);
-                match self.vectors_of(using, &[id]).await?.remove(0) {
-                    Vector::Dense(d) => Ok(ShardQueryKind::Dense(d)),
-                    Vector::Sparse(s) => Ok(ShardQueryKind::Sparse(s)),
+                if ex.excluded() {
+                    exclude.push(id);
+                }
+                let stored = ex.collection(self).vectors_of(&ex.vector, &[id]).await?.remove(0);
+                match stored {
+                    Vector::Dense(d) if ex.is_query_space(using) => Ok(ShardQueryKind::Dense(d)),
+                    Vector::Sparse(s) if ex.is_query_space(using) => Ok(ShardQueryKind::Sparse(s)),
+                    // Another collection's (or vector's) point: checked like a vector in the request.
+                    Vector::Dense(d) => self.dense_query(using, d),
+                    Vector::Sparse(s) => self.sparse_query(using, s),
                 }
             }
         }
@@ -115,11 +124,12 @@ impl Collection {
         &self,
         using: &str,
         examples: Vec<VectorOrId>,
+        ex: &Examples,
         exclude: &mut Vec<PointId>,
     ) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(examples.len());
         for e in examples {
-            match self.resolve_vector(using, e, exclude).await? {
+            match self.resolve_vector(using, e, ex, exclude).await? {
                 ShardQueryKind::Dense(d) => out.push(d),
                 _ => return Err(Error::bad_input("recommendation examples must be dense vectors")),
             }
@@ -132,12 +142,13 @@ impl Collection {
         &self,
         using: &str,
         pairs: Vec<ContextPair>,
+        ex: &Examples,
         exclude: &mut Vec<PointId>,
     ) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
         let mut out = Vec::with_capacity(pairs.len());
         for pair in pairs {
             let mut both = self
-                .example_vectors(using, vec![pair.positive, pair.negative], exclude)
+                .example_vectors(using, vec![pair.positive, pair.negative], ex, exclude)
                 .await?;
             let negative = both.pop().unwrap_or_default();
             let positive = both.pop().unwrap_or_default();
@@ -150,12 +161,13 @@ impl Collection {
         &self,
         using: &str,
         d: DiscoverInput,
+        ex: &Examples,
         exclude: &mut Vec<PointId>,
     ) -> Result<ShardQueryKind> {
-        let mut target = self.example_vectors(using, vec![d.target], exclude).await?;
+        let mut target = self.example_vectors(using, vec![d.target], ex, exclude).await?;
         Ok(ShardQueryKind::Discover {
             target: target.pop().unwrap_or_default(),
-            pairs: self.pair_vectors(using, d.context, exclude).await?,
+            pairs: self.pair_vectors(using, d.context, ex, exclude).await?,
         })
     }
 
@@ -163,20 +175,68 @@ impl Collection {
         &self,
         using: &str,
         pairs: Vec<ContextPair>,
+        ex: &Examples,
         exclude: &mut Vec<PointId>,
     ) -> Result<ShardQueryKind> {
         if pairs.is_empty() {
             return Err(Error::bad_input("context query needs at least one pair of examples"));
         }
         Ok(ShardQueryKind::Context {
-            pairs: self.pair_vectors(using, pairs, exclude).await?,
+            pairs: self.pair_vectors(using, pairs, ex, exclude).await?,
         })
+    }
+
+    /// Relevance feedback, naive strategy (Qdrant's): every ordered pair of examples whose
+    /// feedback scores differ by a positive `confidence` weighs `confidence^b * c`.
+    pub(super) async fn feedback_kind(
+        &self,
+        using: &str,
+        r: RelevanceFeedbackInput,
+        ex: &Examples,
+        exclude: &mut Vec<PointId>,
+    ) -> Result<ShardQueryKind> {
+        let FeedbackStrategy::Naive(NaiveFeedback { a, b, c }) = r.strategy;
+        if !(a.is_finite() && b.is_finite() && c.is_finite()) {
+            return Err(Error::bad_input(
+                "relevance feedback coefficients must be finite numbers",
+            ));
+        }
+        if b < 0.0 {
+            return Err(Error::validation(format!(
+                "relevance_feedback.strategy.naive.b: value {b} invalid, must be 0.0 or larger"
+            )));
+        }
+        if let Some(item) = r.feedback.iter().find(|i| !i.score.is_finite()) {
+            return Err(Error::bad_input(format!(
+                "feedback score {} is not a finite number",
+                item.score
+            )));
+        }
+        let target = self
+            .example_vectors(using, vec![r.target], ex, exclude)
+            .await?
+            .remove(0);
+        let scores: Vec<f32> = r.feedback.iter().map(|i| i.score).collect();
+        let examples = self
+            .example_vectors(using, r.feedback.into_iter().map(|i| i.example).collect(), ex, exclude)
+            .await?;
+        let mut pairs = Vec::new();
+        for (i, better) in examples.iter().enumerate() {
+            for (j, worse) in examples.iter().enumerate() {
+                let confidence = scores[i] - scores[j];
+                if i != j && confidence > 0.0 {
+                    pairs.push((better.clone(), worse.clone(), confidence.powf(b) * c));
+                }
+            }
+        }
+        Ok(ShardQueryKind::Feedback { target, a, pairs })
     }
 
     pub(super) async fn recommend_kind(
         &self,
         using: &str,
         r: RecommendInput,
+        ex: &Examples,
         exclude: &mut Vec<PointId>,
     ) -> Result<ShardQueryKind> {
         if r.positive.is_empty() && r.negative.is_empty() {
@@ -185,8 +245,8 @@ impl Collection {
             ));
         }
         let strategy = r.strategy.unwrap_or_default();
-        let positives = self.example_vectors(using, r.positive, exclude).await?;
-        let negatives = self.example_vectors(using, r.negative, exclude).await?;
+        let positives = self.example_vectors(using, r.positive, ex, exclude).await?;
+        let negatives = self.example_vectors(using, r.negative, ex, exclude).await?;
         match strategy {
             RecommendStrategy::AverageVector => {
                 if positives.is_empty() {
@@ -223,6 +283,7 @@ impl Collection {
         if let Some(f) = &c.filter {
             f.validate()?;
         }
+        c.params.validate()?;
         let query = ShardQuery {
             using: c.using,
             kind,
@@ -266,18 +327,16 @@ impl Collection {
     }
 
     /// Legacy `points/recommend`.
-    pub async fn recommend(&self, r: RecommendRequest) -> Result<Vec<ScoredPoint>> {
-        if r.lookup_from.is_some() {
-            return Err(Error::bad_input("lookup_from is not supported by this node"));
-        }
+    pub async fn recommend(&self, r: RecommendRequest, lookup: &dyn CollectionLookup) -> Result<Vec<ScoredPoint>> {
         let using = r.using.unwrap_or_default();
+        let ex = Examples::new(self, &using, r.lookup_from.as_ref(), lookup)?;
         let mut exclude = Vec::new();
         let input = RecommendInput {
             positive: r.positive,
             negative: r.negative,
             strategy: r.strategy,
         };
-        let kind = self.recommend_kind(&using, input, &mut exclude).await?;
+        let kind = self.recommend_kind(&using, input, &ex, &mut exclude).await?;
         let common = Common {
             using,
             filter: r.filter,
@@ -293,11 +352,9 @@ impl Collection {
     }
 
     /// Legacy `points/discover`: discovery with a target, context search without one.
-    pub async fn discover(&self, r: DiscoverRequest) -> Result<Vec<ScoredPoint>> {
-        if r.lookup_from.as_ref().is_some_and(|l| !l.is_null()) {
-            return Err(Error::bad_input("lookup_from is not supported by this node"));
-        }
+    pub async fn discover(&self, r: DiscoverRequest, lookup: &dyn CollectionLookup) -> Result<Vec<ScoredPoint>> {
         let using = r.using.unwrap_or_default();
+        let ex = Examples::new(self, &using, r.lookup_from.as_ref(), lookup)?;
         let mut exclude = Vec::new();
         let kind = match r.target {
             Some(target) => {
@@ -305,9 +362,9 @@ impl Collection {
                     target,
                     context: r.context,
                 };
-                self.discover_kind(&using, input, &mut exclude).await?
+                self.discover_kind(&using, input, &ex, &mut exclude).await?
             }
-            None => self.context_kind(&using, r.context, &mut exclude).await?,
+            None => self.context_kind(&using, r.context, &ex, &mut exclude).await?,
         };
         let common = Common {
             using,
@@ -324,7 +381,7 @@ impl Collection {
     }
 
     /// The universal `points/query`: the request is the root stage of a prefetch tree.
-    pub async fn query(&self, r: QueryRequest) -> Result<Vec<ScoredPoint>> {
+    pub async fn query(&self, r: QueryRequest, lookup: &dyn CollectionLookup) -> Result<Vec<ScoredPoint>> {
         let offset = r.offset.unwrap_or(0);
         let limit = check_limit(r.limit.unwrap_or(DEFAULT_LIMIT))?;
         let root = Prefetch {
@@ -338,7 +395,7 @@ impl Collection {
             lookup_from: r.lookup_from,
         };
         let mut exclude = Vec::new();
-        let stage = self.plan(root, None, &mut exclude, 0).await?;
+        let stage = self.plan(root, None, &mut exclude, 0, lookup).await?;
         let out = Output {
             offset,
             with_payload: r.with_payload.unwrap_or(PayloadSelector::None),

@@ -23,6 +23,18 @@ pub struct SearchParams {
     pub indexed_only: bool,
 }
 
+impl SearchParams {
+    /// Qdrant's bounds: `hnsw_ef` is at least 1.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        if self.hnsw_ef == Some(0) {
+            return Err(crate::error::Error::validation(
+                "params.hnsw_ef: value 0 invalid, must be 1 or larger",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The `vector` of a legacy search: a plain list, or a named dense or sparse vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -62,6 +74,17 @@ pub struct SearchBatchRequest {
     pub searches: Vec<SearchRequest>,
 }
 
+/// `lookup_from`: take the examples' vectors from another collection (and vector).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LookupLocation {
+    pub collection: String,
+    /// The vector to take; the query's `using` if absent.
+    #[serde(default)]
+    pub vector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<serde_json::Value>,
+}
+
 /// A vector in a query or a recommendation example: dense, sparse, or an existing point's id
 /// (meaning that point's vector).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,7 +116,7 @@ pub struct RecommendRequest {
     #[serde(default)]
     pub using: Option<String>,
     #[serde(default)]
-    pub lookup_from: Option<serde_json::Value>,
+    pub lookup_from: Option<LookupLocation>,
     #[serde(default)]
     pub filter: Option<Filter>,
     #[serde(default)]
@@ -123,7 +146,7 @@ pub struct DiscoverRequest {
     #[serde(default)]
     pub using: Option<String>,
     #[serde(default)]
-    pub lookup_from: Option<serde_json::Value>,
+    pub lookup_from: Option<LookupLocation>,
     #[serde(default)]
     pub filter: Option<Filter>,
     #[serde(default)]
@@ -174,6 +197,37 @@ pub struct DiscoverInput {
     pub target: VectorOrId,
     #[serde(default, deserialize_with = "one_or_many")]
     pub context: Vec<ContextPair>,
+}
+
+/// `relevance_feedback`: re-rank around `target` using scores a feedback model gave to examples.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RelevanceFeedbackInput {
+    pub target: VectorOrId,
+    pub feedback: Vec<FeedbackItem>,
+    pub strategy: FeedbackStrategy,
+}
+
+/// An example and the score the feedback model gave it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FeedbackItem {
+    pub example: VectorOrId,
+    pub score: f32,
+}
+
+/// How feedback scores turn into a scoring function.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackStrategy {
+    /// `a * sim(target) + sum over pairs (confidence^b * c * (sim(better) - sim(worse)))`.
+    Naive(NaiveFeedback),
+}
+
+/// The trained coefficients of the naive strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct NaiveFeedback {
+    pub a: f32,
+    pub b: f32,
+    pub c: f32,
 }
 
 /// `{"context": pairs}`.
@@ -236,6 +290,9 @@ pub enum QueryInput {
     Context {
         context: ContextInput,
     },
+    RelevanceFeedback {
+        relevance_feedback: RelevanceFeedbackInput,
+    },
     Fusion {
         fusion: Fusion,
     },
@@ -273,7 +330,7 @@ pub struct Prefetch {
     #[serde(default)]
     pub limit: Option<usize>,
     #[serde(default)]
-    pub lookup_from: Option<serde_json::Value>,
+    pub lookup_from: Option<LookupLocation>,
 }
 
 /// One item, a list of them, or null (an empty list): `prefetch` and context pairs.
@@ -315,7 +372,7 @@ pub struct QueryRequest {
     #[serde(default)]
     pub with_payload: Option<PayloadSelector>,
     #[serde(default)]
-    pub lookup_from: Option<serde_json::Value>,
+    pub lookup_from: Option<LookupLocation>,
     #[serde(default)]
     pub shard_key: Option<serde_json::Value>,
     /// From `?consistency=` (not part of the body).
@@ -443,6 +500,14 @@ pub enum ShardQueryKind {
     },
     /// Context search: the summed soft loss of the pairs the point is on the wrong side of.
     Context { pairs: Vec<(Vec<f32>, Vec<f32>)> },
+    /// Relevance feedback: `a` times the similarity to the target, plus, per pair of examples
+    /// the feedback model ranked apart, its weight times how much nearer the better one is.
+    Feedback {
+        target: Vec<f32>,
+        a: f32,
+        /// (better example, worse example, weight = confidence^b * c).
+        pairs: Vec<(Vec<f32>, Vec<f32>, f32)>,
+    },
     /// A score formula over the prefetched candidates, given each prefetch's scores.
     Formula {
         formula: Box<ParsedFormula>,

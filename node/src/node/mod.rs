@@ -4,7 +4,7 @@
 //! `cluster_sync` makes the local collections match the applied cluster state.
 
 pub mod cluster_sync;
-pub mod groups;
+pub mod query;
 pub mod rebalance;
 
 use std::collections::BTreeMap;

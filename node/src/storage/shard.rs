@@ -37,6 +37,8 @@ use crate::model::{Filter, Payload, PointId};
 const CF_POINTS: &str = "points";
 const CF_META: &str = "meta";
 const KEY_SEQ: &[u8] = b"seq";
+/// Qdrant's default `optimizers_config.indexing_threshold` (KB).
+const DEFAULT_INDEXING_THRESHOLD_KB: usize = 10_000;
 
 /// The dense vectors of one name, `dim` floats per slot.
 pub(crate) struct DenseArena {
@@ -45,16 +47,20 @@ pub(crate) struct DenseArena {
     /// Qdrant's `full_scan_threshold` (KB): filtered searches whose candidates are smaller
     /// than this are answered by an exact scan.
     pub full_scan_kb: usize,
+    /// Not-yet-indexed vectors up to this size (KB) are still searched with `indexed_only`
+    /// (Qdrant: the larger of `indexing_threshold` and `full_scan_threshold`).
+    pub unindexed_search_kb: usize,
     data: Vec<f32>,
     present: Vec<bool>,
 }
 
 impl DenseArena {
-    fn new(dim: usize, distance: Distance, full_scan_kb: usize) -> Self {
+    fn new(dim: usize, distance: Distance, full_scan_kb: usize, unindexed_search_kb: usize) -> Self {
         DenseArena {
             dim,
             distance,
             full_scan_kb,
+            unindexed_search_kb,
             data: Vec::new(),
             present: Vec::new(),
         }
@@ -282,7 +288,17 @@ impl LocalShard {
             let hnsw = config.hnsw_for(&name);
             state.dense.insert(
                 name.clone(),
-                DenseArena::new(dim, params.distance, hnsw.full_scan_threshold),
+                DenseArena::new(
+                    dim,
+                    params.distance,
+                    hnsw.full_scan_threshold,
+                    hnsw.full_scan_threshold.max(
+                        config
+                            .optimizer_config
+                            .indexing_threshold
+                            .unwrap_or(DEFAULT_INDEXING_THRESHOLD_KB),
+                    ),
+                ),
             );
             state.index_state.insert(name.clone(), IndexState::default());
             let p = HnswParams {
@@ -894,7 +910,10 @@ impl LocalShard {
                 top_k(&mut scored, query.limit, Distance::Dot);
                 scored
             }
-            ShardQueryKind::Recommend { .. } | ShardQueryKind::Discover { .. } | ShardQueryKind::Context { .. } => {
+            ShardQueryKind::Recommend { .. }
+            | ShardQueryKind::Discover { .. }
+            | ShardQueryKind::Context { .. }
+            | ShardQueryKind::Feedback { .. } => {
                 let arena = state
                     .dense
                     .get(&query.using)
@@ -992,7 +1011,14 @@ impl LocalShard {
         let (Some(index), Some(ist)) = (index, ist) else {
             return Ok(exact(&mut state.ids.values().copied()));
         };
+        // `indexed_only` leaves out a backlog of vectors too large to scan (as Qdrant skips large
+        // unindexed segments); a small one is searched anyway.
+        let backlog_kb = ist.pending.len() * arena.dim * 4 / 1024;
+        let skip_backlog = query.params.indexed_only && backlog_kb > arena.unindexed_search_kb;
         if query.params.exact || ist.indexed.is_empty() {
+            if skip_backlog {
+                return Ok(exact(&mut ist.indexed.iter()));
+            }
             return Ok(exact(&mut state.ids.values().copied()));
         }
         // A selective filter on indexed payload fields: scanning the few candidates is both
@@ -1019,7 +1045,9 @@ impl LocalShard {
             return Ok(exact(&mut state.ids.values().copied()));
         }
         let seen: HashSet<u32> = hits.iter().map(|h| h.0).collect();
-        hits.extend(exact(&mut ist.pending.iter().copied().filter(|s| !seen.contains(s))));
+        if !skip_backlog {
+            hits.extend(exact(&mut ist.pending.iter().copied().filter(|s| !seen.contains(s))));
+        }
         top_k(&mut hits, limit, arena.distance);
         Ok(hits)
     }
@@ -1096,7 +1124,7 @@ pub(crate) fn top_k(scored: &mut Vec<(u32, f32)>, k: usize, distance: Distance) 
 /// Discovery: +1 / -1 per context pair the vector is nearer the positive / negative of (0 on a
 /// tie), plus the squashed similarity to the target, so the context decides and the target
 /// breaks ties. Context: per pair, the sigmoid of how far the vector is on the negative side
-/// (0 once on the positive side), summed.
+/// (0 once on the positive side), summed. Relevance feedback: see `ShardQueryKind::Feedback`.
 fn example_score(kind: &ShardQueryKind, distance: Distance, v: &[f32]) -> f32 {
     let sim = |e: &Vec<f32>| distance.similarity(v, e);
     // Qdrant's fast sigmoid, (-1, 1).
@@ -1127,6 +1155,16 @@ fn example_score(kind: &ShardQueryKind, distance: Distance, v: &[f32]) -> f32 {
             .iter()
             .map(|(p, n)| sigmoid((sim(p) - sim(n) - f32::EPSILON).min(0.0)))
             .sum(),
+        ShardQueryKind::Feedback { target, a, pairs } => {
+            a * sim(target)
+                + pairs
+                    .iter()
+                    .map(|(better, worse, weight)| weight * (sim(better) - sim(worse)))
+                    .sum::<f32>()
+        }
         _ => 0.0,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -298,7 +298,7 @@ impl grpc::points_server::Points for PointsService {
         let points = within(timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
             let recommend = query::recommend(r, consistency)?;
-            self.node.collection(&name)?.recommend(recommend).await
+            self.node.recommend(&name, recommend).await
         })
         .await
         .map_err(status)?;
@@ -323,7 +323,12 @@ impl grpc::points_server::Points for PointsService {
                 .map(|q| query::recommend(q, consistency))
                 .collect::<Result<Vec<_>>>()?;
             let collection = self.node.collection(&r.collection_name)?;
-            try_join_all(requests.into_iter().map(|q| collection.recommend(q))).await
+            try_join_all(
+                requests
+                    .into_iter()
+                    .map(|q| collection.recommend(q, self.node.as_ref())),
+            )
+            .await
         })
         .await
         .map_err(status)?;
@@ -362,7 +367,7 @@ impl grpc::points_server::Points for PointsService {
         let points = within(r.timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
             let discover = query::discover(r, consistency)?;
-            self.node.collection(&name)?.discover(discover).await
+            self.node.discover(&name, discover).await
         })
         .await
         .map_err(status)?;
@@ -384,7 +389,7 @@ impl grpc::points_server::Points for PointsService {
                 .map(|q| query::discover(q, consistency))
                 .collect::<Result<Vec<_>>>()?;
             let collection = self.node.collection(&r.collection_name)?;
-            try_join_all(requests.into_iter().map(|q| collection.discover(q))).await
+            try_join_all(requests.into_iter().map(|q| collection.discover(q, self.node.as_ref()))).await
         })
         .await
         .map_err(status)?;
@@ -444,7 +449,7 @@ impl grpc::points_server::Points for PointsService {
         let points = within(timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
             let q = query::query(r, consistency)?;
-            self.node.collection(&name)?.query(q).await
+            self.node.query(&name, q).await
         })
         .await
         .map_err(status)?;
@@ -466,7 +471,7 @@ impl grpc::points_server::Points for PointsService {
                 .map(|q| query::query(q, consistency))
                 .collect::<Result<Vec<_>>>()?;
             let collection = self.node.collection(&r.collection_name)?;
-            try_join_all(queries.into_iter().map(|q| collection.query(q))).await
+            try_join_all(queries.into_iter().map(|q| collection.query(q, self.node.as_ref()))).await
         })
         .await
         .map_err(status)?;

@@ -295,11 +295,10 @@ pub async fn query(
 ) -> ApiResult {
     let t = Instant::now();
     body.consistency = p.consistency()?;
-    let collection = node.collection(&name)?;
     Ok(ok(
         t,
         QueryResponse {
-            points: collection.query(body).await?,
+            points: node.query(&name, body).await?,
         },
     ))
 }
@@ -314,11 +313,12 @@ pub async fn query_batch(
     let consistency = p.consistency()?;
     body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
-    let results = futures::future::try_join_all(
-        body.searches
-            .into_iter()
-            .map(|q| async { collection.query(q).await.map(|points| QueryResponse { points }) }),
-    )
+    let results = futures::future::try_join_all(body.searches.into_iter().map(|q| async {
+        collection
+            .query(q, node.as_ref())
+            .await
+            .map(|points| QueryResponse { points })
+    }))
     .await?;
     Ok(ok(t, results))
 }
@@ -331,8 +331,7 @@ pub async fn recommend(
 ) -> ApiResult {
     let t = Instant::now();
     body.consistency = p.consistency()?;
-    let collection = node.collection(&name)?;
-    Ok(ok(t, collection.recommend(body).await?))
+    Ok(ok(t, node.recommend(&name, body).await?))
 }
 
 pub async fn discover(
@@ -343,8 +342,7 @@ pub async fn discover(
 ) -> ApiResult {
     let t = Instant::now();
     body.consistency = p.consistency()?;
-    let collection = node.collection(&name)?;
-    Ok(ok(t, collection.discover(body).await?))
+    Ok(ok(t, node.discover(&name, body).await?))
 }
 
 pub async fn discover_batch(
@@ -357,7 +355,8 @@ pub async fn discover_batch(
     let consistency = p.consistency()?;
     body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
-    let results = futures::future::try_join_all(body.searches.into_iter().map(|r| collection.discover(r))).await?;
+    let results =
+        futures::future::try_join_all(body.searches.into_iter().map(|r| collection.discover(r, node.as_ref()))).await?;
     Ok(ok(t, results))
 }
 
@@ -407,6 +406,11 @@ pub async fn recommend_batch(
     let consistency = p.consistency()?;
     body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
-    let results = futures::future::try_join_all(body.searches.into_iter().map(|r| collection.recommend(r))).await?;
+    let results = futures::future::try_join_all(
+        body.searches
+            .into_iter()
+            .map(|r| collection.recommend(r, node.as_ref())),
+    )
+    .await?;
     Ok(ok(t, results))
 }

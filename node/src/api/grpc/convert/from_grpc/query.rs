@@ -13,9 +13,10 @@ use super::vector::{example, vector_input};
 use crate::error::{Error, Result};
 use crate::model::order_by::{Direction, OrderByInterface, OrderByStruct, StartFrom};
 use crate::model::query::{
-    ContextInput, ContextPair, DiscoverInput, DiscoverRequest, Fusion, Mmr, NamedVectorStruct, Prefetch, QueryInput,
-    QueryRequest, ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy, RrfParams, Sample,
-    SearchParams, SearchRequest, VectorOrId,
+    ContextInput, ContextPair, DiscoverInput, DiscoverRequest, FeedbackItem, FeedbackStrategy, Fusion, LookupLocation,
+    Mmr, NaiveFeedback, NamedVectorStruct, Prefetch, QueryInput, QueryRequest, ReadConsistency, RecommendInput,
+    RecommendRequest, RecommendStrategy, RelevanceFeedbackInput, RrfParams, Sample, SearchParams, SearchRequest,
+    VectorOrId,
 };
 use crate::model::vector::SparseVector;
 
@@ -69,9 +70,12 @@ fn strategy(s: Option<i32>) -> Result<Option<RecommendStrategy>> {
     .transpose()
 }
 
-/// `lookup_from` in REST's JSON shape; the collection answers it as REST does.
-fn lookup_from(l: Option<grpc::LookupLocation>) -> Option<Value> {
-    l.map(|l| json!({"collection": l.collection_name, "vector": l.vector_name}))
+pub(super) fn lookup_from(l: Option<grpc::LookupLocation>) -> Option<LookupLocation> {
+    l.map(|l| LookupLocation {
+        collection: l.collection_name,
+        vector: l.vector_name,
+        shard_key: None,
+    })
 }
 
 /// Legacy search: a dense vector (named by `vector_name`) or, with `sparse_indices`, a sparse one.
@@ -178,6 +182,32 @@ fn inputs(list: Vec<grpc::VectorInput>) -> Result<Vec<VectorOrId>> {
     list.into_iter().map(vector_input).collect()
 }
 
+fn relevance_feedback(r: grpc::RelevanceFeedbackInput) -> Result<RelevanceFeedbackInput> {
+    let missing = |field: &str| Error::bad_input(format!("relevance_feedback: missing field: {field}"));
+    let target = vector_input(r.target.ok_or_else(|| missing("target"))?)?;
+    let feedback = r
+        .feedback
+        .into_iter()
+        .map(|item| {
+            Ok(FeedbackItem {
+                example: vector_input(item.example.ok_or_else(|| missing("feedback.example"))?)?,
+                score: item.score,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let strategy = match r.strategy.and_then(|s| s.variant) {
+        Some(grpc::feedback_strategy::Variant::Naive(n)) => {
+            FeedbackStrategy::Naive(NaiveFeedback { a: n.a, b: n.b, c: n.c })
+        }
+        None => return Err(missing("strategy")),
+    };
+    Ok(RelevanceFeedbackInput {
+        target,
+        feedback,
+        strategy,
+    })
+}
+
 fn query_input(q: grpc::Query) -> Result<Option<QueryInput>> {
     let Some(variant) = q.variant else {
         return Ok(None);
@@ -235,7 +265,9 @@ fn query_input(q: grpc::Query) -> Result<Option<QueryInput>> {
                 weights: (!r.weights.is_empty()).then_some(r.weights),
             },
         },
-        Variant::RelevanceFeedback(_) => other("relevance_feedback"),
+        Variant::RelevanceFeedback(r) => QueryInput::RelevanceFeedback {
+            relevance_feedback: relevance_feedback(r)?,
+        },
         Variant::Text(_) => other("text"),
     }))
 }
