@@ -25,6 +25,9 @@ pub enum Command {
     Search(SearchArgs),
     /// The same data through in-process indexes (usearch variants, exact scan).
     Baseline(BaselineArgs),
+    /// Hybrid search: a dense and a sparse prefetch fused with RRF, beside each prefetch alone
+    /// (REST). Uploads the dataset with generated sparse vectors first unless --no-upload.
+    Hybrid(HybridArgs),
 }
 
 /// Which dataset: generated from these parameters into the cache, or an existing directory.
@@ -192,4 +195,53 @@ pub struct BaselineArgs {
     pub k: usize,
     #[arg(long)]
     pub json_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HybridArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Query the existing collection (uploaded by an earlier run) instead of recreating it.
+    #[arg(long)]
+    pub no_upload: bool,
+    #[arg(long, default_value_t = 16)]
+    pub m: usize,
+    #[arg(long, default_value_t = 100)]
+    pub ef_construct: usize,
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 2)]
+    pub upload_concurrency: usize,
+    /// Give up waiting for the collection to be indexed after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    pub index_timeout_s: u64,
+    /// Sparse vocabulary size.
+    #[arg(long, default_value_t = 30_000)]
+    pub vocab: u32,
+    /// Term draws per document (duplicates merge, so slightly fewer non-zeros).
+    #[arg(long, default_value_t = 32)]
+    pub doc_terms: usize,
+    /// Term draws per query.
+    #[arg(long, default_value_t = 8)]
+    pub query_terms: usize,
+    /// `limit` of each prefetch (and of each prefetch run alone).
+    #[arg(long, default_value_t = 50)]
+    pub prefetch_limit: usize,
+    /// `limit` of the fused result (recall@k).
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// hnsw_ef of the dense prefetch (0 = server default).
+    #[arg(long, default_value_t = 64)]
+    pub ef: usize,
+    /// Closed-loop concurrencies.
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    pub concurrency: Vec<usize>,
+    /// Requests per measured run.
+    #[arg(long, default_value_t = 2000)]
+    pub requests: usize,
+    /// Unmeasured requests before each shape.
+    #[arg(long, default_value_t = 200)]
+    pub warmup: usize,
 }

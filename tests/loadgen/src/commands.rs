@@ -2,11 +2,12 @@
 
 use crate::baseline::runner::{self, MemoryStats, SweepConfig};
 use crate::baseline::{BuildParams, IndexSpec};
-use crate::cli::{BaselineArgs, Cli, Command, DataArgs, SearchArgs, ServerArgs, UploadArgs};
+use crate::cli::{BaselineArgs, Cli, Command, DataArgs, HybridArgs, SearchArgs, ServerArgs, UploadArgs};
 use crate::client::{ServerClient, Transport};
 use crate::dataset::{self, Dataset, DatasetSpec};
 use crate::gen::LatentMixtureSpec;
 use crate::grpc::{self, GrpcClient};
+use crate::hybrid::{self, Shape, SparseSpec};
 use crate::report::{opt, table, unix_time, Reporter};
 use crate::rest::{CollectionParams, QdrantClient};
 use crate::search::{self, LoadShape, RunResult, Workload};
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Upload(a) => upload(&a),
         Command::Search(a) => search(&a),
         Command::Baseline(a) => baseline(&a),
+        Command::Hybrid(a) => hybrid(&a),
     }
 }
 
@@ -104,16 +106,19 @@ fn merge(mut a: Value, b: Value) -> Value {
     a
 }
 
+fn distance_name(ds: &Dataset) -> &'static str {
+    if ds.meta.distance == "cosine" {
+        "Cosine"
+    } else {
+        "Euclid"
+    }
+}
+
 fn upload(a: &UploadArgs) -> anyhow::Result<()> {
     let ds = load(&a.data)?;
     let params = CollectionParams {
         dim: ds.base.cols,
-        distance: if ds.meta.distance == "cosine" {
-            "Cosine"
-        } else {
-            "Euclid"
-        }
-        .into(),
+        distance: distance_name(&ds).into(),
         m: a.m,
         ef_construct: a.ef_construct,
         shards: a.shards,
@@ -411,6 +416,183 @@ fn baseline(a: &BaselineArgs) -> anyhow::Result<()> {
                 "p99 ms",
                 "adds/CPU-s",
                 "B/vec"
+            ],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+/// Creates the hybrid collection and uploads dense + sparse points, then waits until every
+/// point is counted and the collection is green (indexing done).
+async fn hybrid_upload(a: &HybridArgs, ds: &Dataset, spec: &SparseSpec, c: &QdrantClient) -> anyhow::Result<f64> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    let name = &a.server.collection;
+    c.delete_collection(name).await?;
+    let body = hybrid::collection_body(ds.base.cols, distance_name(ds), a.m, a.ef_construct);
+    c.create_collection_with(name, &body)
+        .await
+        .context("create collection")?;
+    let t0 = std::time::Instant::now();
+    let dim = ds.base.cols;
+    let batches: Vec<usize> = (0..ds.base.rows).step_by(a.batch.max(1)).collect();
+    stream::iter(batches)
+        .map(|lo| async move {
+            let hi = (lo + a.batch).min(ds.base.rows);
+            let rows = &ds.base.data[lo * dim..hi * dim];
+            let body = hybrid::upsert_body(lo, rows, dim, spec);
+            c.upsert(name, bytes::Bytes::from(body.to_string()), true)
+                .await
+                .with_context(|| format!("points {lo}..{hi}"))
+        })
+        .buffer_unordered(a.upload_concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    let deadline = t0 + Duration::from_secs(a.index_timeout_s);
+    loop {
+        let info = c.collection_info(name).await?;
+        if info.points_count == Some(ds.base.rows as u64) && info.status.as_deref() == Some("green") {
+            return Ok(t0.elapsed().as_secs_f64());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "collection not indexed within {} s: {info:?}",
+            a.index_timeout_s
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `qbench hybrid`: dense, sparse and the two fused with RRF, per concurrency, and the hybrid
+/// query's latency relative to the slower of its prefetches run alone.
+fn hybrid(a: &HybridArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.server.transport == Transport::Rest,
+        "qbench hybrid speaks REST only (--transport rest)"
+    );
+    let ds = load(&a.data)?;
+    anyhow::ensure!(
+        a.prefetch_limit <= ds.gt.cols && a.k <= a.prefetch_limit,
+        "need k ({}) <= prefetch limit ({}) <= ground truth depth ({})",
+        a.k,
+        a.prefetch_limit,
+        ds.gt.cols
+    );
+    let spec = SparseSpec {
+        vocab: a.vocab,
+        doc_terms: a.doc_terms,
+        query_terms: a.query_terms,
+        seed: a.data.seed,
+    };
+    let max_conc = a.concurrency.iter().copied().max().unwrap_or(1).max(1);
+    let rt = runtime(a.server.client_threads)?;
+    let c = rest_client(&a.server, max_conc.max(a.upload_concurrency))?;
+    let reporter = Reporter {
+        json_out: a.server.json_out.clone(),
+    };
+    let ctx = merge(
+        context(&a.server, &ds),
+        json!({"sparse": spec, "prefetch_limit": a.prefetch_limit, "k": a.k, "ef": a.ef}),
+    );
+    if !a.no_upload {
+        let s = rt.block_on(hybrid_upload(a, &ds, &spec, &c))?;
+        eprintln!(
+            "qbench hybrid: uploaded and indexed {} points in {s:.1} s",
+            ds.base.rows
+        );
+        reporter.emit(&merge(json!({"kind": "hybrid_upload", "indexed_s": s}), ctx.clone()))?;
+    }
+
+    // Exact ground truth of each shape.
+    let nq = ds.queries.rows;
+    let sparse_queries: Vec<_> = (0..nq).map(|i| spec.query(i)).collect();
+    let docs: Vec<_> = (0..ds.base.rows).map(|i| spec.doc(i)).collect();
+    let sparse_gt = hybrid::sparse_ground_truth(&docs, &sparse_queries, a.prefetch_limit);
+    drop(docs);
+    let dense_gt: Vec<Vec<u32>> = (0..nq).map(|i| ds.gt.row(i)[..a.prefetch_limit].to_vec()).collect();
+    let fused_gt: Vec<Vec<u32>> = (0..nq)
+        .map(|i| hybrid::rrf(&[&dense_gt[i], &sparse_gt[i]], a.k))
+        .collect();
+    let truth = |shape: Shape| {
+        Arc::new(match shape {
+            Shape::Dense => hybrid::to_matrix(&dense_gt, a.k),
+            Shape::Sparse => hybrid::to_matrix(&sparse_gt, a.k),
+            Shape::Hybrid => hybrid::to_matrix(&fused_gt, a.k),
+        })
+    };
+    let ef = (a.ef > 0).then_some(a.ef);
+    let workloads: Vec<(Shape, Workload<QdrantClient>)> = Shape::ALL
+        .iter()
+        .map(|&shape| {
+            let bodies = (0..nq)
+                .map(|i| {
+                    let body =
+                        hybrid::query_body(shape, ds.queries.row(i), &sparse_queries[i], a.prefetch_limit, a.k, ef);
+                    bytes::Bytes::from(body.to_string())
+                })
+                .collect();
+            let w = Workload {
+                collection: a.server.collection.clone(),
+                bodies: Arc::new(bodies),
+                gt: truth(shape),
+                k: a.k,
+            };
+            (shape, w)
+        })
+        .collect();
+
+    let mut rows = Vec::new();
+    for &conc in &a.concurrency {
+        let mut by_shape = Vec::new();
+        for (shape, w) in &workloads {
+            if a.warmup > 0 {
+                rt.block_on(search::closed_loop(&c, w, conc, a.warmup, 0, &[]))?;
+            }
+            let r = rt.block_on(search::closed_loop(&c, w, conc, a.requests, 0, &a.server.server_pids))?;
+            if r.ok == 0 {
+                anyhow::bail!(
+                    "every {} request failed: {}",
+                    shape.name(),
+                    r.first_error.unwrap_or_default()
+                );
+            }
+            let mut row = search_row(a.ef, &r);
+            row.insert(0, shape.name().to_string());
+            eprintln!("{}", row.join("  "));
+            rows.push(row);
+            reporter.emit(&merge(
+                merge(json!({"kind": "hybrid", "shape": shape}), ctx.clone()),
+                serde_json::to_value(&r)?,
+            ))?;
+            by_shape.push((*shape, r));
+        }
+        let get = |s: Shape| by_shape.iter().find(|(x, _)| *x == s).map(|(_, r)| r);
+        if let (Some(d), Some(sp), Some(h)) = (get(Shape::Dense), get(Shape::Sparse), get(Shape::Hybrid)) {
+            let p50 = h.latency.p50_ms / d.latency.p50_ms.max(sp.latency.p50_ms);
+            let p99 = h.latency.p99_ms / d.latency.p99_ms.max(sp.latency.p99_ms);
+            eprintln!("qbench hybrid: c={conc}: hybrid / slower prefetch alone: p50 {p50:.2}x, p99 {p99:.2}x");
+            reporter.emit(&merge(
+                json!({"kind": "hybrid_ratio", "concurrency": conc, "p50_ratio": p50, "p99_ratio": p99, "hybrid_qps": h.qps}),
+                ctx.clone(),
+            ))?;
+        }
+    }
+    println!(
+        "{}",
+        table(
+            &[
+                "shape",
+                "ef",
+                "load",
+                "recall@k",
+                "QPS",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "p99.9 ms",
+                "errors",
+                "q/srv-CPU-s",
+                "srv RSS MiB"
             ],
             &rows
         )

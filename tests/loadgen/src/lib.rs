@@ -3,7 +3,7 @@
 //! Modules: `rng`/`gen` (latent-mixture data), `gt` (exact ground truth), `vecio`
 //! (.fvecs/.ivecs), `dataset` (cache), `client` (the server calls, one trait over the
 //! transports `rest` and `grpc`), `upload`/`search` (load, transport-agnostic), `baseline`
-//! (in-process indexes behind one trait), `stats`, `procstat`, `report`.
+//! (in-process indexes behind one trait), `hybrid` (dense + sparse workload), `stats`, `procstat`, `report`.
 
 pub mod baseline;
 pub mod cli;
@@ -13,6 +13,7 @@ pub mod dataset;
 pub mod gen;
 pub mod grpc;
 pub mod gt;
+pub mod hybrid;
 pub mod procstat;
 pub mod report;
 pub mod rest;

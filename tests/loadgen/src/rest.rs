@@ -214,6 +214,14 @@ impl QdrantClient {
         req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body)
     }
 
+    /// `PUT /collections/{name}` with any body (collections `CollectionParams` cannot describe).
+    pub async fn create_collection_with(&self, name: &str, body: &serde_json::Value) -> Result<(), RestError> {
+        let url = format!("{}/collections/{name}", self.base);
+        let req = self.json_post(self.http.put(&url), Bytes::from(body.to_string()));
+        self.send("PUT", req, &url, false).await?;
+        Ok(())
+    }
+
     /// Any HTTP answer from `GET /` counts as ready.
     pub async fn ready(&self) -> bool {
         self.http.get(format!("{}/", self.base)).send().await.is_ok()
