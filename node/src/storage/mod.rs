@@ -9,4 +9,5 @@ pub mod indexer;
 pub mod payload_index;
 pub mod record;
 pub mod shard;
+pub mod sparse_index;
 pub mod usearch_index;

@@ -24,6 +24,7 @@ use super::index::{self, HnswParams, IndexingOptions, VectorIndex};
 use super::indexer::Indexer;
 use super::payload_index::{PayloadFieldSchema, PayloadIndexInfo, PayloadIndexes, PayloadSchemaType};
 use super::record::{self, StoredPoint};
+use super::sparse_index::SparseIndex;
 use crate::error::{Error, Result};
 use crate::model::collection::CollectionConfig;
 use crate::model::facet::FacetHit;
@@ -121,6 +122,8 @@ pub(crate) struct ShardState {
     pub dense: BTreeMap<String, DenseArena>,
     pub index_state: BTreeMap<String, IndexState>,
     pub payload_indexes: PayloadIndexes,
+    /// Inverted index of each sparse vector name.
+    pub sparse_index: BTreeMap<String, SparseIndex>,
     seq: u64,
 }
 
@@ -129,6 +132,12 @@ impl ShardState {
         match self.slots.get(slot as usize) {
             Some(Slot::Live(p)) => Some(p),
             _ => None,
+        }
+    }
+
+    fn index_sparse(&mut self, slot: u32, sparse: &BTreeMap<String, SparseVector>) {
+        for (name, v) in sparse {
+            self.sparse_index.entry(name.clone()).or_default().insert(slot, v);
         }
     }
 
@@ -280,6 +289,7 @@ impl LocalShard {
             dense: BTreeMap::new(),
             index_state: BTreeMap::new(),
             payload_indexes: PayloadIndexes::default(),
+            sparse_index: BTreeMap::new(),
             seq: 0,
         };
         let mut indexes = BTreeMap::new();
@@ -344,6 +354,7 @@ impl LocalShard {
                 }
             }
             state.payload_indexes.insert(slot, &stored.payload);
+            state.index_sparse(slot, &sparse);
             state.slots[slot as usize] = Slot::Live(PointEntry {
                 id,
                 version: stored.version,
@@ -660,9 +671,14 @@ impl LocalShard {
         for (id, point, old) in planned {
             if let Some(old_slot) = old {
                 let reused = point.as_ref().is_some_and(|p| p.slot == old_slot);
-                if let Some(Slot::Live(entry)) = state.slots.get(old_slot as usize) {
-                    let payload = entry.payload.clone();
-                    state.payload_indexes.remove(old_slot, &payload);
+                let st = &mut *state;
+                if let Some(Slot::Live(entry)) = st.slots.get(old_slot as usize) {
+                    st.payload_indexes.remove(old_slot, &entry.payload);
+                    for (name, v) in &entry.sparse {
+                        if let Some(index) = st.sparse_index.get_mut(name) {
+                            index.remove(old_slot, v);
+                        }
+                    }
                 }
                 if !reused {
                     self.retire(&mut state, old_slot);
@@ -693,6 +709,7 @@ impl LocalShard {
                         }
                     }
                     state.payload_indexes.insert(slot, &p.payload);
+                    state.index_sparse(slot, &sparse);
                     state.slots[slot as usize] = Slot::Live(PointEntry {
                         id,
                         version: p.version,
@@ -897,6 +914,16 @@ impl LocalShard {
                     .ok_or_else(|| Error::bad_input(format!("Not existing vector name: {}", query.using)))?;
                 self.search_dense(&state, arena, q, query, candidates.as_deref(), &accept)?
             }
+            ShardQueryKind::Sparse(q) if candidates.is_none() => {
+                let q = q.clone().sorted();
+                let mut scored = match state.sparse_index.get(&query.using) {
+                    Some(index) => index.search(&q, state.slots.len(), &accept),
+                    None => Vec::new(),
+                };
+                top_k(&mut scored, query.limit, Distance::Dot);
+                scored
+            }
+            // Re-scoring prefetched candidates: score just those.
             ShardQueryKind::Sparse(q) => {
                 let q = q.clone().sorted();
                 let mut scored: Vec<(u32, f32)> = universe()
