@@ -42,6 +42,7 @@ impl Collection {
             with_vector: WithVector::Names(vec![using.clone()]),
             exclude: Vec::new(),
             candidates: None,
+            sibling: false,
         };
         let points = self.search_shards(query, 0, sample, consistency).await?;
         let mut ids = Vec::with_capacity(points.len());

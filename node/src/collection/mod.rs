@@ -834,6 +834,7 @@ impl Collection {
             with_vector,
             exclude: Vec::new(),
             candidates: None,
+            sibling: false,
         };
         let hits = self.search_shards(query, 0, limit, consistency).await?;
         Ok(ScrollResult {

@@ -81,15 +81,19 @@ pub struct Output {
     pub with_payload: PayloadSelector,
     pub with_vector: WithVector,
     pub consistency: ReadConsistency,
+    /// This stage has siblings (see `ShardQuery::sibling`).
+    pub sibling: bool,
 }
 
 impl Output {
-    fn inner(consistency: ReadConsistency) -> Output {
+    /// What the prefetches of `stage` hand on to it.
+    fn inner(stage: &Stage, consistency: ReadConsistency) -> Output {
         Output {
             offset: 0,
             with_payload: PayloadSelector::None,
             with_vector: WithVector::default(),
             consistency,
+            sibling: stage.prefetches.len() > 1,
         }
     }
 }
@@ -267,7 +271,7 @@ impl Collection {
                 let candidates = if stage.prefetches.is_empty() {
                     None
                 } else {
-                    let inner = Output::inner(out.consistency);
+                    let inner = Output::inner(stage, out.consistency);
                     let lists = try_join_all(stage.prefetches.iter().map(|p| self.execute(p, &inner, exclude))).await?;
                     Some(union_of_ids(lists))
                 };
@@ -290,7 +294,7 @@ impl Collection {
                 let query = shard_query(stage, kind, stage.filter.clone(), None, out, exclude);
                 return self.search_shards(query, out.offset, page, out.consistency).await;
             }
-            let inner = Output::inner(out.consistency);
+            let inner = Output::inner(stage, out.consistency);
             let lists = try_join_all(stage.prefetches.iter().map(|p| self.execute(p, &inner, exclude))).await?;
             match &stage.scoring {
                 Scoring::Fusion(method) => {
@@ -462,6 +466,7 @@ fn shard_query(
         with_vector: out.with_vector.clone(),
         exclude: exclude.to_vec(),
         candidates,
+        sibling: out.sibling,
     }
 }
 

@@ -295,6 +295,7 @@ impl Collection {
             with_vector: c.with_vector,
             exclude,
             candidates: None,
+            sibling: false,
         };
         self.search_shards(query, c.offset, c.limit, c.consistency).await
     }
@@ -401,6 +402,7 @@ impl Collection {
             with_payload: r.with_payload.unwrap_or(PayloadSelector::None),
             with_vector: r.with_vector.unwrap_or_default(),
             consistency: r.consistency,
+            sibling: false,
         };
         self.execute(&stage, &out, &exclude).await
     }

@@ -67,6 +67,7 @@ impl ShardRequest {
         /// Prefetched candidates a re-scoring query may score exactly on the async worker.
         const MAX_INLINE_CANDIDATES: usize = 1024;
         match self {
+            ShardRequest::Search { query } if query.sibling => false,
             ShardRequest::Search { query } if query.candidates.is_some() => {
                 query.filter.is_none()
                     && query

@@ -532,6 +532,10 @@ pub struct ShardQuery {
     /// When set, only these points are scored: the candidates prefetched for a re-scoring query.
     #[serde(default)]
     pub candidates: Option<Vec<PointId>>,
+    /// One of several sibling searches of a query: run it on its own thread so the siblings
+    /// overlap, rather than inline on the async worker (which would run them one after another).
+    #[serde(default)]
+    pub sibling: bool,
 }
 
 /// `?consistency=` of reads: how many replicas of each shard answer, and which points count.

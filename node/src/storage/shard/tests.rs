@@ -46,6 +46,7 @@ fn nearest_ids(shard: &LocalShard, indexed_only: bool, exact: bool) -> Vec<u64> 
         with_vector: WithVector::default(),
         exclude: Vec::new(),
         candidates: None,
+        sibling: false,
     };
     let mut ids: Vec<u64> = shard
         .search(&query)
