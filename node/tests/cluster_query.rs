@@ -1,6 +1,6 @@
 //! The Query API's prefetch and fusion on a sharded 3-peer cluster: every peer answers hybrid
 //! (dense + sparse) RRF and DBSF queries, nested re-scoring and filtered prefetches exactly as the
-//! brute-force answer over all points says (formulas, groups, facets and order_by too), whatever shard holds which point (a prefetch's
+//! brute-force answer over all points says (formulas, groups, facets, order_by and lookup_from too), whatever shard holds which point (a prefetch's
 //! `limit` is a global top-k, not a per-shard one).
 
 mod common;
@@ -186,6 +186,23 @@ fn hybrid_queries_on_a_sharded_cluster() {
     let small = |i: usize| i < 1000;
     let filtered = [data.dense_top(&dq, 30, &small), data.sparse_top(&sq, 30, &small)];
 
+    // lookup_from: example ids name points of another sharded collection and another vector.
+    let lib = json!({"vectors": {"img": {"size": DIM, "distance": "Dot"}}, "shard_number": 3});
+    assert_eq!(
+        peers[1].ok("PUT", "/collections/lib?timeout=10", Some(lib)),
+        json!(true)
+    );
+    let lib_vectors = vectors(5, DIM, 77);
+    let points: Vec<Value> = (0..5)
+        .map(|i| json!({"id": i, "vector": {"img": lib_vectors[i]}}))
+        .collect();
+    peers[2].ok(
+        "PUT",
+        "/collections/lib/points?wait=true",
+        Some(json!({"points": points})),
+    );
+    let looked_up = data.dense_top(&lib_vectors[4], 10, &all);
+
     for p in &peers {
         let query = |body: Value| p.ok("POST", "/collections/h/points/query", Some(body))["points"].clone();
         let hits = query(
@@ -205,6 +222,10 @@ fn hybrid_queries_on_a_sharded_cluster() {
                                 "query": {"fusion": "dbsf"}, "limit": 20}),
         );
         assert_fused(&format!("dbsf via {}", p.url), &hits, &dbsf_want, 20);
+
+        let hits = query(json!({"query": 4, "using": "d", "limit": 10, "params": {"exact": true},
+                                "lookup_from": {"collection": "lib", "vector": "img"}}));
+        assert_ranked(&format!("lookup_from via {}", p.url), &hits, &looked_up);
 
         let hits = query(json!({"prefetch": sparse_pf(100, Value::Null), "query": dq, "using": "d", "limit": 7}));
         assert_ranked(&format!("re-scored via {}", p.url), &hits, &rescored);
