@@ -916,12 +916,10 @@ impl LocalShard {
             }
             ShardQueryKind::Sparse(q) if candidates.is_none() => {
                 let q = q.clone().sorted();
-                let mut scored = match state.sparse_index.get(&query.using) {
-                    Some(index) => index.search(&q, state.slots.len(), &accept),
+                match state.sparse_index.get(&query.using) {
+                    Some(index) => index.search(&q, state.slots.len(), query.limit, &accept),
                     None => Vec::new(),
-                };
-                top_k(&mut scored, query.limit, Distance::Dot);
-                scored
+                }
             }
             // Re-scoring prefetched candidates: score just those.
             ShardQueryKind::Sparse(q) => {

@@ -2,7 +2,8 @@
 //! it and their weights. A query walks only the posting lists of its own terms, so its cost is
 //! the number of (term, point) pairs it shares with the shard, not the shard's size.
 
-use std::collections::HashMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
 
 use crate::model::vector::SparseVector;
 
@@ -40,10 +41,19 @@ impl SparseIndex {
         }
     }
 
-    /// Dot product of `q` (sorted, no repeated term) with every slot sharing a term with it
-    /// and accepted by `accept`: (slot, score) in no particular order. `slots` bounds the slot
-    /// numbers (the shard's slot count).
-    pub fn search(&self, q: &SparseVector, slots: usize, accept: &dyn Fn(u32) -> bool) -> Vec<(u32, f32)> {
+    /// The best `limit` slots by dot product with `q` (sorted, no repeated term) among those
+    /// sharing a term with it and accepted by `accept`, best first (ties: lower slot first).
+    /// `slots` bounds the slot numbers (the shard's slot count).
+    ///
+    /// `accept` (filter, exclusions) reads the point itself, a cache miss per call, so it is asked
+    /// only of slots that would enter the current top `limit`: a few hundred, not every hit.
+    pub fn search(
+        &self,
+        q: &SparseVector,
+        slots: usize,
+        limit: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
         let mut score = vec![0f32; slots];
         let mut touched = vec![false; slots];
         let mut hit = Vec::new();
@@ -60,10 +70,42 @@ impl SparseIndex {
                 score[s] += qw * w;
             }
         }
-        hit.into_iter()
-            .filter(|s| accept(*s))
-            .map(|s| (s, score[s as usize]))
-            .collect()
+        if limit == 0 {
+            return Vec::new();
+        }
+        // Min-heap of the best so far: its top is the entry the next better hit evicts.
+        let mut best: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(limit + 1);
+        for slot in hit {
+            let candidate = Ranked(score[slot as usize], slot);
+            let enters = best.len() < limit || best.peek().is_some_and(|Reverse(worst)| candidate > *worst);
+            if enters && accept(slot) {
+                best.push(Reverse(candidate));
+                if best.len() > limit {
+                    best.pop();
+                }
+            }
+        }
+        let mut out: Vec<Ranked> = best.into_iter().map(|Reverse(r)| r).collect();
+        out.sort_unstable_by(|a, b| b.cmp(a));
+        out.into_iter().map(|Ranked(score, slot)| (slot, score)).collect()
+    }
+}
+
+/// A hit ordered by score, then by lower slot (greater = better).
+#[derive(Clone, Copy, PartialEq)]
+struct Ranked(f32, u32);
+
+impl Eq for Ranked {}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then_with(|| other.1.cmp(&self.1))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -84,14 +126,36 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_best_accepted_in_order_asking_accept_only_of_contenders() {
+        let mut idx = SparseIndex::default();
+        for slot in 0..100u32 {
+            idx.insert(slot, &v(&[1], &[100.0 - slot as f32]));
+        }
+        let asked = std::cell::Cell::new(0);
+        let accept = |s: u32| {
+            asked.set(asked.get() + 1);
+            s % 2 == 0
+        };
+        let hits = idx.search(&v(&[1], &[1.0]), 100, 3, &accept);
+        assert_eq!(hits, vec![(0, 100.0), (2, 98.0), (4, 96.0)]);
+        assert!(asked.get() < 100, "accept asked {} times", asked.get());
+        // ties: lower slot first
+        let mut idx = SparseIndex::default();
+        for slot in [5, 2, 9] {
+            idx.insert(slot, &v(&[1], &[1.0]));
+        }
+        assert_eq!(idx.search(&v(&[1], &[1.0]), 10, 2, &|_| true), vec![(2, 1.0), (5, 1.0)]);
+    }
+
+    #[test]
     fn scores_only_points_sharing_a_term() {
         let mut idx = SparseIndex::default();
         idx.insert(0, &v(&[1, 2], &[1.0, 2.0]));
         idx.insert(1, &v(&[2, 3], &[3.0, 1.0]));
         idx.insert(2, &v(&[9], &[5.0]));
-        let hits = idx.search(&v(&[2, 3], &[1.0, 10.0]), 3, &|_| true);
+        let hits = idx.search(&v(&[2, 3], &[1.0, 10.0]), 3, 10, &|_| true);
         assert_eq!(sorted(hits), vec![(0, 2.0), (1, 13.0)]);
-        let hits = idx.search(&v(&[2], &[1.0]), 3, &|s| s != 1);
+        let hits = idx.search(&v(&[2], &[1.0]), 3, 10, &|s| s != 1);
         assert_eq!(hits, vec![(0, 2.0)]);
     }
 
@@ -104,10 +168,10 @@ mod tests {
         idx.remove(2, &v(&[7], &[1.0]));
         // slot 2 comes back with another vector, out of order
         idx.insert(2, &v(&[7, 8], &[4.0, 1.0]));
-        let hits = sorted(idx.search(&v(&[7], &[1.0]), 5, &|_| true));
+        let hits = sorted(idx.search(&v(&[7], &[1.0]), 5, 10, &|_| true));
         assert_eq!(hits, vec![(0, 1.0), (1, 1.0), (2, 4.0), (3, 1.0), (4, 1.0)]);
         idx.remove(2, &v(&[7, 8], &[4.0, 1.0]));
-        assert!(idx.search(&v(&[8], &[1.0]), 5, &|_| true).is_empty());
+        assert!(idx.search(&v(&[8], &[1.0]), 5, 10, &|_| true).is_empty());
         assert!(!idx.postings.contains_key(&8));
     }
 }

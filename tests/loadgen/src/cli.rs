@@ -238,6 +238,9 @@ pub struct HybridArgs {
     /// Closed-loop concurrencies.
     #[arg(long, value_delimiter = ',', default_value = "1,4")]
     pub concurrency: Vec<usize>,
+    /// Query shapes to run (the ratio needs all three).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "dense,sparse,hybrid")]
+    pub shapes: Vec<crate::hybrid::Shape>,
     /// Requests per measured run.
     #[arg(long, default_value_t = 2000)]
     pub requests: usize,

@@ -521,7 +521,8 @@ fn hybrid(a: &HybridArgs) -> anyhow::Result<()> {
         })
     };
     let ef = (a.ef > 0).then_some(a.ef);
-    let workloads: Vec<(Shape, Workload<QdrantClient>)> = Shape::ALL
+    let workloads: Vec<(Shape, Workload<QdrantClient>)> = a
+        .shapes
         .iter()
         .map(|&shape| {
             let bodies = (0..nq)

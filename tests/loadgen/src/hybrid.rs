@@ -114,7 +114,7 @@ pub fn to_matrix(rows: &[Vec<u32>], cols: usize) -> Matrix<u32> {
 }
 
 /// The three query shapes measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Shape {
     Dense,
@@ -123,8 +123,6 @@ pub enum Shape {
 }
 
 impl Shape {
-    pub const ALL: [Shape; 3] = [Shape::Dense, Shape::Sparse, Shape::Hybrid];
-
     pub fn name(self) -> &'static str {
         match self {
             Shape::Dense => "dense",
