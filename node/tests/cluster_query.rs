@@ -359,5 +359,40 @@ fn hybrid_queries_on_a_sharded_cluster() {
         let want = data.dense_top(&dq, 10, &|i| fused_top.contains(&(i as u64)));
         assert_ranked(&format!("nested via {}", p.url), &r[0]["points"], &want);
     }
+
+    // Aliases go through Raft: made on one peer, every peer resolves them; a switch is one entry.
+    let actions = json!({"actions": [{"create_alias": {"collection_name": "lib", "alias_name": "current"}}]});
+    assert_eq!(peers[1].ok("POST", "/collections/aliases", Some(actions)), json!(true));
+    let switch = json!({"actions": [{"delete_alias": {"alias_name": "current"}},
+                                    {"create_alias": {"collection_name": "h", "alias_name": "current"}}]});
+    assert_eq!(peers[0].ok("POST", "/collections/aliases", Some(switch)), json!(true));
+    let lookup = json!({"query": dq, "using": "d", "limit": 10, "params": {"exact": true}});
+    let want = data.dense_top(&dq, 10, &all);
+    for p in &peers {
+        eventually(Duration::from_secs(5), "alias on every peer", || {
+            let (code, body) = p.call("GET", "/aliases", None);
+            (code == 200 && body["result"]["aliases"] == json!([{"alias_name": "current", "collection_name": "h"}]))
+                .then_some(())
+                .ok_or(body.to_string())
+        });
+        let hits = p.ok("POST", "/collections/current/points/query", Some(lookup.clone()))["points"].clone();
+        assert_ranked(&format!("query through an alias via {}", p.url), &hits, &want);
+    }
+    // A collection cannot take an alias's name; deleting the collection drops the alias.
+    let (code, body) = peers[2].call(
+        "PUT",
+        "/collections/current",
+        Some(json!({"vectors": {"size": 2, "distance": "Dot"}})),
+    );
+    assert_eq!(code, 400, "{body}");
+    peers[2].ok("DELETE", "/collections/h", None);
+    for p in &peers {
+        eventually(Duration::from_secs(5), "alias dropped on every peer", || {
+            let (code, body) = p.call("GET", "/aliases", None);
+            (code == 200 && body["result"]["aliases"] == json!([]))
+                .then_some(())
+                .ok_or(body.to_string())
+        });
+    }
     println!("hybrid queries checked on 3 peers in {:?}", started.elapsed());
 }

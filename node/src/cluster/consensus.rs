@@ -167,6 +167,11 @@ impl Consensus {
         self.state_rx.borrow().state.clone()
     }
 
+    /// The collection `alias` names in the applied state, if it is an alias.
+    pub fn resolve_alias(&self, alias: &str) -> Option<String> {
+        self.state_rx.borrow().state.aliases.resolve(alias).map(str::to_string)
+    }
+
     /// Notified after every applied batch of entries (and on snapshot install).
     pub fn subscribe(&self) -> watch::Receiver<Arc<AppliedState>> {
         self.state_rx.clone()

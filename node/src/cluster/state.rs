@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::model::alias::{AliasAction, AliasTable};
 use crate::model::collection::CollectionConfig;
 
 pub type PeerId = u64;
@@ -82,6 +83,8 @@ pub struct ClusterState {
     /// How many collections were ever created (the source of their generations).
     #[serde(default)]
     pub collections_created: u64,
+    #[serde(default)]
+    pub aliases: AliasTable,
 }
 
 /// The applied cluster state together with the log index it reflects (what the state machine
@@ -124,6 +127,10 @@ pub enum ClusterOp {
     },
     DeleteCollection {
         name: String,
+    },
+    /// Alias changes, applied all or nothing.
+    ChangeAliases {
+        actions: Vec<AliasAction>,
     },
     UpdateCollection {
         name: String,
@@ -171,6 +178,7 @@ impl ClusterOp {
             ClusterOp::RemovePeer { .. } => "remove_peer",
             ClusterOp::CreateCollection { .. } => "create_collection",
             ClusterOp::DeleteCollection { .. } => "delete_collection",
+            ClusterOp::ChangeAliases { .. } => "change_aliases",
             ClusterOp::UpdateCollection { .. } => "update_collection",
             ClusterOp::CreatePayloadIndex { .. } => "create_payload_index",
             ClusterOp::DropPayloadIndex { .. } => "drop_payload_index",
@@ -179,6 +187,13 @@ impl ClusterOp {
             ClusterOp::RemoveReplica { .. } => "remove_replica",
         }
     }
+}
+
+/// Qdrant's refusal of a collection named like an alias.
+pub fn alias_taken(name: &str) -> Error {
+    Error::bad_input(format!(
+        "Can't create collection with name {name}. Alias with the same name already exists"
+    ))
 }
 
 fn collection_not_found(name: &str) -> Error {
@@ -218,6 +233,9 @@ impl ClusterState {
                 if self.collections.contains_key(name) {
                     return Err(Error::AlreadyExists(format!("Collection `{name}` already exists!")));
                 }
+                if self.aliases.contains(name) {
+                    return Err(alias_taken(name));
+                }
                 validate_placement(placement, config.params.shard_number, &self.peers)?;
                 let state = init_state.unwrap_or(ReplicaState::Active);
                 let shards = placement
@@ -237,9 +255,17 @@ impl ClusterState {
                 Ok(())
             }
             ClusterOp::DeleteCollection { name } => match self.collections.remove(name) {
-                Some(_) => Ok(()),
+                Some(_) => {
+                    self.aliases.remove_collection(name);
+                    Ok(())
+                }
                 None => Err(collection_not_found(name)),
             },
+            ClusterOp::ChangeAliases { actions } => {
+                let collections = &self.collections;
+                self.aliases = self.aliases.apply(actions, &|name| collections.contains_key(name))?;
+                Ok(())
+            }
             ClusterOp::UpdateCollection { name, config } => {
                 let collection = self
                     .collections

@@ -34,11 +34,9 @@ impl Examples {
                 vector: using.to_string(),
             });
         };
-        let other = if from.collection == searched.name {
-            None
-        } else {
-            Some(lookup.lookup_collection(&from.collection)?)
-        };
+        // The name may be an alias: compare the collections it stands for.
+        let found = lookup.lookup_collection(&from.collection)?;
+        let other = (found.name != searched.name).then_some(found);
         Ok(Examples {
             other,
             vector: from.vector.clone().unwrap_or_else(|| using.to_string()),

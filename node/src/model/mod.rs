@@ -1,6 +1,7 @@
 //! Qdrant's data model, shared by every layer: REST and peer APIs parse into these types,
 //! collections and shards compute on them. Serde shapes are Qdrant's JSON.
 
+pub mod alias;
 pub mod cluster;
 pub mod collection;
 pub mod facet;

@@ -47,7 +47,12 @@ async fn wait_reconciled(node: &Node, index: u64, deadline: Instant) -> Result<(
 }
 
 /// Proposes `op` and waits until this peer's collections reflect it; returns the log index.
-async fn propose_and_sync(node: &Node, consensus: &Consensus, op: ClusterOp, timeout: Duration) -> Result<u64> {
+pub(super) async fn propose_and_sync(
+    node: &Node,
+    consensus: &Consensus,
+    op: ClusterOp,
+    timeout: Duration,
+) -> Result<u64> {
     let deadline = Instant::now() + timeout;
     let index = consensus.propose(op, timeout).await?;
     wait_reconciled(node, index, deadline).await?;

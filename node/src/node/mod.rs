@@ -3,6 +3,7 @@
 //! collection operations act directly; in cluster mode they go through consensus and
 //! `cluster_sync` makes the local collections match the applied cluster state.
 
+mod aliases;
 pub mod cluster_sync;
 pub mod query;
 pub mod rebalance;
@@ -19,6 +20,7 @@ use crate::cluster::{Consensus, ReplicaState};
 use crate::collection::{blocking, wait_unused, Collection, LocalPlacement};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::model::alias::AliasTable;
 use crate::model::cluster::{ClusterOperation, CollectionClusterInfo, LocalShardInfo};
 use crate::model::collection::{validate_collection_name, CreateCollection, UpdateCollection};
 use crate::model::operations::UpdateResult;
@@ -33,6 +35,8 @@ pub struct Node {
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     collections: RwLock<BTreeMap<String, Arc<Collection>>>,
+    /// Standalone: the alias table (in cluster mode the cluster state holds it).
+    aliases: RwLock<AliasTable>,
     /// Serialises create/delete so two requests cannot race on one name.
     lifecycle: tokio::sync::Mutex<()>,
     indexing: IndexingOptions,
@@ -65,6 +69,7 @@ impl Node {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
             collections: RwLock::new(BTreeMap::new()),
+            aliases: RwLock::new(AliasTable::default()),
             lifecycle: tokio::sync::Mutex::new(()),
             indexing,
             started,
@@ -80,6 +85,7 @@ impl Node {
             // Leftovers of deletions interrupted by a crash.
             let _ = std::fs::remove_dir_all(&deleted);
         }
+        *node.aliases.write() = aliases::load(&node.aliases_file())?;
         let mut points = 0;
         for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;
@@ -103,12 +109,20 @@ impl Node {
         Ok(node)
     }
 
+    /// The collection `name` names: a collection, or an alias of one.
     pub fn collection(&self, name: &str) -> Result<Arc<Collection>> {
+        let resolved = self.resolve_alias(name);
+        let name = resolved.as_deref().unwrap_or(name);
         self.collections
             .read()
             .get(name)
             .cloned()
             .ok_or_else(|| Error::not_found(format!("Collection `{name}` doesn't exist!")))
+    }
+
+    /// The collection `name` stands for: its target if it is an alias, else itself.
+    pub fn real_name(&self, name: &str) -> String {
+        self.resolve_alias(name).unwrap_or_else(|| name.to_string())
     }
 
     pub fn collection_names(&self) -> Vec<String> {
@@ -212,6 +226,9 @@ impl Node {
         if self.exists(name) {
             return Err(Error::AlreadyExists(format!("Collection `{name}` already exists!")));
         }
+        if self.aliases.read().contains(name) {
+            return Err(crate::cluster::state::alias_taken(name));
+        }
         self.create_local(name, config, None).await?;
         Ok(true)
     }
@@ -222,7 +239,13 @@ impl Node {
             return cluster_sync::delete_collection(self, consensus, name, timeout).await;
         }
         let _lifecycle = self.lifecycle.lock().await;
-        self.delete_local(name).await
+        let deleted = self.delete_local(name).await?;
+        if deleted {
+            let mut next = self.aliases.read().clone();
+            next.remove_collection(name);
+            self.save_aliases(next)?;
+        }
+        Ok(deleted)
     }
 
     pub async fn update_collection(
@@ -231,6 +254,7 @@ impl Node {
         update: UpdateCollection,
         timeout: Option<Duration>,
     ) -> Result<bool> {
+        let name = &self.real_name(name);
         if let Some(consensus) = self.consensus() {
             return cluster_sync::update_collection(self, consensus, name, update, timeout).await;
         }
@@ -246,6 +270,7 @@ impl Node {
         schema: PayloadFieldSchema,
         timeout: Option<Duration>,
     ) -> Result<UpdateResult> {
+        let name = &self.real_name(name);
         if let Some(consensus) = self.consensus() {
             return cluster_sync::create_payload_index(self, consensus, name, field, schema, timeout).await;
         }
@@ -258,6 +283,7 @@ impl Node {
         field: &str,
         timeout: Option<Duration>,
     ) -> Result<UpdateResult> {
+        let name = &self.real_name(name);
         if let Some(consensus) = self.consensus() {
             return cluster_sync::delete_payload_index(self, consensus, name, field, timeout).await;
         }
@@ -267,6 +293,7 @@ impl Node {
     /// `GET /collections/{c}/cluster`: the placement consensus decided; standalone, this node is
     /// peer 0 and every shard is local and Active.
     pub fn collection_cluster_info(&self, name: &str) -> Result<CollectionClusterInfo> {
+        let name = &self.real_name(name);
         if let Some(consensus) = self.consensus() {
             return cluster_sync::collection_cluster_info(self, consensus, name);
         }
@@ -297,6 +324,7 @@ impl Node {
         operation: ClusterOperation,
         timeout: Option<Duration>,
     ) -> Result<bool> {
+        let name = &self.real_name(name);
         let consensus = self
             .consensus()
             .ok_or_else(|| Error::BadRequest("Distributed mode disabled".into()))?;

@@ -32,6 +32,22 @@ impl CollectionsService {
     }
 }
 
+fn aliases_response(
+    started: Instant,
+    aliases: Vec<crate::model::alias::AliasDescription>,
+) -> Response<grpc::ListAliasesResponse> {
+    Response::new(grpc::ListAliasesResponse {
+        aliases: aliases
+            .into_iter()
+            .map(|a| grpc::AliasDescription {
+                alias_name: a.alias_name,
+                collection_name: a.collection_name,
+            })
+            .collect(),
+        time: elapsed(started),
+    })
+}
+
 fn operation(started: Instant, result: bool) -> Response<grpc::CollectionOperationResponse> {
     Response::new(grpc::CollectionOperationResponse {
         result,
@@ -119,22 +135,26 @@ impl grpc::collections_server::Collections for CollectionsService {
 
     async fn update_aliases(
         &self,
-        _request: Request<grpc::ChangeAliases>,
+        request: Request<grpc::ChangeAliases>,
     ) -> Result<Response<grpc::CollectionOperationResponse>, Status> {
-        Err(Status::unimplemented("aliases are not supported by this node yet"))
+        let started = Instant::now();
+        let request = request.into_inner();
+        let timeout = consensus_timeout(request.timeout);
+        let change = from_grpc::collection::change_aliases(request).map_err(status)?;
+        let done = self.node.update_aliases(change, timeout).await.map_err(status)?;
+        Ok(operation(started, done))
     }
 
-    /// No aliases exist on this node (REST answers the same empty list).
     async fn list_collection_aliases(
         &self,
         request: Request<grpc::ListCollectionAliasesRequest>,
     ) -> Result<Response<grpc::ListAliasesResponse>, Status> {
         let started = Instant::now();
-        self.existing(&request.into_inner().collection_name)?;
-        Ok(Response::new(grpc::ListAliasesResponse {
-            aliases: Vec::new(),
-            time: elapsed(started),
-        }))
+        let aliases = self
+            .node
+            .collection_aliases(&request.into_inner().collection_name)
+            .map_err(status)?;
+        Ok(aliases_response(started, aliases))
     }
 
     async fn list_aliases(
@@ -142,10 +162,7 @@ impl grpc::collections_server::Collections for CollectionsService {
         _request: Request<grpc::ListAliasesRequest>,
     ) -> Result<Response<grpc::ListAliasesResponse>, Status> {
         let started = Instant::now();
-        Ok(Response::new(grpc::ListAliasesResponse {
-            aliases: Vec::new(),
-            time: elapsed(started),
-        }))
+        Ok(aliases_response(started, self.node.list_aliases()))
     }
 
     async fn collection_cluster_info(
@@ -168,7 +185,7 @@ impl grpc::collections_server::Collections for CollectionsService {
         request: Request<grpc::CollectionExistsRequest>,
     ) -> Result<Response<grpc::CollectionExistsResponse>, Status> {
         let started = Instant::now();
-        let exists = self.node.exists(&request.into_inner().collection_name);
+        let exists = self.node.collection(&request.into_inner().collection_name).is_ok();
         Ok(Response::new(grpc::CollectionExistsResponse {
             result: Some(grpc::CollectionExists { exists }),
             time: elapsed(started),

@@ -64,7 +64,7 @@ pub async fn delete(
 
 pub async fn exists(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
     let t = Instant::now();
-    Ok(ok(t, json!({"exists": node.exists(&name)})))
+    Ok(ok(t, json!({"exists": node.collection(&name).is_ok()})))
 }
 
 #[derive(Deserialize)]
@@ -119,7 +119,24 @@ pub async fn update_cluster(
     Ok(ok(t, node.update_collection_cluster(&name, body, p.timeout()).await?))
 }
 
-pub async fn list_aliases() -> ApiResult {
+/// `GET /aliases`.
+pub async fn list_aliases(State(node): State<Arc<Node>>) -> ApiResult {
     let t = Instant::now();
-    Ok(ok(t, json!({"aliases": []})))
+    Ok(ok(t, json!({"aliases": node.list_aliases()})))
+}
+
+/// `GET /collections/{c}/aliases`.
+pub async fn collection_aliases(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
+    let t = Instant::now();
+    Ok(ok(t, json!({"aliases": node.collection_aliases(&name)?})))
+}
+
+/// `POST /collections/aliases`: create, delete and rename aliases, all or nothing.
+pub async fn update_aliases(
+    State(node): State<Arc<Node>>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<crate::model::alias::ChangeAliases>,
+) -> ApiResult {
+    let t = Instant::now();
+    Ok(ok(t, node.update_aliases(body, p.timeout()).await?))
 }

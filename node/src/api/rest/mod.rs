@@ -75,7 +75,8 @@ pub fn router(node: Arc<Node>) -> Router {
                 .delete(collections::delete),
         )
         .route(&format!("{c}/exists"), get(collections::exists))
-        .route(&format!("{c}/aliases"), get(collections::list_aliases))
+        .route(&format!("{c}/aliases"), get(collections::collection_aliases))
+        .route("/collections/aliases", post(collections::update_aliases))
         .route(
             &format!("{c}/cluster"),
             get(collections::cluster_info).post(collections::update_cluster),

@@ -196,6 +196,31 @@ fn sparse_vectors(config: grpc::SparseVectorConfig) -> Result<BTreeMap<String, S
         .collect()
 }
 
+/// `UpdateAliases`: the actions in REST's model; an action with no variant is refused.
+pub fn change_aliases(r: grpc::ChangeAliases) -> Result<crate::model::alias::ChangeAliases> {
+    use crate::model::alias::AliasAction;
+    use grpc::alias_operations::Action;
+    let actions = r
+        .actions
+        .into_iter()
+        .map(|a| match a.action {
+            Some(Action::CreateAlias(c)) => Ok(AliasAction::CreateAlias {
+                collection_name: c.collection_name,
+                alias_name: c.alias_name,
+            }),
+            Some(Action::DeleteAlias(d)) => Ok(AliasAction::DeleteAlias {
+                alias_name: d.alias_name,
+            }),
+            Some(Action::RenameAlias(r)) => Ok(AliasAction::RenameAlias {
+                old_alias_name: r.old_alias_name,
+                new_alias_name: r.new_alias_name,
+            }),
+            None => Err(Error::bad_input("alias operation without an action")),
+        })
+        .collect::<Result<_>>()?;
+    Ok(crate::model::alias::ChangeAliases { actions })
+}
+
 #[cfg(test)]
 #[allow(deprecated)]
 mod tests {
