@@ -394,5 +394,46 @@ fn hybrid_queries_on_a_sharded_cluster() {
                 .ok_or(body.to_string())
         });
     }
+
+    // Conditional writes are resolved by every replica against its own copy: with 3 replicas,
+    // each peer reads its local one and all agree.
+    let create = json!({"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 2, "replication_factor": 3});
+    assert_eq!(
+        peers[0].ok("PUT", "/collections/cond?timeout=10", Some(create)),
+        json!(true)
+    );
+    let seed = json!({"points": [{"id": 1, "vector": [1, 0], "payload": {"locked": false}},
+                                 {"id": 2, "vector": [0, 1], "payload": {"locked": true}}]});
+    peers[1].ok("PUT", "/collections/cond/points?wait=true", Some(seed));
+    let points = |v: i64| {
+        json!([{"id": 1, "vector": [1, 1], "payload": {"v": v}},
+                                 {"id": 2, "vector": [1, 1], "payload": {"v": v}},
+                                 {"id": 3, "vector": [1, 1], "payload": {"v": v}}])
+    };
+    let unlocked = json!({"must": [{"key": "locked", "match": {"value": false}}]});
+    peers[2].ok(
+        "PUT",
+        "/collections/cond/points?wait=true",
+        Some(json!({"points": points(1), "update_filter": unlocked})),
+    );
+    peers[0].ok(
+        "PUT",
+        "/collections/cond/points?wait=true",
+        Some(json!({"points": points(2), "update_mode": "insert_only"})),
+    );
+    for p in &peers {
+        let r = p.ok(
+            "POST",
+            "/collections/cond/points",
+            Some(json!({"ids": [1, 2, 3], "with_payload": true})),
+        );
+        let got: Vec<Value> = r.as_array().unwrap().iter().map(|p| p["payload"].clone()).collect();
+        assert_eq!(
+            got,
+            vec![json!({"v": 1}), json!({"locked": true}), json!({"v": 1})],
+            "via {}",
+            p.url
+        );
+    }
     println!("hybrid queries checked on 3 peers in {:?}", started.elapsed());
 }

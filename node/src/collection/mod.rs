@@ -652,19 +652,27 @@ impl Collection {
     fn route(&self, op: PointOperation) -> Result<Vec<(ShardId, PointOperation)>> {
         let mut by_shard: BTreeMap<ShardId, PointOperation> = BTreeMap::new();
         match op {
-            PointOperation::Upsert(points) => {
+            PointOperation::Upsert(points, conditions) => {
                 let mut parts: BTreeMap<ShardId, Vec<_>> = BTreeMap::new();
                 for p in points {
                     parts.entry(self.shard_of(&p.id)?).or_default().push(p);
                 }
-                by_shard.extend(parts.into_iter().map(|(s, p)| (s, PointOperation::Upsert(p))));
+                by_shard.extend(
+                    parts
+                        .into_iter()
+                        .map(|(s, p)| (s, PointOperation::Upsert(p, conditions.clone()))),
+                );
             }
-            PointOperation::UpdateVectors(updates) => {
+            PointOperation::UpdateVectors(updates, filter) => {
                 let mut parts: BTreeMap<ShardId, Vec<_>> = BTreeMap::new();
                 for u in updates {
                     parts.entry(self.shard_of(&u.0)?).or_default().push(u);
                 }
-                by_shard.extend(parts.into_iter().map(|(s, p)| (s, PointOperation::UpdateVectors(p))));
+                by_shard.extend(
+                    parts
+                        .into_iter()
+                        .map(|(s, p)| (s, PointOperation::UpdateVectors(p, filter.clone()))),
+                );
             }
             other => match other.selector() {
                 Some(Selector::Ids(ids)) => {
@@ -1038,7 +1046,7 @@ fn with_selector(op: &PointOperation, selector: Selector) -> PointOperation {
         | PointOperation::OverwritePayload { selector: s, .. }
         | PointOperation::DeletePayload { selector: s, .. }
         | PointOperation::DeleteVectors { selector: s, .. } => *s = selector,
-        PointOperation::Upsert(_) | PointOperation::UpdateVectors(_) => {}
+        PointOperation::Upsert(..) | PointOperation::UpdateVectors(..) => {}
     }
     op
 }

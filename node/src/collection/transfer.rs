@@ -88,7 +88,7 @@ impl Collection {
                 p.copied = copied;
             }
             if !points.is_empty() {
-                let (local, op) = (local.clone(), PointOperation::Upsert(points));
+                let (local, op) = (local.clone(), PointOperation::Upsert(points, Default::default()));
                 blocking(move || local.apply_now(&op, false)).await?;
             }
             match next {

@@ -69,22 +69,30 @@ pub fn prepare(config: &CollectionConfig, op: PointOperation) -> Result<PointOpe
         f.validate()?;
     }
     Ok(match op {
-        PointOperation::Upsert(points) => PointOperation::Upsert(
-            points
+        PointOperation::Upsert(points, conditions) => {
+            if let Some(f) = &conditions.filter {
+                f.validate()?;
+            }
+            let points = points
                 .into_iter()
                 .map(|mut p| {
                     let named = prepare_vectors(config, p.vector.into_named())?;
                     p.vector = crate::model::vector::VectorInput::Named(named);
                     Ok(p)
                 })
-                .collect::<Result<_>>()?,
-        ),
-        PointOperation::UpdateVectors(updates) => PointOperation::UpdateVectors(
-            updates
+                .collect::<Result<_>>()?;
+            PointOperation::Upsert(points, conditions)
+        }
+        PointOperation::UpdateVectors(updates, filter) => {
+            if let Some(f) = &filter {
+                f.validate()?;
+            }
+            let updates = updates
                 .into_iter()
                 .map(|(id, v)| prepare_vectors(config, v).map(|v| (id, v)))
-                .collect::<Result<_>>()?,
-        ),
+                .collect::<Result<_>>()?;
+            PointOperation::UpdateVectors(updates, filter)
+        }
         PointOperation::DeleteVectors { selector, names } => {
             if let Some(unknown) = names
                 .iter()

@@ -36,6 +36,30 @@ pub enum BatchVectors {
     Named(BTreeMap<String, Vec<Vector>>),
 }
 
+/// `update_mode` of an upsert.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateMode {
+    /// Insert new points, update existing ones.
+    #[default]
+    Upsert,
+    /// Only insert points that do not exist yet.
+    InsertOnly,
+    /// Only update points that exist.
+    UpdateOnly,
+}
+
+/// When an upsert may write a point. Every replica decides against its own copy of the point,
+/// so replicas holding the same data end in the same state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpsertConditions {
+    #[serde(default)]
+    pub mode: UpdateMode,
+    /// An existing point is updated only if it matches (new points are inserted regardless).
+    #[serde(default)]
+    pub filter: Option<Filter>,
+}
+
 /// `PUT /collections/{c}/points`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -44,20 +68,43 @@ pub enum UpsertRequest {
         points: Vec<PointStruct>,
         #[serde(default)]
         shard_key: Option<serde_json::Value>,
+        #[serde(default)]
+        update_filter: Option<Filter>,
+        #[serde(default)]
+        update_mode: Option<UpdateMode>,
     },
     Batch {
         batch: Batch,
         #[serde(default)]
         shard_key: Option<serde_json::Value>,
+        #[serde(default)]
+        update_filter: Option<Filter>,
+        #[serde(default)]
+        update_mode: Option<UpdateMode>,
     },
 }
 
 impl UpsertRequest {
-    pub fn into_points(self) -> Result<Vec<PointStruct>> {
-        match self {
-            UpsertRequest::Points { points, .. } => Ok(points),
-            UpsertRequest::Batch { batch, .. } => batch.into_points(),
-        }
+    pub fn into_operation(self) -> Result<PointOperation> {
+        let (points, filter, mode) = match self {
+            UpsertRequest::Points {
+                points,
+                update_filter,
+                update_mode,
+                ..
+            } => (points, update_filter, update_mode),
+            UpsertRequest::Batch {
+                batch,
+                update_filter,
+                update_mode,
+                ..
+            } => (batch.into_points()?, update_filter, update_mode),
+        };
+        let conditions = UpsertConditions {
+            mode: mode.unwrap_or_default(),
+            filter,
+        };
+        Ok(PointOperation::Upsert(points, conditions))
     }
 }
 
@@ -168,6 +215,9 @@ pub struct UpdateVectorsRequest {
     pub points: Vec<PointVectors>,
     #[serde(default)]
     pub shard_key: Option<serde_json::Value>,
+    /// Only points matching it are updated.
+    #[serde(default)]
+    pub update_filter: Option<Filter>,
 }
 
 /// `POST /collections/{c}/points/vectors/delete`.
@@ -220,7 +270,7 @@ fn selector(points: Option<Vec<PointId>>, filter: Option<Filter>) -> Result<Sele
 /// layer forwards them to the peers that hold a shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PointOperation {
-    Upsert(Vec<PointStruct>),
+    Upsert(Vec<PointStruct>, UpsertConditions),
     Delete(Selector),
     SetPayload {
         payload: Payload,
@@ -236,7 +286,8 @@ pub enum PointOperation {
         selector: Selector,
     },
     ClearPayload(Selector),
-    UpdateVectors(Vec<(PointId, NamedVectors)>),
+    /// New vectors of existing points; with a filter, of those matching it only.
+    UpdateVectors(Vec<(PointId, NamedVectors)>, Option<Filter>),
     DeleteVectors {
         selector: Selector,
         names: Vec<String>,
@@ -267,7 +318,10 @@ impl PointOperation {
     }
 
     pub fn update_vectors(r: UpdateVectorsRequest) -> Self {
-        PointOperation::UpdateVectors(r.points.into_iter().map(|p| (p.id, p.vector.into_named())).collect())
+        PointOperation::UpdateVectors(
+            r.points.into_iter().map(|p| (p.id, p.vector.into_named())).collect(),
+            r.update_filter,
+        )
     }
 
     pub fn delete_vectors(r: DeleteVectorsRequest) -> Result<Self> {
@@ -279,7 +333,7 @@ impl PointOperation {
 
     pub fn from_batch(op: BatchOperation) -> Result<Self> {
         Ok(match op {
-            BatchOperation::Upsert(u) => PointOperation::Upsert(u.into_points()?),
+            BatchOperation::Upsert(u) => u.into_operation()?,
             BatchOperation::Delete(s) => PointOperation::Delete(s.into_selector()),
             BatchOperation::SetPayload(r) => Self::set_payload(r)?,
             BatchOperation::OverwritePayload(r) => Self::overwrite_payload(r)?,
@@ -293,7 +347,7 @@ impl PointOperation {
     /// The ids named explicitly (for routing to shards); `None` when a filter selects points.
     pub fn selector(&self) -> Option<&Selector> {
         match self {
-            PointOperation::Upsert(_) | PointOperation::UpdateVectors(_) => None,
+            PointOperation::Upsert(..) | PointOperation::UpdateVectors(..) => None,
             PointOperation::Delete(s) | PointOperation::ClearPayload(s) => Some(s),
             PointOperation::SetPayload { selector, .. }
             | PointOperation::OverwritePayload { selector, .. }
@@ -329,12 +383,24 @@ mod tests {
                 "payloads": [{"a": 1}, null]}}"#,
         )
         .unwrap();
-        let points = r.into_points().unwrap();
+        let PointOperation::Upsert(points, conditions) = r.into_operation().unwrap() else {
+            panic!("not an upsert")
+        };
+        assert_eq!(conditions, UpsertConditions::default());
         assert_eq!(points.len(), 2);
         assert_eq!(points[0].payload.as_ref().unwrap()["a"], 1);
         assert!(points[1].payload.is_none());
         let bad: UpsertRequest = serde_json::from_str(r#"{"batch": {"ids": [1, 2], "vectors": [[1.0]]}}"#).unwrap();
-        assert!(bad.into_points().is_err());
+        assert!(bad.into_operation().is_err());
+        let r: UpsertRequest = serde_json::from_str(
+            r#"{"points": [], "update_mode": "update_only", "update_filter": {"must": [{"has_id": [1]}]}}"#,
+        )
+        .unwrap();
+        let PointOperation::Upsert(_, conditions) = r.into_operation().unwrap() else {
+            panic!("not an upsert")
+        };
+        assert_eq!(conditions.mode, UpdateMode::UpdateOnly);
+        assert!(conditions.filter.is_some());
     }
 
     #[test]

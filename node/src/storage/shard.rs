@@ -28,7 +28,7 @@ use super::sparse_index::SparseIndex;
 use crate::error::{Error, Result};
 use crate::model::collection::CollectionConfig;
 use crate::model::facet::FacetHit;
-use crate::model::operations::{PointOperation, Selector};
+use crate::model::operations::{PointOperation, Selector, UpdateMode};
 use crate::model::order_by::OrderBy;
 use crate::model::payload::{self, JsonPath, PayloadSelector};
 use crate::model::query::{RecommendStrategy, Record, ScoredPoint, ShardQuery, ShardQueryKind};
@@ -539,8 +539,19 @@ impl LocalShard {
             }
         };
         match op {
-            PointOperation::Upsert(points) => {
+            PointOperation::Upsert(points, conditions) => {
                 for p in points {
+                    let existing = state.ids.get(&p.id).copied();
+                    let allowed = match (conditions.mode, existing) {
+                        (UpdateMode::InsertOnly, Some(_)) | (UpdateMode::UpdateOnly, None) => false,
+                        (_, Some(slot)) => {
+                            conditions.filter.is_none() || state.matches(slot, conditions.filter.as_ref())
+                        }
+                        (_, None) => true,
+                    };
+                    if !allowed {
+                        continue;
+                    }
                     let vectors = p.vector.clone().into_named();
                     changes.push(Change::Put {
                         id: p.id,
@@ -579,11 +590,15 @@ impl LocalShard {
                     put_payload(&mut changes, id, &|p| p.clear());
                 }
             }
-            PointOperation::UpdateVectors(updates) => {
+            PointOperation::UpdateVectors(updates, filter) => {
                 for (id, vectors) in updates {
                     let Some(mut cur) = self.current(state, id) else {
                         return Err(Error::not_found(format!("No point with id {id} found")));
                     };
+                    let matches = |slot: &u32| state.matches(*slot, filter.as_ref());
+                    if filter.is_some() && !state.ids.get(id).is_some_and(matches) {
+                        continue;
+                    }
                     cur.vectors.extend(vectors.clone());
                     cur.version = seq;
                     changes.push(Change::Put {

@@ -51,7 +51,7 @@ pub async fn upsert(
     Params(p): Params<WriteParams>,
     Body(body): Body<UpsertRequest>,
 ) -> ApiResult {
-    write(&node, &name, &p, PointOperation::Upsert(body.into_points()?)).await
+    write(&node, &name, &p, body.into_operation()?).await
 }
 
 pub async fn delete(

@@ -27,7 +27,9 @@ fn upsert(shard: &LocalShard, ids: std::ops::Range<u64>) {
             payload: None,
         })
         .collect();
-    shard.apply(&PointOperation::Upsert(points), false).unwrap();
+    shard
+        .apply(&PointOperation::Upsert(points, Default::default()), false)
+        .unwrap();
 }
 
 fn nearest_ids(shard: &LocalShard, indexed_only: bool, exact: bool) -> Vec<u64> {

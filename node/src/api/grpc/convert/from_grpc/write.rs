@@ -11,8 +11,8 @@ use super::value::payload;
 use super::vector::vectors;
 use crate::error::{Error, Result};
 use crate::model::operations::{
-    DeletePayloadRequest, DeleteVectorsRequest, PointOperation, PointVectors, SetPayloadRequest, UpdateVectorsRequest,
-    WriteOrdering,
+    DeletePayloadRequest, DeleteVectorsRequest, PointOperation, PointVectors, SetPayloadRequest, UpdateMode,
+    UpdateVectorsRequest, UpsertConditions, WriteOrdering,
 };
 
 /// `ordering`, parsed by the same function as REST's `?ordering=`.
@@ -29,32 +29,30 @@ pub fn ordering(o: Option<grpc::WriteOrdering>) -> Result<WriteOrdering> {
     WriteOrdering::parse(Some(&text))
 }
 
-/// Conditional and insert-only / update-only upserts change what a write does; the node does not
-/// have them, so they are refused rather than run as plain upserts.
-fn no_update_filter(f: &Option<grpc::Filter>) -> Result<()> {
-    match f {
-        Some(_) => Err(Error::bad_input("update_filter is not supported by this node")),
-        None => Ok(()),
-    }
-}
-
-fn no_update_mode(mode: Option<i32>) -> Result<()> {
-    match mode.map(grpc::UpdateMode::try_from) {
-        None | Some(Ok(grpc::UpdateMode::Upsert)) => Ok(()),
-        Some(_) => Err(Error::bad_input(
-            "update_mode other than upsert is not supported by this node",
-        )),
-    }
+fn update_mode(mode: Option<i32>) -> Result<UpdateMode> {
+    Ok(match mode.map(grpc::UpdateMode::try_from) {
+        None | Some(Ok(grpc::UpdateMode::Upsert)) => UpdateMode::Upsert,
+        Some(Ok(grpc::UpdateMode::InsertOnly)) => UpdateMode::InsertOnly,
+        Some(Ok(grpc::UpdateMode::UpdateOnly)) => UpdateMode::UpdateOnly,
+        Some(Err(_)) => {
+            return Err(Error::bad_input(format!(
+                "unknown update_mode {}",
+                mode.unwrap_or_default()
+            )))
+        }
+    })
 }
 
 pub fn upsert(
     points: Vec<grpc::PointStruct>,
     update_filter: Option<grpc::Filter>,
-    update_mode: Option<i32>,
+    mode: Option<i32>,
 ) -> Result<PointOperation> {
-    no_update_filter(&update_filter)?;
-    no_update_mode(update_mode)?;
-    Ok(PointOperation::Upsert(point_structs(points)?))
+    let conditions = UpsertConditions {
+        mode: update_mode(mode)?,
+        filter: super::filter::optional(update_filter)?,
+    };
+    Ok(PointOperation::Upsert(point_structs(points)?, conditions))
 }
 
 pub fn delete(points: Option<grpc::PointsSelector>) -> Result<PointOperation> {
@@ -113,7 +111,6 @@ pub fn delete_payload(keys: Vec<String>, points: Option<grpc::PointsSelector>) -
 }
 
 pub fn update_vectors(points: Vec<grpc::PointVectors>, update_filter: Option<grpc::Filter>) -> Result<PointOperation> {
-    no_update_filter(&update_filter)?;
     let points = points
         .into_iter()
         .map(|p| {
@@ -126,6 +123,7 @@ pub fn update_vectors(points: Vec<grpc::PointVectors>, update_filter: Option<grp
     Ok(PointOperation::update_vectors(UpdateVectorsRequest {
         points,
         shard_key: None,
+        update_filter: super::filter::optional(update_filter)?,
     }))
 }
 
@@ -252,13 +250,24 @@ mod tests {
         }
         assert!(batch_operation(grpc::PointsUpdateOperation { operation: None }).is_err());
         assert!(matches!(batch_operations(vec![]), Err(Error::Validation(_))));
-        let filtered = Operation::Upsert(ops::PointStructList {
+        let conditional = Operation::Upsert(ops::PointStructList {
             update_filter: Some(grpc::Filter::default()),
+            update_mode: Some(grpc::UpdateMode::InsertOnly as i32),
             ..Default::default()
         });
-        assert!(batch_operation(grpc::PointsUpdateOperation {
-            operation: Some(filtered)
+        let op = batch_operation(grpc::PointsUpdateOperation {
+            operation: Some(conditional),
         })
-        .is_err());
+        .unwrap();
+        assert!(matches!(
+            op,
+            PointOperation::Upsert(
+                _,
+                UpsertConditions {
+                    mode: UpdateMode::InsertOnly,
+                    filter: Some(_)
+                }
+            )
+        ));
     }
 }
