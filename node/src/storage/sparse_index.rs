@@ -5,12 +5,41 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
+use parking_lot::Mutex;
+
 use crate::model::vector::SparseVector;
 
 #[derive(Default)]
 pub(crate) struct SparseIndex {
     /// Term -> (slot, weight), sorted by slot.
     postings: HashMap<u32, Vec<(u32, f32)>>,
+    /// Score buffers of finished queries, reused: a fresh one per query is a large allocation
+    /// (mapped and unmapped each time) for a shard of 100k points.
+    scratch: Mutex<Vec<Scratch>>,
+}
+
+/// Per-slot accumulators of one query. A slot's score is valid when its stamp is the query's.
+#[derive(Default)]
+struct Scratch {
+    score: Vec<f32>,
+    stamp: Vec<u32>,
+    query: u32,
+}
+
+impl Scratch {
+    /// Readies the buffer for a new query over `slots` slots.
+    fn start(&mut self, slots: usize) {
+        if self.stamp.len() < slots {
+            self.score.resize(slots, 0.0);
+            self.stamp.resize(slots, 0);
+        }
+        self.query = self.query.wrapping_add(1);
+        if self.query == 0 {
+            // Stamps wrapped around: clear them once every 4 billion queries.
+            self.stamp.fill(0);
+            self.query = 1;
+        }
+    }
 }
 
 impl SparseIndex {
@@ -54,8 +83,12 @@ impl SparseIndex {
         limit: usize,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
-        let mut score = vec![0f32; slots];
-        let mut touched = vec![false; slots];
+        if limit == 0 {
+            return Vec::new();
+        }
+        let mut scratch = self.scratch.lock().pop().unwrap_or_default();
+        scratch.start(slots);
+        let Scratch { score, stamp, query } = &mut scratch;
         let mut hit = Vec::new();
         for (term, qw) in q.indices.iter().zip(&q.values) {
             for (slot, w) in self.postings.get(term).map(Vec::as_slice).unwrap_or_default() {
@@ -63,15 +96,13 @@ impl SparseIndex {
                 if s >= slots {
                     continue;
                 }
-                if !touched[s] {
-                    touched[s] = true;
+                if stamp[s] != *query {
+                    stamp[s] = *query;
+                    score[s] = 0.0;
                     hit.push(*slot);
                 }
                 score[s] += qw * w;
             }
-        }
-        if limit == 0 {
-            return Vec::new();
         }
         // Min-heap of the best so far: its top is the entry the next better hit evicts.
         let mut best: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(limit + 1);
@@ -85,6 +116,7 @@ impl SparseIndex {
                 }
             }
         }
+        self.scratch.lock().push(scratch);
         let mut out: Vec<Ranked> = best.into_iter().map(|Reverse(r)| r).collect();
         out.sort_unstable_by(|a, b| b.cmp(a));
         out.into_iter().map(|Ranked(score, slot)| (slot, score)).collect()
