@@ -79,6 +79,15 @@ impl Data {
     }
 }
 
+/// A write through a peer other than the one that created the collection: that peer may apply
+/// the creation a moment later (a refused write changed nothing, so it is retried).
+fn write_when_known(p: &Peer, path: &str, body: Value) {
+    eventually(Duration::from_secs(10), "write to a new collection", || {
+        let (code, r) = p.call("PUT", path, Some(body.clone()));
+        (code == 200).then_some(()).ok_or(r.to_string())
+    });
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum()
 }
@@ -196,10 +205,10 @@ fn hybrid_queries_on_a_sharded_cluster() {
     let points: Vec<Value> = (0..5)
         .map(|i| json!({"id": i, "vector": {"img": lib_vectors[i]}}))
         .collect();
-    peers[2].ok(
-        "PUT",
+    write_when_known(
+        &peers[2],
         "/collections/lib/points?wait=true",
-        Some(json!({"points": points})),
+        json!({"points": points}),
     );
     let looked_up = data.dense_top(&lib_vectors[4], 10, &all);
 
@@ -404,17 +413,17 @@ fn hybrid_queries_on_a_sharded_cluster() {
     );
     let seed = json!({"points": [{"id": 1, "vector": [1, 0], "payload": {"locked": false}},
                                  {"id": 2, "vector": [0, 1], "payload": {"locked": true}}]});
-    peers[1].ok("PUT", "/collections/cond/points?wait=true", Some(seed));
+    write_when_known(&peers[1], "/collections/cond/points?wait=true", seed);
     let points = |v: i64| {
         json!([{"id": 1, "vector": [1, 1], "payload": {"v": v}},
                                  {"id": 2, "vector": [1, 1], "payload": {"v": v}},
                                  {"id": 3, "vector": [1, 1], "payload": {"v": v}}])
     };
     let unlocked = json!({"must": [{"key": "locked", "match": {"value": false}}]});
-    peers[2].ok(
-        "PUT",
+    write_when_known(
+        &peers[2],
         "/collections/cond/points?wait=true",
-        Some(json!({"points": points(1), "update_filter": unlocked})),
+        json!({"points": points(1), "update_filter": unlocked}),
     );
     peers[0].ok(
         "PUT",
