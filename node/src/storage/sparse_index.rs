@@ -18,25 +18,24 @@ pub(crate) struct SparseIndex {
     scratch: Mutex<Vec<Scratch>>,
 }
 
-/// Per-slot accumulators of one query. A slot's score is valid when its stamp is the query's.
+/// Per-slot accumulators of one query: (stamp, score), side by side so a posting touches one
+/// cache line. A slot's score is valid when its stamp is the query's.
 #[derive(Default)]
 struct Scratch {
-    score: Vec<f32>,
-    stamp: Vec<u32>,
+    acc: Vec<(u32, f32)>,
     query: u32,
 }
 
 impl Scratch {
     /// Readies the buffer for a new query over `slots` slots.
     fn start(&mut self, slots: usize) {
-        if self.stamp.len() < slots {
-            self.score.resize(slots, 0.0);
-            self.stamp.resize(slots, 0);
+        if self.acc.len() < slots {
+            self.acc.resize(slots, (0, 0.0));
         }
         self.query = self.query.wrapping_add(1);
         if self.query == 0 {
             // Stamps wrapped around: clear them once every 4 billion queries.
-            self.stamp.fill(0);
+            self.acc.fill((0, 0.0));
             self.query = 1;
         }
     }
@@ -88,26 +87,25 @@ impl SparseIndex {
         }
         let mut scratch = self.scratch.lock().pop().unwrap_or_default();
         scratch.start(slots);
-        let Scratch { score, stamp, query } = &mut scratch;
+        let Scratch { acc, query } = &mut scratch;
+        let acc = &mut acc[..slots];
         let mut hit = Vec::new();
         for (term, qw) in q.indices.iter().zip(&q.values) {
             for (slot, w) in self.postings.get(term).map(Vec::as_slice).unwrap_or_default() {
-                let s = *slot as usize;
-                if s >= slots {
+                let Some(a) = acc.get_mut(*slot as usize) else {
                     continue;
-                }
-                if stamp[s] != *query {
-                    stamp[s] = *query;
-                    score[s] = 0.0;
+                };
+                if a.0 != *query {
+                    *a = (*query, 0.0);
                     hit.push(*slot);
                 }
-                score[s] += qw * w;
+                a.1 += qw * w;
             }
         }
         // Min-heap of the best so far: its top is the entry the next better hit evicts.
         let mut best: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(limit + 1);
         for slot in hit {
-            let candidate = Ranked(score[slot as usize], slot);
+            let candidate = Ranked(acc[slot as usize].1, slot);
             let enters = best.len() < limit || best.peek().is_some_and(|Reverse(worst)| candidate > *worst);
             if enters && accept(slot) {
                 best.push(Reverse(candidate));
