@@ -81,6 +81,16 @@ impl Data {
 
 /// A write through a peer other than the one that created the collection: that peer may apply
 /// the creation a moment later (a refused write changed nothing, so it is retried).
+/// Waits until every peer has applied the creation of `collection`.
+fn known_everywhere(peers: &[Peer], collection: &str) {
+    for p in peers {
+        eventually(Duration::from_secs(10), "collection on every peer", || {
+            let (code, r) = p.call("GET", &format!("/collections/{collection}"), None);
+            (code == 200).then_some(()).ok_or(r.to_string())
+        });
+    }
+}
+
 fn write_when_known(p: &Peer, path: &str, body: Value) {
     eventually(Duration::from_secs(10), "write to a new collection", || {
         let (code, r) = p.call("PUT", path, Some(body.clone()));
@@ -210,6 +220,7 @@ fn hybrid_queries_on_a_sharded_cluster() {
         "/collections/lib/points?wait=true",
         json!({"points": points}),
     );
+    known_everywhere(&peers, "lib");
     let looked_up = data.dense_top(&lib_vectors[4], 10, &all);
 
     for p in &peers {
@@ -413,6 +424,7 @@ fn hybrid_queries_on_a_sharded_cluster() {
     );
     let seed = json!({"points": [{"id": 1, "vector": [1, 0], "payload": {"locked": false}},
                                  {"id": 2, "vector": [0, 1], "payload": {"locked": true}}]});
+    known_everywhere(&peers, "cond");
     write_when_known(&peers[1], "/collections/cond/points?wait=true", seed);
     let points = |v: i64| {
         json!([{"id": 1, "vector": [1, 1], "payload": {"v": v}},
