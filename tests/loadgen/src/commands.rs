@@ -201,6 +201,21 @@ fn upload(a: &UploadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Columns of `search_row`.
+const SEARCH_COLUMNS: &[&str] = &[
+    "ef",
+    "load",
+    "recall@k",
+    "QPS",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "p99.9 ms",
+    "errors",
+    "q/srv-CPU-s",
+    "srv RSS MiB",
+];
+
 fn search_row(ef: usize, r: &RunResult) -> Vec<String> {
     let load = match r.shape {
         LoadShape::Closed { concurrency } => format!("c={concurrency}"),
@@ -301,25 +316,7 @@ fn search_with<C: ServerClient>(
             }
         }
     }
-    println!(
-        "{}",
-        table(
-            &[
-                "ef",
-                "load",
-                "recall@k",
-                "QPS",
-                "p50 ms",
-                "p95 ms",
-                "p99 ms",
-                "p99.9 ms",
-                "errors",
-                "q/srv-CPU-s",
-                "srv RSS MiB"
-            ],
-            &rows
-        )
-    );
+    println!("{}", table(SEARCH_COLUMNS, &rows));
     Ok(())
 }
 
@@ -578,25 +575,6 @@ fn hybrid(a: &HybridArgs) -> anyhow::Result<()> {
             ))?;
         }
     }
-    println!(
-        "{}",
-        table(
-            &[
-                "shape",
-                "ef",
-                "load",
-                "recall@k",
-                "QPS",
-                "p50 ms",
-                "p95 ms",
-                "p99 ms",
-                "p99.9 ms",
-                "errors",
-                "q/srv-CPU-s",
-                "srv RSS MiB"
-            ],
-            &rows
-        )
-    );
+    println!("{}", table(&[&["shape"], SEARCH_COLUMNS].concat(), &rows));
     Ok(())
 }
