@@ -544,9 +544,7 @@ impl LocalShard {
                     let existing = state.ids.get(&p.id).copied();
                     let allowed = match (conditions.mode, existing) {
                         (UpdateMode::InsertOnly, Some(_)) | (UpdateMode::UpdateOnly, None) => false,
-                        (_, Some(slot)) => {
-                            conditions.filter.is_none() || state.matches(slot, conditions.filter.as_ref())
-                        }
+                        (_, Some(slot)) => state.matches(slot, conditions.filter.as_ref()),
                         (_, None) => true,
                     };
                     if !allowed {
@@ -595,8 +593,12 @@ impl LocalShard {
                     let Some(mut cur) = self.current(state, id) else {
                         return Err(Error::not_found(format!("No point with id {id} found")));
                     };
-                    let matches = |slot: &u32| state.matches(*slot, filter.as_ref());
-                    if filter.is_some() && !state.ids.get(id).is_some_and(matches) {
+                    // An existing point is live: without a filter it always matches.
+                    if !state
+                        .ids
+                        .get(id)
+                        .is_some_and(|slot| state.matches(*slot, filter.as_ref()))
+                    {
                         continue;
                     }
                     cur.vectors.extend(vectors.clone());
