@@ -48,13 +48,15 @@ impl Collection {
         let mut ids = Vec::with_capacity(points.len());
         let mut vectors = Vec::with_capacity(points.len());
         for p in points {
-            let Some(Vector::Dense(v)) = p
+            let Some(Vector::Dense(mut v)) = p
                 .vector
                 .map(|v| v.into_named())
                 .and_then(|mut named| named.remove(&using))
             else {
                 continue;
             };
+            // Served as written: uint8 vectors of a Cosine space come back unnormalised.
+            distance.preprocess(&mut v);
             ids.push(p.id);
             vectors.push(v);
         }

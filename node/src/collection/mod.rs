@@ -37,13 +37,14 @@ use crate::model::order_by::{order_key, OrderBy};
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{ReadConsistency, Record, ScoredPoint, ScrollResult, ShardQuery, ShardQueryKind};
 use crate::model::vector::{Distance, WithVector};
+use crate::model::vector_name;
 use crate::model::{Filter, PointId};
 use crate::storage::index::IndexingOptions;
 use crate::storage::payload_index::{PayloadFieldSchema, PayloadIndexInfo};
 use crate::storage::shard::LocalShard;
 use hash_ring::HashRing;
 use remote::Routing;
-use shard_request::{execute, expect_response, ShardInfo, ShardRequest, ShardResponse};
+use shard_request::{execute, expect_response, ShardInfo, ShardRequest, ShardResponse, SparseStats};
 
 const META_FILE: &str = "collection.json";
 
@@ -242,12 +243,57 @@ impl Collection {
         self.set_config(next)
     }
 
-    /// Replaces the configuration (cluster sync applies the one consensus decided).
+    /// Replaces the configuration (cluster sync applies the one consensus decided). When the
+    /// vector spaces change (a named vector created or deleted), the local shards are reopened
+    /// with the new ones first, deleted vectors purged from their points, so no write is checked
+    /// against a vector the shards do not have yet.
     pub fn set_config(&self, config: CollectionConfig) -> Result<()> {
+        let current = self.config();
+        let (before, after) = (vector_name::spaces(&current), vector_name::spaces(&config));
+        if before != after {
+            let removed = before
+                .iter()
+                .filter(|(name, space)| after.get(*name) != Some(*space))
+                .map(|(name, _)| name.clone())
+                .collect();
+            self.reopen_local_shards(&config, &removed)?;
+        }
         self.modify_meta(|meta| {
             meta.config = config;
             Ok(())
         })
+    }
+
+    /// Reopens every local shard with `config`, one at a time (each briefly unavailable), after
+    /// removing the vectors `removed` from its points.
+    fn reopen_local_shards(&self, config: &CollectionConfig, removed: &BTreeSet<String>) -> Result<()> {
+        let mut meta = self.meta.read().clone();
+        meta.config = config.clone();
+        let ids: Vec<ShardId> = self.shards.read().keys().copied().collect();
+        for id in ids {
+            let mut shards = self.shards.write();
+            let Some(shard) = shards.remove(&id) else { continue };
+            wait_unused(&shard, Duration::from_secs(30));
+            if Arc::strong_count(&shard) > 1 {
+                shards.insert(id, shard);
+                return Err(Error::Unavailable(format!(
+                    "shard {id} of collection {} is busy; try changing its vectors again",
+                    self.name
+                )));
+            }
+            if !removed.is_empty() {
+                if let Err(e) = shard.purge_vectors(removed) {
+                    shards.insert(id, shard);
+                    return Err(e);
+                }
+            }
+            shard.close();
+            drop(shard);
+            let reopened = open_shard(&self.path, id, &meta, self.indexing)?;
+            shards.insert(id, Arc::new(reopened));
+            tracing::info!(collection = %self.name, shard = id, "reopened shard with new vectors");
+        }
+        Ok(())
     }
 
     /// Changes the persisted metadata: written first, then swapped in.
@@ -905,7 +951,7 @@ impl Collection {
         consistency: ReadConsistency,
     ) -> Result<Vec<ScoredPoint>> {
         let distance = match &query.kind {
-            ShardQueryKind::Dense(_) => self
+            ShardQueryKind::Dense(_) | ShardQueryKind::MultiDense(_) => self
                 .config()
                 .params
                 .vectors
@@ -916,6 +962,7 @@ impl Collection {
         };
         let by_id = matches!(query.kind, ShardQueryKind::None);
         let sampled = matches!(query.kind, ShardQueryKind::Sample);
+        let query = self.weigh_by_idf(query).await?;
         let ordered = match &query.kind {
             ShardQueryKind::OrderBy(order) => Some(order.clone()),
             _ => None,
@@ -938,6 +985,31 @@ impl Collection {
             hits.sort_by(|a, b| distance.cmp_best_first(a.score, b.score).then(a.id.cmp(&b.id)));
         }
         Ok(hits.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// A sparse query on a vector with `modifier: idf`: each term's weight multiplied by its
+    /// IDF, from statistics summed over all shards (so every shard scores with the same weights;
+    /// one replica per shard is enough for statistics).
+    async fn weigh_by_idf(&self, mut query: ShardQuery) -> Result<ShardQuery> {
+        let ShardQueryKind::Sparse(q) = &query.kind else {
+            return Ok(query);
+        };
+        if !self.config().sparse_uses_idf(&query.using) || q.indices.is_empty() {
+            return Ok(query);
+        }
+        let request = ShardRequest::SparseStats {
+            using: query.using.clone(),
+            indices: q.indices.clone(),
+            corpus: query.params.idf.as_ref().and_then(|p| p.corpus()).cloned(),
+        };
+        let mut stats = SparseStats::default();
+        for response in self.read_all_shards(request).await? {
+            stats.merge(expect_response!(response, SparseStats)?);
+        }
+        if let ShardQueryKind::Sparse(q) = &mut query.kind {
+            q.values.iter_mut().enumerate().for_each(|(i, w)| *w *= stats.idf(i));
+        }
+        Ok(query)
     }
 
     /// Blocks until every local shard's HNSW holds all written vectors, or the timeout passes.

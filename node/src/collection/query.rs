@@ -28,6 +28,17 @@ struct Common {
     consistency: ReadConsistency,
 }
 
+fn check_dim(size: u64, v: &[f32]) -> Result<()> {
+    if v.len() as u64 != size {
+        return Err(Error::bad_input(format!(
+            "Vector dimension error: expected dim: {}, got {}",
+            size,
+            v.len()
+        )));
+    }
+    Ok(())
+}
+
 pub(super) fn check_limit(limit: usize) -> Result<usize> {
     if limit == 0 {
         return Err(Error::validation("limit: value 0 invalid, must be 1 or larger"));
@@ -44,16 +55,38 @@ impl Collection {
             .vectors
             .get(using)
             .ok_or_else(|| Error::bad_input(format!("Not existing vector name error: {using}")))?;
-        if v.len() as u64 != params.size {
+        if params.is_multi() {
+            // Qdrant reads a single vector against a multivector as a one-row multivector.
+            return self.multi_query(using, vec![v]);
+        }
+        check_dim(params.size, &v)?;
+        check_finite(&v)?;
+        crate::collection::validate::to_query_form(params, &mut v);
+        Ok(ShardQueryKind::Dense(v))
+    }
+
+    /// Validates a multivector query and puts each row in the stored form of `using`.
+    fn multi_query(&self, using: &str, mut rows: Vec<Vec<f32>>) -> Result<ShardQueryKind> {
+        let config = self.config();
+        let params = config
+            .params
+            .vectors
+            .get(using)
+            .ok_or_else(|| Error::bad_input(format!("Not existing vector name error: {using}")))?;
+        if !params.is_multi() {
             return Err(Error::bad_input(format!(
-                "Vector dimension error: expected dim: {}, got {}",
-                params.size,
-                v.len()
+                "Conversion between multi and regular vectors failed: vector `{using}` is not a multivector"
             )));
         }
-        check_finite(&v)?;
-        params.distance.preprocess(&mut v);
-        Ok(ShardQueryKind::Dense(v))
+        if rows.is_empty() {
+            return Err(Error::bad_input("multivector must not be empty"));
+        }
+        for row in &mut rows {
+            check_dim(params.size, row)?;
+            check_finite(row)?;
+            crate::collection::validate::to_query_form(params, row);
+        }
+        Ok(ShardQueryKind::MultiDense(rows))
     }
 
     fn sparse_query(&self, using: &str, s: crate::model::vector::SparseVector) -> Result<ShardQueryKind> {
@@ -103,17 +136,19 @@ impl Collection {
         match v {
             VectorOrId::Dense(d) => self.dense_query(using, d),
             VectorOrId::Sparse(s) => self.sparse_query(using, s),
+            VectorOrId::MultiDense(m) => self.multi_query(using, m),
             VectorOrId::Id(id) => {
                 if ex.excluded() {
                     exclude.push(id);
                 }
                 let stored = ex.collection(self).vectors_of(&ex.vector, &[id]).await?.remove(0);
                 match stored {
-                    Vector::Dense(d) if ex.is_query_space(using) => Ok(ShardQueryKind::Dense(d)),
                     Vector::Sparse(s) if ex.is_query_space(using) => Ok(ShardQueryKind::Sparse(s)),
-                    // Another collection's (or vector's) point: checked like a vector in the request.
+                    // Dense values are served as written (uint8 not normalised): put them in query
+                    // form like a vector in the request, which also checks another collection's.
                     Vector::Dense(d) => self.dense_query(using, d),
                     Vector::Sparse(s) => self.sparse_query(using, s),
+                    Vector::MultiDense(m) => self.multi_query(using, m),
                 }
             }
         }

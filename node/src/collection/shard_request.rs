@@ -15,6 +15,7 @@ use crate::model::vector::WithVector;
 use crate::model::{Filter, PointId};
 use crate::storage::payload_index::PayloadIndexInfo;
 use crate::storage::shard::LocalShard;
+pub use crate::storage::sparse_index::SparseStats;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,6 +57,12 @@ pub enum ShardRequest {
     },
     /// Counters and payload schema for `GET /collections/{c}`.
     Info,
+    /// IDF statistics of a sparse vector for a query's terms (within `corpus` when given).
+    SparseStats {
+        using: String,
+        indices: Vec<u32>,
+        corpus: Option<Filter>,
+    },
 }
 
 impl ShardRequest {
@@ -98,6 +105,7 @@ impl ShardRequest {
             ShardRequest::Facet { .. } => "facet",
             ShardRequest::Search { .. } => "search",
             ShardRequest::Info => "info",
+            ShardRequest::SparseStats { .. } => "sparse_stats",
         }
     }
 }
@@ -121,6 +129,7 @@ pub enum ShardResponse {
     Hits(Vec<ScoredPoint>),
     Info(ShardInfo),
     Facet(Vec<FacetHit>),
+    SparseStats(SparseStats),
 }
 
 /// Runs `request` on a local shard (blocking: call it on a blocking thread).
@@ -153,6 +162,9 @@ pub fn execute(shard: &LocalShard, request: &ShardRequest) -> Result<ShardRespon
             pending_vectors: shard.pending_vectors_count(),
             payload_schema: shard.payload_schema(),
         }),
+        ShardRequest::SparseStats { using, indices, corpus } => {
+            ShardResponse::SparseStats(shard.sparse_stats(using, indices, corpus.as_ref()))
+        }
     })
 }
 

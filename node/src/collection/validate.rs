@@ -2,7 +2,7 @@
 //! stored form (cosine vectors normalised, sparse vectors sorted by index).
 
 use crate::error::{Error, Result};
-use crate::model::collection::CollectionConfig;
+use crate::model::collection::{CollectionConfig, Datatype, VectorParams};
 use crate::model::operations::{PointOperation, Selector};
 use crate::model::vector::{check_finite, NamedVectors, Vector};
 
@@ -22,29 +22,84 @@ fn vector_label(name: &str) -> String {
     }
 }
 
+/// Puts a checked dense vector (or multivector row) of a write into the form it is stored in:
+/// normalised for Cosine, then rounded to the `datatype`. Qdrant keeps uint8 vectors as given
+/// (and computes the full cosine): the shard normalises those itself and keeps the norm, so the
+/// integers written are the ones served back.
+pub fn to_stored_form(params: &VectorParams, v: &mut [f32]) {
+    let datatype = params.datatype();
+    if datatype != Datatype::Uint8 {
+        params.distance.preprocess(v);
+    }
+    datatype.round(v);
+}
+
+/// A query vector in the form it is compared in: rounded to the `datatype` as Qdrant converts
+/// queries to the storage type, and normalised for Cosine.
+pub fn to_query_form(params: &VectorParams, v: &mut [f32]) {
+    let datatype = params.datatype();
+    if datatype == Datatype::Uint8 {
+        datatype.round(v);
+        params.distance.preprocess(v);
+    } else {
+        params.distance.preprocess(v);
+        datatype.round(v);
+    }
+}
+
+fn dense_params<'a>(config: &'a CollectionConfig, name: &str) -> Result<&'a VectorParams> {
+    config.params.vectors.get(name).ok_or_else(|| {
+        if config.is_sparse(name) {
+            Error::bad_input(format!(
+                "Conversion between sparse and regular vectors failed: {} is sparse",
+                vector_label(name)
+            ))
+        } else {
+            Error::bad_input(format!("Not existing vector name error: {name}"))
+        }
+    })
+}
+
+fn check_dense(params: &VectorParams, v: &[f32]) -> Result<()> {
+    if v.len() as u64 != params.size {
+        return Err(Error::bad_input(format!(
+            "Vector dimension error: expected dim: {}, got {}",
+            params.size,
+            v.len()
+        )));
+    }
+    check_finite(v)
+}
+
 fn prepare_vector(config: &CollectionConfig, name: &str, v: Vector) -> Result<Vector> {
     match v {
         Vector::Dense(mut d) => {
-            let params = config.params.vectors.get(name).ok_or_else(|| {
-                if config.is_sparse(name) {
-                    Error::bad_input(format!(
-                        "Conversion between sparse and regular vectors failed: {} is sparse",
-                        vector_label(name)
-                    ))
-                } else {
-                    Error::bad_input(format!("Not existing vector name error: {name}"))
-                }
-            })?;
-            if d.len() as u64 != params.size {
+            let params = dense_params(config, name)?;
+            check_dense(params, &d)?;
+            if params.is_multi() {
+                // A single vector written to a multivector is a multivector of one row.
+                to_stored_form(params, &mut d);
+                return Ok(Vector::MultiDense(vec![d]));
+            }
+            to_stored_form(params, &mut d);
+            Ok(Vector::Dense(d))
+        }
+        Vector::MultiDense(mut rows) => {
+            let params = dense_params(config, name)?;
+            if !params.is_multi() {
                 return Err(Error::bad_input(format!(
-                    "Vector dimension error: expected dim: {}, got {}",
-                    params.size,
-                    d.len()
+                    "Conversion between multi and regular vectors failed: {} is not a multivector",
+                    vector_label(name)
                 )));
             }
-            check_finite(&d)?;
-            params.distance.preprocess(&mut d);
-            Ok(Vector::Dense(d))
+            if rows.is_empty() {
+                return Err(Error::bad_input("multivector must not be empty"));
+            }
+            for row in &mut rows {
+                check_dense(params, row)?;
+                to_stored_form(params, row);
+            }
+            Ok(Vector::MultiDense(rows))
         }
         Vector::Sparse(s) => {
             if !config.is_sparse(name) {

@@ -26,6 +26,67 @@ pub struct VectorParams {
     pub multivector_config: Option<Value>,
 }
 
+impl VectorParams {
+    /// Whether points store several vectors under this name (`multivector_config`).
+    pub fn is_multi(&self) -> bool {
+        self.multivector_config.is_some()
+    }
+
+    /// The element type vectors are stored in (`datatype`, float32 by default).
+    pub fn datatype(&self) -> Datatype {
+        match self.datatype.as_deref() {
+            Some("float16") => Datatype::Float16,
+            Some("uint8") => Datatype::Uint8,
+            _ => Datatype::Float32,
+        }
+    }
+
+    /// Checks `multivector_config` and `datatype` (Qdrant rejects unknown variants as JSON errors).
+    pub(crate) fn validate_storage(&self, label: &str) -> Result<()> {
+        if let Some(m) = &self.multivector_config {
+            match m.get("comparator").and_then(Value::as_str) {
+                Some("max_sim") => {}
+                Some(other) => {
+                    return Err(Error::bad_input(format!(
+                        "Format error in JSON body: {label}.multivector_config.comparator: unknown variant `{other}`, expected `max_sim`"
+                    )))
+                }
+                None => {
+                    return Err(Error::bad_input(format!(
+                        "Format error in JSON body: {label}.multivector_config: missing field `comparator`"
+                    )))
+                }
+            }
+        }
+        match self.datatype.as_deref() {
+            None | Some("float32" | "float16" | "uint8") => Ok(()),
+            Some(other) => Err(Error::bad_input(format!(
+                "Format error in JSON body: {label}.datatype: unknown variant `{other}`, expected one of `float32`, `float16`, `uint8`"
+            ))),
+        }
+    }
+}
+
+/// How dense vector elements are stored. Values are rounded to the type on write, as Qdrant
+/// does, and served back rounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Datatype {
+    Float32,
+    Float16,
+    /// Whole numbers 0..=255 (a float is truncated and clamped, as a Rust `as u8` cast).
+    Uint8,
+}
+
+impl Datatype {
+    pub fn round(self, v: &mut [f32]) {
+        match self {
+            Datatype::Float32 => {}
+            Datatype::Float16 => v.iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32()),
+            Datatype::Uint8 => v.iter_mut().for_each(|x| *x = f32::from(*x as u8)),
+        }
+    }
+}
+
 /// `vectors`: one unnamed vector or a map of named ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -279,6 +340,33 @@ impl CollectionConfig {
             .as_ref()
             .is_some_and(|m| m.contains_key(name))
     }
+
+    /// Whether queries on sparse vector `name` weigh their terms by IDF (`modifier: "idf"`).
+    pub fn sparse_uses_idf(&self, name: &str) -> bool {
+        self.params
+            .sparse_vectors
+            .as_ref()
+            .and_then(|m| m.get(name))
+            .is_some_and(SparseVectorParams::uses_idf)
+    }
+}
+
+impl SparseVectorParams {
+    pub fn uses_idf(&self) -> bool {
+        self.modifier.as_ref().and_then(Value::as_str) == Some("idf")
+    }
+
+    /// `modifier` is `"none"` or `"idf"` (Qdrant rejects other variants as JSON errors).
+    pub(crate) fn validate_modifier(&self, name: &str) -> Result<()> {
+        match &self.modifier {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(m)) if m == "none" || m == "idf" => Ok(()),
+            Some(other) => Err(Error::bad_input(format!(
+                "Format error in JSON body: sparse_vectors.{name}.modifier: unknown variant `{}`, expected `none` or `idf`",
+                other.as_str().map_or_else(|| other.to_string(), str::to_string)
+            ))),
+        }
+    }
 }
 
 /// Body of `PUT /collections/{name}`. Fields Qdrant accepts but this node does not act on
@@ -416,16 +504,15 @@ impl CreateCollection {
             if let Some(h) = &p.hnsw_config {
                 h.validate()?;
             }
-            if p.multivector_config.is_some() {
-                return Err(Error::bad_input(format!(
-                    "{label}: multivectors are not supported by this node"
-                )));
-            }
+            p.validate_storage(&label)?;
         }
         if let Some(h) = &self.hnsw_config {
             h.validate()?;
         }
         if let Some(sparse) = &self.sparse_vectors {
+            for (name, p) in sparse {
+                p.validate_modifier(name)?;
+            }
             if let Some(clash) = sparse.keys().find(|k| vectors.get(k).is_some()) {
                 return Err(Error::bad_input(format!(
                     "vector name `{clash}` is used for both a dense and a sparse vector"
@@ -525,6 +612,7 @@ impl UpdateCollection {
                 if !map.contains_key(name) {
                     return Err(Error::bad_input(format!("Not existing vector name error: {name}")));
                 }
+                p.validate_modifier(name)?;
                 map.insert(name.clone(), p.clone());
             }
         }

@@ -15,6 +15,7 @@ pub mod payload;
 pub mod point_id;
 pub mod query;
 pub mod vector;
+pub mod vector_name;
 
 pub use filter::Filter;
 pub use payload::Payload;

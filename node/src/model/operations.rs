@@ -33,6 +33,8 @@ pub struct Batch {
 #[serde(untagged)]
 pub enum BatchVectors {
     Default(Vec<Vec<f32>>),
+    /// One default multivector per point.
+    DefaultMulti(Vec<Vec<Vec<f32>>>),
     Named(BTreeMap<String, Vec<Vector>>),
 }
 
@@ -125,6 +127,14 @@ impl Batch {
                 }
                 for (slot, v) in named.iter_mut().zip(list) {
                     slot.insert(String::new(), Vector::Dense(v));
+                }
+            }
+            BatchVectors::DefaultMulti(list) => {
+                if list.len() != n {
+                    return mismatch("vectors", list.len());
+                }
+                for (slot, v) in named.iter_mut().zip(list) {
+                    slot.insert(String::new(), Vector::MultiDense(v));
                 }
             }
             BatchVectors::Named(map) => {

@@ -21,6 +21,33 @@ pub struct SearchParams {
     pub quantization: Option<serde_json::Value>,
     #[serde(default)]
     pub indexed_only: bool,
+    /// Which points sparse IDF statistics are computed over (collection-wide by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idf: Option<IdfParams>,
+}
+
+/// `params.idf`: `"global"` or `{"corpus": <filter>}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IdfParams {
+    Scope(IdfScope),
+    Corpus { corpus: Box<crate::model::Filter> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdfScope {
+    Global,
+}
+
+impl IdfParams {
+    /// The filter the statistics are restricted to, if any.
+    pub fn corpus(&self) -> Option<&crate::model::Filter> {
+        match self {
+            IdfParams::Scope(IdfScope::Global) => None,
+            IdfParams::Corpus { corpus } => Some(corpus),
+        }
+    }
 }
 
 impl SearchParams {
@@ -92,6 +119,7 @@ pub struct LookupLocation {
 pub enum VectorOrId {
     Dense(Vec<f32>),
     Sparse(SparseVector),
+    MultiDense(Vec<Vec<f32>>),
     Id(PointId),
 }
 
@@ -480,6 +508,8 @@ pub enum ShardQueryKind {
     Dense(Vec<f32>),
     /// Highest dot product with a sparse vector.
     Sparse(SparseVector),
+    /// Highest MaxSim with a multivector (rows already preprocessed for the distance).
+    MultiDense(Vec<Vec<f32>>),
     /// Scoring against examples (`best_score` or `sum_scores` recommendation).
     Recommend {
         strategy: RecommendStrategy,

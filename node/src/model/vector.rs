@@ -106,6 +106,25 @@ pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// MaxSim of two multivectors (rows of `dim` floats each): the sum over the query's rows of
+/// the best similarity to any of the stored rows, in Qdrant's final score convention (so a
+/// Euclid score is the root of the summed smallest squared distances).
+pub fn max_sim(distance: Distance, query: &[f32], stored: &[f32], dim: usize) -> f32 {
+    let mut sum = 0f32;
+    for q in query.chunks_exact(dim) {
+        let best = stored
+            .chunks_exact(dim)
+            .map(|d| distance.similarity(q, d))
+            .fold(f32::NEG_INFINITY, f32::max);
+        sum += best;
+    }
+    match distance {
+        Distance::Cosine | Distance::Dot => sum,
+        Distance::Euclid => sum.abs().sqrt(),
+        Distance::Manhattan => sum.abs(),
+    }
+}
+
 /// A sparse vector: parallel lists of dimension indices and values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SparseVector {
@@ -162,6 +181,8 @@ impl SparseVector {
 pub enum Vector {
     Dense(Vec<f32>),
     Sparse(SparseVector),
+    /// Several dense vectors of one size (a ColBERT-style multivector), compared by MaxSim.
+    MultiDense(Vec<Vec<f32>>),
 }
 
 /// A point's vectors as given in requests and returned in records.
@@ -170,6 +191,8 @@ pub enum Vector {
 pub enum VectorInput {
     /// Shorthand for the default vector.
     Default(Vec<f32>),
+    /// Shorthand for a default multivector.
+    DefaultMulti(Vec<Vec<f32>>),
     Named(BTreeMap<String, Vector>),
 }
 
@@ -180,6 +203,7 @@ impl VectorInput {
     pub fn into_named(self) -> NamedVectors {
         match self {
             VectorInput::Default(v) => BTreeMap::from([(DEFAULT_VECTOR.to_string(), Vector::Dense(v))]),
+            VectorInput::DefaultMulti(v) => BTreeMap::from([(DEFAULT_VECTOR.to_string(), Vector::MultiDense(v))]),
             VectorInput::Named(map) => map,
         }
     }
@@ -187,10 +211,13 @@ impl VectorInput {
     /// The output form: a plain list when the point only has the default vector.
     pub fn from_named(mut named: NamedVectors) -> VectorInput {
         if named.len() == 1 {
-            if let Some(Vector::Dense(_)) = named.get(DEFAULT_VECTOR) {
-                if let Some(Vector::Dense(v)) = named.remove(DEFAULT_VECTOR) {
-                    return VectorInput::Default(v);
+            match named.remove(DEFAULT_VECTOR) {
+                Some(Vector::Dense(v)) => return VectorInput::Default(v),
+                Some(Vector::MultiDense(v)) => return VectorInput::DefaultMulti(v),
+                Some(other) => {
+                    named.insert(DEFAULT_VECTOR.to_string(), other);
                 }
+                None => {}
             }
         }
         VectorInput::Named(named)
@@ -257,6 +284,29 @@ mod tests {
         assert_eq!(named["a"], Vector::Dense(vec![1.0]));
         assert!(matches!(named["s"], Vector::Sparse(_)));
         assert!(serde_json::from_str::<VectorInput>(r#"["x"]"#).is_err());
+    }
+
+    #[test]
+    fn multivectors_parse_and_print_like_qdrant() {
+        let v: VectorInput = serde_json::from_str("[[1.0, 2.0], [3.0, 4.0]]").unwrap();
+        assert_eq!(v, VectorInput::DefaultMulti(vec![vec![1.0, 2.0], vec![3.0, 4.0]]));
+        let named = v.into_named();
+        assert_eq!(
+            VectorInput::from_named(named.clone()),
+            VectorInput::DefaultMulti(vec![vec![1.0, 2.0], vec![3.0, 4.0]])
+        );
+        let v: VectorInput = serde_json::from_str(r#"{"colbert": [[1.0], [2.0]]}"#).unwrap();
+        assert!(matches!(v.into_named()["colbert"], Vector::MultiDense(_)));
+    }
+
+    #[test]
+    fn max_sim_sums_the_best_match_of_each_query_row() {
+        let stored = [1.0, 0.0, 0.0, 1.0];
+        let query = [1.0, 0.0, 0.6, 0.8];
+        // Row 1 best matches stored row 1 (1.0); row 2 best matches stored row 2 (0.8).
+        assert!((max_sim(Distance::Dot, &query, &stored, 2) - 1.8).abs() < 1e-6);
+        // Euclid: smallest squared distances 0 and 0.4 (0.36 + 0.04).
+        assert!((max_sim(Distance::Euclid, &query, &stored, 2) - 0.4f32.sqrt()).abs() < 1e-6);
     }
 
     #[test]

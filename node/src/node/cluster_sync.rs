@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::model::cluster::{
     ClusterOperation, CollectionClusterInfo, LocalShardInfo, RemoteShardInfo, ShardTransferInfo, ShardTransferRequest,
 };
-use crate::model::collection::{CreateCollection, UpdateCollection};
+use crate::model::collection::{CollectionConfig, CreateCollection, UpdateCollection};
 use crate::model::operations::{UpdateResult, UpdateStatus};
 use crate::storage::payload_index::PayloadFieldSchema;
 
@@ -167,6 +167,28 @@ pub async fn update_collection(
     };
     propose_and_sync(node, consensus, op, timeout.unwrap_or(DEFAULT_META_TIMEOUT)).await?;
     Ok(true)
+}
+
+/// A configuration change computed from the collection's configuration as consensus has it
+/// (`None`: nothing to change), proposed as a whole new configuration.
+pub async fn change_config(
+    node: &Node,
+    consensus: &Consensus,
+    name: &str,
+    change: impl FnOnce(&CollectionConfig) -> Result<Option<CollectionConfig>>,
+    timeout: Option<Duration>,
+) -> Result<UpdateResult> {
+    let state = consensus.state();
+    let current = state.collections.get(name).ok_or_else(|| not_found(name))?;
+    let Some(config) = change(&current.config)? else {
+        return Ok(completed(0));
+    };
+    let op = ClusterOp::UpdateCollection {
+        name: name.to_string(),
+        config,
+    };
+    let index = propose_and_sync(node, consensus, op, timeout.unwrap_or(DEFAULT_META_TIMEOUT)).await?;
+    Ok(completed(index))
 }
 
 pub async fn create_payload_index(

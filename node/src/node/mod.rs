@@ -22,8 +22,9 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::model::alias::AliasTable;
 use crate::model::cluster::{ClusterOperation, CollectionClusterInfo, LocalShardInfo};
-use crate::model::collection::{validate_collection_name, CreateCollection, UpdateCollection};
-use crate::model::operations::UpdateResult;
+use crate::model::collection::{validate_collection_name, CollectionConfig, CreateCollection, UpdateCollection};
+use crate::model::operations::{UpdateResult, UpdateStatus};
+use crate::model::vector_name::{self, VectorNameConfig};
 use crate::settings::Settings;
 use crate::storage::index::IndexingOptions;
 use crate::storage::payload_index::PayloadFieldSchema;
@@ -261,6 +262,58 @@ impl Node {
         let collection = self.collection(name)?;
         blocking(move || collection.update_config(&update)).await?;
         Ok(true)
+    }
+
+    /// Adds a named vector to a collection (through consensus in a cluster).
+    pub async fn create_vector_name(
+        &self,
+        name: &str,
+        vector: &str,
+        config: VectorNameConfig,
+        timeout: Option<Duration>,
+    ) -> Result<UpdateResult> {
+        let name = &self.real_name(name);
+        self.change_vectors(name, timeout, move |current| {
+            vector_name::with_vector(current, vector, &config)
+        })
+        .await
+    }
+
+    /// Removes a named vector, and its values from every point.
+    pub async fn delete_vector_name(
+        &self,
+        name: &str,
+        vector: &str,
+        timeout: Option<Duration>,
+    ) -> Result<UpdateResult> {
+        let name = &self.real_name(name);
+        self.change_vectors(name, timeout, move |current| {
+            vector_name::without_vector(current, vector).map(Some)
+        })
+        .await
+    }
+
+    /// Applies a change of the collection's vectors computed from its current configuration
+    /// (`None`: nothing to change).
+    async fn change_vectors(
+        &self,
+        name: &str,
+        timeout: Option<Duration>,
+        change: impl FnOnce(&CollectionConfig) -> Result<Option<CollectionConfig>>,
+    ) -> Result<UpdateResult> {
+        if let Some(consensus) = self.consensus() {
+            return cluster_sync::change_config(self, consensus, name, change, timeout).await;
+        }
+        let collection = self.collection(name)?;
+        let _lifecycle = self.lifecycle.lock().await;
+        if let Some(next) = change(&collection.config())? {
+            let c = collection.clone();
+            blocking(move || c.set_config(next)).await?;
+        }
+        Ok(UpdateResult {
+            operation_id: Some(0),
+            status: UpdateStatus::Completed,
+        })
     }
 
     pub async fn create_payload_index(

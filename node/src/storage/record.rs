@@ -2,7 +2,8 @@
 //!
 //! Layout (little-endian): `u8 format` `u64 version` `u32 slot` `u16 vector_count`, then per vector
 //! `u16 name_len` `name` `u8 kind` `u32 len` and `len` f32 (dense) or `len` u32 + `len` f32
-//! (sparse); the rest is the payload as JSON (empty for an empty payload).
+//! (sparse) or `len` rows as `u32 dim` + `len * dim` f32 (multivector); the rest is the payload as
+//! JSON (empty for an empty payload).
 
 use crate::error::{Error, Result};
 use crate::model::vector::{NamedVectors, SparseVector, Vector};
@@ -11,6 +12,7 @@ use crate::model::Payload;
 const FORMAT: u8 = 1;
 const DENSE: u8 = 0;
 const SPARSE: u8 = 1;
+const MULTI: u8 = 2;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredPoint {
@@ -45,6 +47,18 @@ pub fn encode(point: &StoredPoint) -> Result<Vec<u8>> {
                 s.indices.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
                 s.values.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
             }
+            Vector::MultiDense(rows) => {
+                let dim = rows.first().map_or(0, Vec::len);
+                if rows.iter().any(|r| r.len() != dim) {
+                    return Err(Error::bad_input("multivector rows must all have one size"));
+                }
+                out.push(MULTI);
+                out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+                out.extend_from_slice(&(dim as u32).to_le_bytes());
+                rows.iter()
+                    .flatten()
+                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+            }
         }
     }
     if !point.payload.is_empty() {
@@ -57,6 +71,7 @@ fn vector_bytes(v: &Vector) -> usize {
     match v {
         Vector::Dense(d) => 16 + d.len() * 4,
         Vector::Sparse(s) => 16 + s.indices.len() * 8,
+        Vector::MultiDense(rows) => 20 + rows.iter().map(|r| r.len() * 4).sum::<usize>(),
     }
 }
 
@@ -125,6 +140,12 @@ pub fn decode(buf: &[u8]) -> Result<StoredPoint> {
                 let values = r.f32s(len)?;
                 Vector::Sparse(SparseVector { indices, values })
             }
+            MULTI => {
+                let dim = r.u32()? as usize;
+                let total = len.checked_mul(dim).ok_or_else(|| Error::internal("corrupt record"))?;
+                let flat = r.f32s(total)?;
+                Vector::MultiDense(flat.chunks(dim.max(1)).map(<[f32]>::to_vec).collect())
+            }
             other => return Err(Error::internal(format!("unknown vector kind {other}"))),
         };
         vectors.insert(name, vector);
@@ -162,6 +183,10 @@ mod tests {
                         indices: vec![1, 9],
                         values: vec![0.5, 0.25],
                     }),
+                ),
+                (
+                    "m".to_string(),
+                    Vector::MultiDense(vec![vec![1.0, 2.0], vec![-3.0, 0.5], vec![0.0, 9.0]]),
                 ),
             ]),
             payload,

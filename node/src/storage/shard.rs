@@ -24,15 +24,15 @@ use super::index::{self, HnswParams, IndexingOptions, VectorIndex};
 use super::indexer::Indexer;
 use super::payload_index::{PayloadFieldSchema, PayloadIndexInfo, PayloadIndexes, PayloadSchemaType};
 use super::record::{self, StoredPoint};
-use super::sparse_index::SparseIndex;
+use super::sparse_index::{SparseIndex, SparseStats};
 use crate::error::{Error, Result};
-use crate::model::collection::CollectionConfig;
+use crate::model::collection::{CollectionConfig, Datatype, VectorParams};
 use crate::model::facet::FacetHit;
 use crate::model::operations::{PointOperation, Selector, UpdateMode};
 use crate::model::order_by::OrderBy;
 use crate::model::payload::{self, JsonPath, PayloadSelector};
 use crate::model::query::{RecommendStrategy, Record, ScoredPoint, ShardQuery, ShardQueryKind};
-use crate::model::vector::{Distance, NamedVectors, SparseVector, Vector, VectorInput, WithVector};
+use crate::model::vector::{self, Distance, NamedVectors, SparseVector, Vector, VectorInput, WithVector};
 use crate::model::{Filter, Payload, PointId};
 
 const CF_POINTS: &str = "points";
@@ -53,6 +53,9 @@ pub(crate) struct DenseArena {
     pub unindexed_search_kb: usize,
     data: Vec<f32>,
     present: Vec<bool>,
+    /// Cosine over uint8 vectors: the arena holds them normalised (what search compares) and
+    /// keeps each norm here, so the integers written can be served back.
+    norms: Option<Vec<f32>>,
 }
 
 impl DenseArena {
@@ -64,7 +67,23 @@ impl DenseArena {
             unindexed_search_kb,
             data: Vec::new(),
             present: Vec::new(),
+            norms: None,
         }
+    }
+
+    /// Makes the arena normalise what it is given and remember the norms (uint8 + Cosine).
+    fn keeping_norms(mut self) -> Self {
+        self.norms = Some(Vec::new());
+        self
+    }
+
+    /// The vector of `slot` as it was written (differs from `get` only when norms are kept).
+    pub fn output(&self, slot: u32) -> Option<Vec<f32>> {
+        let v = self.get(slot)?;
+        Some(match &self.norms {
+            Some(norms) => restore_norm(v, norms[slot as usize]),
+            None => v.to_vec(),
+        })
     }
 
     pub fn get(&self, slot: u32) -> Option<&[f32]> {
@@ -82,7 +101,14 @@ impl DenseArena {
             self.present.resize(s + 1, false);
             self.data.resize((s + 1) * self.dim, 0.0);
         }
-        self.data[s * self.dim..(s + 1) * self.dim].copy_from_slice(v);
+        let target = &mut self.data[s * self.dim..(s + 1) * self.dim];
+        target.copy_from_slice(v);
+        if let Some(norms) = &mut self.norms {
+            if norms.len() <= s {
+                norms.resize(s + 1, 0.0);
+            }
+            norms[s] = normalize_keeping_norm(target);
+        }
         self.present[s] = true;
     }
 
@@ -93,11 +119,100 @@ impl DenseArena {
     }
 }
 
+/// Whether vectors of `params` arrive unnormalised for a Cosine space (uint8, as in Qdrant).
+fn keeps_norms(params: &VectorParams) -> bool {
+    params.distance == Distance::Cosine && params.datatype() == Datatype::Uint8
+}
+
+/// Normalises `v` in place and returns its former norm.
+fn normalize_keeping_norm(v: &mut [f32]) -> f32 {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > f32::EPSILON {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    norm
+}
+
+/// The integers a normalised uint8 vector was made from.
+fn restore_norm(v: &[f32], norm: f32) -> Vec<f32> {
+    let scale = if norm > f32::EPSILON { norm } else { 1.0 };
+    v.iter().map(|x| (x * scale).round()).collect()
+}
+
 pub(crate) struct PointEntry {
     pub id: PointId,
     pub version: u64,
     pub payload: Payload,
     pub sparse: BTreeMap<String, SparseVector>,
+    /// Multivectors by name.
+    pub multi: BTreeMap<String, MultiRows>,
+}
+
+/// A multivector name's row size and distance.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MultiSpace {
+    pub dim: usize,
+    pub distance: Distance,
+    /// uint8 rows under Cosine: normalised for search, with their norms kept (as `DenseArena`).
+    pub keep_norms: bool,
+}
+
+/// The rows of one multivector, concatenated, as search compares them.
+pub(crate) struct MultiRows {
+    pub rows: Box<[f32]>,
+    pub norms: Option<Box<[f32]>>,
+}
+
+impl MultiRows {
+    fn new(rows: Vec<Vec<f32>>, space: &MultiSpace) -> MultiRows {
+        let mut flat = rows.concat();
+        let norms = space
+            .keep_norms
+            .then(|| flat.chunks_exact_mut(space.dim).map(normalize_keeping_norm).collect());
+        MultiRows {
+            rows: flat.into_boxed_slice(),
+            norms,
+        }
+    }
+
+    /// The rows as they were written.
+    fn output(&self, dim: usize) -> Vec<Vec<f32>> {
+        let rows = self.rows.chunks_exact(dim.max(1));
+        match &self.norms {
+            Some(norms) => rows.zip(norms.iter()).map(|(r, n)| restore_norm(r, *n)).collect(),
+            None => rows.map(<[f32]>::to_vec).collect(),
+        }
+    }
+}
+
+/// Splits a point's stored vectors into the entry's sparse and multivector maps, leaving the
+/// dense ones (which live in the arenas).
+#[allow(clippy::type_complexity)]
+fn split_vectors(
+    vectors: NamedVectors,
+    multi_spaces: &BTreeMap<String, MultiSpace>,
+) -> (
+    Vec<(String, Vec<f32>)>,
+    BTreeMap<String, SparseVector>,
+    BTreeMap<String, MultiRows>,
+) {
+    let (mut dense, mut sparse, mut multi) = (Vec::new(), BTreeMap::new(), BTreeMap::new());
+    for (name, v) in vectors {
+        match v {
+            Vector::Dense(d) => dense.push((name, d)),
+            Vector::Sparse(s) => {
+                sparse.insert(name, s);
+            }
+            Vector::MultiDense(rows) => {
+                if let Some(space) = multi_spaces.get(&name) {
+                    if !rows.is_empty() && rows.iter().all(|r| r.len() == space.dim) {
+                        multi.insert(name, MultiRows::new(rows, space));
+                    }
+                }
+            }
+        }
+    }
+    (dense, sparse, multi)
 }
 
 pub(crate) enum Slot {
@@ -124,6 +239,9 @@ pub(crate) struct ShardState {
     pub payload_indexes: PayloadIndexes,
     /// Inverted index of each sparse vector name.
     pub sparse_index: BTreeMap<String, SparseIndex>,
+    pub multi: BTreeMap<String, MultiSpace>,
+    /// The sparse vector names of the configuration.
+    sparse_names: BTreeSet<String>,
     seq: u64,
 }
 
@@ -155,23 +273,38 @@ impl ShardState {
         Ok(s)
     }
 
+    /// Whether the shard has a vector space `name` of `v`'s kind.
+    fn has_space(&self, name: &str, v: &Vector) -> bool {
+        match v {
+            Vector::Dense(_) => self.dense.contains_key(name),
+            Vector::MultiDense(_) => self.multi.contains_key(name),
+            Vector::Sparse(_) => self.sparse_names.contains(name),
+        }
+    }
+
     fn has_vector(&self, slot: u32, name: &str) -> bool {
         match self.dense.get(name) {
             Some(arena) => arena.get(slot).is_some(),
-            None => self.live(slot).is_some_and(|p| p.sparse.contains_key(name)),
+            None => self
+                .live(slot)
+                .is_some_and(|p| p.sparse.contains_key(name) || p.multi.contains_key(name)),
         }
     }
 
     fn named_vectors(&self, slot: u32) -> NamedVectors {
         let mut out = NamedVectors::new();
         for (name, arena) in &self.dense {
-            if let Some(v) = arena.get(slot) {
-                out.insert(name.clone(), Vector::Dense(v.to_vec()));
+            if let Some(v) = arena.output(slot) {
+                out.insert(name.clone(), Vector::Dense(v));
             }
         }
         if let Some(p) = self.live(slot) {
             for (name, s) in &p.sparse {
                 out.insert(name.clone(), Vector::Sparse(s.clone()));
+            }
+            for (name, rows) in &p.multi {
+                let dim = self.multi.get(name).map_or(rows.rows.len(), |m| m.dim);
+                out.insert(name.clone(), Vector::MultiDense(rows.output(dim)));
             }
         }
         out
@@ -290,11 +423,28 @@ impl LocalShard {
             index_state: BTreeMap::new(),
             payload_indexes: PayloadIndexes::default(),
             sparse_index: BTreeMap::new(),
+            multi: BTreeMap::new(),
+            sparse_names: config
+                .params
+                .sparse_vectors
+                .iter()
+                .flat_map(|m| m.keys().cloned())
+                .collect(),
             seq: 0,
         };
         let mut indexes = BTreeMap::new();
         for (name, params) in config.params.vectors.by_name() {
             let dim = params.size as usize;
+            if params.is_multi() {
+                // Multivectors are scored exactly by MaxSim; they have no arena nor HNSW.
+                let space = MultiSpace {
+                    dim,
+                    distance: params.distance,
+                    keep_norms: keeps_norms(&params),
+                };
+                state.multi.insert(name, space);
+                continue;
+            }
             let hnsw = config.hnsw_for(&name);
             state.dense.insert(
                 name.clone(),
@@ -310,6 +460,10 @@ impl LocalShard {
                     ),
                 ),
             );
+            if keeps_norms(&params) {
+                let arena = state.dense.remove(&name).map(DenseArena::keeping_norms);
+                state.dense.extend(arena.map(|a| (name.clone(), a)));
+            }
             state.index_state.insert(name.clone(), IndexState::default());
             let p = HnswParams {
                 dim,
@@ -338,18 +492,11 @@ impl LocalShard {
             if state.slots.len() <= slot as usize {
                 state.slots.resize_with(slot as usize + 1, || Slot::Free);
             }
-            let mut sparse = BTreeMap::new();
-            for (name, v) in stored.vectors {
-                match v {
-                    Vector::Dense(d) => {
-                        if let Some(arena) = state.dense.get_mut(&name) {
-                            if arena.dim == d.len() {
-                                arena.set(slot, &d);
-                            }
-                        }
-                    }
-                    Vector::Sparse(s) => {
-                        sparse.insert(name, s);
+            let (dense, sparse, multi) = split_vectors(stored.vectors, &state.multi);
+            for (name, d) in dense {
+                if let Some(arena) = state.dense.get_mut(&name) {
+                    if arena.dim == d.len() {
+                        arena.set(slot, &d);
                     }
                 }
             }
@@ -360,6 +507,7 @@ impl LocalShard {
                 version: stored.version,
                 payload: stored.payload,
                 sparse,
+                multi,
             });
             state.ids.insert(id, slot);
         }
@@ -624,6 +772,13 @@ impl LocalShard {
                 }
             }
         }
+        // Only vectors of this shard's spaces are kept: a write checked against a configuration
+        // that still had a vector this shard has just dropped must not store it again.
+        for change in &mut changes {
+            if let Change::Put { point, .. } = change {
+                point.vectors.retain(|name, v| state.has_space(name, v));
+            }
+        }
         // A batch may name a point twice: the last change wins, as if applied in order.
         let mut seen = HashSet::new();
         changes.reverse();
@@ -708,20 +863,13 @@ impl LocalShard {
                 Some(p) => {
                     let slot = p.slot;
                     let reused = old == Some(slot);
-                    let mut sparse = BTreeMap::new();
-                    for (name, v) in p.vectors {
-                        match v {
-                            Vector::Dense(d) if !reused => {
-                                if let Some(arena) = state.dense.get_mut(&name) {
-                                    arena.set(slot, &d);
-                                    if let Some(ist) = state.index_state.get_mut(&name) {
-                                        ist.pending.insert(slot);
-                                    }
-                                }
-                            }
-                            Vector::Dense(_) => {}
-                            Vector::Sparse(s) => {
-                                sparse.insert(name, s);
+                    let (dense, sparse, multi) = split_vectors(p.vectors, &state.multi);
+                    // A reused slot keeps its vectors (only the payload changed).
+                    for (name, d) in dense.into_iter().filter(|_| !reused) {
+                        if let Some(arena) = state.dense.get_mut(&name) {
+                            arena.set(slot, &d);
+                            if let Some(ist) = state.index_state.get_mut(&name) {
+                                ist.pending.insert(slot);
                             }
                         }
                     }
@@ -732,6 +880,7 @@ impl LocalShard {
                         version: p.version,
                         payload: p.payload,
                         sparse,
+                        multi,
                     });
                     state.ids.insert(id, slot);
                 }
@@ -878,6 +1027,67 @@ impl LocalShard {
             .collect())
     }
 
+    /// Removes the vectors `names` from every stored point, so that a vector deleted from the
+    /// collection cannot come back if one of the same name is created later. The shard is
+    /// reopened without those vector spaces afterwards.
+    pub fn purge_vectors(&self, names: &BTreeSet<String>) -> Result<usize> {
+        let _writer = self.write_lock.lock();
+        let points_cf = self
+            .db
+            .cf_handle(CF_POINTS)
+            .ok_or_else(|| Error::internal("missing points column family"))?;
+        let state = self.state.read();
+        let mut batch = WriteBatch::default();
+        let mut purged = 0;
+        for (id, slot) in &state.ids {
+            let Some(p) = state.live(*slot) else { continue };
+            let mut vectors = state.named_vectors(*slot);
+            let before = vectors.len();
+            vectors.retain(|name, _| !names.contains(name));
+            if vectors.len() == before {
+                continue;
+            }
+            let point = StoredPoint {
+                version: p.version,
+                slot: *slot,
+                vectors,
+                payload: p.payload.clone(),
+            };
+            batch.put_cf(&points_cf, id.to_key(), record::encode(&point)?);
+            purged += 1;
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options)?;
+        Ok(purged)
+    }
+
+    /// IDF statistics of sparse vector `name` for the terms `indices`, over the points matching
+    /// `corpus` (all points when absent).
+    pub fn sparse_stats(&self, name: &str, indices: &[u32], corpus: Option<&Filter>) -> SparseStats {
+        let state = self.state.read();
+        let mut stats = SparseStats {
+            points: 0,
+            df: vec![0; indices.len()],
+        };
+        let slots: Box<dyn Iterator<Item = u32>> = match corpus {
+            Some(_) => Box::new(state.candidate_slots(corpus).into_iter()),
+            None => Box::new(state.ids.values().copied()),
+        };
+        for slot in slots {
+            let Some(v) = state.live(slot).and_then(|p| p.sparse.get(name)) else {
+                continue;
+            };
+            stats.points += 1;
+            for (df, term) in stats.df.iter_mut().zip(indices) {
+                if v.indices.binary_search(term).is_ok() {
+                    *df += 1;
+                }
+            }
+        }
+        stats
+    }
+
     pub fn count(&self, filter: Option<&Filter>) -> usize {
         let state = self.state.read();
         match filter {
@@ -938,6 +1148,29 @@ impl LocalShard {
                     None => Vec::new(),
                 }
             }
+            ShardQueryKind::MultiDense(q) => {
+                let space = state
+                    .multi
+                    .get(&query.using)
+                    .ok_or_else(|| Error::bad_input(format!("Not existing multivector name: {}", query.using)))?;
+                if q.is_empty() || q.iter().any(|r| r.len() != space.dim) {
+                    return Err(Error::bad_input(format!(
+                        "Vector dimension error: expected dim: {}, got {}",
+                        space.dim,
+                        q.iter().find(|r| r.len() != space.dim).map_or(0, Vec::len)
+                    )));
+                }
+                let flat = q.concat();
+                let mut scored: Vec<(u32, f32)> = universe()
+                    .filter(|s| accept(*s))
+                    .filter_map(|s| {
+                        let rows = state.live(s)?.multi.get(&query.using)?;
+                        Some((s, vector::max_sim(space.distance, &flat, &rows.rows, space.dim)))
+                    })
+                    .collect();
+                top_k(&mut scored, query.limit, space.distance);
+                scored
+            }
             // Re-scoring prefetched candidates: score just those.
             ShardQueryKind::Sparse(q) => {
                 let q = q.clone().sorted();
@@ -996,6 +1229,7 @@ impl LocalShard {
                 .get(&query.using)
                 .map(|a| a.distance)
                 .unwrap_or(Distance::Dot),
+            ShardQueryKind::MultiDense(_) => state.multi.get(&query.using).map_or(Distance::Dot, |m| m.distance),
             _ => Distance::Dot,
         };
         Ok(hits

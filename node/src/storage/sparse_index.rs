@@ -6,8 +6,35 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
 use crate::model::vector::SparseVector;
+
+/// How many points have a sparse vector, and how many of them hold each queried term.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SparseStats {
+    pub points: usize,
+    /// Document frequency of each queried term, in the query's order.
+    pub df: Vec<usize>,
+}
+
+impl SparseStats {
+    /// Adds another shard's statistics (for the same terms).
+    pub fn merge(&mut self, other: SparseStats) {
+        self.points += other.points;
+        if self.df.len() < other.df.len() {
+            self.df.resize(other.df.len(), 0);
+        }
+        self.df.iter_mut().zip(other.df).for_each(|(a, b)| *a += b);
+    }
+
+    /// Qdrant's IDF of term `i`: ln((N - df + 0.5) / (df + 0.5) + 1).
+    pub fn idf(&self, i: usize) -> f32 {
+        let n = self.points as f32;
+        let df = self.df.get(i).copied().unwrap_or(0) as f32;
+        ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct SparseIndex {

@@ -8,7 +8,7 @@ use futures::future::try_join_all;
 use qdrant_client::qdrant as grpc;
 use tonic::{Request, Response, Status};
 
-use super::convert::from_grpc::{filter, groups, index, point, query, write};
+use super::convert::from_grpc::{collection_config, filter, groups, index, point, query, write};
 use super::convert::to_grpc::point as out;
 use super::elapsed;
 use super::error::status;
@@ -68,10 +68,6 @@ fn operation_response(
 }
 
 /// A call this node has no implementation of (see convert-common: never a fake answer).
-fn unsupported(what: &str) -> Status {
-    Status::unimplemented(format!("{what} is not supported by this node yet"))
-}
-
 #[tonic::async_trait]
 impl grpc::points_server::Points for PointsService {
     async fn upsert(&self, request: Request<grpc::UpsertPoints>) -> Reply<grpc::PointsOperationResponse> {
@@ -183,16 +179,33 @@ impl grpc::points_server::Points for PointsService {
 
     async fn create_vector_name(
         &self,
-        _request: Request<grpc::CreateVectorNameRequest>,
+        request: Request<grpc::CreateVectorNameRequest>,
     ) -> Reply<grpc::PointsOperationResponse> {
-        Err(unsupported("Adding a vector name to an existing collection"))
+        let started = Instant::now();
+        let r = request.into_inner();
+        let result = async {
+            let config = collection_config::vector_name_config(r.vector_config)?;
+            self.node
+                .create_vector_name(&r.collection_name, &r.vector_name, config, consensus_timeout(r.timeout))
+                .await
+        }
+        .await
+        .map_err(status)?;
+        Ok(operation_response(started, result))
     }
 
     async fn delete_vector_name(
         &self,
-        _request: Request<grpc::DeleteVectorNameRequest>,
+        request: Request<grpc::DeleteVectorNameRequest>,
     ) -> Reply<grpc::PointsOperationResponse> {
-        Err(unsupported("Deleting a vector name from a collection"))
+        let started = Instant::now();
+        let r = request.into_inner();
+        let result = self
+            .node
+            .delete_vector_name(&r.collection_name, &r.vector_name, consensus_timeout(r.timeout))
+            .await
+            .map_err(status)?;
+        Ok(operation_response(started, result))
     }
 
     async fn search(&self, request: Request<grpc::SearchPoints>) -> Reply<grpc::SearchResponse> {
@@ -577,10 +590,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unsupported_calls_name_the_feature() {
-        let s = unsupported("Facet counts");
-        assert_eq!(s.code(), tonic::Code::Unimplemented);
-        assert_eq!(s.message(), "Facet counts is not supported by this node yet");
+    fn consensus_timeout_is_at_least_a_second() {
         assert_eq!(consensus_timeout(Some(0)), Some(std::time::Duration::from_secs(1)));
     }
 }

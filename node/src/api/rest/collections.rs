@@ -102,6 +102,27 @@ pub async fn delete_index(
     Ok(ok(t, node.delete_payload_index(&name, &field, p.timeout()).await?))
 }
 
+/// `PUT /collections/{c}/vectors/{vector_name}`: adds a dense or sparse vector.
+pub async fn create_vector_name(
+    State(node): State<Arc<Node>>,
+    Path((name, vector)): Path<(String, String)>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<crate::model::vector_name::VectorNameConfig>,
+) -> ApiResult {
+    let t = Instant::now();
+    Ok(ok(t, node.create_vector_name(&name, &vector, body, p.timeout()).await?))
+}
+
+/// `DELETE /collections/{c}/vectors/{vector_name}`: removes a vector and its data.
+pub async fn delete_vector_name(
+    State(node): State<Arc<Node>>,
+    Path((name, vector)): Path<(String, String)>,
+    Params(p): Params<WriteParams>,
+) -> ApiResult {
+    let t = Instant::now();
+    Ok(ok(t, node.delete_vector_name(&name, &vector, p.timeout()).await?))
+}
+
 /// `GET /collections/{c}/cluster`: where the collection's replicas are.
 pub async fn cluster_info(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
     let t = Instant::now();

@@ -81,6 +81,10 @@ pub fn router(node: Arc<Node>) -> Router {
             &format!("{c}/cluster"),
             get(collections::cluster_info).post(collections::update_cluster),
         )
+        .route(
+            &format!("{c}/vectors/{{vector_name}}"),
+            put(collections::create_vector_name).delete(collections::delete_vector_name),
+        )
         .route(&format!("{c}/index"), put(collections::create_index))
         .route(
             &format!("{c}/index/{{field}}"),

@@ -13,6 +13,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::error::{Error, Result};
 use crate::model::collection::SparseVectorParams;
+use crate::model::vector_name::{DenseVectorConfig, SparseVectorConfig, VectorNameConfig};
 
 pub const DATATYPES: &[(grpc::Datatype, &str)] = &[
     (grpc::Datatype::Float32, "float32"),
@@ -286,6 +287,30 @@ pub fn sparse_vector(name: &str, params: grpc::SparseVectorParams) -> Result<Spa
         .transpose()?
         .map(|m| Value::String(m.to_string()));
     Ok(SparseVectorParams { index, modifier })
+}
+
+/// The vector of `CreateVectorName`: dense or sparse.
+pub fn vector_name_config(config: Option<grpc::create_vector_name_request::VectorConfig>) -> Result<VectorNameConfig> {
+    use grpc::create_vector_name_request::VectorConfig;
+    match config {
+        None => Err(Error::bad_input(
+            "vector_config is required: set a dense or a sparse config",
+        )),
+        Some(VectorConfig::DenseConfig(d)) => Ok(VectorNameConfig::Dense(DenseVectorConfig {
+            size: d.size,
+            distance: super::collection::distance(d.distance, "dense_config.distance")?,
+            multivector_config: d.multivector_config.map(multivector).transpose()?,
+            datatype: datatype(d.datatype, "dense_config.datatype")?,
+        })),
+        Some(VectorConfig::SparseConfig(s)) => Ok(VectorNameConfig::Sparse(SparseVectorConfig {
+            modifier: s
+                .modifier
+                .map(|m| enum_name(MODIFIERS, m, "sparse_config.modifier"))
+                .transpose()?
+                .map(|m| Value::String(m.to_string())),
+            datatype: datatype(s.datatype, "sparse_config.datatype")?,
+        })),
+    }
 }
 
 /// Collection metadata; an empty map (what an unset proto map looks like) is none.

@@ -13,10 +13,10 @@ use super::vector::{example, vector_input};
 use crate::error::{Error, Result};
 use crate::model::order_by::{Direction, OrderByInterface, OrderByStruct, StartFrom};
 use crate::model::query::{
-    ContextInput, ContextPair, DiscoverInput, DiscoverRequest, FeedbackItem, FeedbackStrategy, Fusion, LookupLocation,
-    Mmr, NaiveFeedback, NamedVectorStruct, Prefetch, QueryInput, QueryRequest, ReadConsistency, RecommendInput,
-    RecommendRequest, RecommendStrategy, RelevanceFeedbackInput, RrfParams, Sample, SearchParams, SearchRequest,
-    VectorOrId,
+    ContextInput, ContextPair, DiscoverInput, DiscoverRequest, FeedbackItem, FeedbackStrategy, Fusion, IdfParams,
+    IdfScope, LookupLocation, Mmr, NaiveFeedback, NamedVectorStruct, Prefetch, QueryInput, QueryRequest,
+    ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy, RelevanceFeedbackInput, RrfParams, Sample,
+    SearchParams, SearchRequest, VectorOrId,
 };
 use crate::model::vector::SparseVector;
 
@@ -39,9 +39,17 @@ pub fn read_consistency(rc: Option<grpc::ReadConsistency>) -> Result<ReadConsist
     ReadConsistency::parse(Some(&text))
 }
 
-/// Search `params`. `acorn` and `idf` are accepted and ignored, as REST ignores them.
-pub fn search_params(p: Option<grpc::SearchParams>) -> Option<SearchParams> {
-    p.map(|p| SearchParams {
+/// Search `params`. `acorn` is accepted and ignored, as REST ignores it.
+pub fn search_params(p: Option<grpc::SearchParams>) -> Result<Option<SearchParams>> {
+    let Some(p) = p else { return Ok(None) };
+    let idf = match p.idf {
+        None => None,
+        Some(grpc::IdfParams { corpus: None }) => Some(IdfParams::Scope(IdfScope::Global)),
+        Some(grpc::IdfParams { corpus: Some(f) }) => Some(IdfParams::Corpus {
+            corpus: Box::new(super::filter::filter(f)?),
+        }),
+    };
+    Ok(Some(SearchParams {
         hnsw_ef: p.hnsw_ef.map(size),
         exact: p.exact.unwrap_or(false),
         quantization: p.quantization.map(|q| {
@@ -57,7 +65,8 @@ pub fn search_params(p: Option<grpc::SearchParams>) -> Option<SearchParams> {
             Value::Object(m)
         }),
         indexed_only: p.indexed_only.unwrap_or(false),
-    })
+        idf,
+    }))
 }
 
 fn strategy(s: Option<i32>) -> Result<Option<RecommendStrategy>> {
@@ -94,7 +103,7 @@ pub fn search(s: grpc::SearchPoints, consistency: ReadConsistency) -> Result<Sea
     Ok(SearchRequest {
         vector,
         filter: filter(s.filter)?,
-        params: search_params(s.params),
+        params: search_params(s.params)?,
         limit: size(s.limit),
         offset: s.offset.map(size),
         with_payload: with_payload(s.with_payload)?,
@@ -122,7 +131,7 @@ pub fn recommend(r: grpc::RecommendPoints, consistency: ReadConsistency) -> Resu
         using: r.using,
         lookup_from: lookup_from(r.lookup_from),
         filter: filter(r.filter)?,
-        params: search_params(r.params),
+        params: search_params(r.params)?,
         limit: size(r.limit),
         offset: r.offset.map(size),
         with_payload: with_payload(r.with_payload)?,
@@ -163,7 +172,7 @@ pub fn discover(r: grpc::DiscoverPoints, consistency: ReadConsistency) -> Result
         using: r.using,
         lookup_from: lookup_from(r.lookup_from),
         filter: filter(r.filter)?,
-        params: search_params(r.params),
+        params: search_params(r.params)?,
         limit: size(r.limit),
         offset: r.offset.map(size),
         with_payload: with_payload(r.with_payload)?,
@@ -321,7 +330,7 @@ fn prefetch(p: grpc::PrefetchQuery) -> Result<Prefetch> {
         query: p.query.map(query_input).transpose()?.flatten(),
         using: p.using,
         filter: filter(p.filter)?,
-        params: search_params(p.params),
+        params: search_params(p.params)?,
         score_threshold: p.score_threshold,
         limit: p.limit.map(size),
         lookup_from: lookup_from(p.lookup_from),
@@ -335,7 +344,7 @@ pub fn query(q: grpc::QueryPoints, consistency: ReadConsistency) -> Result<Query
         prefetch: q.prefetch.into_iter().map(prefetch).collect::<Result<_>>()?,
         using: q.using,
         filter: filter(q.filter)?,
-        params: search_params(q.params),
+        params: search_params(q.params)?,
         score_threshold: q.score_threshold,
         limit: q.limit.map(size),
         offset: q.offset.map(size),

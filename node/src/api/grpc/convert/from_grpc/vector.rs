@@ -12,14 +12,26 @@ use crate::error::{Error, Result};
 use crate::model::query::VectorOrId;
 use crate::model::vector::{NamedVectors, SparseVector, Vector, VectorInput, DEFAULT_VECTOR};
 
-fn multivector_unsupported() -> Error {
-    Error::bad_input("multi-dense vectors (multivectors) are not supported by this node yet")
-}
-
 fn inference_unsupported(what: &str) -> Error {
     Error::bad_input(format!(
         "inference ({what} instead of a vector) is not supported by this node"
     ))
+}
+
+fn multi(m: grpc::MultiDenseVector) -> Vec<Vec<f32>> {
+    m.vectors.into_iter().map(|d| d.data).collect()
+}
+
+/// The deprecated flat multivector form: `data` holds `count` rows of equal size.
+fn flat_multi(data: Vec<f32>, count: u32) -> Result<Vec<Vec<f32>>> {
+    let count = count as usize;
+    if count == 0 || data.len() % count != 0 {
+        return Err(Error::bad_input(format!(
+            "multivector data of {} values cannot be split into {count} vectors",
+            data.len()
+        )));
+    }
+    Ok(data.chunks(data.len() / count).map(<[f32]>::to_vec).collect())
 }
 
 fn sparse(s: grpc::SparseVector) -> SparseVector {
@@ -41,7 +53,7 @@ pub fn vector(v: grpc::Vector) -> Result<Vector> {
     match vector {
         Some(VectorKind::Dense(d)) => Ok(Vector::Dense(d.data)),
         Some(VectorKind::Sparse(s)) => Ok(Vector::Sparse(sparse(s))),
-        Some(VectorKind::MultiDense(_)) => Err(multivector_unsupported()),
+        Some(VectorKind::MultiDense(m)) => Ok(Vector::MultiDense(multi(m))),
         Some(VectorKind::Document(_)) => Err(inference_unsupported("a document")),
         Some(VectorKind::Image(_)) => Err(inference_unsupported("an image")),
         Some(VectorKind::Object(_)) => Err(inference_unsupported("an object")),
@@ -51,7 +63,7 @@ pub fn vector(v: grpc::Vector) -> Result<Vector> {
                 indices: indices.data,
                 values: data,
             })),
-            (None, Some(_)) => Err(multivector_unsupported()),
+            (None, Some(count)) => flat_multi(data, count).map(Vector::MultiDense),
             (None, None) => Ok(Vector::Dense(data)),
         },
     }
@@ -63,6 +75,7 @@ pub fn vectors(v: Option<grpc::Vectors>) -> Result<VectorInput> {
         None => Ok(VectorInput::Named(NamedVectors::new())),
         Some(VectorsOptions::Vector(v)) => Ok(match vector(v)? {
             Vector::Dense(d) => VectorInput::Default(d),
+            Vector::MultiDense(m) => VectorInput::DefaultMulti(m),
             sparse => VectorInput::Named(NamedVectors::from([(DEFAULT_VECTOR.to_string(), sparse)])),
         }),
         Some(VectorsOptions::Vectors(named)) => named
@@ -74,15 +87,16 @@ pub fn vectors(v: Option<grpc::Vectors>) -> Result<VectorInput> {
     }
 }
 
-/// A vector given as a recommendation example (legacy recommend): dense or sparse.
+/// A vector given as a recommendation example (legacy recommend): dense, sparse or multi.
 pub fn example(v: grpc::Vector) -> Result<VectorOrId> {
     Ok(match vector(v)? {
         Vector::Dense(d) => VectorOrId::Dense(d),
         Vector::Sparse(s) => VectorOrId::Sparse(s),
+        Vector::MultiDense(m) => VectorOrId::MultiDense(m),
     })
 }
 
-/// A query vector of the universal query API: dense, sparse or an existing point's id.
+/// A query vector of the universal query API: dense, sparse, multi or an existing point's id.
 pub fn vector_input(v: grpc::VectorInput) -> Result<VectorOrId> {
     match v.variant {
         None => Err(Error::bad_input(
@@ -91,7 +105,7 @@ pub fn vector_input(v: grpc::VectorInput) -> Result<VectorOrId> {
         Some(Variant::Id(id)) => point_id(id).map(VectorOrId::Id),
         Some(Variant::Dense(d)) => Ok(VectorOrId::Dense(d.data)),
         Some(Variant::Sparse(s)) => Ok(VectorOrId::Sparse(sparse(s))),
-        Some(Variant::MultiDense(_)) => Err(multivector_unsupported()),
+        Some(Variant::MultiDense(m)) => Ok(VectorOrId::MultiDense(multi(m))),
         Some(Variant::Document(_)) => Err(inference_unsupported("a document")),
         Some(Variant::Image(_)) => Err(inference_unsupported("an image")),
         Some(Variant::Object(_)) => Err(inference_unsupported("an object")),
@@ -146,18 +160,29 @@ mod tests {
     }
 
     #[test]
-    fn multivectors_and_inference_are_clear_errors() {
+    fn multivectors_in_both_forms_and_inference_errors() {
+        let rows = vec![
+            grpc::DenseVector { data: vec![1.0, 2.0] },
+            grpc::DenseVector { data: vec![3.0, 4.0] },
+        ];
         let multi = grpc::Vector {
-            vector: Some(VectorKind::MultiDense(grpc::MultiDenseVector::default())),
+            vector: Some(VectorKind::MultiDense(grpc::MultiDenseVector { vectors: rows })),
             ..Default::default()
         };
-        assert!(vector(multi).unwrap_err().to_string().contains("multivectors"));
+        let expected = Vector::MultiDense(vec![vec![1.0, 2.0], vec![3.0, 4.0]]);
+        assert_eq!(vector(multi).unwrap(), expected);
         let old_multi = grpc::Vector {
-            data: vec![1.0, 2.0],
+            data: vec![1.0, 2.0, 3.0, 4.0],
             vectors_count: Some(2),
             ..Default::default()
         };
-        assert!(matches!(vector(old_multi), Err(Error::BadInput(_))));
+        assert_eq!(vector(old_multi).unwrap(), expected);
+        let uneven = grpc::Vector {
+            data: vec![1.0, 2.0, 3.0],
+            vectors_count: Some(2),
+            ..Default::default()
+        };
+        assert!(matches!(vector(uneven), Err(Error::BadInput(_))));
         let doc = grpc::VectorInput {
             variant: Some(Variant::Document(grpc::Document::default())),
         };

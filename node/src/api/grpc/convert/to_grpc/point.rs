@@ -38,6 +38,9 @@ fn vector_output(v: Vector) -> grpc::VectorOutput {
             values: s.values,
             indices: s.indices,
         }),
+        Vector::MultiDense(rows) => VectorKind::MultiDense(grpc::MultiDenseVector {
+            vectors: rows.into_iter().map(|data| grpc::DenseVector { data }).collect(),
+        }),
     };
     grpc::VectorOutput {
         vector: Some(kind),
@@ -49,6 +52,7 @@ fn vector_output(v: Vector) -> grpc::VectorOutput {
 pub fn vectors_output(v: VectorInput) -> grpc::VectorsOutput {
     let options = match v {
         VectorInput::Default(data) => VectorsOptions::Vector(vector_output(Vector::Dense(data))),
+        VectorInput::DefaultMulti(rows) => VectorsOptions::Vector(vector_output(Vector::MultiDense(rows))),
         VectorInput::Named(map) => VectorsOptions::Vectors(grpc::NamedVectorsOutput {
             vectors: map.into_iter().map(|(name, v)| (name, vector_output(v))).collect(),
         }),

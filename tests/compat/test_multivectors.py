@@ -1,0 +1,142 @@
+"""Multivectors (`multivector_config: {comparator: max_sim}`) and dense `datatype`s.
+
+Facts (Qdrant 1.19, lib/segment/src/vector_storage/query_scorer/mod.rs `score_max_similarity` and
+lib/collection/src/shards/local_shard/search.rs): a MaxSim score is the sum over the query's rows of
+the best similarity to any stored row (Cosine: of normalised rows, Dot: raw, Euclid: minus the
+squared distance); a nearest search then post-processes the sum like a single score (Euclid: the
+square root of its absolute value). `float16` stores half-precision values; `uint8` stores whole
+numbers and serves them back as written (Cosine is computed on the fly).
+"""
+
+import numpy as np
+import pytest
+from qdrant_client import models
+
+from compat_helpers import expect_error, normalize, rest
+
+RNG = np.random.default_rng(7)
+
+
+def max_sim(distance, query, stored):
+    q = np.asarray(query, dtype=np.float64)
+    d = np.asarray(stored, dtype=np.float64)
+    if distance == "Cosine":
+        sims = normalize(q) @ normalize(d).T
+    elif distance == "Dot":
+        sims = q @ d.T
+    else:  # Euclid
+        sims = -((q[:, None, :] - d[None, :, :]) ** 2).sum(axis=2)
+    total = sims.max(axis=1).sum()
+    return float(np.sqrt(abs(total))) if distance == "Euclid" else float(total)
+
+
+def multi_data(n, dim):
+    return {i: RNG.normal(size=(int(RNG.integers(1, 5)), dim)).round(3).tolist() for i in range(1, n + 1)}
+
+
+@pytest.mark.parametrize("distance", ["Cosine", "Dot", "Euclid"])
+def test_max_sim_matches_exact_computation(client, collection_name, distance):
+    dim = 4
+    client.create_collection(collection_name, vectors_config={
+        "colbert": models.VectorParams(
+            size=dim, distance=models.Distance(distance),
+            multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)),
+        "plain": models.VectorParams(size=2, distance=models.Distance.DOT),
+    })
+    info = client.get_collection(collection_name)
+    mv = info.config.params.vectors["colbert"].multivector_config
+    assert mv is not None and mv.comparator == models.MultiVectorComparator.MAX_SIM
+
+    data = multi_data(30, dim)
+    points = [models.PointStruct(id=i, vector={"colbert": rows, "plain": [1.0, float(i)]}, payload={"i": i})
+              for i, rows in data.items()]
+    # point 31 has no multivector at all (optional vectors)
+    points.append(models.PointStruct(id=31, vector={"plain": [0.0, 1.0]}))
+    client.upsert(collection_name, points=points, wait=True)
+
+    query = RNG.normal(size=(3, dim)).round(3).tolist()
+    expected = sorted(((max_sim(distance, query, rows), i) for i, rows in data.items()),
+                      key=lambda t: -t[0] if distance != "Euclid" else t[0])
+    hits = client.query_points(collection_name, query=query, using="colbert", limit=10).points
+    assert [h.id for h in hits] == [i for _, i in expected[:10]]
+    assert [h.score for h in hits] == pytest.approx([s for s, _ in expected[:10]], rel=1e-4, abs=1e-4)
+
+    # a filtered search and a search by an existing point's id (its multivector is the query)
+    hits = client.query_points(collection_name, query=query, using="colbert", limit=3,
+                               query_filter=models.Filter(must=[models.FieldCondition(
+                                   key="i", range=models.Range(lt=10))])).points
+    assert all(h.id < 10 for h in hits) and len(hits) == 3
+    by_id = client.query_points(collection_name, query=5, using="colbert", limit=3).points
+    assert 5 not in [h.id for h in by_id] and len(by_id) == 3
+
+    # records carry the multivector back as written (Cosine: normalised rows)
+    rec = client.retrieve(collection_name, ids=[2], with_vectors=True)[0]
+    want = normalize(data[2]) if distance == "Cosine" else np.asarray(data[2])
+    assert np.asarray(rec.vector["colbert"]) == pytest.approx(want, abs=1e-5)
+
+    # has_vector: only the 30 points that have a multivector
+    flt = models.Filter(must=[models.HasVectorCondition(has_vector="colbert")])
+    assert client.count(collection_name, count_filter=flt, exact=True).count == 30
+
+
+def test_default_multivector_and_errors(client, collection_name):
+    client.create_collection(collection_name, vectors_config=models.VectorParams(
+        size=2, distance=models.Distance.DOT,
+        multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)))
+    client.upsert(collection_name, wait=True, points=[
+        models.PointStruct(id=1, vector=[[1.0, 0.0], [0.0, 2.0]]),
+        models.PointStruct(id=2, vector=[[3.0, 3.0]]),
+    ])
+    rec = client.retrieve(collection_name, ids=[1], with_vectors=True)[0]
+    assert rec.vector == [[1.0, 0.0], [0.0, 2.0]]
+    hits = client.query_points(collection_name, query=[[1.0, 0.0], [0.0, 1.0]], limit=5).points
+    # point 1: max(1, 0) + max(0, 2) = 3; point 2: 3 + 3 = 6
+    assert [(h.id, h.score) for h in hits] == [(2, pytest.approx(6.0)), (1, pytest.approx(3.0))]
+
+    with expect_error(client, "invalid_argument", "dimension"):
+        client.upsert(collection_name, wait=True, points=[models.PointStruct(id=3, vector=[[1.0, 2.0, 3.0]])])
+    with expect_error(client, "invalid_argument", "dimension"):
+        client.query_points(collection_name, query=[[1.0]], limit=1)
+
+
+def test_multivector_into_regular_vector_is_rejected(client, collection_name):
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    with expect_error(client, "invalid_argument"):
+        client.upsert(collection_name, wait=True, points=[models.PointStruct(id=1, vector=[[1.0, 2.0]])])
+
+
+def test_float16_datatype_rounds_to_half_precision(client, collection_name):
+    client.create_collection(collection_name, vectors_config=models.VectorParams(
+        size=3, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16))
+    assert client.get_collection(collection_name).config.params.vectors.datatype == models.Datatype.FLOAT16
+    v = [0.1, 1234.567, -3.3333333]
+    client.upsert(collection_name, wait=True, points=[models.PointStruct(id=1, vector=v)])
+    got = client.retrieve(collection_name, ids=[1], with_vectors=True)[0].vector
+    assert got == pytest.approx(np.asarray(v, dtype=np.float16).astype(np.float32).tolist(), rel=0, abs=1e-6)
+    assert got != pytest.approx(v, rel=0, abs=1e-6)
+    hit = client.query_points(collection_name, query=[1.0, 0.0, 0.0], limit=1).points[0]
+    assert hit.score == pytest.approx(float(np.float16(0.1)), abs=1e-6)
+
+
+def test_uint8_datatype_keeps_integers_and_scores_cosine(client, collection_name):
+    client.create_collection(collection_name, vectors_config=models.VectorParams(
+        size=3, distance=models.Distance.COSINE, datatype=models.Datatype.UINT8))
+    data = {1: [10, 20, 30], 2: [255, 0, 1], 3: [0, 0, 7]}
+    client.upsert(collection_name, wait=True, points=[
+        models.PointStruct(id=i, vector=[float(x) for x in v]) for i, v in data.items()])
+    for rec in client.retrieve(collection_name, ids=list(data), with_vectors=True):
+        assert rec.vector == pytest.approx(data[rec.id])
+    q = [1.0, 2.0, 3.0]
+    hits = client.query_points(collection_name, query=q, limit=3).points
+    exp = {i: float(normalize(v) @ normalize(q)) for i, v in data.items()}
+    assert [h.id for h in hits] == sorted(exp, key=lambda i: -exp[i])
+    assert [h.score for h in hits] == pytest.approx(sorted(exp.values(), reverse=True), abs=1e-5)
+
+
+def test_unknown_datatype_and_comparator_are_rejected(qdrant, collection_name):
+    for vectors, what in [({"size": 2, "distance": "Dot", "datatype": "int4"}, "datatype"),
+                          ({"size": 2, "distance": "Dot", "multivector_config": {"comparator": "min_sim"}},
+                           "comparator")]:
+        r = rest(qdrant, "PUT", f"/collections/{collection_name}", {"vectors": vectors})
+        assert r.status_code in (400, 422), r.text
+        assert what in r.json()["status"]["error"]
