@@ -15,6 +15,7 @@ pub mod prefetch;
 pub mod query;
 pub mod remote;
 pub mod shard_request;
+pub mod strict_mode;
 pub mod transfer;
 pub mod validate;
 
@@ -742,6 +743,24 @@ impl Collection {
 
     /// Validates, routes and executes a write. `wait` makes it durable (WAL fsync) before
     /// returning; either way it is visible to reads when this returns.
+    /// The collection's strict mode, when enabled.
+    pub fn strict_mode(&self) -> Option<strict_mode::StrictMode> {
+        strict_mode::StrictMode::of(self.meta.read().config.strict_mode_config.as_ref())
+    }
+
+    /// Strict mode's `search_max_batchsize` for a batch read of `size` requests.
+    pub fn check_search_batch(&self, size: usize) -> Result<()> {
+        self.strict_mode().map_or(Ok(()), |s| s.check_search_batch(size))
+    }
+
+    /// Strict mode's `max_query_limit` for a limit the request gave (scroll checks no default).
+    pub fn check_given_limit(&self, limit: Option<usize>) -> Result<()> {
+        match (self.strict_mode(), limit) {
+            (Some(strict), Some(limit)) => strict.check_query_limit(limit),
+            _ => Ok(()),
+        }
+    }
+
     pub async fn update(&self, op: PointOperation, wait: bool) -> Result<UpdateResult> {
         self.update_ordered(op, wait, WriteOrdering::Weak).await
     }
@@ -754,6 +773,13 @@ impl Collection {
         wait: bool,
         ordering: WriteOrdering,
     ) -> Result<UpdateResult> {
+        if let Some(strict) = self.strict_mode() {
+            strict.check_update(&op)?;
+            if strict.limits_points() {
+                let count = self.count(None, ReadConsistency::One).await?;
+                strict.check_points_count(&op, || count)?;
+            }
+        }
         let op = validate::prepare(&self.config(), op)?;
         let parts = self.route(op)?;
         let seqs = try_join_all(parts.into_iter().map(|(shard, op)| async move {
@@ -837,6 +863,9 @@ impl Collection {
         with_vector: WithVector,
         consistency: ReadConsistency,
     ) -> Result<ScrollResult> {
+        if let Some(strict) = self.strict_mode() {
+            strict.check_filter(filter.as_ref())?;
+        }
         query::check_limit(limit)?;
         if let Some(f) = &filter {
             f.validate()?;
@@ -909,6 +938,13 @@ impl Collection {
     /// Value counts of `r.key` over the points matching `r.filter`, most frequent first (ties by
     /// value), summed over every shard.
     pub async fn facet(&self, r: FacetRequest, consistency: ReadConsistency) -> Result<FacetResponse> {
+        if let Some(strict) = self.strict_mode() {
+            if let Some(limit) = r.limit {
+                strict.check_query_limit(limit)?;
+            }
+            strict.check_exact(r.exact == Some(true))?;
+            strict.check_filter(r.filter.as_ref())?;
+        }
         let limit = query::check_limit(r.limit.unwrap_or(DEFAULT_FACET_LIMIT))?;
         if let Some(f) = &r.filter {
             f.validate()?;
@@ -933,6 +969,9 @@ impl Collection {
     }
 
     pub async fn count(&self, filter: Option<Filter>, consistency: ReadConsistency) -> Result<usize> {
+        if let Some(strict) = self.strict_mode() {
+            strict.check_filter(filter.as_ref())?;
+        }
         if let Some(f) = &filter {
             f.validate()?;
         }

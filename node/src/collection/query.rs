@@ -337,6 +337,9 @@ impl Collection {
 
     /// Legacy `points/search`.
     pub async fn search(&self, r: SearchRequest) -> Result<Vec<ScoredPoint>> {
+        if let Some(strict) = self.strict_mode() {
+            strict.check_read(r.limit, r.params.as_ref(), r.filter.as_ref())?;
+        }
         let (using, kind) = match r.vector {
             NamedVectorStruct::Default(v) => (DEFAULT_VECTOR.to_string(), self.dense_query(DEFAULT_VECTOR, v)?),
             NamedVectorStruct::Dense { name, vector } => {
@@ -364,6 +367,9 @@ impl Collection {
 
     /// Legacy `points/recommend`.
     pub async fn recommend(&self, r: RecommendRequest, lookup: &dyn CollectionLookup) -> Result<Vec<ScoredPoint>> {
+        if let Some(strict) = self.strict_mode() {
+            strict.check_read(r.limit, r.params.as_ref(), r.filter.as_ref())?;
+        }
         let using = r.using.unwrap_or_default();
         let ex = Examples::new(self, &using, r.lookup_from.as_ref(), lookup)?;
         let mut exclude = Vec::new();
@@ -389,6 +395,9 @@ impl Collection {
 
     /// Legacy `points/discover`: discovery with a target, context search without one.
     pub async fn discover(&self, r: DiscoverRequest, lookup: &dyn CollectionLookup) -> Result<Vec<ScoredPoint>> {
+        if let Some(strict) = self.strict_mode() {
+            strict.check_read(r.limit, r.params.as_ref(), r.filter.as_ref())?;
+        }
         let using = r.using.unwrap_or_default();
         let ex = Examples::new(self, &using, r.lookup_from.as_ref(), lookup)?;
         let mut exclude = Vec::new();
@@ -418,6 +427,9 @@ impl Collection {
 
     /// The universal `points/query`: the request is the root stage of a prefetch tree.
     pub async fn query(&self, r: QueryRequest, lookup: &dyn CollectionLookup) -> Result<Vec<ScoredPoint>> {
+        if let Some(strict) = self.strict_mode() {
+            strict.check_query(&r)?;
+        }
         let offset = r.offset.unwrap_or(0);
         let limit = check_limit(r.limit.unwrap_or(DEFAULT_LIMIT))?;
         let root = Prefetch {

@@ -369,6 +369,49 @@ impl SparseVectorParams {
     }
 }
 
+/// A stored `strict_mode_config` with a changed one merged in field by field (`null` keeps a value).
+/// Strict mode limits that must be at least 1 (Qdrant rejects 0 as a validation error).
+fn validate_strict_mode(config: &Value) -> Result<()> {
+    let at_least_one = |path: String, v: Option<&Value>| match v.and_then(Value::as_u64) {
+        Some(0) => Err(Error::validation(format!(
+            "{path}: value 0 invalid, must be 1 or larger"
+        ))),
+        _ => Ok(()),
+    };
+    for key in [
+        "max_query_limit",
+        "max_timeout",
+        "read_rate_limit",
+        "write_rate_limit",
+        "max_points_count",
+    ] {
+        at_least_one(format!("strict_mode_config.{key}"), config.get(key))?;
+    }
+    for (section, field) in [("multivector_config", "max_vectors"), ("sparse_config", "max_length")] {
+        if let Some(Value::Object(per_vector)) = config.get(section) {
+            for (name, limits) in per_vector {
+                at_least_one(
+                    format!("strict_mode_config.{section}.{name}.{field}"),
+                    limits.get(field),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn merged_strict_mode(current: Option<&Value>, diff: &Value) -> Value {
+    let mut out = current.cloned().unwrap_or_else(|| Value::Object(Default::default()));
+    if let (Value::Object(out), Value::Object(diff)) = (&mut out, diff) {
+        for (key, value) in diff {
+            if !value.is_null() {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    out
+}
+
 /// Body of `PUT /collections/{name}`. Fields Qdrant accepts but this node does not act on
 /// (quantization, strict mode, ...) are kept and reported back; unknown fields are ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -509,6 +552,9 @@ impl CreateCollection {
         if let Some(h) = &self.hnsw_config {
             h.validate()?;
         }
+        if let Some(strict) = &self.strict_mode_config {
+            validate_strict_mode(strict)?;
+        }
         if let Some(sparse) = &self.sparse_vectors {
             for (name, p) in sparse {
                 p.validate_modifier(name)?;
@@ -616,8 +662,10 @@ impl UpdateCollection {
                 map.insert(name.clone(), p.clone());
             }
         }
-        if self.strict_mode_config.is_some() {
-            next.strict_mode_config = self.strict_mode_config.clone();
+        if let Some(diff) = &self.strict_mode_config {
+            validate_strict_mode(diff)?;
+            // Field by field: a limit left out (or null) keeps its value, as in Qdrant.
+            next.strict_mode_config = Some(merged_strict_mode(next.strict_mode_config.as_ref(), diff));
         }
         if let Some(meta) = &self.metadata {
             let mut merged = next.metadata.take().unwrap_or(Value::Object(Default::default()));
@@ -690,5 +738,18 @@ mod tests {
         assert_eq!(disabled.apply_to(&next).unwrap().quantization_config, None);
         let bad: UpdateCollection = serde_json::from_str(r#"{"vectors": {"zz": {"on_disk": true}}}"#).unwrap();
         assert!(bad.apply_to(&c).is_err());
+    }
+
+    #[test]
+    fn merge_keeps_fields_the_diff_leaves_out() {
+        let current = serde_json::json!({"enabled": true, "max_query_limit": 5});
+        let next = merged_strict_mode(
+            Some(&current),
+            &serde_json::json!({"max_timeout": 3, "max_query_limit": null}),
+        );
+        assert_eq!(
+            next,
+            serde_json::json!({"enabled": true, "max_query_limit": 5, "max_timeout": 3})
+        );
     }
 }

@@ -348,6 +348,13 @@ pub enum AnyVariants {
 }
 
 impl AnyVariants {
+    pub fn len(&self) -> usize {
+        match self {
+            AnyVariants::Keywords(v) => v.len(),
+            AnyVariants::Integers(v) => v.len(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         match self {
             AnyVariants::Keywords(v) => v.is_empty(),

@@ -238,6 +238,7 @@ impl grpc::points_server::Points for PointsService {
                 .map(|s| query::search(s, consistency))
                 .collect::<Result<Vec<_>>>()?;
             let collection = self.node.collection(&r.collection_name)?;
+            collection.check_search_batch(searches.len())?;
             try_join_all(searches.into_iter().map(|s| collection.search(s))).await
         })
         .await
@@ -276,8 +277,9 @@ impl grpc::points_server::Points for PointsService {
             let filter = filter::optional(r.filter)?;
             let with_payload = point::with_payload(r.with_payload)?.unwrap_or(PayloadSelector::All);
             let with_vector = point::with_vectors(r.with_vectors).unwrap_or_default();
-            let limit = r.limit.map_or(10, |l| l as usize);
             let collection = self.node.collection(&r.collection_name)?;
+            collection.check_given_limit(r.limit.map(|l| l as usize))?;
+            let limit = r.limit.map_or(10, |l| l as usize);
             match r.order_by {
                 Some(_) if offset.is_some() => Err(Error::bad_input(OFFSET_WITH_ORDER_BY)),
                 Some(o) => {
@@ -336,6 +338,7 @@ impl grpc::points_server::Points for PointsService {
                 .map(|q| query::recommend(q, consistency))
                 .collect::<Result<Vec<_>>>()?;
             let collection = self.node.collection(&r.collection_name)?;
+            collection.check_search_batch(requests.len())?;
             try_join_all(
                 requests
                     .into_iter()
@@ -402,6 +405,7 @@ impl grpc::points_server::Points for PointsService {
                 .map(|q| query::discover(q, consistency))
                 .collect::<Result<Vec<_>>>()?;
             let collection = self.node.collection(&r.collection_name)?;
+            collection.check_search_batch(requests.len())?;
             try_join_all(requests.into_iter().map(|q| collection.discover(q, self.node.as_ref()))).await
         })
         .await
@@ -484,6 +488,7 @@ impl grpc::points_server::Points for PointsService {
                 .map(|q| query::query(q, consistency))
                 .collect::<Result<Vec<_>>>()?;
             let collection = self.node.collection(&r.collection_name)?;
+            collection.check_search_batch(queries.len())?;
             try_join_all(queries.into_iter().map(|q| collection.query(q, self.node.as_ref()))).await
         })
         .await

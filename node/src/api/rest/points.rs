@@ -183,8 +183,9 @@ pub async fn scroll(
 ) -> ApiResult {
     let t = Instant::now();
     let consistency = p.consistency()?;
-    let limit = body.limit.unwrap_or(10);
     let collection = node.collection(&name)?;
+    collection.check_given_limit(body.limit)?;
+    let limit = body.limit.unwrap_or(10);
     if let Some(order_by) = body.order_by {
         if body.offset.is_some() {
             return Err(Error::bad_input(OFFSET_WITH_ORDER_BY).into());
@@ -283,6 +284,7 @@ pub async fn search_batch(
     let consistency = p.consistency()?;
     body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
+    collection.check_search_batch(body.searches.len())?;
     let results = futures::future::try_join_all(body.searches.into_iter().map(|s| collection.search(s))).await?;
     Ok(ok(t, results))
 }
@@ -313,6 +315,7 @@ pub async fn query_batch(
     let consistency = p.consistency()?;
     body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
+    collection.check_search_batch(body.searches.len())?;
     let results = futures::future::try_join_all(body.searches.into_iter().map(|q| async {
         collection
             .query(q, node.as_ref())
@@ -355,6 +358,7 @@ pub async fn discover_batch(
     let consistency = p.consistency()?;
     body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
+    collection.check_search_batch(body.searches.len())?;
     let results =
         futures::future::try_join_all(body.searches.into_iter().map(|r| collection.discover(r, node.as_ref()))).await?;
     Ok(ok(t, results))
@@ -406,6 +410,7 @@ pub async fn recommend_batch(
     let consistency = p.consistency()?;
     body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
+    collection.check_search_batch(body.searches.len())?;
     let results = futures::future::try_join_all(
         body.searches
             .into_iter()
