@@ -140,3 +140,17 @@ def test_unknown_datatype_and_comparator_are_rejected(qdrant, collection_name):
         r = rest(qdrant, "PUT", f"/collections/{collection_name}", {"vectors": vectors})
         assert r.status_code in (400, 422), r.text
         assert what in r.json()["status"]["error"]
+
+
+def test_integer_multivectors_over_raw_json(qdrant, collection_name):
+    """`[[1, 0], [0, 2]]` with whole numbers is a multivector (not indices + values of a sparse one)."""
+    name = collection_name
+    r = rest(qdrant, "PUT", f"/collections/{name}", {"vectors": {"colbert": {
+        "size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}}})
+    assert r.status_code == 200, r.text
+    r = rest(qdrant, "PUT", f"/collections/{name}/points", {"points": [
+        {"id": 1, "vector": {"colbert": [[1, 0], [0, 2]]}}]}, params={"wait": "true"})
+    assert r.status_code == 200, r.text
+    r = rest(qdrant, "POST", f"/collections/{name}/points/query", {"query": [[1, 0], [0, 1]], "using": "colbert"})
+    assert r.status_code == 200, r.text
+    assert [(p["id"], p["score"]) for p in r.json()["result"]["points"]] == [(1, pytest.approx(3.0))]

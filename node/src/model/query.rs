@@ -118,8 +118,9 @@ pub struct LookupLocation {
 #[serde(untagged)]
 pub enum VectorOrId {
     Dense(Vec<f32>),
-    Sparse(SparseVector),
+    /// Before `Sparse`, which would also parse a list of two integer lists (see `Vector`).
     MultiDense(Vec<Vec<f32>>),
+    Sparse(SparseVector),
     Id(PointId),
 }
 

@@ -180,9 +180,11 @@ impl SparseVector {
 #[serde(untagged)]
 pub enum Vector {
     Dense(Vec<f32>),
-    Sparse(SparseVector),
     /// Several dense vectors of one size (a ColBERT-style multivector), compared by MaxSim.
+    /// Tried before `Sparse`: a derived struct also parses from a list, so `[[1, 0], [0, 2]]`
+    /// would otherwise read as indices `[1, 0]` and values `[0, 2]`.
     MultiDense(Vec<Vec<f32>>),
+    Sparse(SparseVector),
 }
 
 /// A point's vectors as given in requests and returned in records.
@@ -297,6 +299,13 @@ mod tests {
         );
         let v: VectorInput = serde_json::from_str(r#"{"colbert": [[1.0], [2.0]]}"#).unwrap();
         assert!(matches!(v.into_named()["colbert"], Vector::MultiDense(_)));
+        // Whole numbers too: two integer lists are a multivector, not a sparse vector.
+        let v: Vector = serde_json::from_str("[[1, 0], [0, 2]]").unwrap();
+        assert_eq!(v, Vector::MultiDense(vec![vec![1.0, 0.0], vec![0.0, 2.0]]));
+        let s: Vector = serde_json::from_str(r#"{"indices": [1], "values": [0.5]}"#).unwrap();
+        assert!(matches!(s, Vector::Sparse(_)));
+        let q: crate::model::query::VectorOrId = serde_json::from_str("[[1, 0], [0, 1]]").unwrap();
+        assert!(matches!(q, crate::model::query::VectorOrId::MultiDense(_)));
     }
 
     #[test]
