@@ -4,15 +4,16 @@
 
 use super::lookup::{CollectionLookup, Examples};
 use super::prefetch::{Output, DEFAULT_LIMIT};
-use super::Collection;
+use super::{validate, Collection};
 use crate::error::{Error, Result};
+use crate::model::collection::VectorParams;
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
     ContextPair, DiscoverInput, DiscoverRequest, FeedbackStrategy, NaiveFeedback, NamedVectorStruct, Prefetch,
     QueryRequest, ReadConsistency, RecommendInput, RecommendRequest, RecommendStrategy, RelevanceFeedbackInput,
     ScoredPoint, SearchParams, SearchRequest, ShardQuery, ShardQueryKind, VectorOrId,
 };
-use crate::model::vector::{check_finite, Vector, WithVector, DEFAULT_VECTOR};
+use crate::model::vector::{Vector, WithVector, DEFAULT_VECTOR};
 use crate::model::{Filter, PointId};
 
 /// The parts every read request shares.
@@ -28,17 +29,6 @@ struct Common {
     consistency: ReadConsistency,
 }
 
-fn check_dim(size: u64, v: &[f32]) -> Result<()> {
-    if v.len() as u64 != size {
-        return Err(Error::bad_input(format!(
-            "Vector dimension error: expected dim: {}, got {}",
-            size,
-            v.len()
-        )));
-    }
-    Ok(())
-}
-
 pub(super) fn check_limit(limit: usize) -> Result<usize> {
     if limit == 0 {
         return Err(Error::validation("limit: value 0 invalid, must be 1 or larger"));
@@ -47,32 +37,31 @@ pub(super) fn check_limit(limit: usize) -> Result<usize> {
 }
 
 impl Collection {
-    /// Validates a dense query vector and puts it in the stored form of `using`.
-    fn dense_query(&self, using: &str, mut v: Vec<f32>) -> Result<ShardQueryKind> {
-        let config = self.config();
-        let params = config
+    /// The dense (or multi) vector `using` of a query.
+    fn query_params(&self, using: &str) -> Result<VectorParams> {
+        self.config()
             .params
             .vectors
             .get(using)
-            .ok_or_else(|| Error::bad_input(format!("Not existing vector name error: {using}")))?;
+            .cloned()
+            .ok_or_else(|| Error::bad_input(format!("Not existing vector name error: {using}")))
+    }
+
+    /// Validates a dense query vector and puts it in the stored form of `using`.
+    fn dense_query(&self, using: &str, mut v: Vec<f32>) -> Result<ShardQueryKind> {
+        let params = self.query_params(using)?;
         if params.is_multi() {
             // Qdrant reads a single vector against a multivector as a one-row multivector.
             return self.multi_query(using, vec![v]);
         }
-        check_dim(params.size, &v)?;
-        check_finite(&v)?;
-        crate::collection::validate::to_query_form(params, &mut v);
+        validate::check_dense(&params, &v)?;
+        validate::to_query_form(&params, &mut v);
         Ok(ShardQueryKind::Dense(v))
     }
 
     /// Validates a multivector query and puts each row in the stored form of `using`.
     fn multi_query(&self, using: &str, mut rows: Vec<Vec<f32>>) -> Result<ShardQueryKind> {
-        let config = self.config();
-        let params = config
-            .params
-            .vectors
-            .get(using)
-            .ok_or_else(|| Error::bad_input(format!("Not existing vector name error: {using}")))?;
+        let params = self.query_params(using)?;
         if !params.is_multi() {
             return Err(Error::bad_input(format!(
                 "Conversion between multi and regular vectors failed: vector `{using}` is not a multivector"
@@ -82,9 +71,8 @@ impl Collection {
             return Err(Error::bad_input("multivector must not be empty"));
         }
         for row in &mut rows {
-            check_dim(params.size, row)?;
-            check_finite(row)?;
-            crate::collection::validate::to_query_form(params, row);
+            validate::check_dense(&params, row)?;
+            validate::to_query_form(&params, row);
         }
         Ok(ShardQueryKind::MultiDense(rows))
     }

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::model::filter::{Condition, Filter, Match};
 use crate::model::operations::{PointOperation, Selector};
 use crate::model::query::{Prefetch, QueryRequest, SearchParams};
-use crate::model::vector::{NamedVectors, Vector};
+use crate::model::vector::{NamedVectors, Vector, VectorInput, DEFAULT_VECTOR};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct StrictMode {
@@ -150,21 +150,24 @@ impl StrictMode {
 
     /// A universal query: its limit, parameters and filter, and those of every prefetch.
     pub fn check_query(&self, r: &QueryRequest) -> Result<()> {
-        if let Some(limit) = r.limit {
-            self.check_query_limit(limit)?;
-        }
-        self.check_params(r.params.as_ref())?;
-        self.check_filter(r.filter.as_ref())?;
-        r.prefetch.iter().try_for_each(|p| self.check_prefetch(p))
+        self.check_stage(r.limit, r.params.as_ref(), r.filter.as_ref(), &r.prefetch)
     }
 
-    fn check_prefetch(&self, p: &Prefetch) -> Result<()> {
-        if let Some(limit) = p.limit {
+    fn check_stage(
+        &self,
+        limit: Option<usize>,
+        params: Option<&SearchParams>,
+        filter: Option<&Filter>,
+        prefetch: &[Prefetch],
+    ) -> Result<()> {
+        if let Some(limit) = limit {
             self.check_query_limit(limit)?;
         }
-        self.check_params(p.params.as_ref())?;
-        self.check_filter(p.filter.as_ref())?;
-        p.prefetch.iter().try_for_each(|p| self.check_prefetch(p))
+        self.check_params(params)?;
+        self.check_filter(filter)?;
+        prefetch
+            .iter()
+            .try_for_each(|p| self.check_stage(p.limit, p.params.as_ref(), p.filter.as_ref(), &p.prefetch))
     }
 
     /// A write: batch size, multivector and sparse sizes, and its filter.
@@ -173,10 +176,11 @@ impl StrictMode {
             PointOperation::Upsert(points, conditions) => {
                 check_limit(points.len(), self.upsert_max_batchsize, "upsert limit")?;
                 self.check_filter(conditions.filter.as_ref())?;
-                for p in points {
-                    self.check_vectors(&p.vector.clone().into_named())?;
-                }
-                Ok(())
+                points.iter().try_for_each(|p| match &p.vector {
+                    VectorInput::Default(_) => Ok(()),
+                    VectorInput::DefaultMulti(rows) => self.check_multivector(DEFAULT_VECTOR, rows.len()),
+                    VectorInput::Named(named) => self.check_vectors(named),
+                })
             }
             PointOperation::UpdateVectors(updates, filter) => {
                 check_limit(updates.len(), self.upsert_max_batchsize, "update limit")?;
@@ -199,38 +203,31 @@ impl StrictMode {
     }
 
     fn check_vectors(&self, vectors: &NamedVectors) -> Result<()> {
-        for (name, v) in vectors {
-            match v {
-                Vector::MultiDense(rows) => {
-                    let max = self
-                        .multivector_config
-                        .as_ref()
-                        .and_then(|m| m.get(name))
-                        .and_then(|l| l.max_vectors);
-                    if let Some(max) = max.filter(|m| rows.len() > *m) {
-                        return Err(Error::BadRequest(format!(
-                            "Multivector '{name}' has a limit of {max} vectors, but {} were provided!",
-                            rows.len()
-                        )));
-                    }
-                }
-                Vector::Sparse(s) => {
-                    let max = self
-                        .sparse_config
-                        .as_ref()
-                        .and_then(|m| m.get(name))
-                        .and_then(|l| l.max_length);
-                    if let Some(max) = max.filter(|m| s.indices.len() > *m) {
-                        return Err(Error::BadRequest(format!(
-                            "Sparse vector '{name}' has a limit of {max} indices, but {} were provided!",
-                            s.indices.len()
-                        )));
-                    }
-                }
-                Vector::Dense(_) => {}
-            }
+        vectors.iter().try_for_each(|(name, v)| match v {
+            Vector::MultiDense(rows) => self.check_multivector(name, rows.len()),
+            Vector::Sparse(s) => self.check_sparse(name, s.indices.len()),
+            Vector::Dense(_) => Ok(()),
+        })
+    }
+
+    fn check_multivector(&self, name: &str, rows: usize) -> Result<()> {
+        let max = self.multivector_config.as_ref().and_then(|m| m.get(name)?.max_vectors);
+        match max {
+            Some(max) if rows > max => Err(Error::BadRequest(format!(
+                "Multivector '{name}' has a limit of {max} vectors, but {rows} were provided!"
+            ))),
+            _ => Ok(()),
         }
-        Ok(())
+    }
+
+    fn check_sparse(&self, name: &str, length: usize) -> Result<()> {
+        let max = self.sparse_config.as_ref().and_then(|m| m.get(name)?.max_length);
+        match max {
+            Some(max) if length > max => Err(Error::BadRequest(format!(
+                "Sparse vector '{name}' has a limit of {max} indices, but {length} were provided!"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     pub fn limits_points(&self) -> bool {

@@ -60,7 +60,8 @@ fn dense_params<'a>(config: &'a CollectionConfig, name: &str) -> Result<&'a Vect
     })
 }
 
-fn check_dense(params: &VectorParams, v: &[f32]) -> Result<()> {
+/// A dense vector (or multivector row) has the size of `params` and only finite values.
+pub(super) fn check_dense(params: &VectorParams, v: &[f32]) -> Result<()> {
     if v.len() as u64 != params.size {
         return Err(Error::bad_input(format!(
             "Vector dimension error: expected dim: {}, got {}",

@@ -1070,11 +1070,7 @@ impl LocalShard {
             points: 0,
             df: vec![0; indices.len()],
         };
-        let slots: Box<dyn Iterator<Item = u32>> = match corpus {
-            Some(_) => Box::new(state.candidate_slots(corpus).into_iter()),
-            None => Box::new(state.ids.values().copied()),
-        };
-        for slot in slots {
+        for slot in state.candidate_slots(corpus) {
             let Some(v) = state.live(slot).and_then(|p| p.sparse.get(name)) else {
                 continue;
             };
