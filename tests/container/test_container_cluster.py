@@ -21,6 +21,7 @@ The cluster test is marked `cluster` (run.sh --cluster): it needs the node's clu
 network test at the end checks the harness itself with any node build and runs by default.
 """
 
+import os
 import subprocess
 import time
 
@@ -140,6 +141,16 @@ class Cluster:
     def dump(self):
         return "\n".join(f"----- {c} -----\n{logs(c, 60)}" for c in self.containers)
 
+    def save_logs(self, directory):
+        """Writes every container's whole log to `directory` (for a failure's post-mortem)."""
+        paths = []
+        for k, c in enumerate(self.containers):
+            path = f"{directory}/pod-{k}.log"
+            with open(path, "w") as f:
+                f.write(logs(c, "all"))
+            paths.append(path)
+        return paths
+
 
 def write(rest, acked, maybe, ids, tag, deadline_s=45):
     """Upsert `ids` (wait=true) until acknowledged or the deadline; acked ids go into `acked`, the
@@ -167,8 +178,16 @@ def write_through(cluster, members, acked, maybe, start, count, tag):
         write(cluster.rest(k), acked, maybe, ids[i:i + 50], tag)
 
 
-def check_reads(cluster, members, acked, maybe):
-    """Through every member: all acknowledged points are there, counts agree, searches agree."""
+def check_reads(cluster, members, acked, maybe, settle=False):
+    """Through every member: all acknowledged points are there, counts agree, searches agree.
+
+    With `settle`, first waits until every replica is Active again with equal counts: a write is
+    acknowledged once the replicas that missed it are marked Dead through consensus, and the peer
+    of such a replica serves it (reads with consistency 1) until it applied that change, as in
+    Qdrant. Acknowledged writes must be readable everywhere once the cluster converged."""
+    if settle:
+        wait_until(lambda: cluster.replicas_settled(members), RECOVER_TIMEOUT, interval=1,
+                   what="replicas converged after the writes")
     counts = {}
     for k in members:
         r = cluster.rest(k)
@@ -184,8 +203,17 @@ def check_reads(cluster, members, acked, maybe):
 
 
 @pytest.fixture
-def cluster(resources, image, tmp_path):
-    return Cluster(resources, image, tmp_path)
+def cluster(request, resources, image, tmp_path):
+    c = Cluster(resources, image, tmp_path)
+    yield c
+    # The pods' whole logs are kept in QDRANT_CT_LOGS=dir when set, and after a failure (default:
+    # the test's tmp dir).
+    report = getattr(request.node, "rep_call", None)
+    failed = report is not None and report.failed
+    if failed or os.environ.get("QDRANT_CT_LOGS"):
+        directory = os.environ.get("QDRANT_CT_LOGS") or str(tmp_path)
+        os.makedirs(directory, exist_ok=True)
+        print("pod logs saved:", *c.save_logs(directory))
 
 
 @pytest.mark.cluster
@@ -215,7 +243,7 @@ def test_three_container_cluster_survives_kill_and_partition(cluster, metrics):
                            for k in all3), 60, what="the collection on every peer")
     wait_until(lambda: cluster.replicas_settled(all3), 60, what="6 shards x 2 Active replicas")
     write_through(cluster, all3, acked, maybe, 1, 900, "initial")
-    check_reads(cluster, all3, acked, maybe)
+    check_reads(cluster, all3, acked, maybe, settle=True)
 
     # 3. Kill a follower: the other two keep a leader and take writes.
     victim = next(k for k in all3 if ids[k] != leader)
@@ -276,7 +304,7 @@ def test_three_container_cluster_survives_kill_and_partition(cluster, metrics):
 
     # 5. Nothing acknowledged is lost, anywhere.
     write_through(cluster, all3, acked, maybe, 40_001, 150, "after-heal")
-    check_reads(cluster, all3, acked, maybe)
+    check_reads(cluster, all3, acked, maybe, settle=True)
 
 
 def _tcp(cluster, src, host, port=6333):

@@ -42,11 +42,19 @@ pub struct SendFailure {
     pub latest_error_timestamp: DateTime<Utc>,
 }
 
+/// HTTP/2 pings on peer connections, also while idle, and how long a ping may go unanswered.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// A call timing out on a connection that answered nothing for this long replaces the connection.
+const SILENT_CONNECTION: Duration = Duration::from_secs(2);
+
 /// Connections and bookkeeping shared by every sender on this peer.
 pub struct PeerClients {
     connect_timeout: Duration,
     rpc_timeout: Duration,
     channels: Mutex<HashMap<String, Channel>>,
+    /// When a call on the cached channel to a URI last got an answer.
+    answered: Mutex<HashMap<String, Instant>>,
     failures: Mutex<BTreeMap<String, SendFailure>>,
     last_success: Mutex<HashMap<PeerId, Instant>>,
 }
@@ -78,6 +86,7 @@ impl PeerClients {
             connect_timeout,
             rpc_timeout,
             channels: Mutex::new(HashMap::new()),
+            answered: Mutex::new(HashMap::new()),
             failures: Mutex::new(BTreeMap::new()),
             last_success: Mutex::new(HashMap::new()),
         }
@@ -102,8 +111,11 @@ impl PeerClients {
                     .map_err(|e| Error::bad_input(format!("invalid peer URI `{uri}`: {e}")))?
                     .connect_timeout(self.connect_timeout)
                     .tcp_nodelay(true)
-                    .http2_keep_alive_interval(Duration::from_secs(10))
-                    .keep_alive_timeout(Duration::from_secs(20));
+                    // A connection that died silently (a partition that healed, a peer whose
+                    // address moved) is noticed within seconds, not after the kernel's timeouts.
+                    .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+                    .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+                    .keep_alive_while_idle(true);
                 let channel = endpoint.connect_lazy();
                 channels.insert(uri.to_string(), channel.clone());
                 channel
@@ -168,10 +180,33 @@ impl PeerClients {
             Ok(Ok(response)) => Ok(response.into_inner()),
         };
         match &outcome {
-            Ok(_) => self.record_success(uri, peer),
-            Err(e) => self.record_failure(uri, &e.to_string()),
+            Ok(_) => {
+                self.answered.lock().insert(uri.to_string(), Instant::now());
+                self.record_success(uri, peer)
+            }
+            Err(e) => {
+                if matches!(e, CallError::Timeout { .. }) {
+                    self.drop_if_silent(uri);
+                }
+                self.record_failure(uri, &e.to_string())
+            }
         }
         outcome
+    }
+
+    /// After a timeout: when nothing came back on the cached channel to `uri` for a while, its
+    /// connection is presumed dead (e.g. cut by a partition that healed since) and the next call
+    /// connects afresh instead of queueing behind it until keepalive gives up.
+    fn drop_if_silent(&self, uri: &str) {
+        let silent = self
+            .answered
+            .lock()
+            .get(uri)
+            .is_none_or(|at| at.elapsed() >= SILENT_CONNECTION);
+        if silent && self.channels.lock().remove(uri).is_some() {
+            self.answered.lock().insert(uri.to_string(), Instant::now());
+            tracing::debug!(uri, "no answer for a while on the connection; reconnecting");
+        }
     }
 
     pub fn record_failure(&self, uri: &str, error: &str) {
@@ -206,6 +241,7 @@ impl PeerClients {
     /// Drops the cached channel and the records of a peer that left.
     pub fn forget(&self, uri: &str, peer: PeerId) {
         self.channels.lock().remove(uri);
+        self.answered.lock().remove(uri);
         self.failures.lock().remove(uri);
         self.last_success.lock().remove(&peer);
     }
