@@ -587,6 +587,46 @@ fn strong_ordering_keeps_replicas_identical() {
     assert_eq!(views[0], views[1], "the two replicas differ");
 }
 
+/// Qdrant's update leader: the replica with the highest peer id. While it is down, `strong`
+/// writes fail with a service error (no other order may be taken), `medium` ones fall over to
+/// the next live replica and `weak` ones go to the live replicas directly.
+#[test]
+fn strong_ordering_refuses_writes_without_its_leader() {
+    let mut peers = start_cluster(3, &[]);
+    let create = json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 1, "replication_factor": 3});
+    assert_eq!(
+        peers[0].ok("PUT", "/collections/so?timeout=10", Some(create)),
+        json!(true)
+    );
+    let ids: Vec<u64> = peers.iter().map(|p| p.peer_id().unwrap()).collect();
+    let highest = ids.iter().position(|id| *id == *ids.iter().max().unwrap()).unwrap();
+    let writer = (highest + 1) % 3;
+    let write = |p: &Peer, ordering: &str, id: u64| {
+        p.call(
+            "PUT",
+            &format!("/collections/so/points?wait=true&ordering={ordering}"),
+            Some(json!({"points": [{"id": id, "vector": [1.0, 0.0, 0.0, id as f32]}]})),
+        )
+    };
+    for (n, ordering) in ["weak", "medium", "strong"].iter().enumerate() {
+        let (status, body) = write(&peers[writer], ordering, n as u64);
+        assert_eq!(status, 200, "{ordering} with every replica up: {body}");
+    }
+
+    peers[highest].kill();
+    let (status, body) = write(&peers[writer], "strong", 10);
+    assert!(status >= 500, "strong without its leader answered {status}: {body}");
+    let error = body["status"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("Strong ordering via leader peer"), "{body}");
+    for (n, ordering) in ["medium", "weak"].iter().enumerate() {
+        let (status, body) = write(&peers[writer], ordering, 20 + n as u64);
+        assert_eq!(status, 200, "{ordering} without the highest replica: {body}");
+    }
+    let count = peers[writer].ok("POST", "/collections/so/points/count", Some(json!({"exact": true})));
+    // The refused strong write may have reached no replica, or only some (not acknowledged).
+    assert!(count["count"].as_u64().unwrap() >= 5, "{count}");
+}
+
 /// `?consistency=`: `all` reads every replica and needs them all; the default reads one and
 /// fails over; bad values are 400.
 #[test]

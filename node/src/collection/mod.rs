@@ -674,17 +674,72 @@ impl Collection {
         Ok(seq)
     }
 
-    /// The peer that orders the writes of `shard` (its Active replica with the lowest peer id),
-    /// in cluster mode.
-    fn coordinator(&self, shard: ShardId) -> Option<(crate::cluster::PeerId, Arc<Routing>)> {
+    /// The peers that may order the `ordering` writes of `shard` in cluster mode, first choice
+    /// first, as Qdrant picks its "update leader": for `medium` the live (Active) replicas by
+    /// descending peer id (a write falls over to the next when the leader is unreachable), for
+    /// `strong` only the replica with the highest peer id whatever its state (writes fail while it
+    /// is down rather than take another order). `None` for weak writes or outside a cluster.
+    fn coordinators(
+        &self,
+        shard: ShardId,
+        ordering: WriteOrdering,
+    ) -> Option<(Vec<crate::cluster::PeerId>, Arc<Routing>)> {
         let routing = self.routing.read().clone()?;
-        let peer = routing
-            .replicas(shard)
-            .iter()
-            .filter(|r| r.state == crate::cluster::ReplicaState::Active)
-            .map(|r| r.peer)
-            .min()?;
-        Some((peer, routing))
+        let replicas = routing.replicas(shard);
+        let mut leaders: Vec<_> = match ordering {
+            WriteOrdering::Weak => return None,
+            WriteOrdering::Medium => replicas
+                .iter()
+                .filter(|r| r.state == crate::cluster::ReplicaState::Active)
+                .map(|r| r.peer)
+                .collect(),
+            WriteOrdering::Strong => replicas.iter().map(|r| r.peer).max().into_iter().collect(),
+        };
+        leaders.sort_unstable_by(|a, b| b.cmp(a));
+        Some((leaders, routing))
+    }
+
+    /// Sends an ordered write of `shard` through its update leader (see
+    /// [`Collection::coordinators`]).
+    async fn write_through_leader(
+        &self,
+        shard: ShardId,
+        op: PointOperation,
+        wait: bool,
+        ordering: WriteOrdering,
+    ) -> Result<u64> {
+        let Some((leaders, routing)) = self.coordinators(shard, ordering) else {
+            return self.write_shard(shard, ShardRequest::Update { op, wait }).await;
+        };
+        let mut last_error = None;
+        for peer in leaders {
+            if peer == routing.this_peer {
+                return self.coordinate_write(shard, op, wait).await;
+            }
+            let request = ShardRequest::Coordinate { op: op.clone(), wait };
+            let forwarded = async {
+                let response = routing
+                    .remote
+                    .call(peer, routing.uri(peer)?, &self.name, shard, &request)
+                    .await?;
+                expect_response!(response, Updated)
+            };
+            match forwarded.await {
+                Err(e) if e.is_transport() => {
+                    // Qdrant reports an unreachable leader as a service error.
+                    last_error = Some(Error::internal(format!(
+                        "Failed to apply update with {ordering:?} ordering via leader peer {peer}: {e}"
+                    )));
+                }
+                other => return other,
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            Error::internal(format!(
+                "Cannot update shard {}:{shard} with {ordering:?} ordering because no leader could be selected",
+                self.name
+            ))
+        }))
     }
 
     /// Applies an ordered write to every replica of `shard`, one ordered write at a time per
@@ -782,22 +837,11 @@ impl Collection {
         }
         let op = validate::prepare(&self.config(), op)?;
         let parts = self.route(op)?;
-        let seqs = try_join_all(parts.into_iter().map(|(shard, op)| async move {
-            match (ordering, self.coordinator(shard)) {
-                (WriteOrdering::Weak, _) | (_, None) => {
-                    self.write_shard(shard, ShardRequest::Update { op, wait }).await
-                }
-                (_, Some((peer, routing))) if peer != routing.this_peer => {
-                    let request = ShardRequest::Coordinate { op, wait };
-                    let response = routing
-                        .remote
-                        .call(peer, routing.uri(peer)?, &self.name, shard, &request)
-                        .await?;
-                    expect_response!(response, Updated)
-                }
-                (_, Some(_)) => self.coordinate_write(shard, op, wait).await,
-            }
-        }))
+        let seqs = try_join_all(
+            parts
+                .into_iter()
+                .map(|(shard, op)| self.write_through_leader(shard, op, wait, ordering)),
+        )
         .await?;
         Ok(UpdateResult {
             operation_id: Some(seqs.into_iter().max().unwrap_or(0)),

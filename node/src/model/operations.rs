@@ -443,10 +443,11 @@ pub enum WriteOrdering {
     /// Each replica applies writes in the order they reach it.
     #[default]
     Weak,
-    /// Writes pass through one replica (the Active one with the lowest peer id), which applies
+    /// Writes pass through one replica (the Active one with the highest peer id), which applies
     /// them to every replica one at a time, so all replicas see the same order.
     Medium,
-    /// As medium (this node has no separate notion of a permanent shard leader).
+    /// As medium, through the replica with the highest peer id whatever its state: while it is
+    /// unavailable the write fails instead of falling over to another replica.
     Strong,
 }
 
