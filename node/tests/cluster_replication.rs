@@ -677,6 +677,133 @@ fn read_consistency_all_needs_every_replica() {
     assert_eq!((status, body["result"]["count"].as_u64()), (200, Some(50)), "{body}");
 }
 
+/// Concurrent unordered writes of the same ids through every peer may leave the replicas
+/// holding different versions of a point. Reads with `consistency=majority` / `all` resolve the
+/// replicas' answers point by point (a version is returned only when enough replicas hold it
+/// identically), so the same read answers the same through every peer.
+#[test]
+fn consistent_reads_resolve_conflicts_the_same_through_every_peer() {
+    let peers = start_cluster(3, &[]);
+    let create = json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 1, "replication_factor": 3});
+    assert_eq!(
+        peers[0].ok("PUT", "/collections/rr?timeout=10", Some(create)),
+        json!(true)
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    // Four writers per peer, each rewriting all 30 points one by one.
+    let writers: Vec<_> = (0..12)
+        .map(|w| {
+            let (url, stop) = (peers[w % 3].url.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut round = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let id = (round as u64 * 7 + w as u64) % 30;
+                    let points = vec![json!({"id": id, "vector": [w as f32, round as f32, id as f32, 1.0],
+                                             "payload": {"writer": w, "round": round}})];
+                    let body = json!({"points": points}).to_string();
+                    request(
+                        "PUT",
+                        &format!("{url}/collections/rr/points?wait=false"),
+                        Some(body),
+                        &[],
+                    );
+                    round += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().expect("writer");
+    }
+    // Writes stopped: the queued ones land, then the replicas stay as they are.
+    eventually(Duration::from_secs(20), "every replica holds the 30 points", || {
+        let counts: Vec<Value> = peers
+            .iter()
+            .map(|p| p.ok("GET", "/collections/rr/cluster", None)["local_shards"][0]["points_count"].clone())
+            .collect();
+        counts
+            .iter()
+            .all(|c| c == 30)
+            .then_some(())
+            .ok_or(format!("{counts:?}"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    let ids: Vec<u64> = (0..30).collect();
+    // The replicas did diverge: each peer's own replica (consistency 1 reads it) differs.
+    let local_views: Vec<Value> = peers
+        .iter()
+        .map(|p| {
+            p.ok(
+                "POST",
+                "/collections/rr/points",
+                Some(json!({"ids": ids, "with_vector": true, "with_payload": true})),
+            )
+        })
+        .collect();
+    assert!(
+        local_views[0] != local_views[1] || local_views[0] != local_views[2],
+        "the concurrent writes left every replica equal: nothing to resolve"
+    );
+    let reads: Vec<(&str, &str, Value)> = vec![
+        (
+            "POST",
+            "/collections/rr/points/scroll",
+            json!({"limit": 100, "with_vector": true, "with_payload": true}),
+        ),
+        (
+            "POST",
+            "/collections/rr/points",
+            json!({"ids": ids, "with_vector": true, "with_payload": true}),
+        ),
+        (
+            "POST",
+            "/collections/rr/points/search",
+            json!({"vector": [1.0, 1.0, 1.0, 1.0], "limit": 10, "with_payload": true}),
+        ),
+        (
+            "POST",
+            "/collections/rr/points/query",
+            json!({"query": [1.0, 0.5, 1.0, 1.0], "limit": 10, "with_payload": true}),
+        ),
+        ("POST", "/collections/rr/points/count", json!({"exact": true})),
+    ];
+    for consistency in ["majority", "all"] {
+        for (method, path, body) in &reads {
+            let answers: Vec<Value> = peers
+                .iter()
+                .map(|p| {
+                    let mut r = p.ok(method, &format!("{path}?consistency={consistency}"), Some(body.clone()));
+                    strip_versions(&mut r);
+                    r
+                })
+                .collect();
+            assert_eq!(
+                answers[0], answers[1],
+                "{path} ({consistency}) differs between peers 0 and 1"
+            );
+            assert_eq!(
+                answers[0], answers[2],
+                "{path} ({consistency}) differs between peers 0 and 2"
+            );
+        }
+    }
+}
+
+/// Drops the `version` of hits: it is each replica's own operation number.
+fn strip_versions(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.remove("version");
+            map.values_mut().for_each(strip_versions);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_versions),
+        _ => {}
+    }
+}
+
 /// Replicas per peer, from `peer`'s view of the placement of `name`.
 fn load_of(p: &Peer, name: &str, ids: &[u64]) -> BTreeMap<u64, usize> {
     let mut load: BTreeMap<u64, usize> = ids.iter().map(|id| (*id, 0)).collect();

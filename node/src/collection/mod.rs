@@ -14,6 +14,7 @@ pub mod mmr;
 pub mod prefetch;
 pub mod query;
 pub mod remote;
+pub mod resolve;
 pub mod shard_request;
 pub mod strict_mode;
 pub mod transfer;
@@ -45,6 +46,7 @@ use crate::storage::payload_index::{PayloadFieldSchema, PayloadIndexInfo};
 use crate::storage::shard::LocalShard;
 use hash_ring::HashRing;
 use remote::Routing;
+use resolve::{resolve, ResolveCondition};
 use shard_request::{execute, expect_response, ShardInfo, ShardRequest, ShardResponse, SparseStats};
 
 const META_FILE: &str = "collection.json";
@@ -483,7 +485,7 @@ impl Collection {
         consistency: ReadConsistency,
     ) -> Result<ShardResponse> {
         let (targets, routing) = self.targets(shard, Purpose::Read)?;
-        let (ask, needed) = consistency.plan(targets.len());
+        let ask = consistency.replicas_to_ask(targets.len());
         if ask <= 1 {
             return self.read_from(shard, &targets, routing.as_deref(), &request).await;
         }
@@ -493,13 +495,26 @@ impl Collection {
                 targets.len()
             )));
         }
+        let asked = &targets[..ask];
         let answers = try_join_all(
-            targets[..ask]
+            asked
                 .iter()
                 .map(|t| self.run_on(shard, t, routing.as_deref(), &request)),
         )
         .await?;
-        resolve(answers, needed)
+        // Resolved in peer order, so every peer resolves the same answers the same way.
+        let peer_of = |t: &Target| match (t, routing.as_deref()) {
+            (Target::Remote(peer), _) => *peer,
+            (Target::Local(_), Some(r)) => r.this_peer,
+            (Target::Local(_), None) => 0,
+        };
+        let mut answers: Vec<_> = asked.iter().map(peer_of).zip(answers).collect();
+        answers.sort_by_key(|(peer, _)| *peer);
+        let condition = match consistency {
+            ReadConsistency::Majority => ResolveCondition::Majority,
+            _ => ResolveCondition::All,
+        };
+        resolve(answers.into_iter().map(|(_, a)| a).collect(), condition)
     }
 
     /// Runs a read on one readable replica of `shard`, failing over to the next replica when
@@ -1115,56 +1130,6 @@ fn facet_order(a: &serde_json::Value, b: &serde_json::Value) -> std::cmp::Orderi
 /// Resolves the answers of several replicas of one shard: points (records, hits) that appear in
 /// at least `needed` answers, taken from the first answer that has them; the smallest count
 /// with `needed` == all answers, else the `needed`-th largest; the first answer otherwise.
-fn resolve(answers: Vec<ShardResponse>, needed: usize) -> Result<ShardResponse> {
-    fn by_presence<T: Clone>(lists: Vec<Vec<T>>, id: impl Fn(&T) -> PointId, needed: usize) -> Vec<T> {
-        let mut seen: BTreeMap<PointId, usize> = BTreeMap::new();
-        for list in &lists {
-            for item in list {
-                *seen.entry(id(item)).or_default() += 1;
-            }
-        }
-        let mut out = Vec::new();
-        let mut taken = BTreeSet::new();
-        for list in lists {
-            for item in list {
-                let key = id(&item);
-                if seen[&key] >= needed && taken.insert(key) {
-                    out.push(item);
-                }
-            }
-        }
-        out
-    }
-    let Some(first) = answers.first() else {
-        return Err(Error::internal("no replica answered"));
-    };
-    Ok(match first {
-        ShardResponse::Records(_) => {
-            let lists = answers
-                .into_iter()
-                .map(|a| expect_response!(a, Records))
-                .collect::<Result<Vec<_>>>()?;
-            ShardResponse::Records(by_presence(lists, |r| r.id, needed))
-        }
-        ShardResponse::Hits(_) => {
-            let lists = answers
-                .into_iter()
-                .map(|a| expect_response!(a, Hits))
-                .collect::<Result<Vec<_>>>()?;
-            ShardResponse::Hits(by_presence(lists, |h| h.id, needed))
-        }
-        ShardResponse::Count(_) => {
-            let mut counts = answers
-                .into_iter()
-                .map(|a| expect_response!(a, Count))
-                .collect::<Result<Vec<_>>>()?;
-            counts.sort_unstable_by(|a, b| b.cmp(a));
-            ShardResponse::Count(counts[needed.clamp(1, counts.len()) - 1])
-        }
-        _ => answers.into_iter().next().expect("checked above"),
-    })
-}
-
 /// The state of `peer`'s replica of `shard` in `routing` (Dead if it has none).
 fn replica_state(routing: &Routing, shard: ShardId, peer: crate::cluster::PeerId) -> crate::cluster::ReplicaState {
     routing

@@ -574,11 +574,11 @@ pub struct ShardQuery {
 pub enum ReadConsistency {
     /// Ask this many replicas; return points all of them have. The default is 1.
     Factor(usize),
-    /// Ask every replica; return points a majority of them have.
+    /// Ask every replica; return points a majority of them hold identically.
     Majority,
-    /// Ask a majority of the replicas; return points all of them have.
+    /// Ask a majority of the replicas; return points all of them hold identically.
     Quorum,
-    /// Ask every replica; return points all of them have.
+    /// Ask every replica; return points all of them hold identically.
     All,
     /// One replica (the local one when there is one).
     #[default]
@@ -601,15 +601,13 @@ impl ReadConsistency {
         }
     }
 
-    /// For a shard with `replicas` readable replicas: how many to ask, and in how many of the
-    /// answers a point must appear.
-    pub fn plan(self, replicas: usize) -> (usize, usize) {
+    /// For a shard with `replicas` readable replicas: how many to ask (Qdrant's numbers).
+    pub fn replicas_to_ask(self, replicas: usize) -> usize {
         match self {
-            ReadConsistency::One => (1, 1),
-            ReadConsistency::Factor(n) => (n, n),
-            ReadConsistency::All => (replicas, replicas),
-            ReadConsistency::Majority => (replicas, replicas / 2 + 1),
-            ReadConsistency::Quorum => (replicas / 2 + 1, replicas / 2 + 1),
+            ReadConsistency::One => 1,
+            ReadConsistency::Factor(n) => n,
+            ReadConsistency::All | ReadConsistency::Majority => replicas,
+            ReadConsistency::Quorum => replicas / 2 + 1,
         }
     }
 }
