@@ -127,6 +127,7 @@ async fn run(settings: Settings, uri: Option<String>, bootstrap: Option<String>)
             .map_err(|e| anyhow::anyhow!("cluster start-up failed: {e}"))?;
         node.set_consensus(consensus.clone())?;
         node::node::cluster_sync::spawn(node.clone(), consensus);
+        node::node::anti_entropy::spawn(node.clone());
     }
     tracing::info!(ms = node.started.elapsed().as_millis() as u64, "start-up complete");
 

@@ -22,6 +22,19 @@ pub struct Metrics {
     rest: Mutex<BTreeMap<(String, String, u16), Stat>>,
     /// gRPC method path (`/qdrant.Points/Search`) -> (all responses, failed responses).
     grpc: Mutex<BTreeMap<String, (Stat, u64)>>,
+    /// Replica comparisons of the anti-entropy checks.
+    anti_entropy: Mutex<AntiEntropyStats>,
+}
+
+/// Counters of the anti-entropy checks (cluster mode).
+#[derive(Default, Clone, Copy)]
+pub struct AntiEntropyStats {
+    /// Replica pairs compared, in all.
+    pub comparisons: u64,
+    /// Buckets found differing at the latest check of each collection, summed.
+    pub divergent_buckets: u64,
+    pub repairs: u64,
+    pub repaired_points: u64,
 }
 
 impl Stat {
@@ -104,6 +117,58 @@ impl Metrics {
                 .insert(status.to_string(), (s.count, s.sum / s.count.max(1) as f64));
         }
         out
+    }
+
+    /// Adds one anti-entropy check: `divergent_buckets` replaces the previous reading of the
+    /// collection (kept per collection so the gauge sums the latest of each).
+    pub fn observe_anti_entropy(
+        &self,
+        compared: u64,
+        divergent_buckets: u64,
+        repairs: u64,
+        repaired_points: u64,
+        previous_divergent: u64,
+    ) {
+        let mut a = self.anti_entropy.lock();
+        a.comparisons += compared;
+        a.divergent_buckets = a.divergent_buckets.saturating_sub(previous_divergent) + divergent_buckets;
+        a.repairs += repairs;
+        a.repaired_points += repaired_points;
+    }
+
+    pub fn render_anti_entropy(&self, out: &mut String) {
+        let a = *self.anti_entropy.lock();
+        let lines = [
+            (
+                "anti_entropy_comparisons_total",
+                "counter",
+                "replica digests compared with the reference replica's",
+                a.comparisons,
+            ),
+            (
+                "anti_entropy_divergent_buckets",
+                "gauge",
+                "digest buckets in which a replica differs from its reference at the latest check",
+                a.divergent_buckets,
+            ),
+            (
+                "anti_entropy_repairs_total",
+                "counter",
+                "replicas repaired by a partial transfer of differing buckets",
+                a.repairs,
+            ),
+            (
+                "anti_entropy_repaired_points_total",
+                "counter",
+                "points sent to repair replicas",
+                a.repaired_points,
+            ),
+        ];
+        for (name, kind, help, value) in lines {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        }
     }
 
     pub fn render_rest(&self, out: &mut String) {

@@ -106,6 +106,9 @@ pub struct ClusterConfig {
     pub consensus: ConsensusConfig,
     pub grpc_timeout_ms: u64,
     pub connection_timeout_ms: u64,
+    /// Seconds between anti-entropy checks of the replicas this peer is the reference of
+    /// (0 turns them off).
+    pub anti_entropy_interval_sec: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -194,6 +197,7 @@ impl Default for ClusterConfig {
             consensus: ConsensusConfig::default(),
             grpc_timeout_ms: 5_000,
             connection_timeout_ms: 2_000,
+            anti_entropy_interval_sec: 30,
         }
     }
 }

@@ -792,6 +792,99 @@ fn consistent_reads_resolve_conflicts_the_same_through_every_peer() {
     }
 }
 
+/// Two of three peers stop while writes continue through the third: without a quorum the
+/// writes fail (their replicas cannot be marked Dead), yet the live replica applied them. After
+/// the restart every replica is Active although their contents differ; anti-entropy finds the
+/// differing digest buckets, repairs them from the reference replica and says so on /metrics.
+#[test]
+fn anti_entropy_repairs_replicas_that_diverged_without_a_quorum() {
+    let mut peers = start_cluster(3, &[("QDRANT__CLUSTER__ANTI_ENTROPY_INTERVAL_SEC", "1")]);
+    let create = json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 1, "replication_factor": 3});
+    assert_eq!(
+        peers[0].ok("PUT", "/collections/ae?timeout=10", Some(create)),
+        json!(true)
+    );
+    upsert_range(&peers[0], "ae", 0, 100);
+    let leader = peers[0].cluster().unwrap()["raft_info"]["leader"].as_u64().unwrap();
+    let survivor = peers.iter().position(|p| p.peer_id() == Some(leader)).unwrap();
+    for (i, p) in peers.iter_mut().enumerate() {
+        if i != survivor {
+            p.kill();
+        }
+    }
+    // Refused (no quorum to mark the stopped replicas Dead), but applied on the live replica.
+    let (status, body) = peers[survivor]
+        .call_within(
+            "PUT",
+            "/collections/ae/points?wait=true",
+            Some(points_body(100, 30)),
+            Duration::from_secs(30),
+        )
+        .expect("a write without a quorum must answer, not hang");
+    assert!(status >= 400, "a write without a quorum answered {status}: {body}");
+    for (i, p) in peers.iter_mut().enumerate() {
+        if i != survivor {
+            p.respawn();
+        }
+    }
+    for p in peers.iter_mut() {
+        p.wait_ready(Duration::from_secs(30));
+    }
+    let counts = |peers: &[Peer]| -> Vec<u64> {
+        peers
+            .iter()
+            .map(|p| {
+                p.ok("GET", "/collections/ae/cluster", None)["local_shards"][0]["points_count"]
+                    .as_u64()
+                    .unwrap_or(0)
+            })
+            .collect()
+    };
+    let repaired = eventually(Duration::from_secs(60), "the replicas converge", || {
+        let c = counts(&peers);
+        let repairs: u64 = peers.iter().map(|p| metric(p, "anti_entropy_repairs_total")).sum();
+        (c.iter().all(|n| *n == c[0]) && repairs > 0)
+            .then_some(repairs)
+            .ok_or(format!("points per replica {c:?}, repairs {repairs}"))
+    });
+    assert!(repaired >= 1);
+    // Converged on the reference replica's contents: every acknowledged point is there, and
+    // the replicas agree point by point.
+    let ids: Vec<u64> = (0..100).collect();
+    let all = peers[0].ok(
+        "POST",
+        "/collections/ae/points?consistency=all",
+        Some(json!({"ids": ids, "with_vector": true, "with_payload": true})),
+    );
+    assert_eq!(all.as_array().map(Vec::len), Some(100), "{all}");
+    let n = counts(&peers)[0];
+    let scrolled = peers[1].ok(
+        "POST",
+        "/collections/ae/points/scroll?consistency=all",
+        Some(json!({"limit": 1000})),
+    );
+    assert_eq!(
+        scrolled["points"].as_array().map(|p| p.len() as u64),
+        Some(n),
+        "{scrolled}"
+    );
+    eventually(Duration::from_secs(10), "no divergent bucket left", || {
+        let left: u64 = peers.iter().map(|p| metric(p, "anti_entropy_divergent_buckets")).sum();
+        (left == 0).then_some(()).ok_or(format!("{left} buckets"))
+    });
+}
+
+/// The value of an unlabelled metric on `/metrics` (0 when absent).
+fn metric(p: &Peer, name: &str) -> u64 {
+    let (_, text) = p.call("GET", "/metrics", None);
+    text.as_str()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Drops the `version` of hits: it is each replica's own operation number.
 fn strip_versions(v: &mut Value) {
     match v {

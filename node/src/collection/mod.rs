@@ -5,6 +5,7 @@
 //! Every per-shard operation is a [`ShardRequest`] run by [`shard_request::execute`] on the
 //! replica's peer, so standalone, local-in-cluster and remote replicas share one code path.
 
+pub mod anti_entropy;
 pub mod fusion;
 pub mod groups;
 pub mod hash_ring;

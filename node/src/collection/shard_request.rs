@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::facet::FacetHit;
-use crate::model::operations::PointOperation;
+use crate::model::operations::{PointOperation, PointStruct, Selector};
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{Record, ScoredPoint, ShardQuery, ShardQueryKind};
 use crate::model::vector::WithVector;
@@ -63,6 +63,21 @@ pub enum ShardRequest {
         indices: Vec<u32>,
         corpus: Option<Filter>,
     },
+    /// Anti-entropy: the replica's digest over `buckets` buckets.
+    Digest {
+        buckets: u32,
+    },
+    /// Anti-entropy: every point of the `wanted` buckets (of `buckets`), to repair another replica.
+    BucketPoints {
+        wanted: Vec<u32>,
+        buckets: u32,
+    },
+    /// Anti-entropy: make the `wanted` buckets hold exactly `points` (the reference replica's).
+    Repair {
+        wanted: Vec<u32>,
+        buckets: u32,
+        points: Vec<PointStruct>,
+    },
 }
 
 impl ShardRequest {
@@ -106,6 +121,9 @@ impl ShardRequest {
             ShardRequest::Search { .. } => "search",
             ShardRequest::Info => "info",
             ShardRequest::SparseStats { .. } => "sparse_stats",
+            ShardRequest::Digest { .. } => "digest",
+            ShardRequest::BucketPoints { .. } => "bucket_points",
+            ShardRequest::Repair { .. } => "repair",
         }
     }
 }
@@ -130,6 +148,7 @@ pub enum ShardResponse {
     Info(ShardInfo),
     Facet(Vec<FacetHit>),
     SparseStats(SparseStats),
+    Digest(Vec<u64>),
 }
 
 /// Runs `request` on a local shard (blocking: call it on a blocking thread).
@@ -164,6 +183,30 @@ pub fn execute(shard: &LocalShard, request: &ShardRequest) -> Result<ShardRespon
         }),
         ShardRequest::SparseStats { using, indices, corpus } => {
             ShardResponse::SparseStats(shard.sparse_stats(using, indices, corpus.as_ref()))
+        }
+        ShardRequest::Digest { buckets } => ShardResponse::Digest(shard.digest(*buckets)),
+        ShardRequest::BucketPoints { wanted, buckets } => {
+            ShardResponse::Records(shard.bucket_records(wanted, *buckets))
+        }
+        ShardRequest::Repair {
+            wanted,
+            buckets,
+            points,
+        } => {
+            let keep: std::collections::HashSet<PointId> = points.iter().map(|p| p.id).collect();
+            let extra: Vec<PointId> = shard
+                .bucket_ids(wanted, *buckets)
+                .into_iter()
+                .filter(|id| !keep.contains(id))
+                .collect();
+            let mut seq = shard.last_seq();
+            if !extra.is_empty() {
+                seq = shard.apply(&PointOperation::Delete(Selector::Ids(extra)), true)?;
+            }
+            if !points.is_empty() {
+                seq = shard.apply(&PointOperation::Upsert(points.clone(), Default::default()), true)?;
+            }
+            ShardResponse::Updated(seq)
         }
     })
 }

@@ -4,6 +4,7 @@
 //! `cluster_sync` makes the local collections match the applied cluster state.
 
 mod aliases;
+pub mod anti_entropy;
 pub mod cluster_sync;
 pub mod query;
 pub mod rebalance;

@@ -1438,5 +1438,6 @@ fn example_score(kind: &ShardQueryKind, distance: Distance, v: &[f32]) -> f32 {
     }
 }
 
+mod digest;
 #[cfg(test)]
 mod tests;

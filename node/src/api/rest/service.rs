@@ -70,6 +70,7 @@ pub async fn metrics(State(node): State<Arc<Node>>) -> Response {
     super::cluster::write_metrics(node.consensus().map(|c| c.as_ref()), &mut out);
     node.metrics.render_rest(&mut out);
     node.metrics.render_grpc(&mut out);
+    node.metrics.render_anti_entropy(&mut out);
     if let Some(rss) = resident_bytes() {
         let _ = writeln!(out, "# HELP memory_resident_bytes resident memory of the process");
         let _ = writeln!(out, "# TYPE memory_resident_bytes gauge");

@@ -1,0 +1,129 @@
+//! A cheap summary of a replica's contents, for anti-entropy: the points are spread over
+//! `buckets` by a hash of their id, and each bucket sums a fingerprint of every point in it
+//! (id, payload, vectors). Two replicas holding the same points have the same digest whatever
+//! order they applied writes in; a differing bucket names the few points to compare.
+
+use serde_json::Value;
+
+use super::LocalShard;
+use crate::model::payload::PayloadSelector;
+use crate::model::query::Record;
+use crate::model::vector::WithVector;
+use crate::model::PointId;
+
+/// FNV-1a, 64 bit: fixed by its definition, so every peer and version hashes alike.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+fn hash_id(h: &mut Fnv, id: &PointId) {
+    match id {
+        PointId::Num(n) => {
+            h.bytes(b"n");
+            h.bytes(&n.to_le_bytes());
+        }
+        PointId::Uuid(u) => {
+            h.bytes(b"u");
+            h.bytes(u.as_bytes());
+        }
+    }
+}
+
+/// The bucket of `id` among `buckets`.
+pub fn bucket_of(id: &PointId, buckets: u32) -> u32 {
+    let mut h = Fnv::new();
+    hash_id(&mut h, id);
+    (h.0 % u64::from(buckets.max(1))) as u32
+}
+
+/// JSON hashed with object keys in sorted order (payload key order is not content).
+fn hash_json(h: &mut Fnv, v: &Value) {
+    match v {
+        Value::Null => h.bytes(b"0"),
+        Value::Bool(b) => h.bytes(if *b { b"t" } else { b"f" }),
+        Value::Number(n) => {
+            h.bytes(b"#");
+            h.bytes(n.to_string().as_bytes());
+        }
+        Value::String(s) => {
+            h.bytes(b"s");
+            h.bytes(&(s.len() as u64).to_le_bytes());
+            h.bytes(s.as_bytes());
+        }
+        Value::Array(items) => {
+            h.bytes(b"[");
+            items.iter().for_each(|i| hash_json(h, i));
+            h.bytes(b"]");
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            h.bytes(b"{");
+            for k in keys {
+                hash_json(h, &Value::String(k.clone()));
+                hash_json(h, &map[k]);
+            }
+            h.bytes(b"}");
+        }
+    }
+}
+
+/// The fingerprint of one stored point.
+fn fingerprint(record: &Record) -> u64 {
+    let mut h = Fnv::new();
+    hash_id(&mut h, &record.id);
+    h.bytes(b"p");
+    hash_json(&mut h, &Value::Object(record.payload.clone().unwrap_or_default()));
+    h.bytes(b"v");
+    // Vectors by name in name order (a BTreeMap), serialised as JSON numbers.
+    let vectors = record.vector.clone().map(|v| v.into_named()).unwrap_or_default();
+    hash_json(&mut h, &serde_json::to_value(&vectors).unwrap_or(Value::Null));
+    h.0
+}
+
+impl LocalShard {
+    /// The digest of this replica over `buckets` buckets.
+    pub fn digest(&self, buckets: u32) -> Vec<u64> {
+        let mut sums = vec![0u64; buckets.max(1) as usize];
+        let state = self.state.read();
+        for slot in state.ids.values() {
+            if let Some(r) = state.record(*slot, &PayloadSelector::All, &WithVector::All(true)) {
+                let b = bucket_of(&r.id, buckets) as usize;
+                sums[b] = sums[b].wrapping_add(fingerprint(&r));
+            }
+        }
+        sums
+    }
+
+    /// Every point (with payload and vectors) in the given buckets.
+    pub fn bucket_records(&self, wanted: &[u32], buckets: u32) -> Vec<Record> {
+        let state = self.state.read();
+        state
+            .ids
+            .iter()
+            .filter(|(id, _)| wanted.contains(&bucket_of(id, buckets)))
+            .filter_map(|(_, slot)| state.record(*slot, &PayloadSelector::All, &WithVector::All(true)))
+            .collect()
+    }
+
+    /// The ids in the given buckets.
+    pub fn bucket_ids(&self, wanted: &[u32], buckets: u32) -> Vec<PointId> {
+        let state = self.state.read();
+        state
+            .ids
+            .keys()
+            .filter(|id| wanted.contains(&bucket_of(id, buckets)))
+            .copied()
+            .collect()
+    }
+}
