@@ -12,7 +12,6 @@ use super::{blocking, Collection};
 use crate::cluster::{PeerId, ReplicaState, ShardId};
 use crate::error::Result;
 use crate::model::operations::PointStruct;
-use crate::model::vector::VectorInput;
 
 /// Buckets of a digest: a differing bucket holds about 1/64 of the shard's points.
 pub const BUCKETS: u32 = 64;
@@ -93,14 +92,7 @@ impl Collection {
                 }
                 let (l, wanted) = (local.clone(), steady.clone());
                 let records = blocking(move || Ok(l.bucket_records(&wanted, BUCKETS))).await?;
-                let points: Vec<PointStruct> = records
-                    .into_iter()
-                    .map(|r| PointStruct {
-                        id: r.id,
-                        vector: VectorInput::Named(r.vector.map(VectorInput::into_named).unwrap_or_default()),
-                        payload: r.payload,
-                    })
-                    .collect();
+                let points: Vec<PointStruct> = records.into_iter().map(PointStruct::from).collect();
                 let sent = points.len() as u64;
                 tracing::warn!(collection = %self.name, shard, peer, buckets = steady.len(), points = sent,
                     "replica diverged from the reference replica; repairing the differing buckets");

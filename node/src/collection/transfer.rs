@@ -8,7 +8,7 @@ use crate::cluster::{PeerId, ShardId};
 use crate::error::{Error, Result};
 use crate::model::operations::{PointOperation, PointStruct};
 use crate::model::payload::PayloadSelector;
-use crate::model::vector::{VectorInput, WithVector};
+use crate::model::vector::WithVector;
 
 /// How far the transfer into one local replica is.
 pub struct TransferProgress {
@@ -75,14 +75,7 @@ impl Collection {
             let mut page = expect_response!(response, Records)?;
             let next = page.get(PAGE).map(|r| r.id);
             page.truncate(PAGE);
-            let points: Vec<PointStruct> = page
-                .into_iter()
-                .map(|r| PointStruct {
-                    id: r.id,
-                    vector: VectorInput::Named(r.vector.map(VectorInput::into_named).unwrap_or_default()),
-                    payload: r.payload,
-                })
-                .collect();
+            let points: Vec<PointStruct> = page.into_iter().map(PointStruct::from).collect();
             copied += points.len();
             if let Some(p) = self.transfers.lock().get_mut(&shard) {
                 p.copied = copied;

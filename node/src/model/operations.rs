@@ -20,6 +20,17 @@ pub struct PointStruct {
     pub payload: Option<Payload>,
 }
 
+/// A stored point read back (with its vectors and payload), to be written to another replica.
+impl From<super::query::Record> for PointStruct {
+    fn from(r: super::query::Record) -> PointStruct {
+        PointStruct {
+            id: r.id,
+            vector: VectorInput::Named(r.vector.map(VectorInput::into_named).unwrap_or_default()),
+            payload: r.payload,
+        }
+    }
+}
+
 /// Column form of an upsert: `{"batch": {"ids": [...], "vectors": [...], "payloads": [...]}}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Batch {
