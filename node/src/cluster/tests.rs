@@ -157,7 +157,11 @@ async fn forwarding_snapshots_and_errors() {
             .any(|v| v == b_id)
     })
     .await;
-    assert!(b.consensus.metrics().voter);
+    // b learns of its promotion when it applies the membership entry, a moment after a.
+    wait_for("b sees itself a voter", Duration::from_secs(20), || {
+        b.consensus.metrics().voter
+    })
+    .await;
     assert_eq!(a.consensus.metrics().peers_total, 2);
     b.consensus.shutdown().await;
     let started = Instant::now();
