@@ -293,6 +293,9 @@ fn upsert_range(p: &Peer, name: &str, from: u64, n: u64) {
     assert_eq!(r["status"], "completed", "{r}");
 }
 
+/// Points of the collection whose shards are moved around below.
+const MOVED_POINTS: u64 = 30_000;
+
 #[test]
 fn move_replicate_abort_and_drop_under_writes() {
     let peers = start_cluster(3, &[]);
@@ -300,7 +303,10 @@ fn move_replicate_abort_and_drop_under_writes() {
     let a = &peers[0];
     let create = json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 3});
     assert_eq!(a.ok("PUT", "/collections/r?timeout=10", Some(create)), json!(true));
-    upsert_range(a, "r", 0, 3000);
+    // Enough points that a transfer lasts long enough to be seen (and aborted) while it runs.
+    for from in (0..MOVED_POINTS).step_by(3000) {
+        upsert_range(a, "r", from, 3000);
+    }
     let owner_of = |shard: u64| *placement(a, "r")[&shard].keys().next().unwrap();
     let other_than = |peer: u64| *ids.iter().find(|p| **p != peer).unwrap();
 
@@ -356,7 +362,7 @@ fn move_replicate_abort_and_drop_under_writes() {
         cluster_op(json!({"move_shard": {"shard_id": 0, "from_peer_id": owner0, "to_peer_id": target}}));
     assert_eq!((status, reply["result"].clone()), (200, json!(true)), "{reply}");
     let t = Instant::now();
-    // While the target fills its replica (it waits a moment before copying), the transfer is listed.
+    // While the target fills its replica, the transfer is listed.
     let target_peer = &peers[ids.iter().position(|id| *id == target).unwrap()];
     let listed = eventually(Duration::from_secs(5), "the transfer listed", || {
         let info = target_peer.ok("GET", "/collections/r/cluster", None);
@@ -382,7 +388,7 @@ fn move_replicate_abort_and_drop_under_writes() {
     let written = writer.join().unwrap();
     assert!(written > 0);
     for p in &peers {
-        assert_eq!(count_of(p, "r"), 3000 + written, "count via {}", p.uri);
+        assert_eq!(count_of(p, "r"), MOVED_POINTS + written, "count via {}", p.uri);
     }
     let info = a.ok("GET", "/collections/r/cluster", None);
     assert_eq!(info["shard_transfers"], json!([]), "{info}");
@@ -516,12 +522,14 @@ fn rf3_write_consistency_factor_with_two_replicas_down() {
             .ok_or(format!("{s:?}"))
     });
     for i in &down {
-        let info = eventually(Duration::from_secs(10), "local replica counted", || {
+        // The recovered peer applies its own activation a moment after the entry peer may.
+        eventually(Duration::from_secs(10), "local replica Active and counted", || {
             let info = peers[*i].ok("GET", "/collections/w/cluster", None);
-            let n = info["local_shards"][0]["points_count"].as_u64();
-            (n == Some(101)).then_some(info.clone()).ok_or(info.to_string())
+            let local = &info["local_shards"][0];
+            (local["points_count"].as_u64() == Some(101) && local["state"] == "Active")
+                .then_some(())
+                .ok_or(info.to_string())
         });
-        assert_eq!(info["local_shards"][0]["state"], "Active", "{info}");
     }
 }
 
@@ -681,9 +689,13 @@ fn read_consistency_all_needs_every_replica() {
 /// holding different versions of a point. Reads with `consistency=majority` / `all` resolve the
 /// replicas' answers point by point (a version is returned only when enough replicas hold it
 /// identically), so the same read answers the same through every peer.
+/// Concurrent weak writes of the same points through every peer leave the replicas equal, point
+/// by point and version by version (writes apply by version; a write older than what a replica
+/// holds is stamped again). Then replicas are made to differ the only way left, a write applied
+/// by one replica without a quorum, and consistent reads resolve it the same through every peer.
 #[test]
-fn consistent_reads_resolve_conflicts_the_same_through_every_peer() {
-    let peers = start_cluster(3, &[]);
+fn concurrent_writes_converge_and_consistent_reads_resolve_the_same_through_every_peer() {
+    let mut peers = start_cluster(3, &[("QDRANT__CLUSTER__ANTI_ENTROPY_INTERVAL_SEC", "0")]);
     let create = json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 1, "replication_factor": 3});
     assert_eq!(
         peers[0].ok("PUT", "/collections/rr?timeout=10", Some(create)),
@@ -717,36 +729,78 @@ fn consistent_reads_resolve_conflicts_the_same_through_every_peer() {
     for w in writers {
         w.join().expect("writer");
     }
-    // Writes stopped: the queued ones land, then the replicas stay as they are.
-    eventually(Duration::from_secs(20), "every replica holds the 30 points", || {
-        let counts: Vec<Value> = peers
-            .iter()
-            .map(|p| p.ok("GET", "/collections/rr/cluster", None)["local_shards"][0]["points_count"].clone())
-            .collect();
-        counts
-            .iter()
-            .all(|c| c == 30)
-            .then_some(())
-            .ok_or(format!("{counts:?}"))
-    });
-    std::thread::sleep(Duration::from_millis(500));
-
     let ids: Vec<u64> = (0..30).collect();
-    // The replicas did diverge: each peer's own replica (consistency 1 reads it) differs.
-    let local_views: Vec<Value> = peers
-        .iter()
-        .map(|p| {
-            p.ok(
-                "POST",
-                "/collections/rr/points",
-                Some(json!({"ids": ids, "with_vector": true, "with_payload": true})),
-            )
-        })
+    // Each peer's own replica (a consistency-1 read is served by it), versions included.
+    let local_views = |peers: &[Peer]| -> Vec<Value> {
+        peers
+            .iter()
+            .map(|p| {
+                let hits = p.ok(
+                    "POST",
+                    "/collections/rr/points/query",
+                    Some(json!({"query": [1.0, 1.0, 1.0, 1.0], "limit": 100, "with_vector": true,
+                                "with_payload": true, "params": {"exact": true}})),
+                );
+                let mut points = hits["points"].as_array().unwrap().clone();
+                points.sort_by_key(|p| p["id"].as_u64());
+                Value::Array(points)
+            })
+            .collect()
+    };
+    eventually(Duration::from_secs(10), "the replicas hold the same points", || {
+        let views = local_views(&peers);
+        let sizes: Vec<usize> = views.iter().map(|v| v.as_array().unwrap().len()).collect();
+        (sizes[0] == 30 && views[0] == views[1] && views[0] == views[2])
+            .then_some(())
+            .ok_or(format!(
+                "points per replica {sizes:?}; equal: {} {}",
+                views[0] == views[1],
+                views[0] == views[2]
+            ))
+    });
+
+    // A write refused for want of a quorum, yet applied by the one live replica.
+    let leader = peers[0].cluster().unwrap()["raft_info"]["leader"].as_u64().unwrap();
+    let survivor = peers.iter().position(|p| p.peer_id() == Some(leader)).unwrap();
+    for (i, p) in peers.iter_mut().enumerate() {
+        if i != survivor {
+            p.kill();
+        }
+    }
+    let points: Vec<Value> = (0..10)
+        .map(|id| json!({"id": id, "vector": [9.0, 9.0, 9.0, 9.0], "payload": {"writer": "lone"}}))
         .collect();
+    let (status, body) = peers[survivor]
+        .call_within(
+            "PUT",
+            "/collections/rr/points?wait=true",
+            Some(json!({"points": points})),
+            Duration::from_secs(30),
+        )
+        .expect("a write without a quorum must answer");
+    assert!(status >= 400, "a write without a quorum answered {status}: {body}");
+    for (i, p) in peers.iter_mut().enumerate() {
+        if i != survivor {
+            p.respawn();
+        }
+    }
+    for p in peers.iter_mut() {
+        p.wait_ready(Duration::from_secs(30));
+    }
+    let all: Vec<&Peer> = peers.iter().collect();
+    eventually(Duration::from_secs(30), "every replica is Active again", || {
+        let r = replicas(&all, "rr")?;
+        r.values()
+            .all(|(s, _)| s == "Active")
+            .then_some(())
+            .ok_or(format!("{r:?}"))
+    });
+    let views = local_views(&peers);
     assert!(
-        local_views[0] != local_views[1] || local_views[0] != local_views[2],
-        "the concurrent writes left every replica equal: nothing to resolve"
+        views[survivor] != views[(survivor + 1) % 3],
+        "the lone write did not make the replicas differ"
     );
+
     let reads: Vec<(&str, &str, Value)> = vec![
         (
             "POST",
@@ -885,7 +939,7 @@ fn metric(p: &Peer, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Drops the `version` of hits: it is each replica's own operation number.
+/// Drops the `version` of hits (the consistent-read test compares contents, as Qdrant's resolver).
 fn strip_versions(v: &mut Value) {
     match v {
         Value::Object(map) => {
@@ -957,4 +1011,133 @@ fn rebalance_onto_a_new_peer_then_drain_and_remove_it() {
     }
     let (status, body) = peers[0].call("POST", "/cluster/peer/12345/drain", None);
     assert_eq!(status, 404, "{body}");
+}
+
+/// Every point of the local replica of `p` (the only shard of `name`): id -> (tag, version).
+fn local_contents(p: &Peer, name: &str) -> BTreeMap<u64, (Value, Value)> {
+    // One shard, a replica on every peer: a consistency-1 read is served by the local replica.
+    let hits = p.ok(
+        "POST",
+        &format!("/collections/{name}/points/query"),
+        Some(
+            json!({"query": [1.0, 0.0, 0.0, 0.0], "limit": 100_000, "with_payload": true,
+                    "params": {"exact": true}}),
+        ),
+    );
+    hits["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["id"].as_u64().unwrap(),
+                (h["payload"]["tag"].clone(), h["version"].clone()),
+            )
+        })
+        .collect()
+}
+
+/// A Dead replica recovered by a transfer while writers keep changing the points it is copying
+/// (through every peer, the recovering one included) ends equal to the others, point by point
+/// and version by version, with anti-entropy off: the write fence and the versions make the
+/// copy plus the queued writes complete, not a repair after the fact.
+#[test]
+fn a_replica_recovered_under_writes_holds_every_acknowledged_write() {
+    let mut peers = start_cluster(3, &[("QDRANT__CLUSTER__ANTI_ENTROPY_INTERVAL_SEC", "0")]);
+    let create = json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 1,
+        "replication_factor": 3, "write_consistency_factor": 1});
+    assert_eq!(
+        peers[0].ok("PUT", "/collections/fw?timeout=10", Some(create)),
+        json!(true)
+    );
+    for from in (0..20_000).step_by(2_000) {
+        upsert_range(&peers[0], "fw", from, 2_000);
+    }
+    let leader = peers[0].cluster().unwrap()["raft_info"]["leader"].as_u64().unwrap();
+    let victim = peers.iter().position(|p| p.peer_id() != Some(leader)).unwrap();
+    let victim_id = peers[victim].peer_id().unwrap();
+    peers[victim].kill();
+
+    // Writers rewrite the tag of random existing points (low ids too, which the copy reads
+    // first), through every peer, until told to stop. Acknowledged: id -> last acked tag.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<std::sync::Mutex<BTreeMap<u64, Option<u64>>>> = Arc::default();
+    let urls: Vec<String> = peers.iter().map(|p| p.url.clone()).collect();
+    let writers: Vec<_> = (0..6u64)
+        .map(|w| {
+            let (stop, acked, url) = (stop.clone(), acked.clone(), urls[w as usize % 3].clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    // Writer w owns the ids congruent to w mod 6, so acknowledgements are ordered.
+                    let id = ((n * 7919 + w * 104_729) % 3_333) * 6 + w;
+                    let tag = w * 1_000_000 + n;
+                    let body = json!({"payload": {"tag": tag}, "points": [id]});
+                    let status = common::try_request(
+                        "POST",
+                        &format!("{url}/collections/fw/points/payload?wait=true"),
+                        Some(body.to_string()),
+                        &[],
+                    )
+                    .map_or(0, |(status, _)| status);
+                    // A failed write may have reached some replicas: its point is left unchecked.
+                    let outcome = if status == 200 { Some(tag) } else { None };
+                    acked.lock().unwrap().insert(id, outcome);
+                    if status != 200 {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    peers[victim].respawn();
+    peers[victim].wait_ready(Duration::from_secs(30));
+    let all: Vec<&Peer> = peers.iter().collect();
+    eventually(Duration::from_secs(60), "the restarted replica is Active again", || {
+        let r = replicas(&all, "fw")?;
+        match r.get(&(0, victim_id)) {
+            Some((state, _)) if state == "Active" && r.values().all(|(s, _)| s == "Active") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked: BTreeMap<u64, u64> = acked
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(id, t)| Some((*id, (*t)?)))
+        .collect();
+    assert!(
+        acked.len() > 100,
+        "too few writes acknowledged to tell: {}",
+        acked.len()
+    );
+    let contents: Vec<_> = peers.iter().map(|p| local_contents(p, "fw")).collect();
+    for (i, c) in contents.iter().enumerate() {
+        assert_eq!(c.len(), 20_000, "peer {i} holds {} points", c.len());
+        for (id, tag) in &acked {
+            assert_eq!(
+                c[id].0,
+                json!(tag),
+                "peer {i} (victim {victim}): point {id} lost its acknowledged tag"
+            );
+        }
+    }
+    for (i, c) in contents.iter().enumerate().skip(1) {
+        let differing: Vec<_> = c
+            .iter()
+            .filter(|(id, v)| contents[0].get(id) != Some(v))
+            .take(5)
+            .collect();
+        assert!(
+            differing.is_empty(),
+            "replica on peer {i} differs from peer 0: {differing:?}"
+        );
+    }
 }

@@ -183,6 +183,96 @@ fn kill_9_loses_no_acknowledged_write_and_restart_reloads_the_index() {
     assert_eq!(s.ok("GET", "/collections/d", None)["points_count"], 1997);
 }
 
+/// `wait=false` writes are acknowledged once they are in the shard's write-ahead log (RocksDB's,
+/// written before the answer): a `kill -9` while writers are busy loses none of them.
+#[test]
+fn kill_9_loses_no_write_acknowledged_without_waiting() {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let mut s = Server::start();
+    create(&s, "nw", json!({"vectors": {"size": 4, "distance": "Dot"}}));
+    // Per id, every tag written in order, with whether it was acknowledged.
+    type History = BTreeMap<u64, Vec<(String, bool)>>;
+    let history: Arc<Mutex<History>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let (url, history, stop) = (s.url.clone(), history.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for i in 0u64.. {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let id = w * 1_000_000 + i;
+                    // An upsert of a new point, and now and then a payload change of an older one.
+                    let (target, tag, path, body) = if i % 4 == 3 {
+                        let target = id - 2;
+                        let tag = format!("set-{w}-{i}");
+                        let body = json!({"payload": {"tag": tag}, "points": [target]});
+                        (target, tag, "/collections/nw/points/payload?wait=false", body)
+                    } else {
+                        let tag = format!("up-{w}-{i}");
+                        let body = json!({"points": [{"id": id, "vector": [1.0, 2.0, 3.0, i as f32],
+                                                       "payload": {"tag": tag}}]});
+                        (id, tag, "/collections/nw/points?wait=false", body)
+                    };
+                    let method = if i % 4 == 3 { "POST" } else { "PUT" };
+                    history.lock().unwrap().entry(target).or_default().push((tag, false));
+                    let status = common::try_request(method, &format!("{url}{path}"), Some(body.to_string()), &[])
+                        .map_or(0, |(status, _)| status);
+                    if status != 200 {
+                        return; // the server is gone
+                    }
+                    let mut h = history.lock().unwrap();
+                    let writes = h.get_mut(&target).unwrap();
+                    writes.last_mut().unwrap().1 = true;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    s.crash_and_restart();
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let history = history.lock().unwrap();
+    let acked: usize = history.values().flatten().filter(|(_, ok)| *ok).count();
+    assert!(acked > 100, "the writers got too little done to tell: {acked}");
+    let points = s.ok(
+        "POST",
+        "/collections/nw/points/scroll",
+        Some(json!({"limit": 1_000_000, "with_payload": true})),
+    );
+    let found: BTreeMap<u64, String> = points["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_u64().unwrap(),
+                p["payload"]["tag"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (id, writes) in history.iter() {
+        let Some(last_acked) = writes.iter().rposition(|(_, ok)| *ok) else {
+            continue;
+        };
+        // The last acknowledged write, or one after it that was in flight at the crash.
+        let allowed: Vec<&String> = writes[last_acked..].iter().map(|(t, _)| t).collect();
+        match found.get(id) {
+            Some(tag) => assert!(
+                allowed.contains(&tag),
+                "point {id}: {tag} after acknowledged {allowed:?}"
+            ),
+            None => panic!("point {id} lost; acknowledged writes: {writes:?}"),
+        }
+    }
+}
+
 #[test]
 fn api_key_guards_everything_but_probes() {
     let s = Server::start_with(&[("QDRANT__SERVICE__API_KEY", "secret")]);

@@ -73,6 +73,34 @@ pub struct CollectionState {
     /// generation, so a peer never mistakes its stale local data for the new collection.
     #[serde(default)]
     pub generation: u64,
+    /// Per shard, the log index of the last change that added a replica to those receiving its
+    /// writes (a new replica, a Dead one turned Partial for a transfer). A replica refuses
+    /// writes routed by a peer that has not applied that change yet: such a writer would skip
+    /// the added replica (see `Collection::write_shard`).
+    #[serde(default)]
+    pub write_epochs: BTreeMap<ShardId, u64>,
+}
+
+impl CollectionState {
+    /// The write fence of `shard`: writes routed by a state older than this are refused.
+    pub fn write_epoch(&self, shard: ShardId) -> u64 {
+        self.write_epochs.get(&shard).copied().unwrap_or(0)
+    }
+
+    /// The peers receiving writes of each shard.
+    fn write_sets(&self) -> BTreeMap<ShardId, BTreeSet<PeerId>> {
+        self.shards
+            .iter()
+            .map(|(shard, replicas)| {
+                let peers = replicas
+                    .iter()
+                    .filter(|(_, s)| s.is_updatable())
+                    .map(|(p, _)| *p)
+                    .collect();
+                (*shard, peers)
+            })
+            .collect()
+    }
 }
 
 /// Everything consensus decides: who the peers are and what should exist where.
@@ -203,6 +231,27 @@ fn collection_not_found(name: &str) -> Error {
 impl ClusterState {
     /// Applies one operation. On error the state is unchanged (every check runs before the first
     /// mutation), so a refused entry is a no-op on every peer.
+    /// [`ClusterState::apply`] for the log entry at `index`, moving the write epoch of every
+    /// shard whose set of write receivers gained a peer.
+    pub fn apply_at(&mut self, op: &ClusterOp, index: u64) -> Result<()> {
+        let before: BTreeMap<String, BTreeMap<ShardId, BTreeSet<PeerId>>> = self
+            .collections
+            .iter()
+            .map(|(name, c)| (name.clone(), c.write_sets()))
+            .collect();
+        self.apply(op)?;
+        for (name, c) in self.collections.iter_mut() {
+            let old = before.get(name);
+            for (shard, peers) in c.write_sets() {
+                let had = old.and_then(|o| o.get(&shard));
+                if had.is_some_and(|h| !peers.is_subset(h)) {
+                    c.write_epochs.insert(shard, index);
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn apply(&mut self, op: &ClusterOp) -> Result<()> {
         match op {
             ClusterOp::AddPeer { peer_id, uri } => {
@@ -250,6 +299,7 @@ impl ClusterState {
                         shards,
                         payload_indexes: BTreeMap::new(),
                         generation: self.collections_created,
+                        write_epochs: BTreeMap::new(),
                     },
                 );
                 Ok(())
@@ -510,6 +560,43 @@ mod tests {
             placement: placement(&s.peer_ids(), shards, rf),
             init_state: None,
         }
+    }
+
+    #[test]
+    fn a_replica_joining_the_write_set_moves_the_shard_write_epoch() {
+        let mut s = ClusterState::default();
+        for p in [1, 2] {
+            s.apply_at(
+                &ClusterOp::AddPeer {
+                    peer_id: p,
+                    uri: format!("http://p{p}"),
+                },
+                p,
+            )
+            .unwrap();
+        }
+        s.apply_at(&create("c", 1, 2, &s.clone()), 3).unwrap();
+        assert_eq!(
+            s.collections["c"].write_epoch(0),
+            0,
+            "creation is no change of a write set"
+        );
+        let set = |state, from| ClusterOp::SetReplicaState {
+            collection: "c".into(),
+            shard: 0,
+            peer: 2,
+            state,
+            from_state: Some(from),
+        };
+        s.apply_at(&set(ReplicaState::Dead, ReplicaState::Active), 4).unwrap();
+        assert_eq!(s.collections["c"].write_epoch(0), 0, "losing a receiver needs no fence");
+        s.apply_at(&set(ReplicaState::Partial, ReplicaState::Dead), 5).unwrap();
+        assert_eq!(s.collections["c"].write_epoch(0), 5);
+        s.apply_at(&set(ReplicaState::Active, ReplicaState::Partial), 6)
+            .unwrap();
+        assert_eq!(s.collections["c"].write_epoch(0), 5, "activation keeps the receivers");
+        assert!(s.apply_at(&set(ReplicaState::Active, ReplicaState::Dead), 7).is_err());
+        assert_eq!(s.collections["c"].write_epoch(0), 5);
     }
 
     #[test]

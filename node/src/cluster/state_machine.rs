@@ -107,7 +107,7 @@ impl StateMachineStore {
                     tracing::debug!(%proposal, "proposal already applied; returning its outcome");
                     return done.clone();
                 }
-                let outcome = match self.data.state.apply(&proposal.op) {
+                let outcome = match self.data.state.apply_at(&proposal.op, entry.log_id.index) {
                     Ok(()) => ApplyOutcome::default(),
                     Err(e) => {
                         tracing::debug!(%proposal, error = %e, "cluster operation refused");

@@ -11,7 +11,6 @@ use super::shard_request::{expect_response, ShardRequest};
 use super::{blocking, Collection};
 use crate::cluster::{PeerId, ReplicaState, ShardId};
 use crate::error::Result;
-use crate::model::operations::PointStruct;
 
 /// Buckets of a digest: a differing bucket holds about 1/64 of the shard's points.
 pub const BUCKETS: u32 = 64;
@@ -91,8 +90,7 @@ impl Collection {
                     continue;
                 }
                 let (l, wanted) = (local.clone(), steady.clone());
-                let records = blocking(move || Ok(l.bucket_records(&wanted, BUCKETS))).await?;
-                let points: Vec<PointStruct> = records.into_iter().map(PointStruct::from).collect();
+                let points = blocking(move || Ok(l.bucket_points(&wanted, BUCKETS))).await?;
                 let sent = points.len() as u64;
                 tracing::warn!(collection = %self.name, shard, peer, buckets = steady.len(), points = sent,
                     "replica diverged from the reference replica; repairing the differing buckets");

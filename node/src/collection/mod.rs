@@ -21,6 +21,9 @@ pub mod strict_mode;
 pub mod transfer;
 pub mod validate;
 
+#[cfg(test)]
+mod fence_tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +45,7 @@ use crate::model::query::{ReadConsistency, Record, ScoredPoint, ScrollResult, Sh
 use crate::model::vector::{Distance, WithVector};
 use crate::model::vector_name;
 use crate::model::{Filter, PointId};
+use crate::storage::clock::VersionClock;
 use crate::storage::index::IndexingOptions;
 use crate::storage::payload_index::{PayloadFieldSchema, PayloadIndexInfo};
 use crate::storage::shard::LocalShard;
@@ -107,12 +111,14 @@ pub struct Collection {
     shards: RwLock<BTreeMap<ShardId, Arc<LocalShard>>>,
     ring: HashRing,
     /// Cluster mode: replica placement, set by the node's cluster sync. `None` standalone.
-    routing: RwLock<Option<Arc<Routing>>>,
+    routing: Arc<RwLock<Option<Arc<Routing>>>>,
     indexing: IndexingOptions,
     /// Serialises ordered writes per shard on their coordinating replica.
     ordered_writes: parking_lot::Mutex<BTreeMap<ShardId, Arc<tokio::sync::Mutex<()>>>>,
     /// Transfers filling local replicas, by shard.
     transfers: parking_lot::Mutex<BTreeMap<ShardId, transfer::TransferProgress>>,
+    /// Stamps the versions of the writes this peer coordinates.
+    clock: VersionClock,
 }
 
 impl Collection {
@@ -150,8 +156,13 @@ impl Collection {
             None => all.clone(),
         };
         let mut shards = BTreeMap::new();
+        // After a restart the clock starts past every version stored here, whatever the wall
+        // clock says.
+        let clock = VersionClock::default();
         for id in local {
-            shards.insert(id, Arc::new(open_shard(path, id, &meta, indexing)?));
+            let shard = open_shard(path, id, &meta, indexing)?;
+            clock.observe(shard.max_version());
+            shards.insert(id, Arc::new(shard));
         }
         Ok(Collection {
             name: name.to_string(),
@@ -159,10 +170,11 @@ impl Collection {
             meta: RwLock::new(meta),
             shards: RwLock::new(shards),
             ring: HashRing::new(all),
-            routing: RwLock::new(None),
+            routing: Arc::new(RwLock::new(None)),
             indexing,
             ordered_writes: parking_lot::Mutex::new(BTreeMap::new()),
             transfers: parking_lot::Mutex::new(BTreeMap::new()),
+            clock,
         })
     }
 
@@ -465,8 +477,8 @@ impl Collection {
         match target {
             Target::Local(local) if request.runs_inline(local) => execute(local, request),
             Target::Local(local) => {
-                let (local, request) = (local.clone(), request.clone());
-                blocking(move || execute(&local, &request)).await
+                let (local, request, routing) = (local.clone(), request.clone(), self.routing.clone());
+                blocking(move || execute_fenced(&routing, &local, &request)).await
             }
             Target::Remote(peer) => {
                 let routing = routing.ok_or_else(|| Error::internal("remote replica without routing"))?;
@@ -613,25 +625,114 @@ impl Collection {
         Ok(local)
     }
 
-    /// Runs a write on every replica of `shard` that accepts writes. It succeeds once
+    /// Runs a write on every replica of `shard` that accepts writes, stamped with one version
+    /// from this peer's clock (every replica stores that version). It succeeds once
     /// `write_consistency_factor` replicas (at most all of them) acknowledged; replicas that
     /// failed meanwhile are marked Dead through consensus before this returns, so no reader
     /// sees a replica that missed an acknowledged write.
-    async fn write_shard(&self, shard: ShardId, request: ShardRequest) -> Result<u64> {
-        let (targets, routing) = self.targets(shard, Purpose::Write)?;
-        if targets.is_empty() {
-            return Err(Error::Unavailable(format!(
-                "no replica of shard {shard} of collection `{}` accepts writes",
-                self.name
-            )));
+    ///
+    /// A replica refuses the write when this peer routed it by a state older than the shard's
+    /// write fence (a replica was added since, which the write may have skipped): the write is
+    /// then sent again, with the same version, once this peer applied that state; replicas that
+    /// had applied it already ignore the repeat. A replica holding a point at a newer version
+    /// than the write's (this peer's clock is behind, or a concurrent write got there first)
+    /// says so: the write is stamped again past that version and sent again, so a write never
+    /// loses to a version its coordinator had not seen.
+    async fn write_shard(&self, shard: ShardId, op: PointOperation, wait: bool) -> Result<u64> {
+        const RETRIES: usize = 5;
+        let mut request = Arc::new(ShardRequest::Update {
+            op,
+            wait,
+            version: self.clock.tick(),
+            routing_index: 0,
+        });
+        let mut attempt = 0;
+        loop {
+            let (targets, routing) = self.targets(shard, Purpose::Write)?;
+            if targets.is_empty() {
+                return Err(Error::Unavailable(format!(
+                    "no replica of shard {shard} of collection `{}` accepts writes",
+                    self.name
+                )));
+            }
+            if let ShardRequest::Update { routing_index, .. } = Arc::make_mut(&mut request) {
+                *routing_index = routing.as_ref().map_or(0, |r| r.index);
+            }
+            let results = join_all(
+                targets
+                    .iter()
+                    .map(|target| self.run_on(shard, target, routing.as_deref(), &request)),
+            )
+            .await;
+            let (mut fence, mut newer_held) = (None, None);
+            for result in &results {
+                match result {
+                    Ok(ShardResponse::Fenced(epoch)) => fence = fence.max(Some(*epoch)),
+                    Ok(ShardResponse::Stale(held)) => newer_held = newer_held.max(Some(*held)),
+                    _ => {}
+                }
+            }
+            if fence.is_none() && newer_held.is_none() {
+                return self.settle_write(shard, &targets, routing, results).await;
+            }
+            if attempt == RETRIES {
+                return Err(Error::Unavailable(format!(
+                    "shard {shard} of collection `{}`: the write kept being refused by its replicas \
+                     (routed by an outdated cluster state, or overtaken by concurrent writes)",
+                    self.name
+                )));
+            }
+            attempt += 1;
+            if let Some(epoch) = fence {
+                tracing::debug!(collection = %self.name, shard, epoch, "write fenced; routing it again");
+                self.wait_for_routing(epoch, Duration::from_secs(5)).await?;
+            }
+            if let Some(held) = newer_held {
+                tracing::debug!(collection = %self.name, shard, held, "write older than a replica's point; stamping it again");
+                self.clock.observe(held);
+                if let ShardRequest::Update { version, .. } = Arc::make_mut(&mut request) {
+                    *version = self.clock.tick();
+                }
+            }
         }
-        let request = Arc::new(request);
-        let results = join_all(
-            targets
-                .iter()
-                .map(|target| self.run_on(shard, target, routing.as_deref(), &request)),
-        )
-        .await;
+    }
+
+    /// Waits until this peer routes by a cluster state at least as new as `index`.
+    pub async fn wait_for_routing(&self, index: u64, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let applied = self.routing.read().as_ref().map_or(0, |r| r.index);
+            if applied >= index {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Unavailable(format!(
+                    "collection `{}` on this peer routes by cluster state {applied}, not yet {index}",
+                    self.name
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Runs `request` on the local replica `shard` (blocking), under the write fence: a write
+    /// routed by a cluster state older than the shard's write epoch is refused with
+    /// [`ShardResponse::Fenced`], and the check and the write happen under the routing lock, so
+    /// once this peer routes by a newer state no write routed by an older one is still being
+    /// applied here. A transfer page is served only once this peer applied the transfer's start.
+    pub fn execute_fenced(&self, shard: &LocalShard, request: &ShardRequest) -> Result<ShardResponse> {
+        execute_fenced(&self.routing, shard, request)
+    }
+
+    /// Completes a write whose replicas all answered (none refused it as fenced): counts the
+    /// acknowledgements and marks the replicas that failed Dead.
+    async fn settle_write(
+        &self,
+        shard: ShardId,
+        targets: &[Target],
+        routing: Option<Arc<Routing>>,
+        results: Vec<Result<ShardResponse>>,
+    ) -> Result<u64> {
         // Only Active replicas count towards the consistency factor: a Partial one (being
         // filled by a transfer) may only have queued the write.
         let state_of = |target: &Target| match (target, routing.as_deref()) {
@@ -725,7 +826,7 @@ impl Collection {
         ordering: WriteOrdering,
     ) -> Result<u64> {
         let Some((leaders, routing)) = self.coordinators(shard, ordering) else {
-            return self.write_shard(shard, ShardRequest::Update { op, wait }).await;
+            return self.write_shard(shard, op, wait).await;
         };
         let mut last_error = None;
         for peer in leaders {
@@ -763,7 +864,12 @@ impl Collection {
     pub async fn coordinate_write(&self, shard: ShardId, op: PointOperation, wait: bool) -> Result<u64> {
         let lock = self.ordered_writes.lock().entry(shard).or_default().clone();
         let _turn = lock.lock().await;
-        self.write_shard(shard, ShardRequest::Update { op, wait }).await
+        self.write_shard(shard, op, wait).await
+    }
+
+    /// Moves this peer's version clock past a version a replica here received or stores.
+    pub fn observe_version(&self, version: u64) {
+        self.clock.observe(version);
     }
 
     /// Splits an operation into the part each shard must execute.
@@ -1132,6 +1238,37 @@ fn facet_order(a: &serde_json::Value, b: &serde_json::Value) -> std::cmp::Orderi
 /// at least `needed` answers, taken from the first answer that has them; the smallest count
 /// with `needed` == all answers, else the `needed`-th largest; the first answer otherwise.
 /// The state of `peer`'s replica of `shard` in `routing` (Dead if it has none).
+/// See [`Collection::execute_fenced`].
+fn execute_fenced(
+    routing: &RwLock<Option<Arc<Routing>>>,
+    shard: &LocalShard,
+    request: &ShardRequest,
+) -> Result<ShardResponse> {
+    match request {
+        ShardRequest::Update { routing_index, .. } => {
+            let routing = routing.read();
+            let epoch = routing.as_ref().map_or(0, |r| r.write_epoch(shard.id));
+            if *routing_index < epoch {
+                return Ok(ShardResponse::Fenced(epoch));
+            }
+            execute(shard, request)
+        }
+        ShardRequest::Export { offset, limit, fence } => {
+            let index = routing.read().as_ref().map_or(0, |r| r.index);
+            if index < *fence {
+                return Err(Error::Unavailable(format!(
+                    "the source replica has not applied the transfer's start ({index} < {fence})"
+                )));
+            }
+            Ok(ShardResponse::Page {
+                points: shard.export(*offset, *limit),
+                routing_index: index,
+            })
+        }
+        _ => execute(shard, request),
+    }
+}
+
 fn replica_state(routing: &Routing, shard: ShardId, peer: crate::cluster::PeerId) -> crate::cluster::ReplicaState {
     routing
         .replicas(shard)

@@ -118,6 +118,11 @@ pub type ReplicaFailed =
 /// cluster sync after every applied change; read on every request.
 pub struct Routing {
     pub this_peer: PeerId,
+    /// The consensus log index of the state this routing was built from.
+    pub index: u64,
+    /// Per shard, the write fence: writes routed by a state older than this are refused (see
+    /// `CollectionState::write_epochs`).
+    pub write_epochs: BTreeMap<ShardId, u64>,
     pub shards: BTreeMap<ShardId, Vec<Replica>>,
     pub uris: BTreeMap<PeerId, String>,
     pub remote: Arc<RemoteShards>,
@@ -125,6 +130,10 @@ pub struct Routing {
 }
 
 impl Routing {
+    pub fn write_epoch(&self, shard: ShardId) -> u64 {
+        self.write_epochs.get(&shard).copied().unwrap_or(0)
+    }
+
     pub fn replicas(&self, shard: ShardId) -> &[Replica] {
         self.shards.get(&shard).map(Vec::as_slice).unwrap_or(&[])
     }

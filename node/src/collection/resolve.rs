@@ -83,7 +83,7 @@ fn same_record(a: &Record, b: &Record) -> bool {
     a.id == b.id && a.vector == b.vector && a.order_value == b.order_value && same_payload(&a.payload, &b.payload)
 }
 
-/// `version` is left out: it is each replica's own operation number.
+/// `version` is left out, as Qdrant does (replicas agreeing on the content agree on the answer).
 fn same_hit(a: &ScoredPoint, b: &ScoredPoint) -> bool {
     a.id == b.id
         && a.score == b.score

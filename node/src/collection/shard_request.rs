@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::facet::FacetHit;
-use crate::model::operations::{PointOperation, PointStruct, Selector};
+use crate::model::operations::{PointOperation, VersionedPoint};
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{Record, ScoredPoint, ShardQuery, ShardQueryKind};
 use crate::model::vector::WithVector;
@@ -20,10 +20,17 @@ pub use crate::storage::sparse_index::SparseStats;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShardRequest {
-    /// A write already validated and routed to this shard.
+    /// A write already validated and routed to this shard, stamped with the version its
+    /// coordinator gave it (0 from a coordinator that stamps none: the replica picks one) and
+    /// the consensus index of the routing that chose the replicas (the write fence, see
+    /// `Collection::execute_fenced`).
     Update {
         op: PointOperation,
         wait: bool,
+        #[serde(default)]
+        version: u64,
+        #[serde(default)]
+        routing_index: u64,
     },
     /// An ordered write (`?ordering=medium|strong`) sent to the shard's coordinating replica,
     /// which applies it to every replica (run by the collection, not by one shard).
@@ -46,6 +53,13 @@ pub enum ShardRequest {
     },
     Count {
         filter: Option<Filter>,
+    },
+    /// A page of a transfer: up to `limit` points with id >= `offset`, with their versions,
+    /// served only once the source applied consensus index `fence` (the transfer's start).
+    Export {
+        offset: Option<PointId>,
+        limit: usize,
+        fence: u64,
     },
     /// Value counts of a payload key.
     Facet {
@@ -76,7 +90,7 @@ pub enum ShardRequest {
     Repair {
         wanted: Vec<u32>,
         buckets: u32,
-        points: Vec<PointStruct>,
+        points: Vec<VersionedPoint>,
     },
 }
 
@@ -117,6 +131,7 @@ impl ShardRequest {
             ShardRequest::Retrieve { .. } => "retrieve",
             ShardRequest::Scroll { .. } => "scroll",
             ShardRequest::Count { .. } => "count",
+            ShardRequest::Export { .. } => "export",
             ShardRequest::Facet { .. } => "facet",
             ShardRequest::Search { .. } => "search",
             ShardRequest::Info => "info",
@@ -149,12 +164,32 @@ pub enum ShardResponse {
     Facet(Vec<FacetHit>),
     SparseStats(SparseStats),
     Digest(Vec<u64>),
+    /// Points with their versions (repairs).
+    Points(Vec<VersionedPoint>),
+    /// A transfer page and the consensus index of the routing it was read under.
+    Page {
+        points: Vec<VersionedPoint>,
+        routing_index: u64,
+    },
+    /// A write refused by the write fence: the writer routed it with a state older than
+    /// `epoch`, so it may have skipped a replica; it must route it again.
+    Fenced(u64),
+    /// A write older than a version this replica holds for some of its points (stamped by a
+    /// peer whose clock is behind, or racing a concurrent write): those points were left alone.
+    /// The writer stamps it again past the version given and sends it again.
+    Stale(u64),
 }
 
 /// Runs `request` on a local shard (blocking: call it on a blocking thread).
 pub fn execute(shard: &LocalShard, request: &ShardRequest) -> Result<ShardResponse> {
     Ok(match request {
-        ShardRequest::Update { op, wait } => ShardResponse::Updated(shard.apply(op, *wait)?),
+        ShardRequest::Update { op, wait, version, .. } => {
+            let applied = shard.apply(op, *version, *wait)?;
+            match applied.newer_held {
+                Some(held) => ShardResponse::Stale(held),
+                None => ShardResponse::Updated(applied.seq),
+            }
+        }
         ShardRequest::Coordinate { .. } => {
             return Err(Error::internal(
                 "an ordered write is run by its collection, not by one shard",
@@ -173,6 +208,11 @@ pub fn execute(shard: &LocalShard, request: &ShardRequest) -> Result<ShardRespon
             with_vector,
         } => ShardResponse::Records(shard.scroll(*offset, *limit, filter.as_ref(), with_payload, with_vector)),
         ShardRequest::Count { filter } => ShardResponse::Count(shard.count(filter.as_ref())),
+        ShardRequest::Export { .. } => {
+            return Err(Error::internal(
+                "a transfer page is served by its collection, not by one shard",
+            ))
+        }
         ShardRequest::Facet { key, filter } => ShardResponse::Facet(shard.facet(key, filter.as_ref())?),
         ShardRequest::Search { query } => ShardResponse::Hits(shard.search(query)?),
         ShardRequest::Info => ShardResponse::Info(ShardInfo {
@@ -185,29 +225,12 @@ pub fn execute(shard: &LocalShard, request: &ShardRequest) -> Result<ShardRespon
             ShardResponse::SparseStats(shard.sparse_stats(using, indices, corpus.as_ref()))
         }
         ShardRequest::Digest { buckets } => ShardResponse::Digest(shard.digest(*buckets)),
-        ShardRequest::BucketPoints { wanted, buckets } => {
-            ShardResponse::Records(shard.bucket_records(wanted, *buckets))
-        }
+        ShardRequest::BucketPoints { wanted, buckets } => ShardResponse::Points(shard.bucket_points(wanted, *buckets)),
         ShardRequest::Repair {
             wanted,
             buckets,
             points,
-        } => {
-            let keep: std::collections::HashSet<PointId> = points.iter().map(|p| p.id).collect();
-            let extra: Vec<PointId> = shard
-                .bucket_ids(wanted, *buckets)
-                .into_iter()
-                .filter(|id| !keep.contains(id))
-                .collect();
-            let mut seq = shard.last_seq();
-            if !extra.is_empty() {
-                seq = shard.apply(&PointOperation::Delete(Selector::Ids(extra)), true)?;
-            }
-            if !points.is_empty() {
-                seq = shard.apply(&PointOperation::Upsert(points.clone(), Default::default()), true)?;
-            }
-            ShardResponse::Updated(seq)
-        }
+        } => ShardResponse::Updated(shard.repair(wanted, *buckets, points)?),
     })
 }
 

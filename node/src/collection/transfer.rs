@@ -2,13 +2,10 @@
 //! source replica in pages (while writes to the shard are queued on the target, see
 //! `LocalShard::begin_buffering`). Used to recover Dead replicas.
 
-use super::shard_request::{expect_response, ShardRequest};
+use super::shard_request::{expect_response, ShardRequest, ShardResponse};
 use super::{blocking, Collection};
 use crate::cluster::{PeerId, ShardId};
 use crate::error::{Error, Result};
-use crate::model::operations::{PointOperation, PointStruct};
-use crate::model::payload::PayloadSelector;
-use crate::model::vector::WithVector;
 
 /// How far the transfer into one local replica is.
 pub struct TransferProgress {
@@ -24,7 +21,13 @@ const PAGE: usize = 512;
 impl Collection {
     /// Copies every point of `shard` from the replica on `source` into the local replica.
     /// Returns how many points were copied.
-    pub async fn pull_shard(&self, shard: ShardId, source: PeerId) -> Result<usize> {
+    ///
+    /// `fence` is the consensus index at which the local replica started receiving the shard's
+    /// writes (turned Partial). The source serves pages only once it routes by that state, and
+    /// then refuses writes routed by older ones (the write fence); every write routed by an older
+    /// state was applied there before (under the routing lock). So each write reaches this
+    /// replica through the copy or through its queue: the copy is complete when this returns.
+    pub async fn pull_shard(&self, shard: ShardId, source: PeerId, fence: u64) -> Result<usize> {
         let routing = self
             .routing
             .read()
@@ -48,7 +51,7 @@ impl Collection {
             started: std::time::Instant::now(),
         };
         self.transfers.lock().insert(shard, progress);
-        let result = self.copy_pages(shard, source, &uri, &routing, &local).await;
+        let result = self.copy_pages(shard, source, &uri, &routing, &local, fence).await;
         self.transfers.lock().remove(&shard);
         result
     }
@@ -60,29 +63,44 @@ impl Collection {
         uri: &str,
         routing: &super::remote::Routing,
         local: &std::sync::Arc<crate::storage::shard::LocalShard>,
+        fence: u64,
     ) -> Result<usize> {
         let mut offset = None;
         let mut copied = 0;
         loop {
-            let request = ShardRequest::Scroll {
+            let request = ShardRequest::Export {
                 offset,
                 limit: PAGE + 1,
-                filter: None,
-                with_payload: PayloadSelector::All,
-                with_vector: WithVector::All(true),
+                fence,
             };
             let response = routing.remote.call(source, uri, &self.name, shard, &request).await?;
-            let mut page = expect_response!(response, Records)?;
-            let next = page.get(PAGE).map(|r| r.id);
+            let ShardResponse::Page {
+                points: mut page,
+                routing_index,
+            } = response
+            else {
+                return Err(Error::internal("a transfer source answered something else than a page"));
+            };
+            // The guarantee the copy rests on, checked rather than assumed.
+            if routing_index < fence {
+                return Err(Error::internal(format!(
+                    "transfer source peer {source} served a page under cluster state {routing_index}, \
+                     before the transfer's start {fence}"
+                )));
+            }
+            let next = page.get(PAGE).map(|p| p.point.id);
             page.truncate(PAGE);
-            let points: Vec<PointStruct> = page.into_iter().map(PointStruct::from).collect();
-            copied += points.len();
+            copied += page.len();
             if let Some(p) = self.transfers.lock().get_mut(&shard) {
                 p.copied = copied;
             }
-            if !points.is_empty() {
-                let (local, op) = (local.clone(), PointOperation::Upsert(points, Default::default()));
-                blocking(move || local.apply_now(&op, false)).await?;
+            if let Some(newest) = page.iter().map(|p| p.version).max() {
+                self.observe_version(newest);
+            }
+            if !page.is_empty() {
+                // Points written meanwhile (queued on this replica) keep their newer version.
+                let local = local.clone();
+                blocking(move || local.install(&page, false, false)).await?;
             }
             match next {
                 Some(id) => offset = Some(id),

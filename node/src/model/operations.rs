@@ -31,6 +31,14 @@ impl From<super::query::Record> for PointStruct {
     }
 }
 
+/// A point as a replica holds it, with its version: what transfers and repairs copy between
+/// replicas, so the copy keeps the version every replica compares writes with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionedPoint {
+    pub point: PointStruct,
+    pub version: u64,
+}
+
 /// Column form of an upsert: `{"batch": {"ids": [...], "vectors": [...], "payloads": [...]}}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Batch {

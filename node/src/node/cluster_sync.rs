@@ -595,7 +595,8 @@ impl Sync {
                 tracing::warn!(collection = %name, "a standalone collection of this name exists on this peer; not syncing it");
                 continue;
             }
-            self.sync_collection(&collection, wanted, &here, &uris).await?;
+            self.sync_collection(&collection, wanted, &here, &uris, applied.index)
+                .await?;
             self.activate(&collection, wanted);
             self.recover(&collection, wanted);
         }
@@ -608,6 +609,7 @@ impl Sync {
         wanted: &CollectionState,
         here: &BTreeSet<ShardId>,
         uris: &BTreeMap<PeerId, String>,
+        index: u64,
     ) -> Result<()> {
         if collection.config() != wanted.config {
             let (c, config) = (collection.clone(), wanted.config.clone());
@@ -656,6 +658,8 @@ impl Sync {
             .collect();
         collection.set_routing(Arc::new(Routing {
             this_peer: self.consensus.peer_id(),
+            index,
+            write_epochs: wanted.write_epochs.clone(),
             shards,
             uris: uris.clone(),
             remote: self.remote.clone(),
@@ -805,12 +809,12 @@ impl Sync {
             .ok_or_else(|| Error::internal(format!("shard {shard} of `{name}` vanished during its recovery")))?;
         local.begin_buffering();
         let result = async {
-            self.set_my_state(name, shard, ReplicaState::Partial, ReplicaState::Dead)
+            // From this index on writers send the shard's writes here too (queued); the source
+            // fences off writes routed before it (see `Collection::pull_shard`).
+            let fence = self
+                .set_my_state(name, shard, ReplicaState::Partial, ReplicaState::Dead)
                 .await?;
-            // Writers route by their applied state: give every peer time to apply the change
-            // and finish writes routed before it, so none misses both the copy and the queue.
-            tokio::time::sleep(self.consensus.timing().heartbeat * 5).await;
-            let copied = collection.pull_shard(shard, source).await?;
+            let copied = collection.pull_shard(shard, source, fence).await?;
             let l = local.clone();
             let queued = blocking(move || l.finish_buffering()).await?;
             self.set_my_state(name, shard, ReplicaState::Active, ReplicaState::Partial)

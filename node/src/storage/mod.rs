@@ -1,6 +1,7 @@
 //! Local storage: one shard's points in RocksDB and memory, its HNSW indexes, payload
 //! filters and payload indexes.
 
+pub mod clock;
 pub mod filter;
 pub mod formula;
 pub mod hnsw_index;

@@ -18,6 +18,7 @@ use roaring::RoaringBitmap;
 use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use serde_json::Value;
 
+use super::clock;
 use super::filter::PointRef;
 use super::formula::FormulaScorer;
 use super::index::{self, HnswParams, IndexingOptions, VectorIndex};
@@ -38,6 +39,8 @@ use crate::model::{Filter, Payload, PointId};
 const CF_POINTS: &str = "points";
 const CF_META: &str = "meta";
 const KEY_SEQ: &[u8] = b"seq";
+/// Writes between two scans for expired tombstones.
+const TOMBSTONE_GC_EVERY: u64 = 1024;
 /// Qdrant's default `optimizers_config.indexing_threshold` (KB).
 const DEFAULT_INDEXING_THRESHOLD_KB: usize = 10_000;
 
@@ -242,7 +245,11 @@ pub(crate) struct ShardState {
     pub multi: BTreeMap<String, MultiSpace>,
     /// The sparse vector names of the configuration.
     sparse_names: BTreeSet<String>,
+    /// The shard's local operation counter (Qdrant's `operation_id`).
     seq: u64,
+    pub(crate) tombstones: versions::Tombstones,
+    /// The newest point version stored or deleted here.
+    pub(crate) max_version: u64,
 }
 
 impl ShardState {
@@ -279,6 +286,16 @@ impl ShardState {
             Vector::Dense(_) => self.dense.contains_key(name),
             Vector::MultiDense(_) => self.multi.contains_key(name),
             Vector::Sparse(_) => self.sparse_names.contains(name),
+        }
+    }
+
+    /// Keeps only vectors of this shard's spaces: a write checked against a configuration that
+    /// still had a vector this shard has just dropped must not store it again.
+    fn keep_own_spaces(&self, changes: &mut [Change]) {
+        for change in changes {
+            if let Change::Put { point, .. } = change {
+                point.vectors.retain(|name, v| self.has_space(name, v));
+            }
         }
     }
 
@@ -368,15 +385,25 @@ enum Change {
         point: StoredPoint,
         vectors_changed: bool,
     },
-    Delete(PointId),
+    /// Removes the point (if held) and leaves a tombstone at `version`.
+    Delete { id: PointId, version: u64 },
 }
 
 impl Change {
     fn id(&self) -> PointId {
         match self {
-            Change::Put { id, .. } | Change::Delete(id) => *id,
+            Change::Put { id, .. } | Change::Delete { id, .. } => *id,
         }
     }
+}
+
+/// What applying a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// The shard's operation number after the write.
+    pub seq: u64,
+    /// The newest version held by a point the write was older than (and so left alone).
+    pub newer_held: Option<u64>,
 }
 
 pub struct LocalShard {
@@ -389,7 +416,7 @@ pub struct LocalShard {
     indexer: Mutex<Option<Indexer>>,
     /// While a shard transfer fills this replica, writes routed to it are queued here and
     /// applied after the transferred points (see `begin_buffering`).
-    buffered: Mutex<Option<Vec<PointOperation>>>,
+    buffered: Mutex<Option<Vec<(PointOperation, u64)>>>,
 }
 
 fn db_options() -> Options {
@@ -410,7 +437,7 @@ impl LocalShard {
         let db = DB::open_cf_descriptors(
             &db_options(),
             path.join("db"),
-            [CF_POINTS, CF_META].map(|n| ColumnFamilyDescriptor::new(n, Options::default())),
+            [CF_POINTS, CF_META, versions::CF_TOMBSTONES].map(|n| ColumnFamilyDescriptor::new(n, Options::default())),
         )?;
         let db = Arc::new(db);
 
@@ -431,6 +458,8 @@ impl LocalShard {
                 .flat_map(|m| m.keys().cloned())
                 .collect(),
             seq: 0,
+            tombstones: versions::Tombstones::default(),
+            max_version: 0,
         };
         let mut indexes = BTreeMap::new();
         for (name, params) in config.params.vectors.by_name() {
@@ -502,6 +531,7 @@ impl LocalShard {
             }
             state.payload_indexes.insert(slot, &stored.payload);
             state.index_sparse(slot, &sparse);
+            state.max_version = state.max_version.max(stored.version);
             state.slots[slot as usize] = Slot::Live(PointEntry {
                 id,
                 version: stored.version,
@@ -511,6 +541,16 @@ impl LocalShard {
             });
             state.ids.insert(id, slot);
         }
+        let tombstones = db
+            .cf_handle(versions::CF_TOMBSTONES)
+            .ok_or_else(|| Error::internal("missing tombstones column family"))?;
+        for item in db.iterator_cf(&tombstones, IteratorMode::Start) {
+            let (key, value) = item?;
+            let id = PointId::from_key(&key).ok_or_else(|| Error::internal("corrupt tombstone key"))?;
+            let version = u64::from_le_bytes(value.as_ref().try_into().map_err(Error::internal)?);
+            state.tombstones.insert(id, version);
+        }
+        state.max_version = state.max_version.max(state.tombstones.max_version());
         state.free = (0..state.slots.len() as u32)
             .rev()
             .filter(|s| state.live(*s).is_none())
@@ -596,15 +636,20 @@ impl LocalShard {
         self.state.read().seq
     }
 
-    /// Executes a write and returns its operation number. With `sync` the RocksDB WAL is
+    /// Executes a write stamped `version` (0: the next version of this shard, for writes no
+    /// coordinator stamped) and returns its operation number. Points already holding a version
+    /// at least as new are left alone (see [`versions`]). With `sync` the RocksDB WAL is
     /// fsynced before returning. While buffering (a transfer fills this replica) the write is
     /// queued instead and applied by [`LocalShard::finish_buffering`].
-    pub fn apply(&self, op: &PointOperation, sync: bool) -> Result<u64> {
+    pub fn apply(&self, op: &PointOperation, version: u64, sync: bool) -> Result<Applied> {
         if let Some(queue) = self.buffered.lock().as_mut() {
-            queue.push(op.clone());
-            return Ok(self.last_seq());
+            queue.push((op.clone(), version));
+            return Ok(Applied {
+                seq: self.last_seq(),
+                newer_held: None,
+            });
         }
-        self.apply_now(op, sync)
+        self.apply_now(op, version, sync)
     }
 
     /// Starts queueing incoming writes (before this replica is announced as a transfer target).
@@ -617,15 +662,15 @@ impl LocalShard {
         *self.buffered.lock() = None;
     }
 
-    /// Applies the queued writes in arrival order on top of the transferred points, then
-    /// applies writes directly again. Writes arriving meanwhile wait, so order is kept.
-    /// Re-applying a write the transferred copy already reflects gives the same point (writes
-    /// set values, they do not accumulate), so the result equals the source's.
+    /// Applies the queued writes on top of the transferred points, then applies writes
+    /// directly again. Writes arriving meanwhile wait. A queued write that the transferred copy
+    /// of a point already reflects is older than (or as old as) the copy's version and changes
+    /// nothing, so the result equals the source's.
     pub fn finish_buffering(&self) -> Result<usize> {
         let mut buffered = self.buffered.lock();
         let queue = buffered.take().unwrap_or_default();
-        for op in &queue {
-            if let Err(e) = self.apply_now(op, false) {
+        for (op, version) in &queue {
+            if let Err(e) = self.apply_now(op, *version, false) {
                 // The same write failed on the source replica too (e.g. a missing point).
                 tracing::debug!(shard = self.id, error = %e, "queued write not applicable");
             }
@@ -635,18 +680,24 @@ impl LocalShard {
     }
 
     /// Executes a write now (bypassing the transfer queue).
-    pub fn apply_now(&self, op: &PointOperation, sync: bool) -> Result<u64> {
+    pub fn apply_now(&self, op: &PointOperation, version: u64, sync: bool) -> Result<Applied> {
         let _guard = self.write_lock.lock();
-        let (seq, changes) = {
+        let (seq, changes, newer_held) = {
             let state = self.state.read();
             let seq = state.seq + 1;
-            (seq, self.plan(&state, op, seq)?)
+            let version = if version == 0 { state.max_version + 1 } else { version };
+            let (changes, newer_held) = self.plan(&state, op, version)?;
+            (seq, changes, newer_held)
         };
         self.commit(seq, changes, sync)?;
+        self.wake_indexer();
+        Ok(Applied { seq, newer_held })
+    }
+
+    fn wake_indexer(&self) {
         if let Some(indexer) = self.indexer.lock().as_ref() {
             indexer.wake();
         }
-        Ok(seq)
     }
 
     fn resolve(&self, state: &ShardState, selector: &Selector) -> Vec<PointId> {
@@ -672,13 +723,23 @@ impl LocalShard {
         })
     }
 
-    /// Turns an operation into per-point changes (slots are assigned at commit).
-    fn plan(&self, state: &ShardState, op: &PointOperation, seq: u64) -> Result<Vec<Change>> {
+    /// Turns an operation stamped `version` into per-point changes (slots are assigned at
+    /// commit), and the newest version held by a point the write is older than, if any. Points
+    /// held at the same version (the write again) or a newer one are left out.
+    fn plan(&self, state: &ShardState, op: &PointOperation, version: u64) -> Result<(Vec<Change>, Option<u64>)> {
         let mut changes = Vec::new();
+        let newer_held = std::cell::Cell::new(None::<u64>);
+        let newer = |id: &PointId| {
+            let held = state.held_version(id);
+            if let Some(h) = held.filter(|h| *h > version) {
+                newer_held.set(Some(newer_held.get().map_or(h, |n: u64| n.max(h))));
+            }
+            versions::is_newer(version, held)
+        };
         let put_payload = |changes: &mut Vec<Change>, id: PointId, f: &dyn Fn(&mut Payload)| {
-            if let Some(mut cur) = self.current(state, &id) {
+            if let Some(mut cur) = self.current(state, &id).filter(|_| newer(&id)) {
                 f(&mut cur.payload);
-                cur.version = seq;
+                cur.version = version;
                 changes.push(Change::Put {
                     id,
                     point: cur,
@@ -695,14 +756,14 @@ impl LocalShard {
                         (_, Some(slot)) => state.matches(slot, conditions.filter.as_ref()),
                         (_, None) => true,
                     };
-                    if !allowed {
+                    if !allowed || !newer(&p.id) {
                         continue;
                     }
                     let vectors = p.vector.clone().into_named();
                     changes.push(Change::Put {
                         id: p.id,
                         point: StoredPoint {
-                            version: seq,
+                            version,
                             slot: 0,
                             vectors,
                             payload: p.payload.clone().unwrap_or_default(),
@@ -712,7 +773,16 @@ impl LocalShard {
                 }
             }
             PointOperation::Delete(sel) => {
-                changes.extend(self.resolve(state, sel).into_iter().map(Change::Delete));
+                // Ids not held get a tombstone too: an older write of them may still arrive.
+                let ids = match sel {
+                    Selector::Ids(ids) => ids.clone(),
+                    Selector::Filter(_) => self.resolve(state, sel),
+                };
+                changes.extend(
+                    ids.into_iter()
+                        .filter(|id| newer(id))
+                        .map(|id| Change::Delete { id, version }),
+                );
             }
             PointOperation::SetPayload { payload, selector, key } => {
                 let key = key.as_deref().map(parse_path).transpose()?;
@@ -741,6 +811,9 @@ impl LocalShard {
                     let Some(mut cur) = self.current(state, id) else {
                         return Err(Error::not_found(format!("No point with id {id} found")));
                     };
+                    if !newer(id) {
+                        continue;
+                    }
                     // An existing point is live: without a filter it always matches.
                     if !state
                         .ids
@@ -750,7 +823,7 @@ impl LocalShard {
                         continue;
                     }
                     cur.vectors.extend(vectors.clone());
-                    cur.version = seq;
+                    cur.version = version;
                     changes.push(Change::Put {
                         id: *id,
                         point: cur,
@@ -760,9 +833,9 @@ impl LocalShard {
             }
             PointOperation::DeleteVectors { selector, names } => {
                 for id in self.resolve(state, selector) {
-                    if let Some(mut cur) = self.current(state, &id) {
+                    if let Some(mut cur) = self.current(state, &id).filter(|_| newer(&id)) {
                         cur.vectors.retain(|n, _| !names.contains(n));
-                        cur.version = seq;
+                        cur.version = version;
                         changes.push(Change::Put {
                             id,
                             point: cur,
@@ -772,19 +845,13 @@ impl LocalShard {
                 }
             }
         }
-        // Only vectors of this shard's spaces are kept: a write checked against a configuration
-        // that still had a vector this shard has just dropped must not store it again.
-        for change in &mut changes {
-            if let Change::Put { point, .. } = change {
-                point.vectors.retain(|name, v| state.has_space(name, v));
-            }
-        }
+        state.keep_own_spaces(&mut changes);
         // A batch may name a point twice: the last change wins, as if applied in order.
         let mut seen = HashSet::new();
         changes.reverse();
         changes.retain(|c| seen.insert(c.id()));
         changes.reverse();
-        Ok(changes)
+        Ok((changes, newer_held.get()))
     }
 
     fn commit(&self, seq: u64, changes: Vec<Change>, sync: bool) -> Result<()> {
@@ -796,6 +863,10 @@ impl LocalShard {
             .db
             .cf_handle(CF_META)
             .ok_or_else(|| Error::internal("missing meta column family"))?;
+        let tombstones_cf = self
+            .db
+            .cf_handle(versions::CF_TOMBSTONES)
+            .ok_or_else(|| Error::internal("missing tombstones column family"))?;
         let mut state = self.state.write();
 
         // Assign slots first: a point whose vectors change gets a fresh slot, so the HNSW never
@@ -803,6 +874,7 @@ impl LocalShard {
         let mut planned = Vec::with_capacity(changes.len());
         let mut batch = WriteBatch::default();
         let mut allocated = Vec::new();
+        let mut tombstoned = Vec::new();
         for change in changes {
             match change {
                 Change::Put {
@@ -821,14 +893,28 @@ impl LocalShard {
                     };
                     point.slot = slot;
                     batch.put_cf(&points_cf, id.to_key(), record::encode(&point)?);
+                    if state.tombstones.version(&id).is_some() {
+                        batch.delete_cf(&tombstones_cf, id.to_key());
+                    }
                     planned.push((id, Some(point), old));
                 }
-                Change::Delete(id) => {
+                Change::Delete { id, version } => {
                     batch.delete_cf(&points_cf, id.to_key());
+                    batch.put_cf(&tombstones_cf, id.to_key(), version.to_le_bytes());
                     let old = state.ids.get(&id).copied();
                     planned.push((id, None, old));
+                    tombstoned.push((id, version));
                 }
             }
+        }
+        // Forget old tombstones now and then (the check is a scan).
+        let expired = if seq % TOMBSTONE_GC_EVERY == 0 && !state.tombstones.is_empty() {
+            state.tombstones.expired(clock::now_millis())
+        } else {
+            Vec::new()
+        };
+        for id in &expired {
+            batch.delete_cf(&tombstones_cf, id.to_key());
         }
         batch.put_cf(&meta_cf, KEY_SEQ, seq.to_le_bytes());
         let mut wo = WriteOptions::default();
@@ -839,6 +925,13 @@ impl LocalShard {
             return Err(e.into());
         }
         state.seq = seq;
+        for id in &expired {
+            state.tombstones.remove(id);
+        }
+        for (id, version) in tombstoned {
+            state.tombstones.insert(id, version);
+            state.max_version = state.max_version.max(version);
+        }
 
         for (id, point, old) in planned {
             if let Some(old_slot) = old {
@@ -861,6 +954,8 @@ impl LocalShard {
                     state.ids.remove(&id);
                 }
                 Some(p) => {
+                    state.tombstones.remove(&id);
+                    state.max_version = state.max_version.max(p.version);
                     let slot = p.slot;
                     let reused = old == Some(slot);
                     let (dense, sparse, multi) = split_vectors(p.vectors, &state.multi);
@@ -1441,3 +1536,4 @@ fn example_score(kind: &ShardQueryKind, distance: Distance, v: &[f32]) -> f32 {
 mod digest;
 #[cfg(test)]
 mod tests;
+mod versions;

@@ -187,6 +187,16 @@ pub fn ureq_get(url: &str) -> Result<(u16, String), reqwest::Error> {
 }
 
 pub fn request(method: &str, url: &str, body: Option<String>, headers: &[(&str, &str)]) -> (u16, Value) {
+    try_request(method, url, body, headers).expect("request")
+}
+
+/// [`request`] that reports a connection failure (a server that is down) instead of panicking.
+pub fn try_request(
+    method: &str,
+    url: &str,
+    body: Option<String>,
+    headers: &[(&str, &str)],
+) -> Result<(u16, Value), reqwest::Error> {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let mut req = client().request(method, url);
     for (k, v) in headers {
@@ -195,11 +205,11 @@ pub fn request(method: &str, url: &str, body: Option<String>, headers: &[(&str, 
     if let Some(b) = body {
         req = req.header("content-type", "application/json").body(b);
     }
-    let resp = req.send().expect("request");
+    let resp = req.send()?;
     let status = resp.status().as_u16();
     let text = resp.text().unwrap_or_default();
     let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, value)
+    Ok((status, value))
 }
 
 /// Deterministic pseudo-random vectors.

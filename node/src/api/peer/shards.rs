@@ -17,6 +17,8 @@ use crate::peer_proto::{ShardBatch, ShardBatchReply, ShardCall, ShardReply};
 
 /// How long a request may wait for this peer to create a replica it was just assigned.
 const REPLICA_WAIT: Duration = Duration::from_secs(5);
+/// How long a transfer source may take to apply the cluster state the transfer started at.
+const FENCE_WAIT: Duration = Duration::from_secs(10);
 
 pub struct ShardsApi {
     node: Arc<Node>,
@@ -40,7 +42,15 @@ impl ShardsApi {
         }
         let shard =
             cluster_sync::local_shard_when_ready(&self.node, &call.collection, call.shard_id, REPLICA_WAIT).await?;
-        let response = blocking(move || execute(&shard, &request)).await?;
+        let collection = self.node.collection(&call.collection)?;
+        match &request {
+            // Writes this peer coordinates later are stamped after the ones it applies.
+            ShardRequest::Update { version, .. } => collection.observe_version(*version),
+            // A transfer copies only what this peer holds once it applied the transfer's start.
+            ShardRequest::Export { fence, .. } => collection.wait_for_routing(*fence, FENCE_WAIT).await?,
+            _ => {}
+        }
+        let response = blocking(move || collection.execute_fenced(&shard, &request)).await?;
         encode(&response)
     }
 

@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use super::LocalShard;
+use crate::model::operations::VersionedPoint;
 use crate::model::payload::PayloadSelector;
 use crate::model::query::Record;
 use crate::model::vector::WithVector;
@@ -78,10 +79,12 @@ fn hash_json(h: &mut Fnv, v: &Value) {
     }
 }
 
-/// The fingerprint of one stored point.
-fn fingerprint(record: &Record) -> u64 {
+/// The fingerprint of one stored point, its version included: replicas holding the same point
+/// at different versions would judge later writes differently.
+fn fingerprint(record: &Record, version: u64) -> u64 {
     let mut h = Fnv::new();
     hash_id(&mut h, &record.id);
+    h.bytes(&version.to_le_bytes());
     h.bytes(b"p");
     hash_json(&mut h, &Value::Object(record.payload.clone().unwrap_or_default()));
     h.bytes(b"v");
@@ -97,22 +100,25 @@ impl LocalShard {
         let mut sums = vec![0u64; buckets.max(1) as usize];
         let state = self.state.read();
         for slot in state.ids.values() {
-            if let Some(r) = state.record(*slot, &PayloadSelector::All, &WithVector::All(true)) {
+            if let (Some(r), Some(p)) = (
+                state.record(*slot, &PayloadSelector::All, &WithVector::All(true)),
+                state.live(*slot),
+            ) {
                 let b = bucket_of(&r.id, buckets) as usize;
-                sums[b] = sums[b].wrapping_add(fingerprint(&r));
+                sums[b] = sums[b].wrapping_add(fingerprint(&r, p.version));
             }
         }
         sums
     }
 
-    /// Every point (with payload and vectors) in the given buckets.
-    pub fn bucket_records(&self, wanted: &[u32], buckets: u32) -> Vec<Record> {
+    /// Every point (with payload, vectors and version) in the given buckets.
+    pub fn bucket_points(&self, wanted: &[u32], buckets: u32) -> Vec<VersionedPoint> {
         let state = self.state.read();
         state
             .ids
             .iter()
             .filter(|(id, _)| wanted.contains(&bucket_of(id, buckets)))
-            .filter_map(|(_, slot)| state.record(*slot, &PayloadSelector::All, &WithVector::All(true)))
+            .filter_map(|(_, slot)| state.versioned(*slot))
             .collect()
     }
 

@@ -1,4 +1,5 @@
-//! Shard-level behaviour that needs the indexer held still: `indexed_only`.
+//! Shard-level behaviour that needs a real shard: `indexed_only` (indexer held still) and
+//! applying writes by version.
 
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ fn upsert(shard: &LocalShard, ids: std::ops::Range<u64>) {
         })
         .collect();
     shard
-        .apply(&PointOperation::Upsert(points, Default::default()), false)
+        .apply(&PointOperation::Upsert(points, Default::default()), 0, false)
         .unwrap();
 }
 
@@ -107,4 +108,120 @@ fn indexed_only_with_nothing_indexed_yet_finds_nothing_in_a_large_backlog() {
     let shard = shard_with_backlog(dir.path(), 10, 0, 3000);
     assert!(nearest_ids(&shard, true, false).is_empty());
     assert_eq!(nearest_ids(&shard, false, false).len(), 3000);
+}
+
+fn point(id: u64, tag: &str) -> PointStruct {
+    PointStruct {
+        id: PointId::Num(id),
+        vector: serde_json::from_value::<VectorInput>(serde_json::json!([id as f32, 1.0])).unwrap(),
+        payload: Some(serde_json::from_value(serde_json::json!({ "tag": tag })).unwrap()),
+    }
+}
+
+fn tag_of(shard: &LocalShard, id: u64) -> Option<String> {
+    let records = shard.retrieve(&[PointId::Num(id)], &PayloadSelector::All, &WithVector::default());
+    records
+        .first()
+        .map(|r| r.payload.as_ref().unwrap()["tag"].as_str().unwrap().to_string())
+}
+
+fn plain_shard(dir: &std::path::Path) -> LocalShard {
+    let config = config(r#"{"vectors": {"size": 2, "distance": "Euclid"}}"#);
+    LocalShard::open(
+        0,
+        dir,
+        &config,
+        IndexingOptions {
+            threads: 1,
+            engine: Default::default(),
+        },
+    )
+    .unwrap()
+}
+
+fn upsert_at(shard: &LocalShard, p: PointStruct, version: u64) {
+    shard
+        .apply(&PointOperation::Upsert(vec![p], Default::default()), version, false)
+        .unwrap();
+}
+
+fn delete_at(shard: &LocalShard, id: u64, version: u64) {
+    let op = PointOperation::Delete(crate::model::operations::Selector::Ids(vec![PointId::Num(id)]));
+    shard.apply(&op, version, false).unwrap();
+}
+
+#[test]
+fn replicas_receiving_writes_in_different_orders_end_equal() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (plain_shard(da.path()), plain_shard(db.path()));
+    upsert_at(&a, point(1, "old"), 10);
+    upsert_at(&a, point(1, "new"), 20);
+    upsert_at(&b, point(1, "new"), 20);
+    upsert_at(&b, point(1, "old"), 10); // late: older than what b holds
+    assert_eq!(tag_of(&a, 1).as_deref(), Some("new"));
+    assert_eq!(tag_of(&b, 1).as_deref(), Some("new"));
+    // Applying a write again changes nothing (and still counts as an operation).
+    upsert_at(&a, point(1, "new"), 20);
+    assert_eq!(a.max_version(), 20);
+}
+
+#[test]
+fn a_delete_keeps_a_late_older_write_out_even_after_a_restart() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = plain_shard(da.path());
+    upsert_at(&a, point(7, "x"), 10);
+    delete_at(&a, 7, 30);
+    let b = plain_shard(db.path());
+    delete_at(&b, 7, 30); // b never saw the point: the tombstone is kept all the same
+    upsert_at(&b, point(7, "x"), 10);
+    assert_eq!(tag_of(&a, 7), None);
+    assert_eq!(tag_of(&b, 7), None);
+    drop(b);
+    let b = plain_shard(db.path());
+    upsert_at(&b, point(7, "late"), 20);
+    assert_eq!(tag_of(&b, 7), None, "the tombstone survives a restart");
+    assert_eq!(b.max_version(), 30, "the restarted replica knows its newest version");
+    upsert_at(&b, point(7, "newer"), 40);
+    assert_eq!(tag_of(&b, 7).as_deref(), Some("newer"));
+}
+
+#[test]
+fn transferred_points_keep_newer_writes_and_repairs_replace_them() {
+    use crate::model::operations::VersionedPoint;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let source = plain_shard(da.path());
+    upsert_at(&source, point(1, "one"), 10);
+    upsert_at(&source, point(2, "two"), 11);
+    let target = plain_shard(db.path());
+    upsert_at(&target, point(2, "written during the transfer"), 50);
+    let page = source.export(None, 10);
+    assert_eq!(page.iter().map(|p| p.version).collect::<Vec<_>>(), vec![10, 11]);
+    target.install(&page, false, false).unwrap();
+    assert_eq!(tag_of(&target, 1).as_deref(), Some("one"));
+    assert_eq!(tag_of(&target, 2).as_deref(), Some("written during the transfer"));
+    let reference: Vec<VersionedPoint> = page.clone();
+    target.install(&reference, true, false).unwrap();
+    assert_eq!(tag_of(&target, 2).as_deref(), Some("two"));
+    assert_eq!(target.export(None, 10), page, "versions are copied with the points");
+}
+
+#[test]
+fn partial_updates_apply_only_when_newer() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = plain_shard(dir.path());
+    upsert_at(&shard, point(3, "base"), 10);
+    let set = |tag: &str| PointOperation::SetPayload {
+        payload: serde_json::from_value(serde_json::json!({ "tag": tag })).unwrap(),
+        selector: crate::model::operations::Selector::Ids(vec![PointId::Num(3)]),
+        key: None,
+    };
+    let stale = shard.apply(&set("stale"), 5, false).unwrap();
+    assert_eq!(stale.newer_held, Some(10), "the writer learns what it was older than");
+    assert_eq!(tag_of(&shard, 3).as_deref(), Some("base"));
+    shard.apply(&set("fresh"), 15, false).unwrap();
+    assert_eq!(tag_of(&shard, 3).as_deref(), Some("fresh"));
+    // No version given (0): the shard stamps one past everything it holds.
+    shard.apply(&set("local"), 0, false).unwrap();
+    assert_eq!(tag_of(&shard, 3).as_deref(), Some("local"));
+    assert_eq!(shard.max_version(), 16);
 }

@@ -1,0 +1,187 @@
+//! Point versions across replicas. Every write carries the version its coordinator stamped
+//! (`storage::clock`); a replica changes a point only with a write newer than the version it
+//! holds for it, so replicas end equal whatever order concurrent writes arrive in, and a write
+//! applied twice (a retry, a write queued during a transfer that the copied point already
+//! reflects) changes nothing the second time.
+//!
+//! A deleted point leaves a tombstone with the delete's version, so an older write that arrives
+//! late does not bring it back. Tombstones are persisted and forgotten after
+//! [`TOMBSTONE_TTL_MS`], far longer than any write stays in flight.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Change, LocalShard, ShardState};
+use crate::error::Result;
+use crate::model::operations::VersionedPoint;
+use crate::model::payload::PayloadSelector;
+use crate::model::vector::WithVector;
+use crate::model::PointId;
+use crate::storage::clock;
+use crate::storage::record::StoredPoint;
+
+pub(crate) const CF_TOMBSTONES: &str = "tombstones";
+
+/// How long a delete's version is remembered.
+pub(crate) const TOMBSTONE_TTL_MS: u64 = 10 * 60 * 1000;
+
+/// Whether a write stamped `version` may change a point whose newest known version (stored
+/// point or tombstone) is `held`.
+pub(crate) fn is_newer(version: u64, held: Option<u64>) -> bool {
+    held.is_none_or(|h| version > h)
+}
+
+/// Versions of recently deleted points.
+#[derive(Default)]
+pub(crate) struct Tombstones {
+    by_id: HashMap<PointId, u64>,
+}
+
+impl Tombstones {
+    pub fn version(&self, id: &PointId) -> Option<u64> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn insert(&mut self, id: PointId, version: u64) {
+        self.by_id.insert(id, version);
+    }
+
+    pub fn remove(&mut self, id: &PointId) -> bool {
+        self.by_id.remove(id).is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn max_version(&self) -> u64 {
+        self.by_id.values().copied().max().unwrap_or(0)
+    }
+
+    /// Tombstones older than the TTL at `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> Vec<PointId> {
+        self.by_id
+            .iter()
+            .filter(|(_, v)| clock::millis_of(**v) + TOMBSTONE_TTL_MS < now_ms)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
+impl ShardState {
+    /// The newest version this replica knows for `id`: its stored point's, else its tombstone's.
+    pub(crate) fn held_version(&self, id: &PointId) -> Option<u64> {
+        match self.ids.get(id).and_then(|slot| self.live(*slot)) {
+            Some(p) => Some(p.version),
+            None => self.tombstones.version(id),
+        }
+    }
+}
+
+impl LocalShard {
+    /// The newest version this replica stores (points and tombstones): the clock of a peer
+    /// starts past it after a restart.
+    pub fn max_version(&self) -> u64 {
+        self.state.read().max_version
+    }
+
+    /// Up to `limit` points with id >= `offset`, in id order, with their versions (a page of a
+    /// transfer).
+    pub fn export(&self, offset: Option<PointId>, limit: usize) -> Vec<VersionedPoint> {
+        let state = self.state.read();
+        let range = match offset {
+            Some(o) => state.ids.range(o..),
+            None => state.ids.range(..),
+        };
+        range
+            .take(limit)
+            .filter_map(|(_, slot)| state.versioned(*slot))
+            .collect()
+    }
+
+    /// Writes points copied from another replica with the versions they have there. Unless
+    /// `force`, a point this replica holds at least as new is kept (a transfer racing with
+    /// writes); with `force` the copy replaces it (a repair from the reference replica).
+    pub fn install(&self, points: &[VersionedPoint], force: bool, sync: bool) -> Result<u64> {
+        let _guard = self.write_lock.lock();
+        let (seq, changes) = {
+            let state = self.state.read();
+            let mut changes: Vec<Change> = points
+                .iter()
+                .filter(|p| force || is_newer(p.version, state.held_version(&p.point.id)))
+                .map(|p| Change::Put {
+                    id: p.point.id,
+                    point: StoredPoint {
+                        version: p.version,
+                        slot: 0,
+                        vectors: p.point.vector.clone().into_named(),
+                        payload: p.point.payload.clone().unwrap_or_default(),
+                    },
+                    vectors_changed: true,
+                })
+                .collect();
+            state.keep_own_spaces(&mut changes);
+            (state.seq + 1, changes)
+        };
+        self.commit(seq, changes, sync)?;
+        self.wake_indexer();
+        Ok(seq)
+    }
+
+    /// Makes the `wanted` buckets (of `buckets`) hold exactly `points`, the reference replica's
+    /// (anti-entropy). Points not in the reference are removed without a tombstone: the
+    /// reference decides.
+    pub fn repair(&self, wanted: &[u32], buckets: u32, points: &[VersionedPoint]) -> Result<u64> {
+        let keep: HashSet<PointId> = points.iter().map(|p| p.point.id).collect();
+        let extra: Vec<Change> = self
+            .bucket_ids(wanted, buckets)
+            .into_iter()
+            .filter(|id| !keep.contains(id))
+            .map(|id| Change::Delete { id, version: 0 })
+            .collect();
+        let mut seq = self.last_seq();
+        if !extra.is_empty() {
+            let _guard = self.write_lock.lock();
+            seq = self.state.read().seq + 1;
+            self.commit(seq, extra, true)?;
+        }
+        if !points.is_empty() {
+            seq = self.install(points, true, true)?;
+        }
+        Ok(seq)
+    }
+}
+
+impl ShardState {
+    /// The live point in `slot` with all its vectors, payload and version.
+    pub(crate) fn versioned(&self, slot: u32) -> Option<VersionedPoint> {
+        let version = self.live(slot)?.version;
+        let record = self.record(slot, &PayloadSelector::All, &WithVector::All(true))?;
+        Some(VersionedPoint {
+            point: record.into(),
+            version,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_only_strictly() {
+        assert!(is_newer(5, None));
+        assert!(is_newer(5, Some(4)));
+        assert!(!is_newer(5, Some(5)));
+        assert!(!is_newer(5, Some(6)));
+    }
+
+    #[test]
+    fn tombstones_expire_after_the_ttl() {
+        let mut t = Tombstones::default();
+        let stamped = 1_000_000u64 << 16;
+        t.insert(PointId::Num(1), stamped);
+        assert!(t.expired(1_000_000 + TOMBSTONE_TTL_MS).is_empty());
+        assert_eq!(t.expired(1_000_001 + TOMBSTONE_TTL_MS), vec![PointId::Num(1)]);
+        assert_eq!(t.max_version(), stamped);
+    }
+}
