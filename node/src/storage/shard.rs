@@ -149,6 +149,8 @@ pub(crate) struct PointEntry {
     pub sparse: BTreeMap<String, SparseVector>,
     /// Multivectors by name.
     pub multi: BTreeMap<String, MultiRows>,
+    /// Anti-entropy's fingerprint of the point (see `digest::point_fingerprint`).
+    pub fingerprint: u64,
 }
 
 /// A multivector name's row size and distance.
@@ -538,7 +540,9 @@ impl LocalShard {
                 payload: stored.payload,
                 sparse,
                 multi,
+                fingerprint: 0,
             });
+            state.refresh_fingerprint(slot);
             state.ids.insert(id, slot);
         }
         let tombstones = db
@@ -976,7 +980,9 @@ impl LocalShard {
                         payload: p.payload,
                         sparse,
                         multi,
+                        fingerprint: 0,
                     });
+                    state.refresh_fingerprint(slot);
                     state.ids.insert(id, slot);
                 }
             }

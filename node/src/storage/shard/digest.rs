@@ -1,16 +1,14 @@
 //! A cheap summary of a replica's contents, for anti-entropy: the points are spread over
 //! `buckets` by a hash of their id, and each bucket sums a fingerprint of every point in it
-//! (id, payload, vectors). Two replicas holding the same points have the same digest whatever
+//! (id, version, payload, vectors). Two replicas holding the same points have the same digest whatever
 //! order they applied writes in; a differing bucket names the few points to compare.
 
 use serde_json::Value;
 
-use super::LocalShard;
+use super::{LocalShard, ShardState, Slot};
 use crate::model::operations::VersionedPoint;
-use crate::model::payload::PayloadSelector;
-use crate::model::query::Record;
-use crate::model::vector::WithVector;
-use crate::model::PointId;
+use crate::model::vector::{NamedVectors, Vector};
+use crate::model::{Payload, PointId};
 
 /// FNV-1a, 64 bit: fixed by its definition, so every peer and version hashes alike.
 struct Fnv(u64);
@@ -79,19 +77,53 @@ fn hash_json(h: &mut Fnv, v: &Value) {
     }
 }
 
-/// The fingerprint of one stored point, its version included: replicas holding the same point
-/// at different versions would judge later writes differently.
-fn fingerprint(record: &Record, version: u64) -> u64 {
+/// The fingerprint of one point as this replica holds it (id, version, payload with sorted keys,
+/// vectors by name as they are read back), its version included: replicas holding the same
+/// point at different versions would judge later writes differently. Computed when the point is
+/// written (or loaded) and kept with it, so a digest is a sum, not a scan of the data.
+pub(crate) fn point_fingerprint(id: &PointId, version: u64, payload: &Payload, vectors: &NamedVectors) -> u64 {
     let mut h = Fnv::new();
-    hash_id(&mut h, &record.id);
+    hash_id(&mut h, id);
     h.bytes(&version.to_le_bytes());
     h.bytes(b"p");
-    hash_json(&mut h, &Value::Object(record.payload.clone().unwrap_or_default()));
+    hash_json(&mut h, &Value::Object(payload.clone()));
     h.bytes(b"v");
-    // Vectors by name in name order (a BTreeMap), serialised as JSON numbers.
-    let vectors = record.vector.clone().map(|v| v.into_named()).unwrap_or_default();
-    hash_json(&mut h, &serde_json::to_value(&vectors).unwrap_or(Value::Null));
+    for (name, vector) in vectors {
+        hash_json(&mut h, &Value::String(name.clone()));
+        match vector {
+            Vector::Dense(v) => {
+                h.bytes(b"d");
+                hash_floats(&mut h, v);
+            }
+            Vector::MultiDense(rows) => {
+                h.bytes(b"m");
+                h.bytes(&(rows.len() as u64).to_le_bytes());
+                rows.iter().for_each(|r| hash_floats(&mut h, r));
+            }
+            Vector::Sparse(sv) => {
+                h.bytes(b"s");
+                h.bytes(&(sv.indices.len() as u64).to_le_bytes());
+                sv.indices.iter().for_each(|i| h.bytes(&i.to_le_bytes()));
+                hash_floats(&mut h, &sv.values);
+            }
+        }
+    }
     h.0
+}
+
+fn hash_floats(h: &mut Fnv, values: &[f32]) {
+    h.bytes(&(values.len() as u64).to_le_bytes());
+    values.iter().for_each(|x| h.bytes(&x.to_bits().to_le_bytes()));
+}
+
+impl ShardState {
+    /// Recomputes the fingerprint of the live point in `slot` from what it holds now.
+    pub(crate) fn refresh_fingerprint(&mut self, slot: u32) {
+        let vectors = self.named_vectors(slot);
+        if let Some(Slot::Live(p)) = self.slots.get_mut(slot as usize) {
+            p.fingerprint = point_fingerprint(&p.id, p.version, &p.payload, &vectors);
+        }
+    }
 }
 
 impl LocalShard {
@@ -99,13 +131,10 @@ impl LocalShard {
     pub fn digest(&self, buckets: u32) -> Vec<u64> {
         let mut sums = vec![0u64; buckets.max(1) as usize];
         let state = self.state.read();
-        for slot in state.ids.values() {
-            if let (Some(r), Some(p)) = (
-                state.record(*slot, &PayloadSelector::All, &WithVector::All(true)),
-                state.live(*slot),
-            ) {
-                let b = bucket_of(&r.id, buckets) as usize;
-                sums[b] = sums[b].wrapping_add(fingerprint(&r, p.version));
+        for (id, slot) in &state.ids {
+            if let Some(p) = state.live(*slot) {
+                let b = bucket_of(id, buckets) as usize;
+                sums[b] = sums[b].wrapping_add(p.fingerprint);
             }
         }
         sums
