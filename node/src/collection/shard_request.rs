@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::facet::FacetHit;
-use crate::model::operations::{PointOperation, VersionedPoint};
+use crate::model::operations::{PointOperation, ReplicaPoints, VersionedPoint};
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{Record, ScoredPoint, ShardQuery, ShardQueryKind};
 use crate::model::vector::WithVector;
@@ -81,16 +81,15 @@ pub enum ShardRequest {
     Digest {
         buckets: u32,
     },
-    /// Anti-entropy: every point of the `wanted` buckets (of `buckets`), to repair another replica.
+    /// Anti-entropy: the points and tombstones of the `wanted` buckets (of `buckets`).
     BucketPoints {
         wanted: Vec<u32>,
         buckets: u32,
     },
-    /// Anti-entropy: make the `wanted` buckets hold exactly `points` (the reference replica's).
+    /// Anti-entropy: take the reference replica's points and deletes where they are newer than
+    /// (or, for points, as new as) what this replica holds.
     Repair {
-        wanted: Vec<u32>,
-        buckets: u32,
-        points: Vec<VersionedPoint>,
+        points: ReplicaPoints,
     },
 }
 
@@ -164,8 +163,8 @@ pub enum ShardResponse {
     Facet(Vec<FacetHit>),
     SparseStats(SparseStats),
     Digest(Vec<u64>),
-    /// Points with their versions (repairs).
-    Points(Vec<VersionedPoint>),
+    /// A replica's points and tombstones (anti-entropy).
+    Bucket(ReplicaPoints),
     /// A transfer page and the consensus index of the routing it was read under.
     Page {
         points: Vec<VersionedPoint>,
@@ -225,12 +224,10 @@ pub fn execute(shard: &LocalShard, request: &ShardRequest) -> Result<ShardRespon
             ShardResponse::SparseStats(shard.sparse_stats(using, indices, corpus.as_ref()))
         }
         ShardRequest::Digest { buckets } => ShardResponse::Digest(shard.digest(*buckets)),
-        ShardRequest::BucketPoints { wanted, buckets } => ShardResponse::Points(shard.bucket_points(wanted, *buckets)),
-        ShardRequest::Repair {
-            wanted,
-            buckets,
-            points,
-        } => ShardResponse::Updated(shard.repair(wanted, *buckets, points)?),
+        ShardRequest::BucketPoints { wanted, buckets } => {
+            ShardResponse::Bucket(shard.bucket_contents(wanted, *buckets))
+        }
+        ShardRequest::Repair { points } => ShardResponse::Updated(shard.merge(points, true, true)?),
     })
 }
 

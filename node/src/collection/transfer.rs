@@ -100,7 +100,7 @@ impl Collection {
             if !page.is_empty() {
                 // Points written meanwhile (queued on this replica) keep their newer version.
                 let local = local.clone();
-                blocking(move || local.install(&page, false, false)).await?;
+                blocking(move || local.install(&page, false)).await?;
             }
             match next {
                 Some(id) => offset = Some(id),

@@ -39,6 +39,24 @@ pub struct VersionedPoint {
     pub version: u64,
 }
 
+/// Some points of a replica as it holds them: live points with their versions, and the
+/// versions of points it deleted (anti-entropy compares and merges these).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaPoints {
+    pub points: Vec<VersionedPoint>,
+    pub tombstones: Vec<(PointId, u64)>,
+}
+
+impl ReplicaPoints {
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty() && self.tombstones.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len() + self.tombstones.len()
+    }
+}
+
 /// Column form of an upsert: `{"batch": {"ids": [...], "vectors": [...], "payloads": [...]}}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Batch {

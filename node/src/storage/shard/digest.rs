@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::{LocalShard, ShardState, Slot};
-use crate::model::operations::VersionedPoint;
+use crate::model::operations::ReplicaPoints;
 use crate::model::vector::{NamedVectors, Vector};
 use crate::model::{Payload, PointId};
 
@@ -140,25 +140,20 @@ impl LocalShard {
         sums
     }
 
-    /// Every point (with payload, vectors and version) in the given buckets.
-    pub fn bucket_points(&self, wanted: &[u32], buckets: u32) -> Vec<VersionedPoint> {
+    /// Every point (with payload, vectors and version) and every tombstone in the given buckets.
+    pub fn bucket_contents(&self, wanted: &[u32], buckets: u32) -> ReplicaPoints {
         let state = self.state.read();
-        state
+        let points = state
             .ids
             .iter()
             .filter(|(id, _)| wanted.contains(&bucket_of(id, buckets)))
             .filter_map(|(_, slot)| state.versioned(*slot))
-            .collect()
-    }
-
-    /// The ids in the given buckets.
-    pub fn bucket_ids(&self, wanted: &[u32], buckets: u32) -> Vec<PointId> {
-        let state = self.state.read();
-        state
-            .ids
-            .keys()
-            .filter(|id| wanted.contains(&bucket_of(id, buckets)))
-            .copied()
-            .collect()
+            .collect();
+        let tombstones = state
+            .tombstones
+            .iter()
+            .filter(|(id, _)| wanted.contains(&bucket_of(id, buckets)))
+            .collect();
+        ReplicaPoints { points, tombstones }
     }
 }

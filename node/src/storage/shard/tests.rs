@@ -186,8 +186,8 @@ fn a_delete_keeps_a_late_older_write_out_even_after_a_restart() {
 }
 
 #[test]
-fn transferred_points_keep_newer_writes_and_repairs_replace_them() {
-    use crate::model::operations::VersionedPoint;
+fn transferred_points_keep_newer_writes_and_merges_take_only_newer_or_tied() {
+    use crate::model::operations::ReplicaPoints;
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let source = plain_shard(da.path());
     upsert_at(&source, point(1, "one"), 10);
@@ -196,13 +196,29 @@ fn transferred_points_keep_newer_writes_and_repairs_replace_them() {
     upsert_at(&target, point(2, "written during the transfer"), 50);
     let page = source.export(None, 10);
     assert_eq!(page.iter().map(|p| p.version).collect::<Vec<_>>(), vec![10, 11]);
-    target.install(&page, false, false).unwrap();
+    target.install(&page, false).unwrap();
     assert_eq!(tag_of(&target, 1).as_deref(), Some("one"));
     assert_eq!(tag_of(&target, 2).as_deref(), Some("written during the transfer"));
-    let reference: Vec<VersionedPoint> = page.clone();
-    target.install(&reference, true, false).unwrap();
-    assert_eq!(tag_of(&target, 2).as_deref(), Some("two"));
-    assert_eq!(target.export(None, 10), page, "versions are copied with the points");
+    // A repair never replaces something newer, even with ties allowed ...
+    let merge = |points: Vec<_>, tombstones: Vec<_>| ReplicaPoints { points, tombstones };
+    target.merge(&merge(page.clone(), vec![]), true, false).unwrap();
+    assert_eq!(tag_of(&target, 2).as_deref(), Some("written during the transfer"));
+    // ... but settles a tie, and takes newer deletes.
+    let mut tied = source.export(Some(PointId::Num(1)), 1);
+    tied[0].point.payload = Some(serde_json::from_value(serde_json::json!({ "tag": "reference" })).unwrap());
+    target
+        .merge(&merge(tied, vec![(PointId::Num(2), 60)]), true, false)
+        .unwrap();
+    assert_eq!(tag_of(&target, 1).as_deref(), Some("reference"));
+    assert_eq!(tag_of(&target, 2), None);
+    target
+        .merge(&merge(vec![], vec![(PointId::Num(1), 5)]), true, false)
+        .unwrap();
+    assert_eq!(
+        tag_of(&target, 1).as_deref(),
+        Some("reference"),
+        "an older delete is ignored"
+    );
 }
 
 #[test]
@@ -242,7 +258,7 @@ fn digests_match_for_equal_replicas_however_filled_and_differ_otherwise() {
     delete_at(&a, 4, 201);
     // b gets the same points by a transfer instead of by the writes.
     let b = plain_shard(db.path());
-    b.install(&a.export(None, 1000), false, false).unwrap();
+    b.install(&a.export(None, 1000), false).unwrap();
     assert_eq!(a.digest(16), b.digest(16));
     // Reloaded from disk, the fingerprints are the same.
     drop(b);

@@ -8,11 +8,11 @@
 //! late does not bring it back. Tombstones are persisted and forgotten after
 //! [`TOMBSTONE_TTL_MS`], far longer than any write stays in flight.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::{Change, LocalShard, ShardState};
 use crate::error::Result;
-use crate::model::operations::VersionedPoint;
+use crate::model::operations::{ReplicaPoints, VersionedPoint};
 use crate::model::payload::PayloadSelector;
 use crate::model::vector::WithVector;
 use crate::model::PointId;
@@ -58,6 +58,10 @@ impl Tombstones {
     }
 
     /// Tombstones older than the TTL at `now_ms`.
+    pub fn iter(&self) -> impl Iterator<Item = (PointId, u64)> + '_ {
+        self.by_id.iter().map(|(id, v)| (*id, *v))
+    }
+
     pub fn expired(&self, now_ms: u64) -> Vec<PointId> {
         self.by_id
             .iter()
@@ -98,16 +102,34 @@ impl LocalShard {
             .collect()
     }
 
-    /// Writes points copied from another replica with the versions they have there. Unless
-    /// `force`, a point this replica holds at least as new is kept (a transfer racing with
-    /// writes); with `force` the copy replaces it (a repair from the reference replica).
-    pub fn install(&self, points: &[VersionedPoint], force: bool, sync: bool) -> Result<u64> {
+    /// Writes points copied from another replica (a transfer) with the versions they have
+    /// there; a point this replica holds at least as new is kept (written meanwhile).
+    pub fn install(&self, points: &[VersionedPoint], sync: bool) -> Result<u64> {
+        self.merge(
+            &ReplicaPoints {
+                points: points.to_vec(),
+                tombstones: Vec::new(),
+            },
+            false,
+            sync,
+        )
+    }
+
+    /// Takes what another replica holds where it is newer than what this one holds: its points
+    /// (with their versions) and its deletes (as tombstones). With `ties`, a point held at the
+    /// same version is replaced too (anti-entropy's reference replica settles such a tie).
+    pub fn merge(&self, other: &ReplicaPoints, ties: bool, sync: bool) -> Result<u64> {
         let _guard = self.write_lock.lock();
         let (seq, changes) = {
             let state = self.state.read();
-            let mut changes: Vec<Change> = points
+            let takes = |id: &PointId, version: u64| {
+                let held = state.held_version(id);
+                is_newer(version, held) || (ties && held == Some(version))
+            };
+            let mut changes: Vec<Change> = other
+                .points
                 .iter()
-                .filter(|p| force || is_newer(p.version, state.held_version(&p.point.id)))
+                .filter(|p| takes(&p.point.id, p.version))
                 .map(|p| Change::Put {
                     id: p.point.id,
                     point: StoredPoint {
@@ -119,34 +141,24 @@ impl LocalShard {
                     vectors_changed: true,
                 })
                 .collect();
+            changes.extend(
+                other
+                    .tombstones
+                    .iter()
+                    .filter(|(id, version)| is_newer(*version, state.held_version(id)))
+                    .map(|(id, version)| Change::Delete {
+                        id: *id,
+                        version: *version,
+                    }),
+            );
             state.keep_own_spaces(&mut changes);
             (state.seq + 1, changes)
         };
+        if changes.is_empty() {
+            return Ok(seq - 1);
+        }
         self.commit(seq, changes, sync)?;
         self.wake_indexer();
-        Ok(seq)
-    }
-
-    /// Makes the `wanted` buckets (of `buckets`) hold exactly `points`, the reference replica's
-    /// (anti-entropy). Points not in the reference are removed without a tombstone: the
-    /// reference decides.
-    pub fn repair(&self, wanted: &[u32], buckets: u32, points: &[VersionedPoint]) -> Result<u64> {
-        let keep: HashSet<PointId> = points.iter().map(|p| p.point.id).collect();
-        let extra: Vec<Change> = self
-            .bucket_ids(wanted, buckets)
-            .into_iter()
-            .filter(|id| !keep.contains(id))
-            .map(|id| Change::Delete { id, version: 0 })
-            .collect();
-        let mut seq = self.last_seq();
-        if !extra.is_empty() {
-            let _guard = self.write_lock.lock();
-            seq = self.state.read().seq + 1;
-            self.commit(seq, extra, true)?;
-        }
-        if !points.is_empty() {
-            seq = self.install(points, true, true)?;
-        }
         Ok(seq)
     }
 }
