@@ -32,6 +32,10 @@ pub enum Error {
     /// Our own fault: I/O, corruption, a bug. HTTP 500.
     #[error("Service internal error: {0}")]
     Internal(String),
+    /// A strict-mode rate limiter refused the request. HTTP 429 (gRPC `ResourceExhausted`), with
+    /// `Retry-After: retry_after` seconds when waiting helps.
+    #[error("Rate limiting exceeded: {message}")]
+    RateLimited { message: String, retry_after: Option<u64> },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -63,6 +67,10 @@ impl Error {
             Error::Timeout(m) => Error::Timeout(wrap(m)),
             Error::Unavailable(m) => Error::Unavailable(wrap(m)),
             Error::Internal(m) => Error::Internal(wrap(m)),
+            Error::RateLimited { message, retry_after } => Error::RateLimited {
+                message: wrap(message),
+                retry_after,
+            },
         }
     }
 

@@ -458,3 +458,106 @@ fn hybrid_queries_on_a_sharded_cluster() {
     }
     println!("hybrid queries checked on 3 peers in {:?}", started.elapsed());
 }
+
+/// Strict mode in a cluster: configured through one peer, enforced by whichever peer receives a
+/// request (limits, unindexed filters, batch sizes), with Qdrant's errors; read rate limits are
+/// kept by each receiving peer.
+#[test]
+fn strict_mode_on_a_sharded_cluster() {
+    let peers = start_cluster(3, &[]);
+    let create = json!({"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 3});
+    assert_eq!(
+        peers[0].ok("PUT", "/collections/sm?timeout=10", Some(create)),
+        json!(true)
+    );
+    known_everywhere(&peers, "sm");
+    let points = |ids: std::ops::Range<u64>| -> Value {
+        let list: Vec<Value> = ids
+            .map(|i| json!({"id": i, "vector": [1.0, i as f32], "payload": {"n": i}}))
+            .collect();
+        json!({ "points": list })
+    };
+    write_when_known(&peers[1], "/collections/sm/points?wait=true", points(0..30));
+    let strict = json!({"strict_mode_config": {"enabled": true, "unindexed_filtering_retrieve": false,
+                                               "upsert_max_batchsize": 10, "max_query_limit": 5}});
+    assert_eq!(
+        peers[2].ok("PATCH", "/collections/sm?timeout=10", Some(strict)),
+        json!(true)
+    );
+    let count = json!({"filter": {"must": [{"key": "n", "range": {"lt": 10}}]}, "exact": true});
+    let unindexed = "Bad request: Index required but not found for \"n\" of one of the following types: \
+                     [float, integer]. Help: Create an index for this key or use a different filter.";
+    for p in &peers {
+        eventually(Duration::from_secs(10), "strict mode on every peer", || {
+            let (code, body) = p.call("POST", "/collections/sm/points/count", Some(count.clone()));
+            (code == 400 && body["status"]["error"] == unindexed)
+                .then_some(())
+                .ok_or(format!("{code} {body}"))
+        });
+        let (code, body) = p.call(
+            "POST",
+            "/collections/sm/points/query",
+            Some(json!({"query": [1.0, 0.0], "limit": 6})),
+        );
+        assert_eq!(code, 400, "via {}: {body}", p.url);
+        assert_eq!(
+            body["status"]["error"],
+            "Bad request: Limit exceeded 6 > 5 for \"limit\". Help: Reduce the \"limit\" parameter to or below 5.",
+            "via {}",
+            p.url
+        );
+        let (code, body) = p.call("PUT", "/collections/sm/points?wait=true", Some(points(100..111)));
+        assert_eq!(code, 400, "via {}: {body}", p.url);
+        assert!(
+            body["status"]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Limit exceeded 11 > 10 for \"upsert limit\""),
+            "via {}: {body}",
+            p.url
+        );
+    }
+    peers[0].ok(
+        "PUT",
+        "/collections/sm/index?wait=true",
+        Some(json!({"field_name": "n", "field_schema": "integer"})),
+    );
+    for p in &peers {
+        let counted = eventually(Duration::from_secs(10), "index on every peer", || {
+            let (code, body) = p.call("POST", "/collections/sm/points/count", Some(count.clone()));
+            (code == 200)
+                .then(|| body["result"]["count"].clone())
+                .ok_or(format!("{code} {body}"))
+        });
+        assert_eq!(counted, json!(10), "via {}", p.url);
+    }
+    assert_eq!(
+        peers[1].ok(
+            "PATCH",
+            "/collections/sm?timeout=10",
+            Some(json!({"strict_mode_config": {"read_rate_limit": 2}}))
+        ),
+        json!(true)
+    );
+    let query = json!({"query": [1.0, 0.0], "limit": 3});
+    for p in &peers {
+        eventually(Duration::from_secs(10), "rate limit on every peer", || {
+            let info = p.ok("GET", "/collections/sm", None);
+            (info["config"]["strict_mode_config"]["read_rate_limit"] == json!(2))
+                .then_some(())
+                .ok_or(info.to_string())
+        });
+        p.ok("POST", "/collections/sm/points/query", Some(query.clone()));
+        p.ok("POST", "/collections/sm/points/query", Some(query.clone()));
+        let (code, body) = p.call("POST", "/collections/sm/points/query", Some(query.clone()));
+        assert_eq!(code, 429, "via {}: {body}", p.url);
+        let error = body["status"]["error"].as_str().unwrap_or_default();
+        assert!(
+            error.starts_with(
+                "Rate limiting exceeded: Read rate limit exceeded: Operation requires 1 tokens but only 0."
+            ),
+            "via {}: {body}",
+            p.url
+        );
+    }
+}

@@ -42,6 +42,7 @@ import uuid as _uuid
 
 import grpc
 import pytest
+from qdrant_client import grpc as qgrpc
 from qdrant_client import models
 from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import UnexpectedResponse
@@ -66,93 +67,7 @@ EXACT_DISABLED = "Exact search disabled!. Help: Set exact=false."
 # Parts of strict mode this node does not enforce yet. The tests stay as the specification and are
 # strict xfails: each must fail today, and turns into a failure (XPASS) once implemented, so its
 # entry is removed then.
-NOT_YET = {
-    "test_unindexed_filter_client[rest]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_read_rate_limit_client[rest]": "read/write rate limiting not implemented yet",
-    "test_unindexed_filter_client[grpc]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_read_rate_limit_client[grpc]": "read/write rate limiting not implemented yet",
-    "test_max_query_limit[query_groups]": "limits of groups and distance-matrix requests not checked yet",
-    "test_max_query_limit[query_groups_defaults]": "limits of groups and distance-matrix requests not checked yet",
-    "test_max_query_limit[search_groups]": "limits of groups and distance-matrix requests not checked yet",
-    "test_max_query_limit[recommend_groups]": "limits of groups and distance-matrix requests not checked yet",
-    "test_max_query_limit[matrix_pairs]": "limits of groups and distance-matrix requests not checked yet",
-    "test_max_query_limit[matrix_offsets]": "limits of groups and distance-matrix requests not checked yet",
-    "test_max_query_limit_unchecked_defaults": "limits of groups and distance-matrix requests not checked yet",
-    "test_max_timeout": "max_timeout not enforced yet",
-    "test_search_allow_exact": "exact count/search-allow-exact on count not enforced yet",
-    "test_full_scan_default_vector": "full-scan guard (hnsw m=0) not enforced yet",
-    "test_full_scan_named_vectors_and_tenant_filters": "full-scan guard (hnsw m=0) not enforced yet",
-    "test_unindexed_filter_required_types[match_keyword]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[match_uuid_string]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[match_integer]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[match_bool]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[any_strings]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[any_uuids]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[any_mixed_uuid_and_not]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[any_integers]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[except_integers]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[except_strings]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[text]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[text_any]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[phrase]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[prefix]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[range_numeric]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[range_datetime]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[geo_radius]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[geo_bounding_box]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[values_count]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[is_empty]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[is_null]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[nested]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[must_not]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[should]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[min_should]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[sub_filter]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_required_types[after_has_id]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_index_capabilities[int_nolookup_match]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_index_capabilities[int_norange_range]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_index_capabilities[float_match_int]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_index_capabilities[keyword_match_int]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_index_capabilities[keyword_range]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_index_capabilities[keyword_prefix]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_index_capabilities[text_phrase]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_index_capabilities[text_match_value]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_index_capabilities[uuid_match_plain_string]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_index_capabilities[datetime_numeric_range]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_index_capabilities[geo_index_match]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[query]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[query_without_vector]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[query_prefetch]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[query_batch]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[query_groups]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[search]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[search_batch]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[search_groups]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[recommend]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[recommend_batch]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[recommend_groups]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[discover]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[discover_batch]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[scroll]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[count]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[facet]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[matrix_pairs]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_read_endpoints[matrix_offsets]": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_flags_and_index": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_filter_write_endpoints": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_unindexed_formula_variables": "unindexed_filtering_retrieve/update not enforced yet",
-    "test_group_by_needs_match_index": "group_by index checks not enforced yet",
-    "test_group_by_integer_params_need_explicit_lookup": "group_by index checks not enforced yet",
-    "test_max_payload_index_count": "max_payload_index_count not enforced yet",
-    "test_max_collection_vector_size_bytes": "collection vector/payload size limits not enforced yet",
-    "test_max_collection_payload_size_bytes": "collection vector/payload size limits not enforced yet",
-    "test_read_rate_limit_bucket": "read/write rate limiting not implemented yet",
-    "test_read_rate_limit_cost_retrieve": "read/write rate limiting not implemented yet",
-    "test_read_rate_limit_cost_filter_conditions": "read/write rate limiting not implemented yet",
-    "test_read_rate_limit_cost_multivector": "read/write rate limiting not implemented yet",
-    "test_rejected_requests_consume_no_tokens": "read/write rate limiting not implemented yet",
-    "test_write_rate_limit": "read/write rate limiting not implemented yet",
-}
+NOT_YET: dict = {}
 
 
 @pytest.fixture(autouse=True)
@@ -474,6 +389,61 @@ def test_max_timeout(qdrant, collection_name):
     ok_result(_upsert(qdrant, name, [20], params={"timeout": 1}))
 
 
+def test_max_timeout_client(client, collection_name):
+    """`timeout` reaches strict mode from both transports (REST `?timeout=`, gRPC's field), for
+    reads, writes and index creation alike; it is checked after the request's other limits."""
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT),
+                             strict_mode_config=models.StrictModeConfig(enabled=True, max_timeout=2, max_query_limit=10))
+    client.upsert(collection_name, wait=True,
+                  points=[models.PointStruct(id=i, vector=_vec(i), payload=_payload(i)) for i in range(1, 7)])
+    assert len(client.query_points(collection_name, query=V, limit=2, timeout=2).points) == 2
+    want = _limit_msg("timeout", 3, 2)
+    calls = [lambda: client.query_points(collection_name, query=V, limit=2, timeout=3),
+             lambda: client.scroll(collection_name, limit=2, timeout=3),
+             lambda: client.count(collection_name, exact=False, timeout=3),
+             lambda: client.retrieve(collection_name, ids=[1], timeout=3),
+             lambda: client.facet(collection_name, key="city", timeout=3),
+             lambda: client.search_matrix_pairs(collection_name, sample=3, limit=1, timeout=3),
+             lambda: client.query_points_groups(collection_name, query=V, group_by="city", limit=1, group_size=1,
+                                                timeout=3),
+             lambda: client.upsert(collection_name, points=[models.PointStruct(id=9, vector=_vec(9))], wait=True,
+                                   timeout=3),
+             lambda: client.delete(collection_name, points_selector=models.PointIdsList(points=[1]), wait=True,
+                                   timeout=3),
+             lambda: client.create_payload_index(collection_name, field_name="city",
+                                                 field_schema=models.PayloadSchemaType.KEYWORD, wait=True, timeout=3)]
+    for call in calls:
+        with expect_error(client, "invalid_argument", contains=want):
+            call()
+    # the request's own limits come first
+    with expect_error(client, "invalid_argument", contains=_limit_msg("limit", 11, 10)):
+        client.query_points(collection_name, query=V, limit=11, timeout=3)
+    assert client.count(collection_name, exact=True).count == 6          # nothing was written or deleted
+    assert client.get_collection(collection_name).payload_schema == {}
+
+
+def test_matrix_limit_grpc_defaults(qdrant, collection_name):
+    """REST checks `sample × limit` of what the request gives; Qdrant's gRPC request carries the
+    defaults (sample 10, limit 3) when it reaches strict mode, so they are multiplied in."""
+    name = collection_name
+    _setup(qdrant, name, n=12, strict={"enabled": True, "max_query_limit": 29})
+    ok_result(rest(qdrant, "POST", _c("/points/search/matrix/pairs", name), {"sample": 10}))
+    gclient = qdrant.client("grpc")
+    try:
+        pairs = gclient.grpc_points.SearchMatrixPairs
+        with pytest.raises(grpc.RpcError) as info:
+            pairs(qgrpc.SearchMatrixPoints(collection_name=name, sample=10), timeout=10)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert info.value.details() == "Bad request: " + _limit_msg("limit", 30, 29)
+        with pytest.raises(grpc.RpcError) as info:
+            pairs(qgrpc.SearchMatrixPoints(collection_name=name), timeout=10)
+        assert _limit_msg("limit", 30, 29) in info.value.details()
+        assert len(pairs(qgrpc.SearchMatrixPoints(collection_name=name, sample=9), timeout=10).result.pairs) > 0
+        assert len(pairs(qgrpc.SearchMatrixPoints(collection_name=name, limit=2), timeout=10).result.pairs) > 0
+    finally:
+        gclient.close()
+
+
 # --------------------------------------------------------------------------------------------
 # search params: hnsw_ef, oversampling, exact
 # --------------------------------------------------------------------------------------------
@@ -532,6 +502,18 @@ def test_search_allow_exact(qdrant, collection_name):
     _strict(qdrant, name, {"search_allow_exact": True})
     ok_result(_query(qdrant, name, {"query": V, "limit": 3, "params": {"exact": True}}))
     assert ok_result(rest(qdrant, "POST", _c("/points/count", name), {}))["count"] == 10
+
+
+def test_search_allow_exact_count_client(client, collection_name):
+    """Both transports default count's `exact` to true, which `search_allow_exact: false` refuses."""
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT),
+                             strict_mode_config=models.StrictModeConfig(enabled=True, search_allow_exact=False))
+    client.upsert(collection_name, wait=True, points=[models.PointStruct(id=i, vector=_vec(i)) for i in range(1, 4)])
+    with expect_error(client, "invalid_argument", contains=EXACT_DISABLED):
+        client.count(collection_name)
+    assert client.count(collection_name, exact=False).count == 3
+    with expect_error(client, "invalid_argument", contains=EXACT_DISABLED):
+        client.query_points(collection_name, query=V, search_params=models.SearchParams(exact=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1221,6 +1203,54 @@ def test_read_rate_limit_cost_multivector(qdrant, collection_name):
     _strict(qdrant, name, {"read_rate_limit": 3})
     ok_result(_query(qdrant, name, q))
     assert_429(_query(qdrant, name, q), "Read rate limit exceeded: Operation requires 3 tokens but only 0.")
+
+
+def test_read_rate_limit_cost_query_by_id(qdrant, collection_name):
+    """A query by point id also spends a token per id looked up and one for the `has_id`
+    exclusion of the example (Qdrant's test: a 3-vector multivector by id costs 5)."""
+    name = collection_name
+    _create(qdrant, name, vectors={"mv": {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}})
+    ok_result(rest(qdrant, "PUT", _c("/points", name),
+                   {"points": [{"id": i, "vector": {"mv": [[1.0, i], [i, 1.0], [0.5, 0.5]]}} for i in range(1, 6)]},
+                   params={"wait": "true"}))
+    _strict(qdrant, name, {"enabled": True, "read_rate_limit": 5})
+    q = {"query": 1, "using": "mv", "limit": 2}
+    assert 1 not in [p["id"] for p in ok_result(_query(qdrant, name, q))["points"]]
+    assert_429(_query(qdrant, name, q), "Read rate limit exceeded: Operation requires 5 tokens but only 0.")
+    # a prefetch costs its own search; re-scoring the prefetched points costs nothing more
+    _strict(qdrant, name, {"read_rate_limit": 4})
+    body = {"prefetch": {"query": [[1.0, 0.0], [0.0, 1.0]], "using": "mv", "limit": 3},
+            "query": [[1.0, 0.0], [0.0, 1.0]], "using": "mv", "limit": 2}
+    ok_result(_query(qdrant, name, body))                                        # 2 tokens
+    ok_result(_query(qdrant, name, body))                                        # 2 tokens
+    assert_429(_query(qdrant, name, body), "Read rate limit exceeded: Operation requires 2 tokens but only 0.")
+    # a batch is charged at once: 2 + 2 > 4 refuses it whole
+    _strict(qdrant, name, {"read_rate_limit": 3})
+    r = rest(qdrant, "POST", _c("/points/query/batch", name), {"searches": [body, body]})
+    assert_429(r, READ_CAPACITY, retry_after=False)
+
+
+def test_write_rate_limit_filters_and_indexes(qdrant, collection_name):
+    """A write selected by a filter costs the points the filter matches; creating a payload index
+    costs one token."""
+    name = collection_name
+    _setup(qdrant, name, strict={"enabled": True, "write_rate_limit": 5})
+    w = {"wait": "true"}
+    le = lambda n: {"must": [{"key": "price", "range": {"lte": n}}]}  # noqa: E731
+    assert_429(rest(qdrant, "POST", _c("/points/delete", name), {"filter": le(6)}, params=w),
+               WRITE_CAPACITY, retry_after=False)                                # 6 points > 5
+    ok_result(rest(qdrant, "POST", _c("/points/payload", name), {"payload": {"x": 1}, "filter": le(2)}, params=w))
+    ok_result(rest(qdrant, "PUT", _c("/index", name), {"field_name": "city", "field_schema": "keyword"}, params=w))
+    assert_429(rest(qdrant, "POST", _c("/points/delete", name), {"points": [7, 8, 9]}, params=w),
+               "Write rate limit exceeded: Operation requires 3 tokens but only 2.")
+    assert ok_result(rest(qdrant, "POST", _c("/points/count", name), {}))["count"] == 10
+    # the index was created, the refused index is not
+    _strict(qdrant, name, {"write_rate_limit": 1})
+    ok_result(rest(qdrant, "PUT", _c("/index", name), {"field_name": "price", "field_schema": "integer"}, params=w))
+    assert_429(rest(qdrant, "PUT", _c("/index", name), {"field_name": "t", "field_schema": "text"}, params=w),
+               "Write rate limit exceeded: Operation requires 1 tokens but only 0.")
+    schema = ok_result(rest(qdrant, "GET", f"/collections/{name}"))["payload_schema"]
+    assert set(schema) == {"city", "price"}
 
 
 def test_rejected_requests_consume_no_tokens(qdrant, collection_name):

@@ -10,24 +10,29 @@ use crate::peer_proto::PeerError;
 pub struct WireError {
     pub kind: String,
     pub message: String,
+    /// Seconds to wait before retrying (`rate_limited` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl From<&Error> for WireError {
     fn from(e: &Error) -> Self {
-        let (kind, message) = match e {
-            Error::BadInput(m) => ("bad_input", m),
-            Error::BadRequest(m) => ("bad_request", m),
-            Error::Validation(m) => ("validation", m),
-            Error::NotFound(m) => ("not_found", m),
-            Error::AlreadyExists(m) => ("already_exists", m),
-            Error::NotSupported(m) => ("not_supported", m),
-            Error::Timeout(m) => ("timeout", m),
-            Error::Unavailable(m) => ("unavailable", m),
-            Error::Internal(m) => ("internal", m),
+        let (kind, message, retry_after) = match e {
+            Error::BadInput(m) => ("bad_input", m, None),
+            Error::BadRequest(m) => ("bad_request", m, None),
+            Error::Validation(m) => ("validation", m, None),
+            Error::NotFound(m) => ("not_found", m, None),
+            Error::AlreadyExists(m) => ("already_exists", m, None),
+            Error::NotSupported(m) => ("not_supported", m, None),
+            Error::Timeout(m) => ("timeout", m, None),
+            Error::Unavailable(m) => ("unavailable", m, None),
+            Error::Internal(m) => ("internal", m, None),
+            Error::RateLimited { message, retry_after } => ("rate_limited", message, *retry_after),
         };
         WireError {
             kind: kind.to_string(),
             message: message.clone(),
+            retry_after,
         }
     }
 }
@@ -44,6 +49,10 @@ impl From<WireError> for Error {
             "not_supported" => Error::NotSupported(m),
             "timeout" => Error::Timeout(m),
             "unavailable" => Error::Unavailable(m),
+            "rate_limited" => Error::RateLimited {
+                message: m,
+                retry_after: w.retry_after,
+            },
             _ => Error::Internal(m),
         }
     }
@@ -54,6 +63,7 @@ impl From<WireError> for PeerError {
         PeerError {
             kind: w.kind,
             message: w.message,
+            retry_after: w.retry_after,
         }
     }
 }
@@ -63,6 +73,7 @@ impl From<PeerError> for WireError {
         WireError {
             kind: p.kind,
             message: p.message,
+            retry_after: p.retry_after,
         }
     }
 }
@@ -99,11 +110,23 @@ mod tests {
             Error::Timeout("g".into()),
             Error::Unavailable("h".into()),
             Error::Internal("i".into()),
+            Error::RateLimited {
+                message: "j".into(),
+                retry_after: Some(3),
+            },
+            Error::RateLimited {
+                message: "k".into(),
+                retry_after: None,
+            },
         ];
         for e in all {
             let back: Error = from_peer_error(to_peer_error(&e));
             assert_eq!(back.to_string(), e.to_string());
             assert_eq!(std::mem::discriminant(&back), std::mem::discriminant(&e));
+            if let (Error::RateLimited { retry_after: a, .. }, Error::RateLimited { retry_after: b, .. }) = (&back, &e)
+            {
+                assert_eq!(a, b);
+            }
         }
     }
 }

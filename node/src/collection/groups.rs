@@ -120,14 +120,24 @@ impl Grouping {
 }
 
 impl Collection {
-    /// `points/query/groups`, `points/search/groups`, `points/recommend/groups`: the request runs
-    /// as usual, ranked as many times as grouping needs.
+    /// `points/query/groups`, `points/search/groups`, `points/recommend/groups`: strict mode
+    /// checks the grouped request (`timeout`: `?timeout=` seconds), then the request runs as
+    /// usual, ranked as many times as grouping needs (each ranking is charged as a read).
     pub async fn groups(
         &self,
         request: GroupedRequest,
         params: &GroupParams,
         lookup: &dyn CollectionLookup,
+        timeout: Option<u64>,
     ) -> Result<Vec<PointGroup>> {
+        if let Some(s) = self.strict() {
+            match &request {
+                GroupedRequest::Query(r) => s.check_query_groups(r, params)?,
+                GroupedRequest::Search(r) => s.check_search_groups(r, params)?,
+                GroupedRequest::Recommend(r) => s.check_recommend_groups(r, params)?,
+            }
+            s.check_timeout(timeout)?;
+        }
         let grouping = Grouping::new(params)?;
         match request {
             GroupedRequest::Query(mut r) => {
@@ -139,7 +149,7 @@ impl Collection {
                     .run(&with_payload, |n| {
                         let mut r = r.clone();
                         r.limit = Some(n);
-                        self.query(r, lookup)
+                        self.run_query(r, lookup)
                     })
                     .await
             }
@@ -152,7 +162,7 @@ impl Collection {
                     .run(&with_payload, |n| {
                         let mut r = r.clone();
                         r.limit = n;
-                        self.search(r)
+                        self.run_search(r)
                     })
                     .await
             }
@@ -165,7 +175,7 @@ impl Collection {
                     .run(&with_payload, |n| {
                         let mut r = r.clone();
                         r.limit = n;
-                        self.recommend(r, lookup)
+                        self.run_recommend(r, lookup)
                     })
                     .await
             }
@@ -181,7 +191,7 @@ impl Collection {
     ) -> Result<()> {
         let ids = result.iter().filter_map(|g| g.id.as_point_id()).collect();
         let records = self
-            .retrieve(ids, with_payload, with_vector, ReadConsistency::default())
+            .read_points(ids, with_payload, with_vector, ReadConsistency::default())
             .await?;
         let mut by_id: HashMap<_, _> = records.into_iter().map(|r| (r.id, r)).collect();
         for g in result.iter_mut() {

@@ -2,7 +2,7 @@
 //! sample (exact, with the vector's distance).
 
 use super::query::check_limit;
-use super::Collection;
+use super::{strict_mode, Collection};
 use crate::error::{Error, Result};
 use crate::model::filter::Condition;
 use crate::model::matrix::{Matrix, SearchMatrixRequest, DEFAULT_NEIGHBOURS, DEFAULT_SAMPLE};
@@ -11,7 +11,21 @@ use crate::model::query::{ReadConsistency, ShardQuery, ShardQueryKind};
 use crate::model::vector::{Vector, WithVector};
 
 impl Collection {
-    pub async fn search_matrix(&self, r: SearchMatrixRequest, consistency: ReadConsistency) -> Result<Matrix> {
+    /// `points/search/matrix/{pairs,offsets}`: strict mode checks the request (`timeout`:
+    /// `?timeout=` seconds). Read tokens, as Qdrant spends them: the sampling scroll (1, the
+    /// filter's conditions and the `has_vector` one), then, once there are two points or more,
+    /// one search per sampled point (its vector and the `has_id` of the sample).
+    pub async fn search_matrix(
+        &self,
+        r: SearchMatrixRequest,
+        consistency: ReadConsistency,
+        timeout: Option<u64>,
+    ) -> Result<Matrix> {
+        if let Some(s) = self.strict() {
+            s.check_matrix(&r)?;
+            s.check_timeout(timeout)?;
+        }
+        self.charge_read(|| strict_mode::scroll_cost(r.filter.as_ref()) + 1)?;
         let using = r.using.unwrap_or_default();
         let sample = check_limit(r.sample.unwrap_or(DEFAULT_SAMPLE))?;
         let limit = check_limit(r.limit.unwrap_or(DEFAULT_NEIGHBOURS))?;
@@ -45,6 +59,9 @@ impl Collection {
             sibling: false,
         };
         let points = self.search_shards(query, 0, sample, consistency).await?;
+        if points.len() >= 2 {
+            self.charge_read(|| 2 * points.len())?;
+        }
         let mut ids = Vec::with_capacity(points.len());
         let mut vectors = Vec::with_capacity(points.len());
         for p in points {

@@ -39,9 +39,11 @@ use crate::error::{Error, Result};
 use crate::model::collection::{CollectionConfig, UpdateCollection};
 use crate::model::facet::{FacetHit, FacetRequest, FacetResponse, DEFAULT_FACET_LIMIT};
 use crate::model::operations::{PointOperation, Selector, UpdateResult, UpdateStatus, WriteOrdering};
-use crate::model::order_by::{order_key, OrderBy};
+use crate::model::order_by::{order_key, OrderBy, OFFSET_WITH_ORDER_BY};
 use crate::model::payload::PayloadSelector;
-use crate::model::query::{ReadConsistency, Record, ScoredPoint, ScrollResult, ShardQuery, ShardQueryKind};
+use crate::model::query::{
+    ReadConsistency, Record, ScoredPoint, ScrollRequest, ScrollResult, ShardQuery, ShardQueryKind,
+};
 use crate::model::vector::{Distance, WithVector};
 use crate::model::vector_name;
 use crate::model::{Filter, PointId};
@@ -55,6 +57,8 @@ use resolve::{resolve, ResolveCondition};
 use shard_request::{execute, expect_response, ShardInfo, ShardRequest, ShardResponse, SparseStats};
 
 const META_FILE: &str = "collection.json";
+/// `limit` of a scroll that names none (Qdrant's default).
+const DEFAULT_SCROLL_LIMIT: usize = 10;
 
 /// What is persisted per collection, besides its shards' data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +123,8 @@ pub struct Collection {
     transfers: parking_lot::Mutex<BTreeMap<ShardId, transfer::TransferProgress>>,
     /// Stamps the versions of the writes this peer coordinates.
     clock: VersionClock,
+    /// Strict mode's rate limiters and size measurements.
+    strict_state: strict_mode::State,
 }
 
 impl Collection {
@@ -175,6 +181,7 @@ impl Collection {
             ordered_writes: parking_lot::Mutex::new(BTreeMap::new()),
             transfers: parking_lot::Mutex::new(BTreeMap::new()),
             clock,
+            strict_state: strict_mode::State::default(),
         })
     }
 
@@ -920,43 +927,28 @@ impl Collection {
 
     /// Validates, routes and executes a write. `wait` makes it durable (WAL fsync) before
     /// returning; either way it is visible to reads when this returns.
-    /// The collection's strict mode, when enabled.
-    pub fn strict_mode(&self) -> Option<strict_mode::StrictMode> {
-        strict_mode::StrictMode::of(self.meta.read().config.strict_mode_config.as_ref())
-    }
-
-    /// Strict mode's `search_max_batchsize` for a batch read of `size` requests.
-    pub fn check_search_batch(&self, size: usize) -> Result<()> {
-        self.strict_mode().map_or(Ok(()), |s| s.check_search_batch(size))
-    }
-
-    /// Strict mode's `max_query_limit` for a limit the request gave (scroll checks no default).
-    pub fn check_given_limit(&self, limit: Option<usize>) -> Result<()> {
-        match (self.strict_mode(), limit) {
-            (Some(strict), Some(limit)) => strict.check_query_limit(limit),
-            _ => Ok(()),
-        }
-    }
-
     pub async fn update(&self, op: PointOperation, wait: bool) -> Result<UpdateResult> {
-        self.update_ordered(op, wait, WriteOrdering::Weak).await
+        self.update_ordered(op, wait, WriteOrdering::Weak, None).await
     }
 
     /// [`Collection::update`] with Qdrant's `ordering`: medium/strong writes of each shard go
-    /// through its coordinating replica (see [`WriteOrdering`]).
+    /// through its coordinating replica (see [`WriteOrdering`]). Strict mode checks it first
+    /// (`timeout`: the request's `?timeout=`, seconds).
     pub async fn update_ordered(
         &self,
         op: PointOperation,
         wait: bool,
         ordering: WriteOrdering,
+        timeout: Option<u64>,
     ) -> Result<UpdateResult> {
-        if let Some(strict) = self.strict_mode() {
-            strict.check_update(&op)?;
-            if strict.limits_points() {
-                let count = self.count(None, ReadConsistency::One).await?;
-                strict.check_points_count(&op, || count)?;
-            }
-        }
+        self.check_write(&op, timeout).await?;
+        self.apply_update(op, wait, ordering).await
+    }
+
+    /// A write strict mode accepted: charged to the write rate limiter, then validated, routed
+    /// and executed.
+    async fn apply_update(&self, op: PointOperation, wait: bool, ordering: WriteOrdering) -> Result<UpdateResult> {
+        self.charge_write(&op).await?;
         let op = validate::prepare(&self.config(), op)?;
         let parts = self.route(op)?;
         let seqs = try_join_all(
@@ -975,22 +967,43 @@ impl Collection {
         })
     }
 
-    /// A batch of writes (`points/batch`), applied one after another; stops at the first failure.
+    /// A batch of writes (`points/batch`): strict mode checks every one first, then they are
+    /// applied one after another; stops at the first failure.
     pub async fn update_batch(
         &self,
         ops: Vec<PointOperation>,
         wait: bool,
         ordering: WriteOrdering,
+        timeout: Option<u64>,
     ) -> Result<Vec<UpdateResult>> {
+        for op in &ops {
+            self.check_write(op, timeout).await?;
+        }
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
-            results.push(self.update_ordered(op, wait, ordering).await?);
+            results.push(self.apply_update(op, wait, ordering).await?);
         }
         Ok(results)
     }
 
-    /// The requested points that exist, in request order.
+    /// `POST /points`, `GET /points/{id}`: the requested points that exist, in request order.
+    /// Strict mode checks the timeout; a point asked for costs one read token.
     pub async fn retrieve(
+        &self,
+        ids: Vec<PointId>,
+        with_payload: PayloadSelector,
+        with_vector: WithVector,
+        consistency: ReadConsistency,
+        timeout: Option<u64>,
+    ) -> Result<Vec<Record>> {
+        self.check_timeout(timeout)?;
+        self.charge_read(|| ids.len())?;
+        self.read_points(ids, with_payload, with_vector, consistency).await
+    }
+
+    /// The requested points that exist, in request order (for the collection's own use: no
+    /// strict mode).
+    pub(crate) async fn read_points(
         &self,
         ids: Vec<PointId>,
         with_payload: PayloadSelector,
@@ -1020,7 +1033,37 @@ impl Collection {
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
-    pub async fn scroll(
+    /// `points/scroll`: by id from `offset`, or by a payload key with `order_by` (default limit
+    /// 10, payload included). Strict mode checks the limit when given, the filter and the
+    /// timeout; it costs 1 read token plus the filter's conditions.
+    pub async fn scroll_points(
+        &self,
+        r: ScrollRequest,
+        consistency: ReadConsistency,
+        timeout: Option<u64>,
+    ) -> Result<ScrollResult> {
+        if let Some(s) = self.strict() {
+            s.check_scroll(r.limit, r.filter.as_ref())?;
+            s.check_timeout(timeout)?;
+        }
+        self.charge_read(|| strict_mode::scroll_cost(r.filter.as_ref()))?;
+        let limit = r.limit.unwrap_or(DEFAULT_SCROLL_LIMIT);
+        let with_payload = r.with_payload.unwrap_or(PayloadSelector::All);
+        let with_vector = r.with_vector.unwrap_or_default();
+        match r.order_by {
+            Some(_) if r.offset.is_some() => Err(Error::bad_input(OFFSET_WITH_ORDER_BY)),
+            Some(order) => {
+                self.scroll_ordered(order.parse()?, limit, r.filter, with_payload, with_vector, consistency)
+                    .await
+            }
+            None => {
+                self.scroll(r.offset, limit, r.filter, with_payload, with_vector, consistency)
+                    .await
+            }
+        }
+    }
+
+    async fn scroll(
         &self,
         offset: Option<PointId>,
         limit: usize,
@@ -1029,9 +1072,6 @@ impl Collection {
         with_vector: WithVector,
         consistency: ReadConsistency,
     ) -> Result<ScrollResult> {
-        if let Some(strict) = self.strict_mode() {
-            strict.check_filter(filter.as_ref())?;
-        }
         query::check_limit(limit)?;
         if let Some(f) = &filter {
             f.validate()?;
@@ -1059,7 +1099,7 @@ impl Collection {
 
     /// `scroll` with `order_by`: the first `limit` (value, point) entries by the key, each point
     /// once per value, with `order_value`; no next page (Qdrant pages by `start_from`).
-    pub async fn scroll_ordered(
+    async fn scroll_ordered(
         &self,
         order: OrderBy,
         limit: usize,
@@ -1102,15 +1142,18 @@ impl Collection {
     }
 
     /// Value counts of `r.key` over the points matching `r.filter`, most frequent first (ties by
-    /// value), summed over every shard.
-    pub async fn facet(&self, r: FacetRequest, consistency: ReadConsistency) -> Result<FacetResponse> {
-        if let Some(strict) = self.strict_mode() {
-            if let Some(limit) = r.limit {
-                strict.check_query_limit(limit)?;
-            }
-            strict.check_exact(r.exact == Some(true))?;
-            strict.check_filter(r.filter.as_ref())?;
+    /// value), summed over every shard. Costs 1 read token plus the filter's conditions.
+    pub async fn facet(
+        &self,
+        r: FacetRequest,
+        consistency: ReadConsistency,
+        timeout: Option<u64>,
+    ) -> Result<FacetResponse> {
+        if let Some(s) = self.strict() {
+            s.check_facet(&r)?;
+            s.check_timeout(timeout)?;
         }
+        self.charge_read(|| strict_mode::scroll_cost(r.filter.as_ref()))?;
         let limit = query::check_limit(r.limit.unwrap_or(DEFAULT_FACET_LIMIT))?;
         if let Some(f) = &r.filter {
             f.validate()?;
@@ -1134,10 +1177,25 @@ impl Collection {
         Ok(FacetResponse { hits })
     }
 
-    pub async fn count(&self, filter: Option<Filter>, consistency: ReadConsistency) -> Result<usize> {
-        if let Some(strict) = self.strict_mode() {
-            strict.check_filter(filter.as_ref())?;
+    /// `points/count` (always exact here; strict mode refuses `exact` under
+    /// `search_allow_exact: false`). Costs 1 read token plus the filter's conditions.
+    pub async fn count(
+        &self,
+        filter: Option<Filter>,
+        exact: bool,
+        consistency: ReadConsistency,
+        timeout: Option<u64>,
+    ) -> Result<usize> {
+        if let Some(s) = self.strict() {
+            s.check_count(filter.as_ref(), exact)?;
+            s.check_timeout(timeout)?;
         }
+        self.charge_read(|| strict_mode::scroll_cost(filter.as_ref()))?;
+        self.count_points(filter, consistency).await
+    }
+
+    /// The points matching `filter` (for the collection's own use: no strict mode).
+    pub(crate) async fn count_points(&self, filter: Option<Filter>, consistency: ReadConsistency) -> Result<usize> {
         if let Some(f) = &filter {
             f.validate()?;
         }

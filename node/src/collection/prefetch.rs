@@ -33,14 +33,14 @@ pub const DEFAULT_LIMIT: usize = 10;
 
 /// How a stage combines several ranked lists.
 #[derive(Debug, Clone, PartialEq)]
-enum FusionMethod {
+pub(super) enum FusionMethod {
     Rrf { k: usize, weights: Option<Vec<f32>> },
     Dbsf,
 }
 
 /// How a stage ranks points.
 #[derive(Debug, Clone, PartialEq)]
-enum Scoring {
+pub(super) enum Scoring {
     /// By a resolved vector query (nearest, recommend).
     Vector(ShardQueryKind),
     /// By fusing the prefetches' lists.
@@ -65,14 +65,14 @@ enum Scoring {
 #[derive(Debug, Clone)]
 pub struct Stage {
     using: String,
-    scoring: Scoring,
+    pub(super) scoring: Scoring,
     /// This stage's filter merged with every ancestor's (applies where points are searched: leaves).
-    filter: Option<Filter>,
+    pub(super) filter: Option<Filter>,
     params: SearchParams,
     score_threshold: Option<f32>,
     /// Points this stage hands on, offset included at the root.
     limit: usize,
-    prefetches: Vec<Stage>,
+    pub(super) prefetches: Vec<Stage>,
 }
 
 /// What the caller gets beside ids and scores; inner stages ask for nothing.
@@ -421,7 +421,7 @@ impl Collection {
         }
         let ids = points.iter().map(|p| p.id).collect();
         let records = self
-            .retrieve(ids, out.with_payload.clone(), out.with_vector.clone(), out.consistency)
+            .read_points(ids, out.with_payload.clone(), out.with_vector.clone(), out.consistency)
             .await?;
         let mut by_id: std::collections::HashMap<PointId, _> = records.into_iter().map(|r| (r.id, r)).collect();
         points.retain_mut(|p| match by_id.remove(&p.id) {

@@ -2,8 +2,11 @@
 //! points) and runs it over the collection's shards; the universal query goes through the
 //! prefetch tree (`prefetch.rs`) built from the same pieces.
 
+use futures::future::try_join_all;
+
 use super::lookup::{CollectionLookup, Examples};
-use super::prefetch::{Output, DEFAULT_LIMIT};
+use super::prefetch::{Output, Stage, DEFAULT_LIMIT};
+use super::strict_mode::search_cost;
 use super::{validate, Collection};
 use crate::error::{Error, Result};
 use crate::model::collection::VectorParams;
@@ -90,7 +93,7 @@ impl Collection {
     /// The stored vectors named `using` of existing points (404 if one is missing).
     async fn vectors_of(&self, using: &str, ids: &[PointId]) -> Result<Vec<Vector>> {
         let records = self
-            .retrieve(
+            .read_points(
                 ids.to_vec(),
                 PayloadSelector::None,
                 WithVector::Names(vec![using.to_string()]),
@@ -302,7 +305,12 @@ impl Collection {
         }
     }
 
-    async fn run(&self, c: Common, kind: ShardQueryKind, exclude: Vec<PointId>) -> Result<Vec<ScoredPoint>> {
+    async fn run(&self, p: Prepared) -> Result<Vec<ScoredPoint>> {
+        let Prepared {
+            common: c,
+            kind,
+            exclude,
+        } = p;
         if let Some(f) = &c.filter {
             f.validate()?;
         }
@@ -323,11 +331,47 @@ impl Collection {
         self.search_shards(query, c.offset, c.limit, c.consistency).await
     }
 
-    /// Legacy `points/search`.
-    pub async fn search(&self, r: SearchRequest) -> Result<Vec<ScoredPoint>> {
-        if let Some(strict) = self.strict_mode() {
-            strict.check_read(r.limit, r.params.as_ref(), r.filter.as_ref())?;
+    /// Charges the read tokens of `prepared` (one charge for a whole batch), then runs them.
+    async fn run_charged(&self, prepared: Vec<Prepared>) -> Result<Vec<Vec<ScoredPoint>>> {
+        self.charge_read(|| prepared.iter().map(Prepared::cost).sum())?;
+        try_join_all(prepared.into_iter().map(|p| self.run(p))).await
+    }
+
+    /// Legacy `points/search`; strict mode checks it first (`timeout`: `?timeout=` seconds).
+    pub async fn search(&self, r: SearchRequest, timeout: Option<u64>) -> Result<Vec<ScoredPoint>> {
+        self.search_batch(vec![r], timeout, false).await.map(first)
+    }
+
+    /// `points/search/batch` (`batch`: the batch size counts against `search_max_batchsize`).
+    pub async fn search_batch(
+        &self,
+        requests: Vec<SearchRequest>,
+        timeout: Option<u64>,
+        batch: bool,
+    ) -> Result<Vec<Vec<ScoredPoint>>> {
+        if let Some(s) = self.strict() {
+            if batch {
+                s.check_search_batch(requests.len())?;
+            }
+            for r in &requests {
+                s.check_search(r.limit, r.filter.as_ref(), r.params.as_ref())?;
+            }
+            s.check_timeout(timeout)?;
         }
+        let prepared = requests
+            .into_iter()
+            .map(|r| self.prepare_search(r))
+            .collect::<Result<Vec<_>>>()?;
+        self.run_charged(prepared).await
+    }
+
+    /// A search strict mode already accepted (one ranking of a grouped search).
+    pub(super) async fn run_search(&self, r: SearchRequest) -> Result<Vec<ScoredPoint>> {
+        let prepared = self.prepare_search(r)?;
+        self.run_charged(vec![prepared]).await.map(first)
+    }
+
+    fn prepare_search(&self, r: SearchRequest) -> Result<Prepared> {
         let (using, kind) = match r.vector {
             NamedVectorStruct::Default(v) => (DEFAULT_VECTOR.to_string(), self.dense_query(DEFAULT_VECTOR, v)?),
             NamedVectorStruct::Dense { name, vector } => {
@@ -350,14 +394,55 @@ impl Collection {
             with_vector: r.with_vector.unwrap_or_default(),
             consistency: r.consistency,
         };
-        self.run(common, kind, Vec::new()).await
+        Ok(Prepared {
+            common,
+            kind,
+            exclude: Vec::new(),
+        })
     }
 
-    /// Legacy `points/recommend`.
-    pub async fn recommend(&self, r: RecommendRequest, lookup: &dyn CollectionLookup) -> Result<Vec<ScoredPoint>> {
-        if let Some(strict) = self.strict_mode() {
-            strict.check_read(r.limit, r.params.as_ref(), r.filter.as_ref())?;
+    /// Legacy `points/recommend`; strict mode checks it first.
+    pub async fn recommend(
+        &self,
+        r: RecommendRequest,
+        lookup: &dyn CollectionLookup,
+        timeout: Option<u64>,
+    ) -> Result<Vec<ScoredPoint>> {
+        self.recommend_batch(vec![r], lookup, timeout, false).await.map(first)
+    }
+
+    /// `points/recommend/batch`.
+    pub async fn recommend_batch(
+        &self,
+        requests: Vec<RecommendRequest>,
+        lookup: &dyn CollectionLookup,
+        timeout: Option<u64>,
+        batch: bool,
+    ) -> Result<Vec<Vec<ScoredPoint>>> {
+        if let Some(s) = self.strict() {
+            if batch {
+                s.check_search_batch(requests.len())?;
+            }
+            for r in &requests {
+                s.check_search(r.limit, r.filter.as_ref(), r.params.as_ref())?;
+            }
+            s.check_timeout(timeout)?;
         }
+        let prepared = try_join_all(requests.into_iter().map(|r| self.prepare_recommend(r, lookup))).await?;
+        self.run_charged(prepared).await
+    }
+
+    /// A recommendation strict mode already accepted (one ranking of grouped recommendations).
+    pub(super) async fn run_recommend(
+        &self,
+        r: RecommendRequest,
+        lookup: &dyn CollectionLookup,
+    ) -> Result<Vec<ScoredPoint>> {
+        let prepared = self.prepare_recommend(r, lookup).await?;
+        self.run_charged(vec![prepared]).await.map(first)
+    }
+
+    async fn prepare_recommend(&self, r: RecommendRequest, lookup: &dyn CollectionLookup) -> Result<Prepared> {
         let using = r.using.unwrap_or_default();
         let ex = Examples::new(self, &using, r.lookup_from.as_ref(), lookup)?;
         let mut exclude = Vec::new();
@@ -378,14 +463,42 @@ impl Collection {
             with_vector: r.with_vector.unwrap_or_default(),
             consistency: r.consistency,
         };
-        self.run(common, kind, exclude).await
+        Ok(Prepared { common, kind, exclude })
     }
 
-    /// Legacy `points/discover`: discovery with a target, context search without one.
-    pub async fn discover(&self, r: DiscoverRequest, lookup: &dyn CollectionLookup) -> Result<Vec<ScoredPoint>> {
-        if let Some(strict) = self.strict_mode() {
-            strict.check_read(r.limit, r.params.as_ref(), r.filter.as_ref())?;
+    /// Legacy `points/discover`: discovery with a target, context search without one; strict
+    /// mode checks it first.
+    pub async fn discover(
+        &self,
+        r: DiscoverRequest,
+        lookup: &dyn CollectionLookup,
+        timeout: Option<u64>,
+    ) -> Result<Vec<ScoredPoint>> {
+        self.discover_batch(vec![r], lookup, timeout, false).await.map(first)
+    }
+
+    /// `points/discover/batch`.
+    pub async fn discover_batch(
+        &self,
+        requests: Vec<DiscoverRequest>,
+        lookup: &dyn CollectionLookup,
+        timeout: Option<u64>,
+        batch: bool,
+    ) -> Result<Vec<Vec<ScoredPoint>>> {
+        if let Some(s) = self.strict() {
+            if batch {
+                s.check_search_batch(requests.len())?;
+            }
+            for r in &requests {
+                s.check_search(r.limit, r.filter.as_ref(), r.params.as_ref())?;
+            }
+            s.check_timeout(timeout)?;
         }
+        let prepared = try_join_all(requests.into_iter().map(|r| self.prepare_discover(r, lookup))).await?;
+        self.run_charged(prepared).await
+    }
+
+    async fn prepare_discover(&self, r: DiscoverRequest, lookup: &dyn CollectionLookup) -> Result<Prepared> {
         let using = r.using.unwrap_or_default();
         let ex = Examples::new(self, &using, r.lookup_from.as_ref(), lookup)?;
         let mut exclude = Vec::new();
@@ -410,14 +523,50 @@ impl Collection {
             with_vector: r.with_vector.unwrap_or_default(),
             consistency: r.consistency,
         };
-        self.run(common, kind, exclude).await
+        Ok(Prepared { common, kind, exclude })
     }
 
-    /// The universal `points/query`: the request is the root stage of a prefetch tree.
-    pub async fn query(&self, r: QueryRequest, lookup: &dyn CollectionLookup) -> Result<Vec<ScoredPoint>> {
-        if let Some(strict) = self.strict_mode() {
-            strict.check_query(&r)?;
+    /// The universal `points/query`; strict mode checks it first.
+    pub async fn query(
+        &self,
+        r: QueryRequest,
+        lookup: &dyn CollectionLookup,
+        timeout: Option<u64>,
+    ) -> Result<Vec<ScoredPoint>> {
+        self.query_batch(vec![r], lookup, timeout, false).await.map(first)
+    }
+
+    /// `points/query/batch`: checked, planned (example ids resolved), charged as one read, run.
+    pub async fn query_batch(
+        &self,
+        requests: Vec<QueryRequest>,
+        lookup: &dyn CollectionLookup,
+        timeout: Option<u64>,
+        batch: bool,
+    ) -> Result<Vec<Vec<ScoredPoint>>> {
+        if let Some(s) = self.strict() {
+            if batch {
+                s.check_search_batch(requests.len())?;
+            }
+            for r in &requests {
+                s.check_query(r)?;
+            }
+            s.check_timeout(timeout)?;
         }
+        let planned = try_join_all(requests.into_iter().map(|r| self.plan_query(r, lookup))).await?;
+        self.charge_read(|| planned.iter().map(PlannedQuery::cost).sum())?;
+        try_join_all(planned.iter().map(|p| self.execute(&p.stage, &p.out, &p.exclude))).await
+    }
+
+    /// A query strict mode already accepted (one ranking of a grouped query): planned, charged, run.
+    pub(super) async fn run_query(&self, r: QueryRequest, lookup: &dyn CollectionLookup) -> Result<Vec<ScoredPoint>> {
+        let p = self.plan_query(r, lookup).await?;
+        self.charge_read(|| p.cost())?;
+        self.execute(&p.stage, &p.out, &p.exclude).await
+    }
+
+    /// The request as the root stage of a prefetch tree.
+    async fn plan_query(&self, r: QueryRequest, lookup: &dyn CollectionLookup) -> Result<PlannedQuery> {
         let offset = r.offset.unwrap_or(0);
         let limit = check_limit(r.limit.unwrap_or(DEFAULT_LIMIT))?;
         let root = Prefetch {
@@ -439,6 +588,41 @@ impl Collection {
             consistency: r.consistency,
             sibling: false,
         };
-        self.execute(&stage, &out, &exclude).await
+        Ok(PlannedQuery { stage, exclude, out })
+    }
+}
+
+/// The answer of a one-request batch.
+fn first(mut answers: Vec<Vec<ScoredPoint>>) -> Vec<ScoredPoint> {
+    answers.pop().unwrap_or_default()
+}
+
+/// A legacy search, recommendation or discovery with its examples resolved.
+struct Prepared {
+    common: Common,
+    kind: ShardQueryKind,
+    /// Example points of this collection, left out of the results.
+    exclude: Vec<PointId>,
+}
+
+impl Prepared {
+    /// Read tokens: the examples looked up, the query vectors, the filter's conditions and the
+    /// exclusion of the examples.
+    fn cost(&self) -> usize {
+        self.exclude.len() + search_cost(&self.kind, self.common.filter.as_ref(), !self.exclude.is_empty())
+    }
+}
+
+/// A universal query with its tree planned.
+struct PlannedQuery {
+    stage: Stage,
+    exclude: Vec<PointId>,
+    out: Output,
+}
+
+impl PlannedQuery {
+    /// Read tokens: the examples looked up, then every search the tree makes over the shards.
+    fn cost(&self) -> usize {
+        self.exclude.len() + self.stage.read_cost(!self.exclude.is_empty())
     }
 }

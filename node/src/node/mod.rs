@@ -257,11 +257,20 @@ impl Node {
         timeout: Option<Duration>,
     ) -> Result<bool> {
         let name = &self.real_name(name);
+        // Qdrant refills the rate limiters whenever the strict mode config is updated, changed
+        // or not (here: those of the receiving peer).
+        let strict_mode_updated = update.strict_mode_config.is_some();
         if let Some(consensus) = self.consensus() {
-            return cluster_sync::update_collection(self, consensus, name, update, timeout).await;
+            cluster_sync::update_collection(self, consensus, name, update, timeout).await?;
+        } else {
+            let collection = self.collection(name)?;
+            blocking(move || collection.update_config(&update)).await?;
         }
-        let collection = self.collection(name)?;
-        blocking(move || collection.update_config(&update)).await?;
+        if strict_mode_updated {
+            if let Ok(collection) = self.collection(name) {
+                collection.reset_rate_limiters();
+            }
+        }
         Ok(true)
     }
 
@@ -274,6 +283,10 @@ impl Node {
         timeout: Option<Duration>,
     ) -> Result<UpdateResult> {
         let name = &self.real_name(name);
+        if let Ok(collection) = self.collection(name) {
+            collection.check_timeout(timeout.map(|t| t.as_secs()))?;
+            collection.charge_schema_write()?;
+        }
         self.change_vectors(name, timeout, move |current| {
             vector_name::with_vector(current, vector, &config)
         })
@@ -288,6 +301,9 @@ impl Node {
         timeout: Option<Duration>,
     ) -> Result<UpdateResult> {
         let name = &self.real_name(name);
+        if let Ok(collection) = self.collection(name) {
+            collection.charge_schema_write()?;
+        }
         self.change_vectors(name, timeout, move |current| {
             vector_name::without_vector(current, vector).map(Some)
         })
@@ -325,6 +341,11 @@ impl Node {
         timeout: Option<Duration>,
     ) -> Result<UpdateResult> {
         let name = &self.real_name(name);
+        // Strict mode checks on the receiving peer, before the index goes through consensus.
+        if let Ok(collection) = self.collection(name) {
+            collection.check_create_index(timeout.map(|t| t.as_secs()))?;
+            collection.charge_schema_write()?;
+        }
         if let Some(consensus) = self.consensus() {
             return cluster_sync::create_payload_index(self, consensus, name, field, schema, timeout).await;
         }
@@ -338,6 +359,9 @@ impl Node {
         timeout: Option<Duration>,
     ) -> Result<UpdateResult> {
         let name = &self.real_name(name);
+        if let Ok(collection) = self.collection(name) {
+            collection.charge_schema_write()?;
+        }
         if let Some(consensus) = self.consensus() {
             return cluster_sync::delete_payload_index(self, consensus, name, field, timeout).await;
         }

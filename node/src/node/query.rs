@@ -18,19 +18,41 @@ impl CollectionLookup for Node {
 }
 
 impl Node {
-    pub async fn query(&self, collection: &str, request: QueryRequest) -> Result<Vec<ScoredPoint>> {
-        self.collection(collection)?.query(request, self).await
+    /// `points/query` (`timeout`: the request's `?timeout=`, seconds, checked by strict mode).
+    pub async fn query(
+        &self,
+        collection: &str,
+        request: QueryRequest,
+        timeout: Option<u64>,
+    ) -> Result<Vec<ScoredPoint>> {
+        self.collection(collection)?.query(request, self, timeout).await
     }
 
-    pub async fn recommend(&self, collection: &str, request: RecommendRequest) -> Result<Vec<ScoredPoint>> {
-        self.collection(collection)?.recommend(request, self).await
+    pub async fn recommend(
+        &self,
+        collection: &str,
+        request: RecommendRequest,
+        timeout: Option<u64>,
+    ) -> Result<Vec<ScoredPoint>> {
+        self.collection(collection)?.recommend(request, self, timeout).await
     }
 
-    pub async fn discover(&self, collection: &str, request: DiscoverRequest) -> Result<Vec<ScoredPoint>> {
-        self.collection(collection)?.discover(request, self).await
+    pub async fn discover(
+        &self,
+        collection: &str,
+        request: DiscoverRequest,
+        timeout: Option<u64>,
+    ) -> Result<Vec<ScoredPoint>> {
+        self.collection(collection)?.discover(request, self, timeout).await
     }
 
-    pub async fn groups(&self, collection: &str, request: GroupedRequest, params: GroupParams) -> Result<GroupsResult> {
+    pub async fn groups(
+        &self,
+        collection: &str,
+        request: GroupedRequest,
+        params: GroupParams,
+        timeout: Option<u64>,
+    ) -> Result<GroupsResult> {
         // A missing lookup collection fails before any search runs.
         let lookup = match params.with_lookup.clone() {
             Some(l) => {
@@ -39,7 +61,10 @@ impl Node {
             }
             None => None,
         };
-        let mut groups = self.collection(collection)?.groups(request, &params, self).await?;
+        let mut groups = self
+            .collection(collection)?
+            .groups(request, &params, self, timeout)
+            .await?;
         if let Some((lookup, with_payload, with_vector)) = lookup {
             lookup.lookup_groups(&mut groups, with_payload, with_vector).await?;
         }

@@ -81,9 +81,13 @@ impl PayloadSchemaType {
     fn known_params(&self) -> &'static [(&'static str, ParamKind)] {
         use ParamKind::*;
         match self {
-            PayloadSchemaType::Keyword | PayloadSchemaType::Uuid => {
-                &[("is_tenant", Bool), ("on_disk", Bool), ("enable_hnsw", Bool)]
-            }
+            PayloadSchemaType::Keyword => &[
+                ("is_tenant", Bool),
+                ("on_disk", Bool),
+                ("enable_hnsw", Bool),
+                ("prefix", Bool),
+            ],
+            PayloadSchemaType::Uuid => &[("is_tenant", Bool), ("on_disk", Bool), ("enable_hnsw", Bool)],
             PayloadSchemaType::Integer => &[
                 ("lookup", Bool),
                 ("range", Bool),

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::future::try_join_all;
 use qdrant_client::qdrant as grpc;
 use tonic::{Request, Response, Status};
 
@@ -13,12 +12,12 @@ use super::convert::to_grpc::point as out;
 use super::elapsed;
 use super::error::status;
 use crate::api::{consensus_timeout, within};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::facet::FacetRequest;
-use crate::model::matrix::{Matrix, SearchMatrixRequest};
+use crate::model::matrix::{Matrix, SearchMatrixRequest, DEFAULT_NEIGHBOURS, DEFAULT_SAMPLE};
 use crate::model::operations::PointOperation;
-use crate::model::order_by::OFFSET_WITH_ORDER_BY;
 use crate::model::payload::PayloadSelector;
+use crate::model::query::ScrollRequest;
 use crate::node::Node;
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -47,7 +46,7 @@ impl PointsService {
             let op = op?;
             self.node
                 .collection(collection)?
-                .update_ordered(op, wait.unwrap_or(false), ordering)
+                .update_ordered(op, wait.unwrap_or(false), ordering, timeout)
                 .await
         })
         .await
@@ -92,7 +91,7 @@ impl grpc::points_server::Points for PointsService {
             let with_vector = point::with_vectors(r.with_vectors).unwrap_or_default();
             self.node
                 .collection(&r.collection_name)?
-                .retrieve(ids, with_payload, with_vector, consistency)
+                .retrieve(ids, with_payload, with_vector, consistency, r.timeout)
                 .await
         })
         .await
@@ -216,7 +215,7 @@ impl grpc::points_server::Points for PointsService {
         let points = within(timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
             let search = query::search(r, consistency)?;
-            self.node.collection(&name)?.search(search).await
+            self.node.collection(&name)?.search(search, timeout).await
         })
         .await
         .map_err(status)?;
@@ -238,8 +237,7 @@ impl grpc::points_server::Points for PointsService {
                 .map(|s| query::search(s, consistency))
                 .collect::<Result<Vec<_>>>()?;
             let collection = self.node.collection(&r.collection_name)?;
-            collection.check_search_batch(searches.len())?;
-            try_join_all(searches.into_iter().map(|s| collection.search(s))).await
+            collection.search_batch(searches, r.timeout, true).await
         })
         .await
         .map_err(status)?;
@@ -254,10 +252,11 @@ impl grpc::points_server::Points for PointsService {
         let started = Instant::now();
         let r = request.into_inner();
         let name = r.collection_name.clone();
-        let result = within(r.timeout, async {
+        let timeout = r.timeout;
+        let result = within(timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
             let (request, params) = groups::search_groups(r, consistency)?;
-            self.node.groups(&name, request, params).await
+            self.node.groups(&name, request, params, timeout).await
         })
         .await
         .map_err(status)?;
@@ -271,29 +270,22 @@ impl grpc::points_server::Points for PointsService {
     async fn scroll(&self, request: Request<grpc::ScrollPoints>) -> Reply<grpc::ScrollResponse> {
         let started = Instant::now();
         let r = request.into_inner();
-        let page = within(r.timeout, async {
+        let timeout = r.timeout;
+        let page = within(timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
-            let offset = r.offset.map(point::point_id).transpose()?;
-            let filter = filter::optional(r.filter)?;
-            let with_payload = point::with_payload(r.with_payload)?.unwrap_or(PayloadSelector::All);
-            let with_vector = point::with_vectors(r.with_vectors).unwrap_or_default();
-            let collection = self.node.collection(&r.collection_name)?;
-            collection.check_given_limit(r.limit.map(|l| l as usize))?;
-            let limit = r.limit.map_or(10, |l| l as usize);
-            match r.order_by {
-                Some(_) if offset.is_some() => Err(Error::bad_input(OFFSET_WITH_ORDER_BY)),
-                Some(o) => {
-                    let order = query::order_by(o)?.parse()?;
-                    collection
-                        .scroll_ordered(order, limit, filter, with_payload, with_vector, consistency)
-                        .await
-                }
-                None => {
-                    collection
-                        .scroll(offset, limit, filter, with_payload, with_vector, consistency)
-                        .await
-                }
-            }
+            let request = ScrollRequest {
+                offset: r.offset.map(point::point_id).transpose()?,
+                limit: r.limit.map(|l| l as usize),
+                filter: filter::optional(r.filter)?,
+                with_payload: point::with_payload(r.with_payload)?,
+                with_vector: point::with_vectors(r.with_vectors),
+                order_by: r.order_by.map(query::order_by).transpose()?,
+                shard_key: None,
+            };
+            self.node
+                .collection(&r.collection_name)?
+                .scroll_points(request, consistency, timeout)
+                .await
         })
         .await
         .map_err(status)?;
@@ -313,7 +305,7 @@ impl grpc::points_server::Points for PointsService {
         let points = within(timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
             let recommend = query::recommend(r, consistency)?;
-            self.node.recommend(&name, recommend).await
+            self.node.recommend(&name, recommend, timeout).await
         })
         .await
         .map_err(status)?;
@@ -338,13 +330,9 @@ impl grpc::points_server::Points for PointsService {
                 .map(|q| query::recommend(q, consistency))
                 .collect::<Result<Vec<_>>>()?;
             let collection = self.node.collection(&r.collection_name)?;
-            collection.check_search_batch(requests.len())?;
-            try_join_all(
-                requests
-                    .into_iter()
-                    .map(|q| collection.recommend(q, self.node.as_ref())),
-            )
-            .await
+            collection
+                .recommend_batch(requests, self.node.as_ref(), r.timeout, true)
+                .await
         })
         .await
         .map_err(status)?;
@@ -362,10 +350,11 @@ impl grpc::points_server::Points for PointsService {
         let started = Instant::now();
         let r = request.into_inner();
         let name = r.collection_name.clone();
-        let result = within(r.timeout, async {
+        let timeout = r.timeout;
+        let result = within(timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
             let (request, params) = groups::recommend_groups(r, consistency)?;
-            self.node.groups(&name, request, params).await
+            self.node.groups(&name, request, params, timeout).await
         })
         .await
         .map_err(status)?;
@@ -380,10 +369,11 @@ impl grpc::points_server::Points for PointsService {
         let started = Instant::now();
         let r = request.into_inner();
         let name = r.collection_name.clone();
-        let points = within(r.timeout, async {
+        let timeout = r.timeout;
+        let points = within(timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
             let discover = query::discover(r, consistency)?;
-            self.node.discover(&name, discover).await
+            self.node.discover(&name, discover, timeout).await
         })
         .await
         .map_err(status)?;
@@ -405,8 +395,9 @@ impl grpc::points_server::Points for PointsService {
                 .map(|q| query::discover(q, consistency))
                 .collect::<Result<Vec<_>>>()?;
             let collection = self.node.collection(&r.collection_name)?;
-            collection.check_search_batch(requests.len())?;
-            try_join_all(requests.into_iter().map(|q| collection.discover(q, self.node.as_ref()))).await
+            collection
+                .discover_batch(requests, self.node.as_ref(), r.timeout, true)
+                .await
         })
         .await
         .map_err(status)?;
@@ -420,13 +411,14 @@ impl grpc::points_server::Points for PointsService {
     async fn count(&self, request: Request<grpc::CountPoints>) -> Reply<grpc::CountResponse> {
         let started = Instant::now();
         let r = request.into_inner();
-        // Counts are always exact here; `exact: false` gets the exact count too, as on REST.
+        // Counts are always exact here; `exact: false` gets the exact count too, as on REST. Unset
+        // `exact` is true (Qdrant), which strict mode's `search_allow_exact: false` refuses.
         let count = within(r.timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
             let filter = filter::optional(r.filter)?;
             self.node
                 .collection(&r.collection_name)?
-                .count(filter, consistency)
+                .count(filter, r.exact.unwrap_or(true), consistency, r.timeout)
                 .await
         })
         .await
@@ -446,7 +438,7 @@ impl grpc::points_server::Points for PointsService {
             let ops = write::batch_operations(r.operations)?;
             self.node
                 .collection(&r.collection_name)?
-                .update_batch(ops, r.wait.unwrap_or(false), ordering)
+                .update_batch(ops, r.wait.unwrap_or(false), ordering, r.timeout)
                 .await
         })
         .await
@@ -466,7 +458,7 @@ impl grpc::points_server::Points for PointsService {
         let points = within(timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
             let q = query::query(r, consistency)?;
-            self.node.query(&name, q).await
+            self.node.query(&name, q, timeout).await
         })
         .await
         .map_err(status)?;
@@ -488,8 +480,9 @@ impl grpc::points_server::Points for PointsService {
                 .map(|q| query::query(q, consistency))
                 .collect::<Result<Vec<_>>>()?;
             let collection = self.node.collection(&r.collection_name)?;
-            collection.check_search_batch(queries.len())?;
-            try_join_all(queries.into_iter().map(|q| collection.query(q, self.node.as_ref()))).await
+            collection
+                .query_batch(queries, self.node.as_ref(), r.timeout, true)
+                .await
         })
         .await
         .map_err(status)?;
@@ -504,10 +497,11 @@ impl grpc::points_server::Points for PointsService {
         let started = Instant::now();
         let r = request.into_inner();
         let name = r.collection_name.clone();
-        let result = within(r.timeout, async {
+        let timeout = r.timeout;
+        let result = within(timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
             let (request, params) = groups::query_groups(r, consistency)?;
-            self.node.groups(&name, request, params).await
+            self.node.groups(&name, request, params, timeout).await
         })
         .await
         .map_err(status)?;
@@ -531,7 +525,7 @@ impl grpc::points_server::Points for PointsService {
             };
             self.node
                 .collection(&r.collection_name)?
-                .facet(request, consistency)
+                .facet(request, consistency, r.timeout)
                 .await
         })
         .await
@@ -575,15 +569,18 @@ impl PointsService {
     async fn matrix(&self, r: grpc::SearchMatrixPoints) -> Result<Matrix> {
         within(r.timeout, async {
             let consistency = query::read_consistency(r.read_consistency)?;
+            // Qdrant's gRPC request takes the defaults before strict mode sees it, so its limit
+            // check multiplies them in (REST checks only what the request gives).
+            let given = |n: Option<u64>, default| n.map_or(default, |n| usize::try_from(n).unwrap_or(usize::MAX));
             let request = SearchMatrixRequest {
                 filter: filter::optional(r.filter)?,
-                sample: r.sample.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-                limit: r.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                sample: Some(given(r.sample, DEFAULT_SAMPLE)),
+                limit: Some(given(r.limit, DEFAULT_NEIGHBOURS)),
                 using: r.using,
             };
             self.node
                 .collection(&r.collection_name)?
-                .search_matrix(request, consistency)
+                .search_matrix(request, consistency, r.timeout)
                 .await
         })
         .await

@@ -35,6 +35,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 
@@ -50,7 +51,18 @@ impl IntoResponse for ApiError {
                 if status == StatusCode::INTERNAL_SERVER_ERROR {
                     tracing::error!(error = %e, "request failed");
                 }
-                (status, axum::Json(error_body(&e.to_string()))).into_response()
+                let mut response = (status, axum::Json(error_body(&e.to_string()))).into_response();
+                // Qdrant: `Retry-After` (whole seconds) on a rate limit that waiting will lift.
+                if let Error::RateLimited {
+                    retry_after: Some(secs),
+                    ..
+                } = e
+                {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+                }
+                response
             }
             ApiError::Format(msg) => (StatusCode::BAD_REQUEST, axum::Json(error_body(&msg))).into_response(),
             ApiError::Refused(refusal) => {
@@ -61,5 +73,27 @@ impl IntoResponse for ApiError {
                 (status, refusal.message()).into_response()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_are_429_with_retry_after() {
+        let limited = |retry_after| {
+            ApiError::Node(Error::RateLimited {
+                message: "Read rate limit exceeded".into(),
+                retry_after,
+            })
+            .into_response()
+        };
+        let r = limited(Some(27));
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "27");
+        let r = limited(None);
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.headers().get(axum::http::header::RETRY_AFTER).is_none());
     }
 }

@@ -20,12 +20,10 @@ use crate::model::operations::{
     BatchRequest, DeletePayloadRequest, DeleteVectorsRequest, PointOperation, PointsSelector, SetPayloadRequest,
     UpdateVectorsRequest, UpsertRequest, WriteOrdering,
 };
-use crate::model::order_by::OFFSET_WITH_ORDER_BY;
 use crate::model::payload::PayloadSelector;
 use crate::model::query::{
     CountRequest, CountResult, DiscoverBatchRequest, DiscoverRequest, PointRequest, QueryBatchRequest, QueryRequest,
-    QueryResponse, ReadConsistency, RecommendBatchRequest, RecommendRequest, ScrollRequest, SearchBatchRequest,
-    SearchRequest,
+    QueryResponse, RecommendBatchRequest, RecommendRequest, ScrollRequest, SearchBatchRequest, SearchRequest,
 };
 use crate::model::vector::WithVector;
 use crate::model::PointId;
@@ -40,7 +38,7 @@ async fn write(node: &Node, name: &str, params: &WriteParams, op: PointOperation
     Ok(ok(
         t,
         collection
-            .update_ordered(op, params.wait.unwrap_or(false), ordering)
+            .update_ordered(op, params.wait.unwrap_or(false), ordering, params.timeout)
             .await?,
     ))
 }
@@ -131,22 +129,30 @@ pub async fn batch(
         .into_iter()
         .map(PointOperation::from_batch)
         .collect::<Result<Vec<_>, Error>>()?;
-    let results = collection.update_batch(ops, p.wait.unwrap_or(false), ordering).await?;
+    let results = collection
+        .update_batch(ops, p.wait.unwrap_or(false), ordering, p.timeout)
+        .await?;
     Ok(ok(t, results))
 }
 
-pub async fn get_point(State(node): State<Arc<Node>>, Path((name, id)): Path<(String, String)>) -> ApiResult {
+pub async fn get_point(
+    State(node): State<Arc<Node>>,
+    Path((name, id)): Path<(String, String)>,
+    Params(p): Params<ReadParams>,
+) -> ApiResult {
     let t = Instant::now();
     let id: PointId = id
         .parse()
         .map_err(|_: String| ApiError::Node(Error::bad_input(format!("Can not recognize \"{id}\" as point id"))))?;
+    let consistency = p.consistency()?;
     let collection = node.collection(&name)?;
     let mut found = collection
         .retrieve(
             vec![id],
             PayloadSelector::All,
             WithVector::All(true),
-            ReadConsistency::One,
+            consistency,
+            p.timeout,
         )
         .await?;
     match found.pop() {
@@ -170,6 +176,7 @@ pub async fn get_points(
             body.with_payload.unwrap_or(PayloadSelector::All),
             body.with_vector.unwrap_or_default(),
             consistency,
+            p.timeout,
         )
         .await?;
     Ok(ok(t, records))
@@ -184,35 +191,7 @@ pub async fn scroll(
     let t = Instant::now();
     let consistency = p.consistency()?;
     let collection = node.collection(&name)?;
-    collection.check_given_limit(body.limit)?;
-    let limit = body.limit.unwrap_or(10);
-    if let Some(order_by) = body.order_by {
-        if body.offset.is_some() {
-            return Err(Error::bad_input(OFFSET_WITH_ORDER_BY).into());
-        }
-        let result = collection
-            .scroll_ordered(
-                order_by.parse()?,
-                limit,
-                body.filter,
-                body.with_payload.unwrap_or(PayloadSelector::All),
-                body.with_vector.unwrap_or_default(),
-                consistency,
-            )
-            .await?;
-        return Ok(ok(t, result));
-    }
-    let result = collection
-        .scroll(
-            body.offset,
-            limit,
-            body.filter,
-            body.with_payload.unwrap_or(PayloadSelector::All),
-            body.with_vector.unwrap_or_default(),
-            consistency,
-        )
-        .await?;
-    Ok(ok(t, result))
+    Ok(ok(t, collection.scroll_points(body, consistency, p.timeout).await?))
 }
 
 pub async fn count(
@@ -224,7 +203,9 @@ pub async fn count(
     let t = Instant::now();
     let consistency = p.consistency()?;
     let collection = node.collection(&name)?;
-    let count = collection.count(body.filter, consistency).await?;
+    let count = collection
+        .count(body.filter, body.exact, consistency, p.timeout)
+        .await?;
     Ok(ok(t, CountResult { count }))
 }
 
@@ -237,7 +218,7 @@ pub async fn facet(
     let t = Instant::now();
     let consistency = p.consistency()?;
     let collection = node.collection(&name)?;
-    Ok(ok(t, collection.facet(body, consistency).await?))
+    Ok(ok(t, collection.facet(body, consistency, p.timeout).await?))
 }
 
 pub async fn matrix_pairs(
@@ -247,7 +228,10 @@ pub async fn matrix_pairs(
     Body(body): Body<SearchMatrixRequest>,
 ) -> ApiResult {
     let t = Instant::now();
-    let matrix = node.collection(&name)?.search_matrix(body, p.consistency()?).await?;
+    let matrix = node
+        .collection(&name)?
+        .search_matrix(body, p.consistency()?, p.timeout)
+        .await?;
     Ok(ok(t, matrix.pairs()))
 }
 
@@ -258,7 +242,10 @@ pub async fn matrix_offsets(
     Body(body): Body<SearchMatrixRequest>,
 ) -> ApiResult {
     let t = Instant::now();
-    let matrix = node.collection(&name)?.search_matrix(body, p.consistency()?).await?;
+    let matrix = node
+        .collection(&name)?
+        .search_matrix(body, p.consistency()?, p.timeout)
+        .await?;
     Ok(ok(t, matrix.offsets()))
 }
 
@@ -271,7 +258,7 @@ pub async fn search(
     let t = Instant::now();
     body.consistency = p.consistency()?;
     let collection = node.collection(&name)?;
-    Ok(ok(t, collection.search(body).await?))
+    Ok(ok(t, collection.search(body, p.timeout).await?))
 }
 
 pub async fn search_batch(
@@ -284,9 +271,7 @@ pub async fn search_batch(
     let consistency = p.consistency()?;
     body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
-    collection.check_search_batch(body.searches.len())?;
-    let results = futures::future::try_join_all(body.searches.into_iter().map(|s| collection.search(s))).await?;
-    Ok(ok(t, results))
+    Ok(ok(t, collection.search_batch(body.searches, p.timeout, true).await?))
 }
 
 pub async fn query(
@@ -300,7 +285,7 @@ pub async fn query(
     Ok(ok(
         t,
         QueryResponse {
-            points: node.query(&name, body).await?,
+            points: node.query(&name, body, p.timeout).await?,
         },
     ))
 }
@@ -315,14 +300,10 @@ pub async fn query_batch(
     let consistency = p.consistency()?;
     body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
-    collection.check_search_batch(body.searches.len())?;
-    let results = futures::future::try_join_all(body.searches.into_iter().map(|q| async {
-        collection
-            .query(q, node.as_ref())
-            .await
-            .map(|points| QueryResponse { points })
-    }))
-    .await?;
+    let results = collection
+        .query_batch(body.searches, node.as_ref(), p.timeout, true)
+        .await?;
+    let results: Vec<QueryResponse> = results.into_iter().map(|points| QueryResponse { points }).collect();
     Ok(ok(t, results))
 }
 
@@ -334,7 +315,7 @@ pub async fn recommend(
 ) -> ApiResult {
     let t = Instant::now();
     body.consistency = p.consistency()?;
-    Ok(ok(t, node.recommend(&name, body).await?))
+    Ok(ok(t, node.recommend(&name, body, p.timeout).await?))
 }
 
 pub async fn discover(
@@ -345,7 +326,7 @@ pub async fn discover(
 ) -> ApiResult {
     let t = Instant::now();
     body.consistency = p.consistency()?;
-    Ok(ok(t, node.discover(&name, body).await?))
+    Ok(ok(t, node.discover(&name, body, p.timeout).await?))
 }
 
 pub async fn discover_batch(
@@ -358,16 +339,16 @@ pub async fn discover_batch(
     let consistency = p.consistency()?;
     body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
-    collection.check_search_batch(body.searches.len())?;
-    let results =
-        futures::future::try_join_all(body.searches.into_iter().map(|r| collection.discover(r, node.as_ref()))).await?;
+    let results = collection
+        .discover_batch(body.searches, node.as_ref(), p.timeout, true)
+        .await?;
     Ok(ok(t, results))
 }
 
 /// `points/{query,search,recommend}/groups`: the plain request plus `group_by`.
-async fn groups(node: &Node, name: &str, request: GroupedRequest, params: GroupParams) -> ApiResult {
+async fn groups(node: &Node, name: &str, request: GroupedRequest, params: GroupParams, p: &ReadParams) -> ApiResult {
     let t = Instant::now();
-    Ok(ok(t, node.groups(name, request, params).await?))
+    Ok(ok(t, node.groups(name, request, params, p.timeout).await?))
 }
 
 pub async fn query_groups(
@@ -377,7 +358,7 @@ pub async fn query_groups(
     Body(mut body): Body<Grouped<QueryRequest>>,
 ) -> ApiResult {
     body.request.consistency = p.consistency()?;
-    groups(&node, &name, GroupedRequest::Query(body.request), body.groups).await
+    groups(&node, &name, GroupedRequest::Query(body.request), body.groups, &p).await
 }
 
 pub async fn search_groups(
@@ -387,7 +368,7 @@ pub async fn search_groups(
     Body(mut body): Body<Grouped<SearchRequest>>,
 ) -> ApiResult {
     body.request.consistency = p.consistency()?;
-    groups(&node, &name, GroupedRequest::Search(body.request), body.groups).await
+    groups(&node, &name, GroupedRequest::Search(body.request), body.groups, &p).await
 }
 
 pub async fn recommend_groups(
@@ -397,7 +378,7 @@ pub async fn recommend_groups(
     Body(mut body): Body<Grouped<RecommendRequest>>,
 ) -> ApiResult {
     body.request.consistency = p.consistency()?;
-    groups(&node, &name, GroupedRequest::Recommend(body.request), body.groups).await
+    groups(&node, &name, GroupedRequest::Recommend(body.request), body.groups, &p).await
 }
 
 pub async fn recommend_batch(
@@ -410,12 +391,8 @@ pub async fn recommend_batch(
     let consistency = p.consistency()?;
     body.searches.iter_mut().for_each(|r| r.consistency = consistency);
     let collection = node.collection(&name)?;
-    collection.check_search_batch(body.searches.len())?;
-    let results = futures::future::try_join_all(
-        body.searches
-            .into_iter()
-            .map(|r| collection.recommend(r, node.as_ref())),
-    )
-    .await?;
+    let results = collection
+        .recommend_batch(body.searches, node.as_ref(), p.timeout, true)
+        .await?;
     Ok(ok(t, results))
 }
