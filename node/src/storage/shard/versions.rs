@@ -190,7 +190,7 @@ mod tests {
     #[test]
     fn tombstones_expire_after_the_ttl() {
         let mut t = Tombstones::default();
-        let stamped = 1_000_000u64 << 16;
+        let stamped = clock::version_at(1_000_000);
         t.insert(PointId::Num(1), stamped);
         assert!(t.expired(1_000_000 + TOMBSTONE_TTL_MS).is_empty());
         assert_eq!(t.expired(1_000_001 + TOMBSTONE_TTL_MS), vec![PointId::Num(1)]);
