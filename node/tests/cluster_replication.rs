@@ -759,9 +759,11 @@ fn concurrent_writes_converge_and_consistent_reads_resolve_the_same_through_ever
             ))
     });
 
-    // A write refused for want of a quorum, yet applied by the one live replica.
+    // A write refused for want of a quorum, yet applied by the one live replica. The survivor is
+    // a follower: a leader would keep its failed attempts to mark the others Dead in its log and
+    // commit them once they are back (then recover them from its own replica).
     let leader = peers[0].cluster().unwrap()["raft_info"]["leader"].as_u64().unwrap();
-    let survivor = peers.iter().position(|p| p.peer_id() == Some(leader)).unwrap();
+    let survivor = peers.iter().position(|p| p.peer_id() != Some(leader)).unwrap();
     for (i, p) in peers.iter_mut().enumerate() {
         if i != survivor {
             p.kill();

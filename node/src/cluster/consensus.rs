@@ -382,6 +382,49 @@ impl Consensus {
         }
     }
 
+    /// A read index: an index of the log that holds every entry committed before this call
+    /// began, confirmed by the leader with a round of heartbeats to a quorum (so a deposed or
+    /// cut-off leader cannot answer). A peer that has applied it reads a state at least as new
+    /// as any write acknowledged before the read started: a linearizable read.
+    pub async fn read_index(&self, timeout: Duration) -> Result<u64> {
+        match self.leader() {
+            None => Err(Error::Unavailable(
+                "no consensus leader is known: this peer cannot tell whether its view of the cluster is current".into(),
+            )),
+            Some((leader, _)) if leader == self.id => self.confirmed_commit().await,
+            Some((leader, uri)) => {
+                let reply = self
+                    .clients
+                    .call(&uri, Some(leader), timeout, |mut c| async move {
+                        c.get_commit(GetCommitRequest {}).await
+                    })
+                    .await?;
+                match reply.error {
+                    Some(e) => Err(from_peer_error(e)),
+                    None => Ok(reply.commit),
+                }
+            }
+        }
+    }
+
+    /// As the leader: the read index, once a quorum confirmed this peer still leads.
+    pub async fn confirmed_commit(&self) -> Result<u64> {
+        let (read, _applied) = self
+            .raft
+            .get_read_log_id()
+            .await
+            .map_err(|e| Error::Unavailable(format!("leadership not confirmed: {e}")))?;
+        Ok(read.map(|l| l.index).unwrap_or(0))
+    }
+
+    /// Waits until this peer applied a read index taken now (see [`Consensus::read_index`]).
+    pub async fn sync_view(&self, timeout: Duration) -> Result<u64> {
+        let deadline = Instant::now() + timeout;
+        let index = self.read_index(timeout).await?;
+        self.wait_applied(index, deadline, timeout).await?;
+        Ok(index)
+    }
+
     /// This peer's commit index.
     pub async fn local_commit(&self) -> Result<u64> {
         self.raft

@@ -29,6 +29,7 @@ fn routing(index: u64, epoch: u64) -> RwLock<Option<Arc<Routing>>> {
         uris: BTreeMap::new(),
         remote: Arc::new(RemoteShards::new(clients, Duration::from_secs(1))),
         on_replica_failed: Arc::new(|_, _, _, _| Box::pin(async { Ok(()) })),
+        sync_view: Arc::new(move || Box::pin(async move { Ok(index) })),
     })))
 }
 

@@ -387,6 +387,7 @@ impl Collection {
     }
 
     pub fn set_routing(&self, routing: Arc<Routing>) {
+        self.clock.set_peer(routing.this_peer);
         *self.routing.write() = Some(routing);
     }
 
@@ -504,7 +505,16 @@ impl Collection {
         request: Arc<ShardRequest>,
         consistency: ReadConsistency,
     ) -> Result<ShardResponse> {
-        let (targets, routing) = self.targets(shard, Purpose::Read)?;
+        let (mut targets, mut routing) = self.targets(shard, Purpose::Read)?;
+        if consistency != ReadConsistency::One {
+            if let Some(r) = routing.as_ref() {
+                // A consistent read must not trust a view of the replicas that may be behind
+                // (a replica marked Dead elsewhere still looks Active here): catch up first.
+                let index = (r.sync_view)().await?;
+                self.wait_for_routing(index, Duration::from_secs(5)).await?;
+                (targets, routing) = self.targets(shard, Purpose::Read)?;
+            }
+        }
         let ask = consistency.replicas_to_ask(targets.len());
         if ask <= 1 {
             return self.read_from(shard, &targets, routing.as_deref(), &request).await;

@@ -114,6 +114,11 @@ pub struct Replica {
 pub type ReplicaFailed =
     Arc<dyn Fn(String, ShardId, PeerId, ReplicaState) -> BoxFuture<'static, Result<()>> + Send + Sync>;
 
+/// Brings this peer's view of the cluster up to a read index taken now and returns that index
+/// (`Consensus::sync_view`): before a consistent read, so it never asks replicas a newer
+/// state has marked Dead.
+pub type SyncView = Arc<dyn Fn() -> BoxFuture<'static, Result<u64>> + Send + Sync>;
+
 /// Where the replicas of every shard of one collection live (cluster mode). Set by the node's
 /// cluster sync after every applied change; read on every request.
 pub struct Routing {
@@ -127,6 +132,7 @@ pub struct Routing {
     pub uris: BTreeMap<PeerId, String>,
     pub remote: Arc<RemoteShards>,
     pub on_replica_failed: ReplicaFailed,
+    pub sync_view: SyncView,
 }
 
 impl Routing {

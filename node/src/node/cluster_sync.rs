@@ -17,7 +17,7 @@ use super::{Node, DEFAULT_META_TIMEOUT};
 use crate::cluster::{
     AppliedState, ClusterOp, ClusterState, CollectionState, Consensus, PeerId, ReplicaState, ShardId,
 };
-use crate::collection::remote::{RemoteShards, Replica, ReplicaFailed, Routing};
+use crate::collection::remote::{RemoteShards, Replica, ReplicaFailed, Routing, SyncView};
 use crate::collection::{blocking, Collection, LocalPlacement};
 use crate::error::{Error, Result};
 use crate::model::cluster::{
@@ -68,10 +68,9 @@ pub async fn create_collection(
 ) -> Result<bool> {
     let timeout = timeout.unwrap_or(DEFAULT_META_TIMEOUT);
     let deadline = Instant::now() + timeout;
+    // Whether the name is taken is decided where the creation is applied (in log order), not
+    // by this peer's view, which may be behind: the answer is linearizable.
     let state = consensus.state();
-    if state.collections.contains_key(name) {
-        return Err(Error::AlreadyExists(format!("Collection `{name}` already exists!")));
-    }
     // Qdrant's default: one shard per peer.
     let config = request.into_config(&node.settings, state.peers.len().max(1) as u32)?;
     let placement = state.placement_for(config.params.shard_number, config.params.replication_factor);
@@ -139,9 +138,7 @@ pub async fn delete_collection(
     name: &str,
     timeout: Option<Duration>,
 ) -> Result<bool> {
-    if !consensus.state().collections.contains_key(name) {
-        return Ok(false);
-    }
+    // Decided where the deletion is applied, in log order (see `create_collection`).
     let op = ClusterOp::DeleteCollection { name: name.to_string() };
     match propose_and_sync(node, consensus, op, timeout.unwrap_or(DEFAULT_META_TIMEOUT)).await {
         Ok(_) => Ok(true),
@@ -474,11 +471,13 @@ fn transfers(c: &CollectionState, me: PeerId, local: Option<&Collection>) -> Vec
 pub fn spawn(node: Arc<Node>, consensus: Arc<Consensus>) -> JoinHandle<()> {
     let remote = Arc::new(RemoteShards::new(consensus.clients(), consensus.timing().rpc));
     let mark_dead = mark_dead_through(consensus.clone());
+    let view = sync_view_through(consensus.clone());
     let sync = Arc::new(Sync {
         node,
         consensus,
         remote,
         mark_dead,
+        view,
         activating: Mutex::new(HashSet::new()),
         recovering: Mutex::new(HashSet::new()),
         transfer_slots: tokio::sync::Semaphore::new(CONCURRENT_TRANSFERS),
@@ -531,6 +530,31 @@ fn mark_dead_through(consensus: Arc<Consensus>) -> ReplicaFailed {
     })
 }
 
+/// Brings this peer's applied cluster state up to a read index (see `Consensus::sync_view`).
+fn sync_view_through(consensus: Arc<Consensus>) -> SyncView {
+    Arc::new(move || {
+        let consensus = consensus.clone();
+        Box::pin(async move { consensus.sync_view(SYNC_VIEW_TIMEOUT).await })
+    })
+}
+
+/// Bound of bringing this peer's view up to date before a consistent read.
+pub const SYNC_VIEW_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Waits until this peer's collections reflect a read index taken now (cluster mode): what it
+/// then answers about collections is at least as new as anything acknowledged before.
+pub async fn sync_view(node: &Node, consensus: &Consensus) -> Result<()> {
+    let deadline = Instant::now() + SYNC_VIEW_TIMEOUT;
+    let index = consensus.sync_view(SYNC_VIEW_TIMEOUT).await.map_err(|e| match e {
+        // Not the client's wait running out: the cluster cannot answer consistently now.
+        Error::Timeout(m) | Error::Unavailable(m) => {
+            Error::Unavailable(format!("cannot confirm this peer's view of the collections: {m}"))
+        }
+        other => other,
+    })?;
+    wait_reconciled(node, index, deadline).await
+}
+
 /// Bound of marking a replica Dead while a write waits for it.
 const MARK_DEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -539,6 +563,7 @@ struct Sync {
     consensus: Arc<Consensus>,
     remote: Arc<RemoteShards>,
     mark_dead: ReplicaFailed,
+    view: SyncView,
     /// Replicas whose activation is being proposed: (collection, generation, shard).
     activating: Mutex<HashSet<ReplicaKey>>,
     /// Replicas being recovered by a transfer (at most one transfer per shard).
@@ -664,6 +689,7 @@ impl Sync {
             uris: uris.clone(),
             remote: self.remote.clone(),
             on_replica_failed: self.mark_dead.clone(),
+            sync_view: self.view.clone(),
         }));
         // Only after the routing stopped sending requests to them.
         for shard in have.difference(here) {

@@ -139,6 +139,16 @@ impl Node {
         self.collections.read().contains_key(name)
     }
 
+    /// In cluster mode, waits until this peer's collections reflect a read index taken now, so
+    /// what it answers about collections (exists, info, list) is at least as new as anything
+    /// acknowledged before the request: linearizable, where Qdrant answers from the local view.
+    pub async fn sync_view(&self) -> Result<()> {
+        match self.consensus() {
+            Some(consensus) => cluster_sync::sync_view(self, consensus).await,
+            None => Ok(()),
+        }
+    }
+
     /// The cluster handle, in cluster mode.
     pub fn consensus(&self) -> Option<&Arc<Consensus>> {
         self.consensus.get()

@@ -65,6 +65,7 @@ impl grpc::collections_server::Collections for CollectionsService {
     ) -> Result<Response<grpc::GetCollectionInfoResponse>, Status> {
         let started = Instant::now();
         let name = request.into_inner().collection_name;
+        self.node.sync_view().await.map_err(status)?;
         let info = self
             .node
             .collection(&name)
@@ -83,6 +84,7 @@ impl grpc::collections_server::Collections for CollectionsService {
         _request: Request<grpc::ListCollectionsRequest>,
     ) -> Result<Response<grpc::ListCollectionsResponse>, Status> {
         let started = Instant::now();
+        self.node.sync_view().await.map_err(status)?;
         let collections = self
             .node
             .collection_names()
@@ -185,6 +187,7 @@ impl grpc::collections_server::Collections for CollectionsService {
         request: Request<grpc::CollectionExistsRequest>,
     ) -> Result<Response<grpc::CollectionExistsResponse>, Status> {
         let started = Instant::now();
+        self.node.sync_view().await.map_err(status)?;
         let exists = self.node.collection(&request.into_inner().collection_name).is_ok();
         Ok(Response::new(grpc::CollectionExistsResponse {
             result: Some(grpc::CollectionExists { exists }),

@@ -209,7 +209,8 @@ impl Peer for PeerApi {
     async fn get_commit(&self, _: Request<GetCommitRequest>) -> Result<Response<GetCommitReply>, Status> {
         let metrics = self.consensus.metrics();
         let reply = if self.consensus.is_leader() {
-            match self.consensus.local_commit().await {
+            // Confirmed with a quorum: the answer is a read index (see `Consensus::read_index`).
+            match self.consensus.confirmed_commit().await {
                 Ok(commit) => GetCommitReply {
                     error: None,
                     commit,

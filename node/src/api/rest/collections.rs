@@ -20,6 +20,7 @@ type ApiResult = Result<Response, ApiError>;
 
 pub async fn list(State(node): State<Arc<Node>>) -> ApiResult {
     let t = Instant::now();
+    node.sync_view().await?;
     let collections: Vec<_> = node
         .collection_names()
         .into_iter()
@@ -40,6 +41,7 @@ pub async fn create(
 
 pub async fn get(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
     let t = Instant::now();
+    node.sync_view().await?;
     Ok(ok(t, node.collection(&name)?.info().await?))
 }
 
@@ -64,6 +66,7 @@ pub async fn delete(
 
 pub async fn exists(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
     let t = Instant::now();
+    node.sync_view().await?;
     Ok(ok(t, json!({"exists": node.collection(&name).is_ok()})))
 }
 
