@@ -41,6 +41,7 @@ run rust 1800 cargo test --release --workspace
 [ -x scripts/check-deploy.sh ] && run deploy 600 scripts/check-deploy.sh
 [ -x scripts/check-charts.sh ] && run charts 600 scripts/check-charts.sh
 [ -x tests/container/run.sh ] && run container 1800 tests/container/run.sh
+[ -x tests/chaos/run.sh ] && run chaos 900 tests/chaos/run.sh
 
 [ "$failed" -gt 0 ] && echo "failed suites: ${failed_names[*]}"
 echo "summary: $passed passed, $failed failed"
