@@ -764,31 +764,10 @@ fn concurrent_writes_converge_and_consistent_reads_resolve_the_same_through_ever
     // commit them once they are back (then recover them from its own replica).
     let leader = peers[0].cluster().unwrap()["raft_info"]["leader"].as_u64().unwrap();
     let survivor = peers.iter().position(|p| p.peer_id() != Some(leader)).unwrap();
-    for (i, p) in peers.iter_mut().enumerate() {
-        if i != survivor {
-            p.kill();
-        }
-    }
     let points: Vec<Value> = (0..10)
         .map(|id| json!({"id": id, "vector": [9.0, 9.0, 9.0, 9.0], "payload": {"writer": "lone"}}))
         .collect();
-    let (status, body) = peers[survivor]
-        .call_within(
-            "PUT",
-            "/collections/rr/points?wait=true",
-            Some(json!({"points": points})),
-            Duration::from_secs(30),
-        )
-        .expect("a write without a quorum must answer");
-    assert!(status >= 400, "a write without a quorum answered {status}: {body}");
-    for (i, p) in peers.iter_mut().enumerate() {
-        if i != survivor {
-            p.respawn();
-        }
-    }
-    for p in peers.iter_mut() {
-        p.wait_ready(Duration::from_secs(30));
-    }
+    write_without_quorum(&mut peers, survivor, "rr", json!({"points": points}));
     let all: Vec<&Peer> = peers.iter().collect();
     eventually(Duration::from_secs(30), "every replica is Active again", || {
         let r = replicas(&all, "rr")?;
@@ -863,29 +842,8 @@ fn anti_entropy_repairs_replicas_that_diverged_without_a_quorum() {
     upsert_range(&peers[0], "ae", 0, 100);
     let leader = peers[0].cluster().unwrap()["raft_info"]["leader"].as_u64().unwrap();
     let survivor = peers.iter().position(|p| p.peer_id() == Some(leader)).unwrap();
-    for (i, p) in peers.iter_mut().enumerate() {
-        if i != survivor {
-            p.kill();
-        }
-    }
     // Refused (no quorum to mark the stopped replicas Dead), but applied on the live replica.
-    let (status, body) = peers[survivor]
-        .call_within(
-            "PUT",
-            "/collections/ae/points?wait=true",
-            Some(points_body(100, 30)),
-            Duration::from_secs(30),
-        )
-        .expect("a write without a quorum must answer, not hang");
-    assert!(status >= 400, "a write without a quorum answered {status}: {body}");
-    for (i, p) in peers.iter_mut().enumerate() {
-        if i != survivor {
-            p.respawn();
-        }
-    }
-    for p in peers.iter_mut() {
-        p.wait_ready(Duration::from_secs(30));
-    }
+    write_without_quorum(&mut peers, survivor, "ae", points_body(100, 30));
     let counts = |peers: &[Peer]| -> Vec<u64> {
         peers
             .iter()
@@ -928,6 +886,34 @@ fn anti_entropy_repairs_replicas_that_diverged_without_a_quorum() {
         let left: u64 = peers.iter().map(|p| metric(p, "anti_entropy_divergent_buckets")).sum();
         (left == 0).then_some(()).ok_or(format!("{left} buckets"))
     });
+}
+
+/// Stops every peer but `survivor`, upserts `body` into `name` through it (refused: there is no
+/// quorum to mark the stopped replicas Dead, yet the live replica applied it), then restarts the
+/// others and waits until every peer is ready.
+fn write_without_quorum(peers: &mut [Peer], survivor: usize, name: &str, body: Value) {
+    for (i, p) in peers.iter_mut().enumerate() {
+        if i != survivor {
+            p.kill();
+        }
+    }
+    let (status, body) = peers[survivor]
+        .call_within(
+            "PUT",
+            &format!("/collections/{name}/points?wait=true"),
+            Some(body),
+            Duration::from_secs(30),
+        )
+        .expect("a write without a quorum must answer, not hang");
+    assert!(status >= 400, "a write without a quorum answered {status}: {body}");
+    for (i, p) in peers.iter_mut().enumerate() {
+        if i != survivor {
+            p.respawn();
+        }
+    }
+    for p in peers.iter_mut() {
+        p.wait_ready(Duration::from_secs(30));
+    }
 }
 
 /// The value of an unlabelled metric on `/metrics` (0 when absent).

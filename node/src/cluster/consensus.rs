@@ -368,17 +368,22 @@ impl Consensus {
             Some((leader, uri)) => {
                 // Bounded well below a Kubernetes probe timeout (1 s by default).
                 let timeout = self.timing.rpc.min(Duration::from_millis(800));
-                let reply = self
-                    .clients
-                    .call(&uri, Some(leader), timeout, |mut c| async move {
-                        c.get_commit(GetCommitRequest {}).await
-                    })
-                    .await?;
-                match reply.error {
-                    Some(e) => Err(from_peer_error(e)),
-                    None => Ok(reply.commit),
-                }
+                self.ask_leader_commit(leader, &uri, timeout).await
             }
+        }
+    }
+
+    /// The leader's answer to `GetCommit`: its commit index, confirmed by a quorum round.
+    async fn ask_leader_commit(&self, leader: PeerId, uri: &str, timeout: Duration) -> Result<u64> {
+        let reply = self
+            .clients
+            .call(uri, Some(leader), timeout, |mut c| async move {
+                c.get_commit(GetCommitRequest {}).await
+            })
+            .await?;
+        match reply.error {
+            Some(e) => Err(from_peer_error(e)),
+            None => Ok(reply.commit),
         }
     }
 
@@ -392,18 +397,7 @@ impl Consensus {
                 "no consensus leader is known: this peer cannot tell whether its view of the cluster is current".into(),
             )),
             Some((leader, _)) if leader == self.id => self.confirmed_commit().await,
-            Some((leader, uri)) => {
-                let reply = self
-                    .clients
-                    .call(&uri, Some(leader), timeout, |mut c| async move {
-                        c.get_commit(GetCommitRequest {}).await
-                    })
-                    .await?;
-                match reply.error {
-                    Some(e) => Err(from_peer_error(e)),
-                    None => Ok(reply.commit),
-                }
-            }
+            Some((leader, uri)) => self.ask_leader_commit(leader, &uri, timeout).await,
         }
     }
 
