@@ -6,6 +6,7 @@
 //! address instead of the pointer-table lookups that made usearch ~3x slower per query than
 //! hnswlib here (docs/benchmarks.md). Searches take no locks; inserts lock one node at a time.
 
+pub mod codec;
 mod graph;
 pub mod kernels;
 mod persist;

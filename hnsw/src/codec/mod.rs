@@ -1,0 +1,35 @@
+//! Vector codes: what a graph record stores in place of the vector, and how distances are
+//! computed on it. `F32` keeps the vector itself; the quantized codes (scalar int8, binary,
+//! product, TurboQuant) keep a few bits per dimension, so the graph's records shrink and its
+//! distances get cheaper, at some accuracy that the caller buys back by rescoring the best
+//! candidates with the original vectors.
+//!
+//! Every code computes the distance of the graph's `Metric` (smaller is nearer), exactly for
+//! `F32`, approximately for the others, so a graph is searched the same way whatever its code.
+
+use crate::kernels::Metric;
+
+/// How vectors are stored in a graph's records.
+pub trait Code: Send + Sync + Sized + 'static {
+    /// A query made ready for scoring against codes (quantized, rotated, lookup tables, ...).
+    type Query: Send + Sync;
+    /// The dimension of the original vectors.
+    fn dim(&self) -> usize;
+    /// The metric whose distance `distance` approximates.
+    fn metric(&self) -> Metric;
+    /// u32 words one code takes in a graph record.
+    fn words(&self) -> usize;
+    /// Writes the code of `v` (`dim()` values, preprocessed as the index expects: normalised
+    /// for cosine) into `out` (`words()` long).
+    fn encode(&self, v: &[f32], out: &mut [u32]);
+    /// Makes `q` ready for `distance`.
+    fn prepare(&self, q: &[f32]) -> Self::Query;
+    /// The metric distance between a prepared query and a code; smaller is nearer.
+    fn distance(&self, q: &Self::Query, code: &[u32]) -> f32;
+    /// The distance between two codes (used while building the graph).
+    fn distance_codes(&self, a: &[u32], b: &[u32]) -> f32;
+    /// The vector a code stands for (exact for `F32`, an approximation otherwise).
+    fn decode(&self, code: &[u32]) -> Vec<f32>;
+    /// Bytes the code's own parameters (ranges, codebooks, rotations) hold in memory.
+    fn params_memory(&self) -> usize;
+}
