@@ -133,6 +133,15 @@ pub struct UploadArgs {
     /// `?wait=` of each upsert.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub wait: bool,
+    /// Qdrant `quantization_config` of the collection, a JSON object sent as given over REST
+    /// (e.g. `{"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}}`,
+    /// `{"binary": {"always_ram": true, "encoding": "one_bit"}}`, `{"product": {"compression": "x16"}}`,
+    /// `{"turbo": {"bits": "bits2"}}`) and converted to the same `QuantizationConfig` over gRPC.
+    #[arg(long, value_name = "JSON")]
+    pub quantization: Option<String>,
+    /// Keep the original vectors on disk (`vectors.on_disk: true`).
+    #[arg(long)]
+    pub on_disk: bool,
     /// Upload into the existing collection instead of deleting and creating it.
     #[arg(long)]
     pub no_recreate: bool,
@@ -149,9 +158,17 @@ pub struct SearchArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub server: ServerArgs,
-    /// hnsw_ef values to sweep (0 = leave `params` out: server default).
+    /// hnsw_ef values to sweep (0 = leave `hnsw_ef` out: server default).
     #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
     pub ef: Vec<usize>,
+    /// `params.quantization` of every query, a JSON object
+    /// (e.g. `{"ignore": false, "rescore": true, "oversampling": 2.0}`).
+    #[arg(long, value_name = "JSON")]
+    pub quantization: Option<String>,
+    /// Oversampling values to sweep (inside each ef): each sets `oversampling` and
+    /// `rescore: true` in `params.quantization` (on top of --quantization). Empty = no sweep.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub oversampling: Vec<f64>,
     /// Closed-loop concurrencies (empty to skip).
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
     pub concurrency: Vec<usize>,

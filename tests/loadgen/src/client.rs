@@ -7,6 +7,7 @@
 
 use crate::grpc::GrpcError;
 use crate::rest::{CollectionInfo, CollectionParams, RestError};
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 
 /// Which protocol qbench speaks to the server.
@@ -24,6 +25,48 @@ impl Transport {
             Transport::Rest => "rest",
             Transport::Grpc => "grpc",
         }
+    }
+}
+
+/// Qdrant's `params.quantization` of a search (`QuantizationSearchParams` over gRPC); unset
+/// fields are left out, so the server applies its defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuantizationSearch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescore: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oversampling: Option<f64>,
+}
+
+impl QuantizationSearch {
+    /// Parses `--quantization` of `qbench search` (`{"ignore":false,"rescore":true,"oversampling":2.0}`).
+    pub fn parse(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// These params with `oversampling` set and rescoring on (a point of the oversampling sweep).
+    pub fn with_oversampling(self, oversampling: f64) -> Self {
+        Self {
+            rescore: Some(true),
+            oversampling: Some(oversampling),
+            ..self
+        }
+    }
+}
+
+/// The `params` of a search: `hnsw_ef` and quantization (both optional; neither = no `params`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QueryParams {
+    pub hnsw_ef: Option<usize>,
+    pub quantization: Option<QuantizationSearch>,
+}
+
+impl QueryParams {
+    pub fn is_empty(&self) -> bool {
+        self.hnsw_ef.is_none() && self.quantization.is_none()
     }
 }
 
@@ -45,7 +88,7 @@ pub trait ServerClient: Clone + Send + Sync + 'static {
     fn endpoint(&self) -> &str;
 
     /// Nearest-neighbour query of `vector` in `collection`: ids only, no payload.
-    fn encode_query(&self, collection: &str, vector: &[f32], limit: usize, hnsw_ef: Option<usize>) -> Self::Query;
+    fn encode_query(&self, collection: &str, vector: &[f32], limit: usize, params: &QueryParams) -> Self::Query;
 
     /// Points `first_id..` with the `dim`-wide rows of `rows` as their vectors.
     fn encode_batch(&self, collection: &str, first_id: u64, rows: &[f32], dim: usize) -> Self::Batch;

@@ -3,7 +3,7 @@
 use crate::baseline::runner::{self, MemoryStats, SweepConfig};
 use crate::baseline::{BuildParams, IndexSpec};
 use crate::cli::{BaselineArgs, Cli, Command, DataArgs, HybridArgs, SearchArgs, ServerArgs, UploadArgs};
-use crate::client::{ServerClient, Transport};
+use crate::client::{QuantizationSearch, QueryParams, ServerClient, Transport};
 use crate::dataset::{self, Dataset, DatasetSpec};
 use crate::gen::LatentMixtureSpec;
 use crate::grpc::{self, GrpcClient};
@@ -114,8 +114,27 @@ fn distance_name(ds: &Dataset) -> &'static str {
     }
 }
 
+/// `--quantization` of `qbench upload`: a JSON object (Qdrant's `quantization_config`).
+fn quantization_config(arg: Option<&str>) -> anyhow::Result<Option<Value>> {
+    let Some(s) = arg else { return Ok(None) };
+    let v: Value = serde_json::from_str(s).with_context(|| format!("--quantization {s}: not JSON"))?;
+    anyhow::ensure!(
+        v.is_object(),
+        "--quantization {s}: expected a JSON object such as {{\"scalar\": {{\"type\": \"int8\"}}}}"
+    );
+    Ok(Some(v))
+}
+
+/// A short name of a `quantization_config` for tables: its method (`scalar`, `binary`, ...).
+fn quantization_name(q: Option<&Value>) -> String {
+    q.and_then(Value::as_object)
+        .and_then(|o| o.keys().next().cloned())
+        .unwrap_or_else(|| "-".into())
+}
+
 fn upload(a: &UploadArgs) -> anyhow::Result<()> {
     let ds = load(&a.data)?;
+    let quantization = quantization_config(a.quantization.as_deref())?;
     let params = CollectionParams {
         dim: ds.base.cols,
         distance: distance_name(&ds).into(),
@@ -125,6 +144,8 @@ fn upload(a: &UploadArgs) -> anyhow::Result<()> {
         replication: a.replication,
         indexing_threshold_kb: a.indexing_threshold_kb,
         default_segment_number: a.default_segment_number,
+        quantization: quantization.clone(),
+        on_disk: a.on_disk,
     };
     let cfg = UploadConfig {
         collection: a.server.collection.clone(),
@@ -149,6 +170,8 @@ fn upload(a: &UploadArgs) -> anyhow::Result<()> {
         table(
             &[
                 "points",
+                "quant",
+                "on_disk",
                 "batch",
                 "conc",
                 "wait",
@@ -159,10 +182,13 @@ fn upload(a: &UploadArgs) -> anyhow::Result<()> {
                 "indexed s",
                 "green s",
                 "srv CPU s",
-                "srv RSS MiB"
+                "srv RSS MiB",
+                "peak MiB"
             ],
             &[vec![
                 r.points.to_string(),
+                quantization_name(quantization.as_ref()),
+                a.on_disk.to_string(),
                 a.batch.to_string(),
                 a.concurrency.to_string(),
                 a.wait.to_string(),
@@ -174,6 +200,7 @@ fn upload(a: &UploadArgs) -> anyhow::Result<()> {
                 opt(r.to_green_s, 2),
                 opt(r.server_total.map(|s| s.cpu_s), 1),
                 opt(r.server_total.map(|s| s.rss_bytes as f64 / 1048576.0), 0),
+                opt(r.server_total.map(|s| s.hwm_bytes as f64 / 1048576.0), 0),
             ]],
         )
     );
@@ -185,7 +212,7 @@ fn upload(a: &UploadArgs) -> anyhow::Result<()> {
                 json!({
                     "m": a.m, "ef_construct": a.ef_construct, "shards": a.shards,
                     "replication": a.replication, "batch": a.batch, "concurrency": a.concurrency,
-                    "wait": a.wait,
+                    "wait": a.wait, "quantization": quantization, "on_disk": a.on_disk,
                 }),
                 serde_json::to_value(&r)?,
             ),
@@ -204,6 +231,7 @@ fn upload(a: &UploadArgs) -> anyhow::Result<()> {
 /// Columns of `search_row`.
 const SEARCH_COLUMNS: &[&str] = &[
     "ef",
+    "os",
     "load",
     "recall@k",
     "QPS",
@@ -214,15 +242,18 @@ const SEARCH_COLUMNS: &[&str] = &[
     "errors",
     "q/srv-CPU-s",
     "srv RSS MiB",
+    "peak MiB",
 ];
 
-fn search_row(ef: usize, r: &RunResult) -> Vec<String> {
+/// One table row of a run at `ef` (0 = server default) and oversampling `os` (None: not swept).
+fn search_row(ef: usize, os: Option<f64>, r: &RunResult) -> Vec<String> {
     let load = match r.shape {
         LoadShape::Closed { concurrency } => format!("c={concurrency}"),
         LoadShape::Open { rate, .. } => format!("r={rate:.0}/s"),
     };
     vec![
         if ef == 0 { "default".into() } else { ef.to_string() },
+        os.map_or_else(|| "-".into(), |o| format!("{o}")),
         load,
         opt(r.recall, 4),
         format!("{:.0}", r.qps),
@@ -233,6 +264,7 @@ fn search_row(ef: usize, r: &RunResult) -> Vec<String> {
         r.errors.to_string(),
         opt(r.q_per_server_cpu_s, 0),
         opt(r.server.map(|s| s.rss_bytes as f64 / 1048576.0), 0),
+        opt(r.server.map(|s| s.hwm_bytes as f64 / 1048576.0), 0),
     ]
 }
 
@@ -275,16 +307,28 @@ fn search_with<C: ServerClient>(
         json_out: a.server.json_out.clone(),
     };
     let ctx = context(&a.server, ds);
+    let base_quant = a
+        .quantization
+        .as_deref()
+        .map(|s| QuantizationSearch::parse(s).with_context(|| format!("--quantization {s}")))
+        .transpose()?;
+    // The oversampling sweep, inside each ef; `None`: the --quantization params as given.
+    let sweep: Vec<Option<f64>> = if a.oversampling.is_empty() {
+        vec![None]
+    } else {
+        a.oversampling.iter().map(|&o| Some(o)).collect()
+    };
     let mut rows = Vec::new();
-    for &ef in &a.ef {
-        let w = Workload::new(
-            c,
-            &a.server.collection,
-            &ds.queries,
-            gt.clone(),
-            a.k,
-            (ef > 0).then_some(ef),
-        );
+    for (&ef, &os) in a.ef.iter().flat_map(|ef| sweep.iter().map(move |os| (ef, os))) {
+        let quantization = match os {
+            Some(o) => Some(base_quant.unwrap_or_default().with_oversampling(o)),
+            None => base_quant,
+        };
+        let params = QueryParams {
+            hnsw_ef: (ef > 0).then_some(ef),
+            quantization,
+        };
+        let w = Workload::new(c, &a.server.collection, &ds.queries, gt.clone(), a.k, &params);
         if a.warmup > 0 {
             rt.block_on(search::closed_loop(c, &w, max_conc, a.warmup, 0, &[]))?;
         }
@@ -304,10 +348,15 @@ fn search_with<C: ServerClient>(
             ))?);
         }
         for r in runs {
-            eprintln!("{}", search_row(ef, &r).join("  "));
-            rows.push(search_row(ef, &r));
+            eprintln!("{}", search_row(ef, os, &r).join("  "));
+            rows.push(search_row(ef, os, &r));
             let record = merge(
-                merge(json!({"kind": "search", "ef": ef, "k": a.k}), ctx.clone()),
+                merge(
+                    json!({
+                        "kind": "search", "ef": ef, "k": a.k, "quantization": quantization, "oversampling": os,
+                    }),
+                    ctx.clone(),
+                ),
                 serde_json::to_value(&r)?,
             );
             reporter.emit(&record)?;
@@ -554,7 +603,7 @@ fn hybrid(a: &HybridArgs) -> anyhow::Result<()> {
                     r.first_error.unwrap_or_default()
                 );
             }
-            let mut row = search_row(a.ef, &r);
+            let mut row = search_row(a.ef, None, &r);
             row.insert(0, shape.name().to_string());
             eprintln!("{}", row.join("  "));
             rows.push(row);

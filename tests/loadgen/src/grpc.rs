@@ -7,16 +7,20 @@
 //! a `Channel` passes every call through a tower `Buffer` task, an extra hand-off per request
 //! that costs the client (which shares the machine with the server) measurable CPU.
 
-use crate::client::{ClientError, ServerClient};
+use crate::client::{ClientError, QueryParams, ServerClient};
 use crate::rest::{CollectionInfo, CollectionParams};
 use qdrant_client::qdrant::collections_client::CollectionsClient;
 use qdrant_client::qdrant::points_client::PointsClient;
 use qdrant_client::qdrant::{
-    point_id, query, vectors, vectors_config, with_payload_selector, CollectionStatus, CreateCollection,
-    DeleteCollection, DenseVector, Distance, GetCollectionInfoRequest, HnswConfigDiff, OptimizersConfigDiff, PointId,
-    PointStruct, Query, QueryPoints, ScoredPoint, SearchParams, UpsertPoints, Vector, VectorInput, VectorParams,
+    binary_quantization_query_encoding, point_id, quantization_config, query, vectors, vectors_config,
+    with_payload_selector, BinaryQuantization, BinaryQuantizationEncoding, BinaryQuantizationQueryEncoding,
+    CollectionStatus, CompressionRatio, CreateCollection, DeleteCollection, DenseVector, Distance,
+    GetCollectionInfoRequest, HnswConfigDiff, Memory, OptimizersConfigDiff, PointId, PointStruct, ProductQuantization,
+    QuantizationConfig, QuantizationSearchParams, QuantizationType, Query, QueryPoints, ScalarQuantization,
+    ScoredPoint, SearchParams, TurboQuantBitSize, TurboQuantization, UpsertPoints, Vector, VectorInput, VectorParams,
     Vectors, VectorsConfig, WithPayloadSelector,
 };
+use serde::Deserialize;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,6 +58,8 @@ pub enum GrpcError {
     MissingId,
     #[error("distance {0:?} has no gRPC equivalent")]
     Distance(String),
+    #[error("quantization_config {json}: {reason}")]
+    Quantization { json: String, reason: String },
 }
 
 /// The gRPC URL on the same host as `rest_url`, port 6334 (`http://h:6333/x` -> `http://h:6334`).
@@ -172,14 +178,213 @@ impl GrpcClient {
     }
 }
 
+// Qdrant's REST spelling of `quantization_config`, read strictly (an unknown field is an error
+// rather than a setting silently lost on the way to gRPC).
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum QuantJson {
+    Scalar(ScalarJson),
+    Binary(BinaryJson),
+    Product(ProductJson),
+    Turbo(TurboJson),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScalarJson {
+    r#type: ScalarTypeJson,
+    #[serde(default)]
+    quantile: Option<f32>,
+    #[serde(default)]
+    always_ram: Option<bool>,
+    #[serde(default)]
+    memory: Option<MemoryJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ScalarTypeJson {
+    Int8,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BinaryJson {
+    #[serde(default)]
+    always_ram: Option<bool>,
+    #[serde(default)]
+    encoding: Option<BinaryEncodingJson>,
+    #[serde(default)]
+    query_encoding: Option<QueryEncodingJson>,
+    #[serde(default)]
+    memory: Option<MemoryJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum BinaryEncodingJson {
+    OneBit,
+    TwoBits,
+    OneAndHalfBits,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum QueryEncodingJson {
+    Default,
+    Binary,
+    Scalar4bits,
+    Scalar8bits,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductJson {
+    compression: CompressionJson,
+    #[serde(default)]
+    always_ram: Option<bool>,
+    #[serde(default)]
+    memory: Option<MemoryJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CompressionJson {
+    X4,
+    X8,
+    X16,
+    X32,
+    X64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TurboJson {
+    #[serde(default)]
+    always_ram: Option<bool>,
+    #[serde(default)]
+    bits: Option<TurboBitsJson>,
+    #[serde(default)]
+    memory: Option<MemoryJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TurboBitsJson {
+    Bits1,
+    #[serde(rename = "bits1_5")]
+    Bits15,
+    Bits2,
+    Bits4,
+    Bits8,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum MemoryJson {
+    Cold,
+    Cached,
+    Pinned,
+}
+
+fn memory(m: Option<MemoryJson>) -> Option<i32> {
+    m.map(|m| {
+        match m {
+            MemoryJson::Cold => Memory::Cold,
+            MemoryJson::Cached => Memory::Cached,
+            MemoryJson::Pinned => Memory::Pinned,
+        }
+        .into()
+    })
+}
+
+/// The gRPC `QuantizationConfig` of a REST `quantization_config` object: scalar, binary,
+/// product and turbo (`TurboQuantization`, present in qdrant-client 1.20). `always_ram` is
+/// carried in the deprecated field that Qdrant 1.19 reads, `memory` in its own.
+#[allow(deprecated)]
+pub fn quantization_from_json(json: &serde_json::Value) -> Result<QuantizationConfig, GrpcError> {
+    let q: QuantJson = serde_json::from_value(json.clone()).map_err(|e| GrpcError::Quantization {
+        json: json.to_string(),
+        reason: e.to_string(),
+    })?;
+    let method = match q {
+        QuantJson::Scalar(s) => quantization_config::Quantization::Scalar(ScalarQuantization {
+            r#type: match s.r#type {
+                ScalarTypeJson::Int8 => QuantizationType::Int8.into(),
+            },
+            quantile: s.quantile,
+            always_ram: s.always_ram,
+            memory: memory(s.memory),
+        }),
+        QuantJson::Binary(b) => quantization_config::Quantization::Binary(BinaryQuantization {
+            always_ram: b.always_ram,
+            encoding: b.encoding.map(|e| {
+                match e {
+                    BinaryEncodingJson::OneBit => BinaryQuantizationEncoding::OneBit,
+                    BinaryEncodingJson::TwoBits => BinaryQuantizationEncoding::TwoBits,
+                    BinaryEncodingJson::OneAndHalfBits => BinaryQuantizationEncoding::OneAndHalfBits,
+                }
+                .into()
+            }),
+            query_encoding: b.query_encoding.map(|e| {
+                use binary_quantization_query_encoding::Setting;
+                let setting = match e {
+                    QueryEncodingJson::Default => Setting::Default,
+                    QueryEncodingJson::Binary => Setting::Binary,
+                    QueryEncodingJson::Scalar4bits => Setting::Scalar4Bits,
+                    QueryEncodingJson::Scalar8bits => Setting::Scalar8Bits,
+                };
+                BinaryQuantizationQueryEncoding {
+                    variant: Some(binary_quantization_query_encoding::Variant::Setting(setting.into())),
+                }
+            }),
+            memory: memory(b.memory),
+        }),
+        QuantJson::Product(p) => quantization_config::Quantization::Product(ProductQuantization {
+            compression: match p.compression {
+                CompressionJson::X4 => CompressionRatio::X4,
+                CompressionJson::X8 => CompressionRatio::X8,
+                CompressionJson::X16 => CompressionRatio::X16,
+                CompressionJson::X32 => CompressionRatio::X32,
+                CompressionJson::X64 => CompressionRatio::X64,
+            }
+            .into(),
+            always_ram: p.always_ram,
+            memory: memory(p.memory),
+        }),
+        QuantJson::Turbo(t) => quantization_config::Quantization::Turboquant(TurboQuantization {
+            always_ram: t.always_ram,
+            bits: t.bits.map(|b| {
+                match b {
+                    TurboBitsJson::Bits1 => TurboQuantBitSize::Bits1,
+                    TurboBitsJson::Bits15 => TurboQuantBitSize::Bits15,
+                    TurboBitsJson::Bits2 => TurboQuantBitSize::Bits2,
+                    TurboBitsJson::Bits4 => TurboQuantBitSize::Bits4,
+                    TurboBitsJson::Bits8 => TurboQuantBitSize::Bits8,
+                }
+                .into()
+            }),
+            memory: memory(t.memory),
+        }),
+    };
+    Ok(QuantizationConfig {
+        quantization: Some(method),
+    })
+}
+
 /// `CreateCollection` with the same settings as the REST body of [`CollectionParams::body`].
 pub fn create_request(name: &str, p: &CollectionParams) -> Result<CreateCollection, GrpcError> {
     let distance = Distance::from_str_name(&p.distance).ok_or_else(|| GrpcError::Distance(p.distance.clone()))?;
+    // `on_disk` is deprecated in favour of `memory`, but it is the field Qdrant 1.19 reads.
+    #[allow(deprecated)]
     let params = VectorParams {
         size: p.dim as u64,
         distance: distance.into(),
+        on_disk: p.on_disk.then_some(true),
         ..Default::default()
     };
+    let quantization = p.quantization.as_ref().map(quantization_from_json).transpose()?;
     let optimizers =
         (p.indexing_threshold_kb.is_some() || p.default_segment_number.is_some()).then(|| OptimizersConfigDiff {
             indexing_threshold: p.indexing_threshold_kb,
@@ -197,6 +402,7 @@ pub fn create_request(name: &str, p: &CollectionParams) -> Result<CreateCollecti
             ..Default::default()
         }),
         optimizers_config: optimizers,
+        quantization_config: quantization,
         shard_number: Some(p.shards),
         replication_factor: Some(p.replication),
         ..Default::default()
@@ -204,15 +410,20 @@ pub fn create_request(name: &str, p: &CollectionParams) -> Result<CreateCollecti
 }
 
 /// `QueryPoints` equal to the REST `points/query` body of [`crate::rest::query_body`].
-pub fn query_request(collection: &str, vector: &[f32], limit: usize, hnsw_ef: Option<usize>) -> QueryPoints {
+pub fn query_request(collection: &str, vector: &[f32], limit: usize, params: &QueryParams) -> QueryPoints {
     QueryPoints {
         collection_name: collection.to_string(),
         query: Some(Query {
             variant: Some(query::Variant::Nearest(VectorInput::new_dense(vector.to_vec()))),
         }),
         limit: Some(limit as u64),
-        params: hnsw_ef.map(|ef| SearchParams {
-            hnsw_ef: Some(ef as u64),
+        params: (!params.is_empty()).then(|| SearchParams {
+            hnsw_ef: params.hnsw_ef.map(|ef| ef as u64),
+            quantization: params.quantization.map(|q| QuantizationSearchParams {
+                ignore: q.ignore,
+                rescore: q.rescore,
+                oversampling: q.oversampling,
+            }),
             ..Default::default()
         }),
         with_payload: Some(WithPayloadSelector {
@@ -280,8 +491,8 @@ impl ServerClient for GrpcClient {
         &self.url
     }
 
-    fn encode_query(&self, collection: &str, vector: &[f32], limit: usize, hnsw_ef: Option<usize>) -> QueryPoints {
-        query_request(collection, vector, limit, hnsw_ef)
+    fn encode_query(&self, collection: &str, vector: &[f32], limit: usize, params: &QueryParams) -> QueryPoints {
+        query_request(collection, vector, limit, params)
     }
 
     fn encode_batch(&self, collection: &str, first_id: u64, rows: &[f32], dim: usize) -> UpsertPoints {
@@ -365,6 +576,15 @@ mod tests {
             replication: 1,
             indexing_threshold_kb: None,
             default_segment_number: None,
+            quantization: None,
+            on_disk: false,
+        }
+    }
+
+    fn ef(hnsw_ef: Option<usize>) -> QueryParams {
+        QueryParams {
+            hnsw_ef,
+            quantization: None,
         }
     }
 
@@ -383,7 +603,7 @@ mod tests {
 
     #[test]
     fn query_matches_the_rest_body() {
-        let q = query_request("c", &[0.5, -1.0], 10, Some(64));
+        let q = query_request("c", &[0.5, -1.0], 10, &ef(Some(64)));
         assert_eq!(q.collection_name, "c");
         assert_eq!(q.limit, Some(10));
         assert_eq!(q.params.as_ref().and_then(|p| p.hnsw_ef), Some(64));
@@ -398,7 +618,95 @@ mod tests {
             q.with_payload.and_then(|w| w.selector_options),
             Some(with_payload_selector::SelectorOptions::Enable(false))
         );
-        assert!(query_request("c", &[1.0], 3, None).params.is_none());
+        assert!(query_request("c", &[1.0], 3, &ef(None)).params.is_none());
+    }
+
+    #[test]
+    fn query_carries_quantization_params() {
+        let p = QueryParams {
+            hnsw_ef: None,
+            quantization: Some(
+                crate::client::QuantizationSearch {
+                    ignore: Some(false),
+                    ..Default::default()
+                }
+                .with_oversampling(2.0),
+            ),
+        };
+        let sp = query_request("c", &[1.0], 3, &p).params.expect("params");
+        assert_eq!(sp.hnsw_ef, None);
+        assert_eq!(
+            sp.quantization,
+            Some(QuantizationSearchParams {
+                ignore: Some(false),
+                rescore: Some(true),
+                oversampling: Some(2.0),
+            })
+        );
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn quantization_json_to_grpc() {
+        use quantization_config::Quantization as Q;
+        let conv = |s: &str| {
+            quantization_from_json(&serde_json::from_str(s).expect("json")).map(|q| q.quantization.expect("method"))
+        };
+        let Q::Scalar(s) =
+            conv(r#"{"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}}"#).expect("scalar")
+        else {
+            panic!("not scalar");
+        };
+        assert_eq!(
+            (s.r#type, s.quantile, s.always_ram, s.memory),
+            (QuantizationType::Int8 as i32, Some(0.99), Some(true), None)
+        );
+        let Q::Binary(b) = conv(r#"{"binary": {"always_ram": true, "encoding": "one_bit"}}"#).expect("binary") else {
+            panic!("not binary");
+        };
+        assert_eq!(
+            (b.always_ram, b.encoding, b.query_encoding),
+            (Some(true), Some(BinaryQuantizationEncoding::OneBit as i32), None)
+        );
+        let Q::Binary(b) =
+            conv(r#"{"binary": {"encoding": "one_and_half_bits", "query_encoding": "scalar8bits"}}"#).expect("binary")
+        else {
+            panic!("not binary");
+        };
+        assert_eq!(b.encoding, Some(BinaryQuantizationEncoding::OneAndHalfBits as i32));
+        assert_eq!(
+            b.query_encoding.and_then(|e| e.variant),
+            Some(binary_quantization_query_encoding::Variant::Setting(
+                binary_quantization_query_encoding::Setting::Scalar8Bits as i32
+            ))
+        );
+        let Q::Product(p) = conv(r#"{"product": {"compression": "x16"}}"#).expect("product") else {
+            panic!("not product");
+        };
+        assert_eq!((p.compression, p.always_ram), (CompressionRatio::X16 as i32, None));
+        let Q::Turboquant(t) = conv(r#"{"turbo": {"bits": "bits2", "memory": "pinned"}}"#).expect("turbo") else {
+            panic!("not turbo");
+        };
+        assert_eq!(
+            (t.bits, t.memory),
+            (Some(TurboQuantBitSize::Bits2 as i32), Some(Memory::Pinned as i32))
+        );
+        let Q::Turboquant(t) = conv(r#"{"turbo": {"bits": "bits1_5"}}"#).expect("turbo") else {
+            panic!("not turbo");
+        };
+        assert_eq!(t.bits, Some(TurboQuantBitSize::Bits15 as i32));
+        for bad in [
+            r#"{"scalar": {"type": "int4"}}"#,
+            r#"{"scalar": {"type": "int8", "quantil": 0.9}}"#,
+            r#"{"product": {}}"#,
+            r#"{"lattice": {}}"#,
+            r#"{"scalar": {"type": "int8"}, "binary": {}}"#,
+        ] {
+            assert!(
+                matches!(conv(bad), Err(GrpcError::Quantization { .. })),
+                "{bad} accepted"
+            );
+        }
     }
 
     #[test]
@@ -443,6 +751,22 @@ mod tests {
         p.distance = "Euclid".into();
         let c = create_request("c", &p).expect("request");
         assert_eq!(c.optimizers_config.and_then(|o| o.indexing_threshold), Some(1));
+        assert!(c.quantization_config.is_none());
+        p.quantization = Some(serde_json::json!({"binary": {"always_ram": true}}));
+        p.on_disk = true;
+        let c = create_request("c", &p).expect("request");
+        assert!(matches!(
+            c.quantization_config.and_then(|q| q.quantization),
+            Some(quantization_config::Quantization::Binary(_))
+        ));
+        let Some(vectors_config::Config::Params(v)) = c.vectors_config.and_then(|v| v.config) else {
+            panic!("no vector params");
+        };
+        #[allow(deprecated)]
+        let on_disk = v.on_disk;
+        assert_eq!(on_disk, Some(true));
+        p.quantization = None;
+        p.on_disk = false;
         p.distance = "L7".into();
         assert!(matches!(create_request("c", &p), Err(GrpcError::Distance(_))));
     }

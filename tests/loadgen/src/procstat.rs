@@ -11,12 +11,16 @@ pub enum ProcError {
     Format(PathBuf),
 }
 
-/// One sample of a process: user+system CPU seconds and resident memory.
+/// One sample of a process: user+system CPU seconds and resident memory (`VmRSS`, its peak
+/// `VmHWM`, and the anonymous and file-backed parts of `VmRSS`: `RssAnon`, `RssFile`; a file
+/// the server maps, e.g. on-disk vectors, counts in `RssFile` while its pages are resident).
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct ProcSample {
     pub cpu_s: f64,
     pub rss_bytes: u64,
     pub hwm_bytes: u64,
+    pub rss_anon_bytes: u64,
+    pub rss_file_bytes: u64,
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -66,6 +70,8 @@ pub fn sample(pid: &str) -> Result<ProcSample, ProcError> {
         cpu_s: ticks as f64 / clock_ticks_per_second(),
         rss_bytes,
         hwm_bytes,
+        rss_anon_bytes: parse_status_kb(&status, "RssAnon").unwrap_or(0),
+        rss_file_bytes: parse_status_kb(&status, "RssFile").unwrap_or(0),
     })
 }
 
@@ -80,6 +86,8 @@ pub fn sample_all(pids: &[u32]) -> Result<Option<ProcSample>, ProcError> {
         total.cpu_s += s.cpu_s;
         total.rss_bytes += s.rss_bytes;
         total.hwm_bytes += s.hwm_bytes;
+        total.rss_anon_bytes += s.rss_anon_bytes;
+        total.rss_file_bytes += s.rss_file_bytes;
     }
     Ok(Some(total))
 }
@@ -104,12 +112,15 @@ pub fn thread_cpu_seconds() -> f64 {
     clock_seconds(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
-/// Server usage over an interval: CPU delta and the memory at its end.
+/// Server usage over an interval: CPU delta and the memory at its end (`rss_bytes` = VmRSS
+/// sampled after the interval, `hwm_bytes` = VmHWM, the peak since the process started).
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct ServerUsage {
     pub cpu_s: f64,
     pub rss_bytes: u64,
     pub hwm_bytes: u64,
+    pub rss_anon_bytes: u64,
+    pub rss_file_bytes: u64,
 }
 
 pub fn usage_between(before: Option<ProcSample>, after: Option<ProcSample>) -> Option<ServerUsage> {
@@ -118,6 +129,8 @@ pub fn usage_between(before: Option<ProcSample>, after: Option<ProcSample>) -> O
             cpu_s: a.cpu_s - b.cpu_s,
             rss_bytes: a.rss_bytes,
             hwm_bytes: a.hwm_bytes,
+            rss_anon_bytes: a.rss_anon_bytes,
+            rss_file_bytes: a.rss_file_bytes,
         }),
         _ => None,
     }
@@ -136,8 +149,10 @@ mod tests {
 
     #[test]
     fn parses_status_fields() {
-        let status = "Name:\tqdrant\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
+        let status = "Name:\tqdrant\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nRssAnon:\t  1000 kB\nRssFile:\t    24 kB\n";
         assert_eq!(parse_status_kb(status, "VmRSS"), Some(1024 * 1024));
+        assert_eq!(parse_status_kb(status, "RssAnon"), Some(1000 * 1024));
+        assert_eq!(parse_status_kb(status, "RssFile"), Some(24 * 1024));
         assert_eq!(parse_status_kb(status, "VmHWM"), Some(2048 * 1024));
         assert_eq!(parse_status_kb(status, "VmSwap"), None);
     }
@@ -146,6 +161,8 @@ mod tests {
     fn samples_self() {
         let s = sample("self").expect("sample self");
         assert!(s.rss_bytes > 0);
+        assert!(s.hwm_bytes >= s.rss_bytes);
+        assert!(s.rss_anon_bytes + s.rss_file_bytes <= s.rss_bytes);
         let t0 = process_cpu_seconds();
         let mut x = 0u64;
         for i in 0..2_000_000u64 {

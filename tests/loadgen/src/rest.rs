@@ -1,7 +1,7 @@
 //! A minimal Qdrant REST client: only the calls the benchmark needs (`ServerClient`), Qdrant's JSON shapes.
 //! One `reqwest::Client` (a keep-alive connection pool) is shared by all workers.
 
-use crate::client::{ClientError, ServerClient};
+use crate::client::{ClientError, QuantizationSearch, QueryParams, ServerClient};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -41,6 +41,11 @@ pub struct CollectionParams {
     pub replication: u32,
     pub indexing_threshold_kb: Option<u64>,
     pub default_segment_number: Option<u64>,
+    /// Qdrant's `quantization_config` (a JSON object such as `{"scalar": {"type": "int8"}}`),
+    /// sent as given.
+    pub quantization: Option<serde_json::Value>,
+    /// `vectors.on_disk`: the original vectors are kept on disk.
+    pub on_disk: bool,
 }
 
 impl CollectionParams {
@@ -60,6 +65,12 @@ impl CollectionParams {
         }
         if !opt.is_empty() {
             body["optimizers_config"] = serde_json::Value::Object(opt);
+        }
+        if let Some(q) = &self.quantization {
+            body["quantization_config"] = q.clone();
+        }
+        if self.on_disk {
+            body["vectors"]["on_disk"] = true.into();
         }
         body
     }
@@ -124,10 +135,13 @@ pub fn upsert_body(first_id: u64, rows: &[f32], dim: usize) -> Bytes {
 }
 
 /// JSON body of `POST /collections/{c}/points/query`.
-pub fn query_body(vector: &[f32], limit: usize, hnsw_ef: Option<usize>) -> Bytes {
+pub fn query_body(vector: &[f32], limit: usize, params: &QueryParams) -> Bytes {
     #[derive(Serialize)]
     struct Params {
-        hnsw_ef: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hnsw_ef: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        quantization: Option<QuantizationSearch>,
     }
     #[derive(Serialize)]
     struct Body<'a> {
@@ -140,7 +154,10 @@ pub fn query_body(vector: &[f32], limit: usize, hnsw_ef: Option<usize>) -> Bytes
     let body = Body {
         query: vector,
         limit,
-        params: hnsw_ef.map(|hnsw_ef| Params { hnsw_ef }),
+        params: (!params.is_empty()).then_some(Params {
+            hnsw_ef: params.hnsw_ef,
+            quantization: params.quantization,
+        }),
         with_payload: false,
     };
     Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
@@ -236,8 +253,8 @@ impl ServerClient for QdrantClient {
         &self.base
     }
 
-    fn encode_query(&self, _collection: &str, vector: &[f32], limit: usize, hnsw_ef: Option<usize>) -> Bytes {
-        query_body(vector, limit, hnsw_ef)
+    fn encode_query(&self, _collection: &str, vector: &[f32], limit: usize, params: &QueryParams) -> Bytes {
+        query_body(vector, limit, params)
     }
 
     fn encode_batch(&self, _collection: &str, first_id: u64, rows: &[f32], dim: usize) -> Bytes {
@@ -287,14 +304,43 @@ mod tests {
 
     #[test]
     fn query_body_shape() {
-        let b = query_body(&[0.5, -1.0], 10, Some(64));
+        let ef = |hnsw_ef| QueryParams {
+            hnsw_ef,
+            quantization: None,
+        };
+        let b = query_body(&[0.5, -1.0], 10, &ef(Some(64)));
         let v: serde_json::Value = serde_json::from_slice(&b).expect("json");
         assert_eq!(
             v,
             serde_json::json!({"query": [0.5, -1.0], "limit": 10, "params": {"hnsw_ef": 64}, "with_payload": false})
         );
-        let v: serde_json::Value = serde_json::from_slice(&query_body(&[1.0], 3, None)).expect("json");
+        let v: serde_json::Value = serde_json::from_slice(&query_body(&[1.0], 3, &ef(None))).expect("json");
         assert!(v.get("params").is_none());
+    }
+
+    #[test]
+    fn query_body_carries_quantization_params() {
+        let q = QuantizationSearch::parse(r#"{"ignore": false, "rescore": true, "oversampling": 2.0}"#).expect("parse");
+        let p = QueryParams {
+            hnsw_ef: Some(64),
+            quantization: Some(q),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&query_body(&[1.0], 3, &p)).expect("json");
+        assert_eq!(
+            v["params"],
+            serde_json::json!({"hnsw_ef": 64, "quantization": {"ignore": false, "rescore": true, "oversampling": 2.0}})
+        );
+        // Without hnsw_ef, and the oversampling sweep turns rescoring on.
+        let p = QueryParams {
+            hnsw_ef: None,
+            quantization: Some(QuantizationSearch::default().with_oversampling(4.0)),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&query_body(&[1.0], 3, &p)).expect("json");
+        assert_eq!(
+            v["params"],
+            serde_json::json!({"quantization": {"rescore": true, "oversampling": 4.0}})
+        );
+        assert!(QuantizationSearch::parse(r#"{"oversample": 2}"#).is_err());
     }
 
     #[test]
@@ -327,13 +373,26 @@ mod tests {
             replication: 1,
             indexing_threshold_kb: None,
             default_segment_number: None,
+            quantization: None,
+            on_disk: false,
         };
         assert!(p.body().get("optimizers_config").is_none());
+        assert!(p.body().get("quantization_config").is_none());
+        assert!(p.body()["vectors"].get("on_disk").is_none());
         p.indexing_threshold_kb = Some(1);
         let b = p.body();
         assert_eq!(b["optimizers_config"]["indexing_threshold"], 1);
         assert_eq!(b["shard_number"], 3);
         assert_eq!(b["hnsw_config"]["m"], 16);
+        let q = serde_json::json!({"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}});
+        p.quantization = Some(q.clone());
+        p.on_disk = true;
+        let b = p.body();
+        assert_eq!(b["quantization_config"], q);
+        assert_eq!(
+            b["vectors"],
+            serde_json::json!({"size": 128, "distance": "Euclid", "on_disk": true})
+        );
     }
 
     #[test]

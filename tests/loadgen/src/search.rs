@@ -5,7 +5,7 @@
 //! server cannot hide its queueing delay (no coordinated omission). The time between the
 //! schedule and the actual send is reported separately as `dispatch_lag`.
 
-use crate::client::{ClientError, ServerClient};
+use crate::client::{ClientError, QueryParams, ServerClient};
 use crate::procstat::{self, ServerUsage};
 use crate::stats::{recall_at_k, LatencyHist, LatencySummary, Mean};
 use crate::vecio::Matrix;
@@ -41,10 +41,10 @@ impl<C: ServerClient> Workload<C> {
         queries: &Matrix<f32>,
         gt: Arc<Matrix<u32>>,
         k: usize,
-        ef: Option<usize>,
+        params: &QueryParams,
     ) -> Self {
         let bodies = (0..queries.rows)
-            .map(|i| client.encode_query(collection, queries.row(i), k, ef))
+            .map(|i| client.encode_query(collection, queries.row(i), k, params))
             .collect();
         Self {
             collection: collection.to_string(),
