@@ -33,3 +33,11 @@ pub trait Code: Send + Sync + Sized + 'static {
     /// Bytes the code's own parameters (ranges, codebooks, rotations) hold in memory.
     fn params_memory(&self) -> usize;
 }
+
+mod any;
+pub mod binary;
+pub mod f32;
+pub mod scalar;
+
+pub(crate) use any::{with_code, AnyCode};
+pub use any::{BinaryEncoding, BinaryQueryEncoding, Compression, Quantization, StoredCode, TurboBits};
