@@ -456,6 +456,13 @@ impl Hnsw {
             if let Some(best) = sorted.first() {
                 cur = *best;
             }
+            if !C::QUERY_IS_CODE {
+                let new = self.code_words(id);
+                for s in &mut sorted {
+                    s.d = code.distance_codes(new, self.code_words(s.id));
+                }
+                sorted.sort_unstable();
+            }
             let chosen = self.select(code, &sorted, self.params.m);
             {
                 let _own = self.locks[id as usize].lock();

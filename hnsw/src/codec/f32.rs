@@ -31,6 +31,7 @@ impl F32Code {
 
 impl Code for F32Code {
     type Query = Vec<f32>;
+    const QUERY_IS_CODE: bool = true;
 
     fn dim(&self) -> usize {
         self.dim

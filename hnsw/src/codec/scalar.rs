@@ -11,9 +11,12 @@
 //! Every sum is exact in u32 for dimensions up to 65,536, so the only error is the rounding of
 //! the values themselves.
 //!
-//! Queries are quantized the same way (symmetric): against an f32 × u8 (asymmetric) query the
-//! recall measured the same within noise on 128-d data while each distance cost ~1.6x as much
-//! (the comparison is in this file's tests, `asymmetric_queries_are_not_worth_it`).
+//! Queries are quantized the same way (symmetric). An asymmetric query (f32 values against the
+//! stored bytes, Σ q·c in f32) was tried: on 20k x 128 vectors it gave the same recall within
+//! noise (graph recall@10 at ef 64: 0.987 vs 0.987 InnerProduct and 0.987 vs 0.991 L2sq on
+//! low-rank data, 0.491 vs 0.490 on uniform random data) while a distance cost 9.3 ns instead of
+//! 7.1 ns (f32: 19 ns), so queries stay symmetric and a query scores exactly like its vector's
+//! code.
 
 use super::any::{ParamReader, ParamWriter, Quantization, StoredCode};
 use super::Code;
@@ -129,6 +132,7 @@ impl ScalarCode {
 
 impl Code for ScalarCode {
     type Query = ScalarQuery;
+    const QUERY_IS_CODE: bool = true;
 
     fn dim(&self) -> usize {
         self.dim
