@@ -305,7 +305,89 @@ mod tests {
         broken[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         std::fs::write(&path, &broken).unwrap();
         assert!(matches!(Hnsw::load(&path, 0), Err(Error::Format(_))));
+        // The same damage under a matching checksum is caught by the link checks.
+        let n = broken.len() - 8;
+        let sum = fnv(&broken[..n]);
+        broken[n..].copy_from_slice(&sum.to_le_bytes());
+        std::fs::write(&path, &broken).unwrap();
+        match Hnsw::load(&path, 0) {
+            Err(Error::Format(what)) => assert!(what.contains("broken link list"), "{what}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        // Any flipped bit, in a vector too, fails the checksum.
+        for at in [30, bytes.len() / 2, bytes.len() - 9] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x10;
+            std::fs::write(&path, &flipped).unwrap();
+            assert!(matches!(Hnsw::load(&path, 0), Err(Error::Format(_))), "byte {at}");
+        }
         std::fs::write(&path, b"nonsense").unwrap();
         assert!(Hnsw::load(&path, 0).is_err());
+    }
+
+    fn fnv(bytes: &[u8]) -> u64 {
+        let mut c = Checksum::new(());
+        c.add(bytes);
+        c.hash
+    }
+
+    /// Writes `index` (an f32 graph) in the version-1 format: no code block, no checksum.
+    fn save_v1(index: &Hnsw, path: &Path) {
+        let mut w = BufWriter::new(std::fs::File::create(path).unwrap());
+        let p = index.params;
+        w.write_all(MAGIC_V1).unwrap();
+        for v in [p.dim, p.m, p.ef_construct] {
+            put_u32(&mut w, v as u32).unwrap();
+        }
+        w.write_all(&[p.metric.code()]).unwrap();
+        index.write_nodes(&mut w).unwrap();
+        w.flush().unwrap();
+    }
+
+    #[test]
+    fn version_1_files_load_as_f32_graphs() {
+        let params = Params {
+            dim: 12,
+            m: 6,
+            ef_construct: 40,
+            metric: Metric::L2sq,
+        };
+        let index = Hnsw::new(params, 300).unwrap();
+        let data: Vec<Vec<f32>> = (0..300)
+            .map(|i| (0..12).map(|j| ((i * 31 + j * 17) % 97) as f32 / 97.0).collect())
+            .collect();
+        for (i, v) in data.iter().enumerate() {
+            index.add(i as u32, v).unwrap();
+        }
+        index.remove(5);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.hnsw");
+        save_v1(&index, &path);
+        let loaded = Hnsw::load(&path, 10).unwrap();
+        assert_eq!(loaded.quantization(), None);
+        assert_eq!((loaded.params(), loaded.len(), loaded.tombstones()), (params, 299, 1));
+        assert_eq!(loaded.get(7).unwrap(), data[7]);
+        assert!(loaded.holds(7, &data[7]));
+        for q in data.iter().step_by(15) {
+            assert_eq!(
+                loaded.search(q, 5, 32, None).unwrap(),
+                index.search(q, 5, 32, None).unwrap()
+            );
+        }
+        // Saved again, it is a version-2 file with the same answers.
+        let v2 = dir.path().join("v2.hnsw");
+        loaded.save(&v2).unwrap();
+        assert_eq!(&std::fs::read(&v2).unwrap()[..8], MAGIC);
+        let again = Hnsw::load(&v2, 0).unwrap();
+        assert_eq!(
+            again.search(&data[3], 5, 32, None).unwrap(),
+            index.search(&data[3], 5, 32, None).unwrap()
+        );
+        // Damage to a version-1 file (no checksum) is still caught by the structure checks.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = 8 + 13 + 4 + 8 + 4 + 2 + 4;
+        bytes[at..at + 4].copy_from_slice(&1_000_000u32.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(Hnsw::load(&path, 0), Err(Error::Format(_))));
     }
 }

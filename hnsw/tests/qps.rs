@@ -124,8 +124,9 @@ fn measure(index: &Hnsw, data: &[Vec<f32>], queries: &[Vec<f32>], truth: &[Vec<u
     for (q, want) in queries.iter().zip(truth) {
         let got = index.search(q, 10, ef, None).unwrap();
         straight += got.iter().filter(|(k, _)| want.contains(k)).count();
+        let over: usize = std::env::var("QOVER").map_or(4, |v| v.parse().unwrap());
         let mut wide: Vec<(f32, u32)> = index
-            .search(q, 40, ef, None)
+            .search(q, 10 * over, ef, None)
             .unwrap()
             .into_iter()
             .map(|(k, _)| (kernel(q, &data[k as usize]), k))

@@ -269,6 +269,65 @@ impl BinaryCode {
         }
     }
 
+    /// A B-bit query's levels (0..=top) at the code's bit positions.
+    fn query_levels(&self, q: &[f32], top: u32) -> Vec<u32> {
+        if self.metric == Metric::InnerProduct || self.encoding == BinaryEncoding::OneBit {
+            // As Qdrant: the extended query over [-max |q|, max |q|], so the score is an
+            // agreement-weighted dot product.
+            let ext = self.extended(q);
+            let max = ext.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let delta = 2.0 * max / top as f32;
+            return ext
+                .iter()
+                .map(|&x| {
+                    if delta > f32::EPSILON {
+                        (((x + max) / delta).round() as u32).min(top)
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+        }
+        self.thermometer(q)
+            .into_iter()
+            .map(|a| (a * top as f32).round() as u32)
+            .collect()
+    }
+
+    /// For L2sq and L1 with two levels of bits: the query's place u in level units (0, 1, 2
+    /// at z = -4/3, 0, 4/3, so the thresholds ±2/3 fall at 0.5 and 1.5) written as thermometer
+    /// fractions, clamp(u, 0, 1) for b1 and clamp(u - 1, 0, 1) for b2 (the max of a pair for
+    /// one and a half bits). Scored against stored bits this is exactly Σ |u - level|, a
+    /// distance, where the dot-product scoring would favour long vectors.
+    fn thermometer(&self, q: &[f32]) -> Vec<f32> {
+        let u: Vec<f32> = q
+            .iter()
+            .zip(&self.stats)
+            .map(|(&x, s)| {
+                if s.sd < f32::EPSILON {
+                    // The sign fallback of `levels`: b1 only.
+                    if x > 0.0 {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                } else {
+                    (1.0 + 0.75 * (x - s.mean) / s.sd).clamp(0.0, 2.0)
+                }
+            })
+            .collect();
+        let mut ext: Vec<f32> = u.iter().map(|u| u.min(1.0)).collect();
+        let high = |u: f32| (u - 1.0).max(0.0);
+        match self.encoding {
+            BinaryEncoding::OneBit => {}
+            BinaryEncoding::TwoBits => ext.extend(u.iter().map(|&u| high(u))),
+            BinaryEncoding::OneAndHalfBits => {
+                ext.extend(u.chunks(2).map(|p| p.iter().map(|&u| high(u)).fold(0.0, f32::max)))
+            }
+        }
+        ext
+    }
+
     /// The query's values at the code's bit positions.
     fn extended(&self, q: &[f32]) -> Vec<f32> {
         let mut ext = q.to_vec();
@@ -314,16 +373,8 @@ impl Code for BinaryCode {
         }
         let b = self.query_bits as usize;
         let top = (1u32 << b) - 1;
-        let ext = self.extended(q);
-        let max = ext.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let delta = 2.0 * max / top as f32;
         let mut planes = vec![0u64; self.n64 * b];
-        for (j, &x) in ext.iter().enumerate() {
-            let level = if delta > f32::EPSILON {
-                (((x + max) / delta).round() as u32).min(top)
-            } else {
-                0
-            };
+        for (j, level) in self.query_levels(q, top).into_iter().enumerate() {
             for bit in 0..b {
                 planes[(j / 64) * b + bit] |= ((level >> bit) as u64 & 1) << (j % 64);
             }
@@ -408,7 +459,7 @@ impl StoredCode for BinaryCode {
             return Err(bad("bad scale"));
         }
         // Six f32 per dimension: refuse a dimension the block cannot hold before allocating.
-        if bytes.len() != 6 + 4 + dim * 24 {
+        if bytes.len() != 2 + 4 + dim * 24 {
             return Err(bad("parameters do not match the dimension"));
         }
         let mut stats = Vec::with_capacity(dim);
