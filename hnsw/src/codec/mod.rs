@@ -33,3 +33,6 @@ pub trait Code: Send + Sync + Sized + 'static {
     /// Bytes the code's own parameters (ranges, codebooks, rotations) hold in memory.
     fn params_memory(&self) -> usize;
 }
+
+mod kmeans;
+pub mod pq;
