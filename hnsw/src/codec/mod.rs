@@ -36,3 +36,4 @@ pub trait Code: Send + Sync + Sized + 'static {
 
 mod kmeans;
 pub mod pq;
+pub mod turbo;
