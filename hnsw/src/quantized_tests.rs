@@ -136,6 +136,29 @@ fn recall_against_f32(metric: Metric, binary_floors: [(E, Q, f64); 6], best_bina
         assert!(rescored >= exact - 0.01, "{metric:?} {q:?}: {rescored} vs f32 {exact}");
         assert!(straight >= 0.9, "{metric:?} {q:?}: recall without rescoring {straight}");
     }
+    // Product and TurboQuant graphs: rescored x4, the 4-bit-ish codes reach the f32 recall.
+    for (q, floor) in [
+        (
+            Quantization::Product {
+                compression: Compression::X4,
+            },
+            exact - 0.01,
+        ),
+        (
+            Quantization::Product {
+                compression: Compression::X8,
+            },
+            0.9,
+        ),
+        (Quantization::Turbo { bits: TurboBits::Bits4 }, exact - 0.01),
+        (Quantization::Turbo { bits: TurboBits::Bits2 }, 0.85),
+    ] {
+        let index = build(p, Some(&q), &data);
+        let rescored = recall(&index, &data, &t, EF, 40);
+        println!("{metric:?} {q:?}: rescored x4 {rescored:.3} (f32 {exact:.3})");
+        assert!(rescored >= floor, "{metric:?} {q:?}: rescored {rescored} below {floor}");
+        assert_eq!(index.quantization(), Some(q));
+    }
     for (encoding, query_encoding, floor) in binary_floors {
         let q = Quantization::Binary {
             encoding,
@@ -358,10 +381,6 @@ fn bad_quantization_requests_are_errors() {
     let s = sample(&data);
     let p = params(8, Metric::L2sq);
     for q in [
-        Quantization::Product {
-            compression: Compression::X16,
-        },
-        Quantization::Turbo { bits: TurboBits::Bits2 },
         Quantization::Scalar { quantile: Some(0.3) },
         Quantization::Scalar {
             quantile: Some(f32::NAN),

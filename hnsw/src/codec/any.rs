@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::binary::BinaryCode;
 use super::f32::F32Code;
+use super::pq::{Compression, ProductCode};
 use super::scalar::ScalarCode;
+use super::turbo::{TurboBits, TurboCode};
 use super::Code;
 use crate::kernels::Metric;
 use crate::{Error, Result};
@@ -56,25 +58,6 @@ pub enum BinaryQueryEncoding {
     Scalar8Bits,
 }
 
-/// How much smaller than f32 a product code is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    X4,
-    X8,
-    X16,
-    X32,
-    X64,
-}
-
-/// Bits per coordinate of a TurboQuant code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TurboBits {
-    Bits1,
-    Bits1_5,
-    Bits2,
-    Bits4,
-}
-
 /// What an index file needs of a code besides `Code`: its identity and parameters as bytes.
 pub trait StoredCode: Code {
     /// The code's tag in index files (0 is F32).
@@ -93,6 +76,8 @@ pub(crate) enum AnyCode {
     F32(Arc<F32Code>),
     Scalar(Arc<ScalarCode>),
     Binary(Arc<BinaryCode>),
+    Product(Arc<ProductCode>),
+    Turbo(Arc<TurboCode>),
 }
 
 /// Runs `$body` with `$c` bound to the concrete code inside `$any` (an `&AnyCode`): the one
@@ -110,6 +95,14 @@ macro_rules! with_code {
             }
             $crate::codec::AnyCode::Binary(code) => {
                 let $c: &$crate::codec::binary::BinaryCode = code;
+                $body
+            }
+            $crate::codec::AnyCode::Product(code) => {
+                let $c: &$crate::codec::pq::ProductCode = code;
+                $body
+            }
+            $crate::codec::AnyCode::Turbo(code) => {
+                let $c: &$crate::codec::turbo::TurboCode = code;
                 $body
             }
         }
@@ -153,10 +146,10 @@ impl AnyCode {
                 query_encoding,
                 sample,
             )?)),
-            Quantization::Product { .. } => {
-                return Err(Error::Params("product quantization is not available yet".into()))
+            Quantization::Product { compression } => {
+                AnyCode::Product(Arc::new(ProductCode::train(metric, dim, compression, sample)?))
             }
-            Quantization::Turbo { .. } => return Err(Error::Params("TurboQuant is not available yet".into())),
+            Quantization::Turbo { bits } => AnyCode::Turbo(Arc::new(TurboCode::new(metric, dim, bits)?)),
         })
     }
 
@@ -193,6 +186,8 @@ impl AnyCode {
             F32Code::KIND => AnyCode::F32(read(dim, metric, bytes)?),
             ScalarCode::KIND => AnyCode::Scalar(read(dim, metric, bytes)?),
             BinaryCode::KIND => AnyCode::Binary(read(dim, metric, bytes)?),
+            ProductCode::KIND => AnyCode::Product(read(dim, metric, bytes)?),
+            TurboCode::KIND => AnyCode::Turbo(read(dim, metric, bytes)?),
             _ => return Err(Error::Format(format!("unknown code kind {kind}"))),
         })
     }
@@ -214,6 +209,41 @@ impl StoredCode for F32Code {
     fn read_params(dim: usize, metric: Metric, bytes: &[u8]) -> Result<Self> {
         ParamReader::new(bytes).finish()?;
         Ok(F32Code::new(dim, metric))
+    }
+}
+
+impl StoredCode for ProductCode {
+    const KIND: u8 = 3;
+
+    fn quantization(&self) -> Option<Quantization> {
+        Some(Quantization::Product {
+            compression: self.compression(),
+        })
+    }
+
+    fn write_params(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_bytes());
+    }
+
+    fn read_params(_dim: usize, _metric: Metric, bytes: &[u8]) -> Result<Self> {
+        // The block names its own dimension and metric; `AnyCode::read` checks they match.
+        ProductCode::from_bytes(bytes)
+    }
+}
+
+impl StoredCode for TurboCode {
+    const KIND: u8 = 4;
+
+    fn quantization(&self) -> Option<Quantization> {
+        Some(Quantization::Turbo { bits: self.bits() })
+    }
+
+    fn write_params(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_bytes());
+    }
+
+    fn read_params(_dim: usize, _metric: Metric, bytes: &[u8]) -> Result<Self> {
+        TurboCode::from_bytes(bytes)
     }
 }
 

@@ -42,7 +42,12 @@ pub trait Code: Send + Sync + Sized + 'static {
 mod any;
 pub mod binary;
 pub mod f32;
+mod kmeans;
+pub mod pq;
 pub mod scalar;
+pub mod turbo;
 
 pub(crate) use any::{with_code, AnyCode};
-pub use any::{BinaryEncoding, BinaryQueryEncoding, Compression, Quantization, StoredCode, TurboBits};
+pub use any::{BinaryEncoding, BinaryQueryEncoding, Quantization, StoredCode};
+pub use pq::Compression;
+pub use turbo::TurboBits;
