@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::kernels::{Kernel, Metric};
+use crate::codec::{with_code, AnyCode, Code, Quantization};
+use crate::kernels::Metric;
 use crate::visited::{Visited, VisitedPool};
 use crate::{Error, Result};
 
@@ -31,7 +32,7 @@ pub struct Params {
 }
 
 impl Params {
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.dim == 0 {
             return Err(Error::Params("dim must be positive".into()));
         }
@@ -81,10 +82,13 @@ enum Accept<'a> {
 
 pub struct Hnsw {
     pub(crate) params: Params,
-    kernel: Kernel,
+    /// What a record stores of its vector, and how distances are computed on it.
+    pub(crate) code: AnyCode,
+    /// u32 words of a code.
+    pub(crate) words: usize,
     /// Links per node on level 0.
     pub(crate) m0: usize,
-    /// u32 words per level-0 record: [link count][m0 links][dim f32 bits].
+    /// u32 words per level-0 record: [link count][m0 links][code words].
     pub(crate) stride: usize,
     pub(crate) capacity: usize,
     pub(crate) level0: Box<[AtomicU32]>,
@@ -145,18 +149,35 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 impl Hnsw {
-    /// An empty index with room for `capacity` nodes.
+    /// An empty index with room for `capacity` nodes, storing the vectors as they are (f32).
     pub fn new(params: Params, capacity: usize) -> Result<Self> {
         params.validate()?;
+        Self::with_code(params, capacity, AnyCode::f32(params.dim, params.metric))
+    }
+
+    /// An empty index with room for `capacity` nodes whose records store the code `q` of each
+    /// vector instead of the vector, the code trained on `sample` (vectors as they will be
+    /// added: normalised for cosine; a few thousand are plenty). Searches return approximate
+    /// distances: callers rescore the best candidates with the original vectors.
+    pub fn quantized(params: Params, capacity: usize, q: &Quantization, sample: &[&[f32]]) -> Result<Self> {
+        params.validate()?;
+        let code = AnyCode::train(params.dim, params.metric, q, sample)?;
+        Self::with_code(params, capacity, code)
+    }
+
+    pub(crate) fn with_code(params: Params, capacity: usize, code: AnyCode) -> Result<Self> {
+        params.validate()?;
         let m0 = 2 * params.m;
-        let stride = 1 + m0 + params.dim;
+        let words = code.words();
+        let stride = 1 + m0 + words;
         let capacity = capacity.max(1);
         if capacity > u32::MAX as usize / 2 {
             return Err(Error::Params(format!("capacity {capacity} is too large")));
         }
         Ok(Hnsw {
             params,
-            kernel: params.metric.kernel(),
+            code,
+            words,
             m0,
             stride,
             capacity,
@@ -179,6 +200,11 @@ impl Hnsw {
 
     pub fn params(&self) -> Params {
         self.params
+    }
+
+    /// How the records encode their vectors; None for f32.
+    pub fn quantization(&self) -> Option<Quantization> {
+        self.code.quantization()
     }
 
     /// Nodes the index can hold before `reserve` is needed (tombstones included).
@@ -209,13 +235,28 @@ impl Hnsw {
         self.key_map.read().contains_key(&key)
     }
 
-    /// The stored vector of `key`.
+    /// The stored vector of `key`: exact for f32, decoded from its code otherwise.
     pub fn get(&self, key: u32) -> Option<Vec<f32>> {
         let id = *self.key_map.read().get(&key)?;
-        Some(self.vector(id).to_vec())
+        let words = self.code_words(id);
+        Some(with_code!(&self.code, c => c.decode(words)))
     }
 
-    /// Bytes held by the index: records, upper links, per-node arrays and the key map.
+    /// Whether `key` is present with the code of `v` (for f32: with `v` itself, bit for bit).
+    pub fn holds(&self, key: u32, v: &[f32]) -> bool {
+        if v.len() != self.params.dim {
+            return false;
+        }
+        let Some(id) = self.key_map.read().get(&key).copied() else {
+            return false;
+        };
+        let mut code = vec![0u32; self.words];
+        with_code!(&self.code, c => c.encode(v, &mut code));
+        code == self.code_words(id)
+    }
+
+    /// Bytes held by the index: records, upper links, per-node arrays, the key map and the
+    /// code's parameters.
     pub fn memory_usage(&self) -> usize {
         let allocated = self.allocated();
         let upper: usize = self.upper[..allocated]
@@ -225,6 +266,7 @@ impl Hnsw {
         self.capacity * (self.stride * 4 + 4 + 2 + std::mem::size_of::<OnceLock<Box<[AtomicU32]>>>() + 1)
             + upper
             + self.key_map.read().capacity() * 12
+            + self.code.params_memory()
     }
 
     /// Grows the index to hold at least `capacity` nodes. Takes `&mut self`: callers keep
@@ -262,14 +304,15 @@ impl Hnsw {
         id as usize * self.stride
     }
 
-    /// The vector of node `id` (written before the node became reachable, never changed after).
+    /// The code of node `id` (written before the node became reachable, never changed after).
     #[inline(always)]
-    pub(crate) fn vector(&self, id: u32) -> &[f32] {
+    pub(crate) fn code_words(&self, id: u32) -> &[u32] {
         let start = self.record_start(id) + 1 + self.m0;
-        let words = &self.level0[start..start + self.params.dim];
-        // SAFETY: the words hold f32 bits (same size and alignment as AtomicU32) and are only
-        // written by `add` before any other thread can learn the id, or under `&mut self`.
-        unsafe { std::slice::from_raw_parts(words.as_ptr() as *const f32, words.len()) }
+        let words = &self.level0[start..start + self.words];
+        // SAFETY: AtomicU32 has the size, alignment and bit validity of u32, and these words
+        // are only written by `add` before any other thread can learn the id, or under
+        // `&mut self`.
+        unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u32, words.len()) }
     }
 
     /// `[count, links...]` of node `id` on `level`.
@@ -296,11 +339,6 @@ impl Hnsw {
             }
             None => &[],
         }
-    }
-
-    #[inline(always)]
-    fn dist(&self, q: &[f32], id: u32) -> f32 {
-        (self.kernel)(q, self.vector(id))
     }
 
     fn random_level(&self) -> usize {
@@ -340,7 +378,8 @@ impl Hnsw {
     }
 
     /// Adds `vector` under `key`, replacing the key's previous vector. Safe to call from several
-    /// threads at once.
+    /// threads at once. A quantized graph stores the vector's code and links the node by the
+    /// vector's distances to the codes.
     pub fn add(&self, key: u32, vector: &[f32]) -> Result<()> {
         let dim = self.params.dim;
         if vector.len() != dim {
@@ -349,11 +388,34 @@ impl Hnsw {
                 want: dim,
             });
         }
+        with_code!(&self.code, c => self.add_with(c, key, vector))
+    }
+
+    fn add_with<C: Code>(&self, code: &C, key: u32, vector: &[f32]) -> Result<()> {
+        let mut words = vec![0u32; self.words];
+        code.encode(vector, &mut words);
+        let (id, level) = self.insert_record(key, &words)?;
+        let q = code.prepare(vector);
+        self.link(code, &|w: &[u32]| code.distance(&q, w), id, level);
+        Ok(())
+    }
+
+    /// Adds a node holding `words`, a code of this graph's code (`C`), linked by the distances
+    /// between codes: rebuilding copies records without decoding or re-encoding them.
+    fn add_code<C: Code>(&self, code: &C, key: u32, words: &[u32]) -> Result<()> {
+        let (id, level) = self.insert_record(key, words)?;
+        self.link(code, &|w: &[u32]| code.distance_codes(words, w), id, level);
+        Ok(())
+    }
+
+    /// Allocates a node holding `words` for `key` (tombstoning the key's previous node), not
+    /// linked yet.
+    fn insert_record(&self, key: u32, words: &[u32]) -> Result<(u32, usize)> {
         let id = self.allocate()?;
         let level = self.random_level();
         let start = self.record_start(id) + 1 + self.m0;
-        for (w, x) in self.level0[start..start + dim].iter().zip(vector) {
-            w.store(x.to_bits(), Ordering::Relaxed);
+        for (w, x) in self.level0[start..start + self.words].iter().zip(words) {
+            w.store(*x, Ordering::Relaxed);
         }
         if level > 0 {
             // A fresh id: nobody else can have set it.
@@ -364,12 +426,12 @@ impl Hnsw {
         if let Some(old) = self.key_map.write().insert(key, id) {
             self.tombstone(old);
         }
-        self.link(id, level);
-        Ok(())
+        Ok((id, level))
     }
 
-    /// Connects a new node into the graph, top level first.
-    fn link(&self, id: u32, level: usize) {
+    /// Connects a new node into the graph, top level first; `dist` is the distance from the new
+    /// node to a code.
+    fn link<C: Code, D: Fn(&[u32]) -> f32>(&self, code: &C, dist: &D, id: u32, level: usize) {
         let entry_guard = self.entry_lock.lock();
         let Some((entry, top)) = self.entry_point() else {
             self.set_entry_point(id, level);
@@ -383,25 +445,31 @@ impl Hnsw {
             drop(entry_guard);
             None
         };
-        let q = self.vector(id);
-        let mut cur = self.greedy(q, entry, top, level);
+        let mut cur = self.greedy(dist, entry, top, level);
         for l in (0..=level.min(top)).rev() {
             let found = {
                 let mut visited = self.visited.take(self.capacity);
-                self.search_layer(q, cur, self.params.ef_construct, l, &mut visited, &Accept::All)
+                self.search_layer(dist, cur, self.params.ef_construct, l, &mut visited, &Accept::All)
             };
             let mut sorted = found.into_sorted_vec();
             sorted.retain(|s| s.id != id);
             if let Some(best) = sorted.first() {
                 cur = *best;
             }
-            let chosen = self.select(&sorted, self.params.m);
+            if !C::QUERY_IS_CODE {
+                let new = self.code_words(id);
+                for s in &mut sorted {
+                    s.d = code.distance_codes(new, self.code_words(s.id));
+                }
+                sorted.sort_unstable();
+            }
+            let chosen = self.select(code, &sorted, self.params.m);
             {
                 let _own = self.locks[id as usize].lock();
                 Self::write_links(self.link_list(id, l), &chosen);
             }
             for n in &chosen {
-                self.connect(n.id, id, n.d, l);
+                self.connect(code, n.id, id, l);
             }
         }
         if raising.is_some() {
@@ -417,8 +485,9 @@ impl Hnsw {
         count.store(chosen.len().min(links.len()) as u32, Ordering::Release);
     }
 
-    /// Adds a link from `node` to `new` on `level`; a full list keeps the heuristic's choice.
-    fn connect(&self, node: u32, new: u32, d: f32, level: usize) {
+    /// Adds a link from `node` to `new` on `level`; a full list keeps the heuristic's choice,
+    /// made on the distances between codes.
+    fn connect<C: Code>(&self, code: &C, node: u32, new: u32, level: usize) {
         let _lock = self.locks[node as usize].lock();
         let list = self.link_list(node, level);
         let (count, slots) = list.split_first().expect("a link list has a count");
@@ -431,33 +500,40 @@ impl Hnsw {
             count.store(n as u32 + 1, Ordering::Release);
             return;
         }
-        let base = self.vector(node);
+        let base = self.code_words(node);
         let mut candidates: Vec<Scored> = slots
             .iter()
             .map(|s| {
                 let id = s.load(Ordering::Relaxed);
                 Scored {
-                    d: self.dist(base, id),
+                    d: code.distance_codes(base, self.code_words(id)),
                     id,
                 }
             })
             .collect();
-        candidates.push(Scored { d, id: new });
+        // Between codes like the others (the search that found `new` may have used its vector).
+        candidates.push(Scored {
+            d: code.distance_codes(base, self.code_words(new)),
+            id: new,
+        });
         candidates.sort_unstable();
-        let kept = self.select(&candidates, slots.len());
+        let kept = self.select(code, &candidates, slots.len());
         Self::write_links(list, &kept);
     }
 
     /// The neighbour-selection heuristic: walking candidates nearest first, keep one only if it
     /// is nearer to the base than to every one kept so far (spreads links over directions).
-    fn select(&self, sorted: &[Scored], max: usize) -> Vec<Scored> {
+    fn select<C: Code>(&self, code: &C, sorted: &[Scored], max: usize) -> Vec<Scored> {
         let mut kept: Vec<Scored> = Vec::with_capacity(max);
         for c in sorted {
             if kept.len() >= max {
                 break;
             }
-            let v = self.vector(c.id);
-            if kept.iter().all(|k| self.dist(v, k.id) >= c.d) {
+            let v = self.code_words(c.id);
+            if kept
+                .iter()
+                .all(|k| code.distance_codes(v, self.code_words(k.id)) >= c.d)
+            {
                 kept.push(*c);
             }
         }
@@ -465,9 +541,9 @@ impl Hnsw {
     }
 
     /// Greedy descent from `entry` on level `from` down to level `to + 1`.
-    fn greedy(&self, q: &[f32], entry: u32, from: usize, to: usize) -> Scored {
+    fn greedy<D: Fn(&[u32]) -> f32>(&self, dist: &D, entry: u32, from: usize, to: usize) -> Scored {
         let mut cur = Scored {
-            d: self.dist(q, entry),
+            d: dist(self.code_words(entry)),
             id: entry,
         };
         for level in (to + 1..=from).rev() {
@@ -475,7 +551,7 @@ impl Hnsw {
                 let mut moved = false;
                 for l in self.links(self.link_list(cur.id, level)) {
                     let id = l.load(Ordering::Acquire);
-                    let d = self.dist(q, id);
+                    let d = dist(self.code_words(id));
                     if d < cur.d {
                         cur = Scored { d, id };
                         moved = true;
@@ -490,9 +566,9 @@ impl Hnsw {
     }
 
     /// Best-first search of one level: up to `ef` accepted nodes, as a max-heap by distance.
-    fn search_layer(
+    fn search_layer<D: Fn(&[u32]) -> f32>(
         &self,
-        q: &[f32],
+        dist: &D,
         entry: Scored,
         ef: usize,
         level: usize,
@@ -529,7 +605,7 @@ impl Hnsw {
                 if !visited.insert(id) {
                     continue;
                 }
-                let d = self.dist(q, id);
+                let d = dist(self.code_words(id));
                 if d < bound {
                     candidates.push(Reverse(Scored { d, id }));
                     if accepts(id) {
@@ -566,30 +642,35 @@ impl Hnsw {
     }
 
     /// A new graph of the present keys only (tombstones dropped), built with `threads` threads,
-    /// with room for half as many more. The caller keeps inserts out of `self` meanwhile;
-    /// searches of `self` may go on.
+    /// with room for half as many more. It keeps this graph's code and copies the records' codes
+    /// as they are. The caller keeps inserts out of `self` meanwhile; searches of `self` may go
+    /// on.
     pub fn rebuilt(&self, threads: usize) -> Result<Hnsw> {
         let live: Vec<(u32, u32)> = self.key_map.read().iter().map(|(k, id)| (*k, *id)).collect();
-        let fresh = Hnsw::new(self.params, live.len() + live.len() / 2 + 1024)?;
+        let fresh = Hnsw::with_code(self.params, live.len() + live.len() / 2 + 1024, self.code.clone())?;
         let chunk = live.len().div_ceil(threads.max(1)).max(1);
-        std::thread::scope(|scope| {
+        with_code!(&self.code, c => std::thread::scope(|scope| {
             let workers: Vec<_> = live
                 .chunks(chunk)
                 .map(|part| {
                     let fresh = &fresh;
-                    scope.spawn(move || part.iter().try_for_each(|(key, id)| fresh.add(*key, self.vector(*id))))
+                    scope.spawn(move || {
+                        part.iter()
+                            .try_for_each(|(key, id)| fresh.add_code(c, *key, self.code_words(*id)))
+                    })
                 })
                 .collect();
             workers.into_iter().try_for_each(|w| {
                 w.join()
                     .unwrap_or_else(|_| Err(Error::Rebuild("a thread panicked".into())))
             })
-        })?;
+        }))?;
         Ok(fresh)
     }
 
     /// The `k` nearest present keys to `query` with their distances, nearest first; `ef` is the
-    /// search breadth (raised to `k`). `accept`, if given, restricts the keys returned.
+    /// search breadth (raised to `k`). `accept`, if given, restricts the keys returned. A
+    /// quantized graph's distances are its code's approximations.
     pub fn search(
         &self,
         query: &[f32],
@@ -603,6 +684,17 @@ impl Hnsw {
                 want: self.params.dim,
             });
         }
+        with_code!(&self.code, c => self.search_with(c, query, k, ef, accept))
+    }
+
+    fn search_with<C: Code>(
+        &self,
+        code: &C,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: Option<&dyn Fn(u32) -> bool>,
+    ) -> Result<Vec<(u32, f32)>> {
         let Some((entry, top)) = self.entry_point() else {
             return Ok(Vec::new());
         };
@@ -614,10 +706,12 @@ impl Hnsw {
             None if self.tombstones() == 0 => Accept::All,
             None => Accept::Live,
         };
-        let start = self.greedy(query, entry, top, 0);
+        let q = code.prepare(query);
+        let dist = |w: &[u32]| code.distance(&q, w);
+        let start = self.greedy(&dist, entry, top, 0);
         let found = {
             let mut visited = self.visited.take(self.capacity);
-            self.search_layer(query, start, ef.max(k), 0, &mut visited, &accept)
+            self.search_layer(&dist, start, ef.max(k), 0, &mut visited, &accept)
         };
         let mut sorted = found.into_sorted_vec();
         sorted.truncate(k);

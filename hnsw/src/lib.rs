@@ -12,6 +12,7 @@ pub mod kernels;
 mod persist;
 mod visited;
 
+pub use codec::{BinaryEncoding, BinaryQueryEncoding, Compression, Quantization, TurboBits};
 pub use graph::{Hnsw, Params};
 pub use kernels::{Kernel, Metric};
 
@@ -32,3 +33,6 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod quantized_tests;

@@ -32,4 +32,22 @@ pub trait Code: Send + Sync + Sized + 'static {
     fn decode(&self, code: &[u32]) -> Vec<f32>;
     /// Bytes the code's own parameters (ranges, codebooks, rotations) hold in memory.
     fn params_memory(&self) -> usize;
+    /// True when a prepared query scores exactly like its vector's code, i.e.
+    /// `distance(&prepare(v), c) == distance_codes(encode(v), c)`. Otherwise the graph rescores
+    /// a new node's candidates with `distance_codes` before choosing its links, so the choice
+    /// compares distances of one kind (an asymmetric query's scale may differ from the codes').
+    const QUERY_IS_CODE: bool = false;
 }
+
+mod any;
+pub mod binary;
+pub mod f32;
+mod kmeans;
+pub mod pq;
+pub mod scalar;
+pub mod turbo;
+
+pub(crate) use any::{with_code, AnyCode};
+pub use any::{BinaryEncoding, BinaryQueryEncoding, Quantization, StoredCode};
+pub use pq::Compression;
+pub use turbo::TurboBits;
