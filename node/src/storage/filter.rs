@@ -6,9 +6,12 @@
 //!   them satisfies it. A leaf array is matched element by element (`match`/`range`/`geo`),
 //!   counted as a whole (`values_count`), or inspected as a whole (`is_empty`/`is_null`).
 //!   A key with no value satisfies only `is_empty: true` / `is_null: false`.
-//! * `match: {text|text_any|phrase}` is token-based: with the key's text index parameters (see
-//!   [`FieldIndexes`]), or without an index with the default ones (word tokenizer, lowercase),
-//!   as Qdrant does since 1.19.1, so results never depend on whether a field is indexed.
+//! * `match: {text|text_any|phrase}` is token-based ([`crate::storage::text`]): with the key's
+//!   text index (see [`FieldIndexes`]) over the point's values together, as Qdrant's index does
+//!   (`text` finds tokens spread over an array's values; a phrase without `phrase_matching`
+//!   finds nothing); without an index value by value with the default tokenizer (word,
+//!   lowercase, phrases allowed), as Qdrant does since 1.19.1.
+//! * `values_count` counts a missing key as 0 values (Qdrant 1.19).
 //! * `nested` checks each object element of the array at `key` as a payload of its own (`has_id`
 //!   and `has_vector` never hold inside it).
 
@@ -20,7 +23,7 @@ use crate::model::filter::{
 };
 use crate::model::payload::{values_at, JsonPath, Payload};
 use crate::model::PointId;
-use crate::storage::payload_index::TextIndexParams;
+use crate::storage::text::{self, TextQuery, Tokenizer};
 
 /// What a filter is evaluated against.
 pub struct PointRef<'a> {
@@ -32,15 +35,15 @@ pub struct PointRef<'a> {
 
 /// The indexes that change evaluation results: today only text indexes (tokenised matching).
 pub trait FieldIndexes {
-    /// The text index parameters of `key` (a normalised [`JsonPath`] string), if it has one.
-    fn text_index(&self, key: &str) -> Option<&TextIndexParams>;
+    /// The text index tokenizer of `key` (a normalised [`JsonPath`] string), if it has one.
+    fn text_index(&self, key: &str) -> Option<&Tokenizer>;
 }
 
-/// No payload indexes: substring semantics for full-text matches.
+/// No payload indexes: full-text matches use the default tokenizer.
 pub struct NoIndexes;
 
 impl FieldIndexes for NoIndexes {
-    fn text_index(&self, _key: &str) -> Option<&TextIndexParams> {
+    fn text_index(&self, _key: &str) -> Option<&Tokenizer> {
         None
     }
 }
@@ -136,7 +139,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn text_index(&self, key: &JsonPath) -> Option<&TextIndexParams> {
+    fn text_index(&self, key: &JsonPath) -> Option<&Tokenizer> {
         let full = match &self.prefix {
             Some(p) => p.extend(key).to_string(),
             None => key.to_string(),
@@ -147,7 +150,10 @@ impl Ctx<'_> {
     fn field(&self, fc: &FieldCondition) -> bool {
         let values = values_at(self.payload, &fc.key);
         if values.is_empty() {
-            // Only "emptiness" conditions can hold for a missing key.
+            // Only "emptiness" conditions (and a count of zero) can hold for a missing key.
+            if let Some(vc) = &fc.values_count {
+                return vc.check_count(0);
+            }
             if let Some(is_empty) = fc.is_empty {
                 return is_empty;
             }
@@ -165,19 +171,28 @@ impl Ctx<'_> {
         if let Some(is_null) = fc.is_null {
             return values.into_iter().any(|v| is_null_value(v) == is_null);
         }
-        let default_text = TextIndexParams::default();
-        let text = match &fc.r#match {
-            Some(Match::Text(q)) | Some(Match::TextAny(q)) | Some(Match::Phrase(q)) => {
-                let params = self.text_index(&fc.key).unwrap_or(&default_text);
-                Some((params, params.query_tokens(q)))
-            }
-            _ => None,
+        // Leaf arrays are matched element by element.
+        let flat = || {
+            values.iter().flat_map(|v| match v {
+                Value::Array(items) => items.as_slice(),
+                other => std::slice::from_ref(*other),
+            })
         };
-        let text = text.as_ref().map(|(p, q)| (*p, q.as_slice()));
-        values.into_iter().any(|v| match v {
-            Value::Array(items) => items.iter().any(|x| check_value(fc, x, text)),
-            other => check_value(fc, other, text),
-        })
+        if flat().any(|v| check_value(fc, v)) {
+            return true;
+        }
+        let Some(m) = &fc.r#match else {
+            return false;
+        };
+        let strings = || flat().filter_map(Value::as_str);
+        match self.text_index(&fc.key) {
+            Some(tokenizer) => TextQuery::parse(tokenizer, m).is_some_and(|q| q.matches(tokenizer, strings())),
+            None => {
+                let tokenizer = text::unindexed_tokenizer();
+                TextQuery::parse(tokenizer, m)
+                    .is_some_and(|q| strings().any(|s| q.matches(tokenizer, std::iter::once(s))))
+            }
+        }
     }
 }
 
@@ -199,9 +214,10 @@ fn is_null_value(v: &Value) -> bool {
     }
 }
 
-/// One (non-array-expanded) stored value against the match / range / geo parts (OR-ed).
-fn check_value(fc: &FieldCondition, v: &Value, text: Option<(&TextIndexParams, &[String])>) -> bool {
-    fc.r#match.as_ref().is_some_and(|m| check_match(m, v, text))
+/// One (non-array-expanded) stored value against the match / range / geo parts (OR-ed); the
+/// full-text matches are checked by the caller.
+fn check_value(fc: &FieldCondition, v: &Value) -> bool {
+    fc.r#match.as_ref().is_some_and(|m| check_match(m, v))
         || fc.range.as_ref().is_some_and(|r| check_range(r, v))
         || geo_check(v, |p| fc.geo_bounding_box.as_ref().is_some_and(|b| b.check_point(p)))
         || geo_check(v, |p| fc.geo_radius.as_ref().is_some_and(|r| r.check_point(p)))
@@ -219,23 +235,12 @@ fn check_range(r: &RangeInterface, v: &Value) -> bool {
     }
 }
 
-fn check_match(m: &Match, v: &Value, text: Option<(&TextIndexParams, &[String])>) -> bool {
+fn check_match(m: &Match, v: &Value) -> bool {
     match m {
         Match::Value(ValueVariant::Keyword(k)) => v.as_str() == Some(k.as_str()),
         Match::Value(ValueVariant::Integer(i)) => v.is_number() && v.as_i64() == Some(*i),
         Match::Value(ValueVariant::Bool(b)) => v.as_bool() == Some(*b),
-        Match::Text(q) => v.as_str().is_some_and(|s| match text {
-            Some((params, query)) => params.matches_all(s, query),
-            None => s.contains(q.as_str()),
-        }),
-        Match::TextAny(q) => v.as_str().is_some_and(|s| match text {
-            Some((params, query)) => params.matches_any(s, query),
-            None => q.split_whitespace().any(|word| s.contains(word)),
-        }),
-        Match::Phrase(q) => v.as_str().is_some_and(|s| match text {
-            Some((params, query)) => params.matches_phrase(s, query),
-            None => s.contains(q.as_str()),
-        }),
+        Match::Text(_) | Match::TextAny(_) | Match::Phrase(_) => false,
         Match::Prefix(q) => v.as_str().is_some_and(|s| s.starts_with(q.as_str())),
         Match::Any(AnyVariants::Keywords(list)) => v.as_str().is_some_and(|s| list.iter().any(|k| k == s)),
         Match::Any(AnyVariants::Integers(list)) => v.is_number() && v.as_i64().is_some_and(|i| list.contains(&i)),
@@ -261,7 +266,7 @@ mod tests {
 
     use super::*;
     use crate::model::filter::filter_from_json;
-    use crate::storage::payload_index::{PayloadFieldSchema, TextIndexParams};
+    use crate::storage::payload_index::PayloadFieldSchema;
 
     fn payload(v: Value) -> Payload {
         match v {
@@ -418,23 +423,27 @@ mod tests {
         assert!(!matches(m("n", json!({"text": "5"})), &pl));
     }
 
-    struct TextIdx(HashMap<String, TextIndexParams>);
+    struct TextIdx(HashMap<String, Tokenizer>);
 
     impl FieldIndexes for TextIdx {
-        fn text_index(&self, key: &str) -> Option<&TextIndexParams> {
+        fn text_index(&self, key: &str) -> Option<&Tokenizer> {
             self.0.get(key)
         }
     }
 
-    fn text_params(v: Value) -> TextIndexParams {
+    fn text_params(v: Value) -> Tokenizer {
         let schema: PayloadFieldSchema = serde_json::from_value(v).unwrap();
-        schema.text_params().unwrap()
+        Tokenizer::new(schema.text_params().unwrap())
     }
 
     #[test]
     fn filter_eval_text_with_index_is_token_based() {
         let idx = TextIdx(HashMap::from([
-            ("t".to_string(), text_params(json!("text"))),
+            (
+                "t".to_string(),
+                text_params(json!({"type": "text", "phrase_matching": true})),
+            ),
+            ("plain".to_string(), text_params(json!("text"))),
             (
                 "items[].title".to_string(),
                 text_params(json!({"type": "text", "tokenizer": "word", "lowercase": true})),
@@ -450,6 +459,7 @@ mod tests {
         ]));
         let pl = payload(json!({
             "t": "Hello, wonderful World!",
+            "plain": ["Hello, wonderful", "World!"],
             "items": [{"title": "goodness only"}, {"title": "cheap hardware"}],
             "w": "Foo-bar baz",
             "p": "Elephant",
@@ -469,6 +479,27 @@ mod tests {
         assert!(!ok(m("t", json!({"text_any": "there wonder"}))));
         assert!(ok(m("t", json!({"phrase": "hello wonderful"}))));
         assert!(!ok(m("t", json!({"phrase": "world hello"}))));
+        // An index sees the values of an array together for `text`, not for phrases; and
+        // without `phrase_matching` it finds no phrase at all (Qdrant: no positions kept).
+        assert!(ok(m("plain", json!({"text": "hello world"}))));
+        assert!(ok(m("plain", json!({"text_any": "nope world"}))));
+        assert!(!ok(m("plain", json!({"phrase": "hello"}))));
+        assert!(
+            !check(
+                &filter_from_json(m("plain", json!({"text": "hello world"}))).unwrap(),
+                &point
+            ),
+            "without an index, value by value"
+        );
+        assert!(
+            check(
+                &filter_from_json(m("plain", json!({"phrase": "hello wonderful"}))).unwrap(),
+                &point
+            ),
+            "without an index, phrases work"
+        );
+        assert!(!ok(m("t", json!({"text": ""}))), "no query tokens: nothing");
+        assert!(!check(&filter_from_json(m("t", json!({"text": ""}))).unwrap(), &point));
         assert!(ok(m("w", json!({"text": "Foo-bar"}))));
         assert!(!ok(m("w", json!({"text": "foo-bar"}))), "lowercase: false keeps case");
         assert!(
@@ -583,9 +614,11 @@ mod tests {
         assert!(matches(vc("packaging", json!({"lt": 1})), &pl), "null counts 0");
         assert!(matches(vc("parts", json!({"lt": 1})), &pl));
         assert!(
-            !matches(vc("missing", json!({"lt": 1})), &pl),
-            "missing keys never match (Qdrant)"
+            matches(vc("missing", json!({"lt": 1})), &pl),
+            "a missing key counts 0 (Qdrant 1.19, qdrant#9607)"
         );
+        assert!(matches(vc("missing", json!({"lte": 0, "gte": 0})), &pl));
+        assert!(!matches(vc("missing", json!({"gte": 1})), &pl));
     }
 
     #[test]

@@ -11,4 +11,5 @@ pub mod payload_index;
 pub mod record;
 pub mod shard;
 pub mod sparse_index;
+pub mod text;
 pub mod usearch_index;

@@ -5,7 +5,7 @@
 //!   match, from the `must` (and `should` / `min_should` / `nested`) conditions the indexes
 //!   understand. The caller re-checks every candidate with [`PayloadIndexes::matches`].
 //! * [`PayloadIndexes::matches`] evaluates a filter with index-dependent semantics (a text index
-//!   makes `match: {text}` token-based).
+//!   tokenises `match: {text | text_any | phrase}` its own way; see [`crate::storage::text`]).
 //!
 //! Values are extracted exactly as the filter evaluation sees them (the values at the key, leaf
 //! arrays expanded one level), so a candidate set never misses a match.
@@ -25,6 +25,7 @@ use crate::model::filter::{
 };
 use crate::model::payload::{flat_values_at, JsonPath, Payload};
 use crate::storage::filter::{self, FieldIndexes, PointRef};
+use crate::storage::text::{TextIndexParams, TextQuery, Tokenizer, TokenizerType};
 
 // ------------------------------------------------------------------------------------------------
 // Field schema (the `field_schema` of `PUT /collections/{c}/index`)
@@ -84,27 +85,41 @@ impl PayloadSchemaType {
             PayloadSchemaType::Keyword => &[
                 ("is_tenant", Bool),
                 ("on_disk", Bool),
+                ("memory", Memory),
                 ("enable_hnsw", Bool),
                 ("prefix", Bool),
             ],
-            PayloadSchemaType::Uuid => &[("is_tenant", Bool), ("on_disk", Bool), ("enable_hnsw", Bool)],
+            PayloadSchemaType::Uuid => &[
+                ("is_tenant", Bool),
+                ("on_disk", Bool),
+                ("memory", Memory),
+                ("enable_hnsw", Bool),
+            ],
             PayloadSchemaType::Integer => &[
                 ("lookup", Bool),
                 ("range", Bool),
                 ("is_principal", Bool),
                 ("on_disk", Bool),
+                ("memory", Memory),
                 ("enable_hnsw", Bool),
             ],
-            PayloadSchemaType::Float | PayloadSchemaType::Datetime => {
-                &[("is_principal", Bool), ("on_disk", Bool), ("enable_hnsw", Bool)]
+            PayloadSchemaType::Float | PayloadSchemaType::Datetime => &[
+                ("is_principal", Bool),
+                ("on_disk", Bool),
+                ("memory", Memory),
+                ("enable_hnsw", Bool),
+            ],
+            PayloadSchemaType::Geo | PayloadSchemaType::Bool => {
+                &[("on_disk", Bool), ("memory", Memory), ("enable_hnsw", Bool)]
             }
-            PayloadSchemaType::Geo | PayloadSchemaType::Bool => &[("on_disk", Bool), ("enable_hnsw", Bool)],
+            // `stopwords` and `stemmer` are checked (and normalised) by `TextIndexParams`.
             PayloadSchemaType::Text => &[
                 ("tokenizer", Tokenizer),
                 ("lowercase", Bool),
                 ("min_token_len", UInt),
                 ("max_token_len", UInt),
                 ("on_disk", Bool),
+                ("memory", Memory),
                 ("phrase_matching", Bool),
                 ("ascii_folding", Bool),
                 ("enable_hnsw", Bool),
@@ -126,6 +141,8 @@ enum ParamKind {
     Bool,
     UInt,
     Tokenizer,
+    /// `cold`, `cached` or `pinned` (Qdrant 1.19's storage placement; accepted and reported).
+    Memory,
     Any,
 }
 
@@ -174,6 +191,7 @@ impl PayloadSchemaParams {
                 ParamKind::Bool => v.is_boolean(),
                 ParamKind::UInt => v.as_u64().is_some(),
                 ParamKind::Tokenizer => v.as_str().is_some_and(|t| TokenizerType::parse(t).is_some()),
+                ParamKind::Memory => v.as_str().is_some_and(|m| ["cold", "cached", "pinned"].contains(&m)),
                 ParamKind::Any => true,
             };
             if !ok {
@@ -181,6 +199,7 @@ impl PayloadSchemaParams {
                     ParamKind::Bool => "a boolean",
                     ParamKind::UInt => "a non-negative integer",
                     ParamKind::Tokenizer => "one of prefix, whitespace, word, multilingual",
+                    ParamKind::Memory => "one of cold, cached, pinned",
                     ParamKind::Any => "any value",
                 };
                 return Err(format!(
@@ -189,6 +208,9 @@ impl PayloadSchemaParams {
                 ));
             }
             params.insert(name.to_string(), v.clone());
+        }
+        if kind == PayloadSchemaType::Text {
+            TextIndexParams::normalize(&mut params)?;
         }
         let schema = PayloadSchemaParams { kind, params };
         if kind == PayloadSchemaType::Integer
@@ -246,22 +268,12 @@ impl PayloadFieldSchema {
         if self.kind() != PayloadSchemaType::Text {
             return None;
         }
-        let p = self.params();
-        let uint = |name: &str| {
-            p.and_then(|p| p.get(name))
-                .and_then(Value::as_u64)
-                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
-        };
-        Some(TextIndexParams {
-            tokenizer: p
-                .and_then(|p| p.get("tokenizer"))
-                .and_then(Value::as_str)
-                .and_then(TokenizerType::parse)
-                .unwrap_or(TokenizerType::Word),
-            lowercase: p.and_then(|p| p.bool_param("lowercase")).unwrap_or(true),
-            min_token_len: uint("min_token_len"),
-            max_token_len: uint("max_token_len"),
-        })
+        // Parameters were checked when the schema was parsed.
+        Some(
+            self.params()
+                .and_then(|p| TextIndexParams::from_json(&p.params).ok())
+                .unwrap_or_default(),
+        )
     }
 }
 
@@ -304,138 +316,6 @@ pub struct PayloadIndexInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<PayloadSchemaParams>,
     pub points: usize,
-}
-
-// ------------------------------------------------------------------------------------------------
-// Full-text tokenisation
-
-/// Text index tokenizers. `multilingual` is treated like `word` (split on non-alphanumerics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenizerType {
-    Prefix,
-    Whitespace,
-    Word,
-    Multilingual,
-}
-
-impl TokenizerType {
-    fn parse(name: &str) -> Option<TokenizerType> {
-        match name {
-            "prefix" => Some(TokenizerType::Prefix),
-            "whitespace" => Some(TokenizerType::Whitespace),
-            "word" => Some(TokenizerType::Word),
-            "multilingual" => Some(TokenizerType::Multilingual),
-            _ => None,
-        }
-    }
-}
-
-/// How a text index splits documents and queries into tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextIndexParams {
-    pub tokenizer: TokenizerType,
-    /// Default `true`.
-    pub lowercase: bool,
-    pub min_token_len: Option<usize>,
-    pub max_token_len: Option<usize>,
-}
-
-impl Default for TextIndexParams {
-    fn default() -> Self {
-        TextIndexParams {
-            tokenizer: TokenizerType::Word,
-            lowercase: true,
-            min_token_len: None,
-            max_token_len: None,
-        }
-    }
-}
-
-impl TextIndexParams {
-    fn words<'t>(&self, text: &'t str) -> Box<dyn Iterator<Item = &'t str> + 't> {
-        match self.tokenizer {
-            TokenizerType::Whitespace => Box::new(text.split_whitespace()),
-            TokenizerType::Word | TokenizerType::Multilingual | TokenizerType::Prefix => {
-                Box::new(text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()))
-            }
-        }
-    }
-
-    fn normalize(&self, word: &str) -> String {
-        if self.lowercase {
-            word.to_lowercase()
-        } else {
-            word.to_string()
-        }
-    }
-
-    fn len_ok(&self, token: &str) -> bool {
-        let n = token.chars().count();
-        self.min_token_len.is_none_or(|m| n >= m) && self.max_token_len.is_none_or(|m| n <= m)
-    }
-
-    /// The tokens a stored text is indexed under, in order (the prefix tokenizer emits every
-    /// prefix of each word from `min_token_len` (default 1) to `max_token_len` characters).
-    pub fn doc_tokens(&self, text: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for word in self.words(text) {
-            let word = self.normalize(word);
-            if self.tokenizer == TokenizerType::Prefix {
-                let chars: Vec<(usize, char)> = word.char_indices().collect();
-                let min = self.min_token_len.unwrap_or(1).max(1);
-                let max = self.max_token_len.unwrap_or(usize::MAX).min(chars.len());
-                for n in min..=max {
-                    let end = chars.get(n).map_or(word.len(), |(i, _)| *i);
-                    out.push(word[..end].to_string());
-                }
-            } else if self.len_ok(&word) {
-                out.push(word);
-            }
-        }
-        out
-    }
-
-    /// The tokens of a query (the prefix tokenizer keeps whole words, cut to `max_token_len`).
-    pub fn query_tokens(&self, text: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for word in self.words(text) {
-            let word = self.normalize(word);
-            if self.tokenizer == TokenizerType::Prefix {
-                let n = word.chars().count();
-                if self.min_token_len.is_some_and(|m| n < m) {
-                    continue;
-                }
-                match self.max_token_len {
-                    Some(max) if n > max => out.push(word.chars().take(max).collect()),
-                    _ => out.push(word),
-                }
-            } else if self.len_ok(&word) {
-                out.push(word);
-            }
-        }
-        out
-    }
-
-    /// `match: {text}`: every query token occurs in the text.
-    pub fn matches_all(&self, text: &str, query: &[String]) -> bool {
-        let doc = self.doc_tokens(text);
-        query.iter().all(|q| doc.contains(q))
-    }
-
-    /// `match: {text_any}`: some query token occurs in the text.
-    pub fn matches_any(&self, text: &str, query: &[String]) -> bool {
-        let doc = self.doc_tokens(text);
-        query.iter().any(|q| doc.contains(q))
-    }
-
-    /// `match: {phrase}`: the query tokens occur consecutively, in order.
-    pub fn matches_phrase(&self, text: &str, query: &[String]) -> bool {
-        if query.is_empty() {
-            return true;
-        }
-        let doc = self.doc_tokens(text);
-        doc.windows(query.len()).any(|w| w == query)
-    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -529,9 +409,9 @@ enum IndexData {
     },
     /// datetime: strings that parse, as microseconds since the epoch.
     Datetime(Postings<i64>),
-    /// text: document tokens.
+    /// text: document tokens (no positions: phrases are checked on the candidates' texts).
     Text {
-        params: TextIndexParams,
+        tokenizer: Box<Tokenizer>,
         tokens: Postings<String>,
     },
     /// geo: the points of each offset (scanned).
@@ -562,7 +442,7 @@ impl FieldIndex {
             },
             PayloadSchemaType::Datetime => IndexData::Datetime(Postings::default()),
             PayloadSchemaType::Text => IndexData::Text {
-                params: schema.text_params().unwrap_or_default(),
+                tokenizer: Box::new(Tokenizer::new(schema.text_params().unwrap_or_default())),
                 tokens: Postings::default(),
             },
             PayloadSchemaType::Geo => IndexData::Geo(BTreeMap::new()),
@@ -641,10 +521,10 @@ impl FieldIndex {
                     }
                 }
             }
-            IndexData::Text { params, tokens } => {
+            IndexData::Text { tokenizer, tokens } => {
                 for s in values.iter().filter_map(|v| v.as_str()) {
                     typed = true;
-                    for token in params.doc_tokens(s) {
+                    for token in tokenizer.doc_tokens(s) {
                         if add {
                             tokens.add(token, offset)
                         } else {
@@ -705,15 +585,16 @@ impl FieldIndex {
             (IndexData::Bool { yes, no }, Match::Value(ValueVariant::Bool(b))) => {
                 Some(if *b { yes.clone() } else { no.clone() })
             }
-            (IndexData::Text { params, tokens }, Match::Text(q) | Match::Phrase(q)) => {
-                let query = params.query_tokens(q);
-                let mut it = query.iter();
-                let first = tokens.get(it.next()?);
-                Some(it.fold(first, |acc, t| acc & tokens.get(t)))
-            }
-            (IndexData::Text { params, tokens }, Match::TextAny(q)) => {
-                Some(union(&mut params.query_tokens(q).iter().map(|t| tokens.get(t))))
-            }
+            (IndexData::Text { tokenizer, tokens }, m) => match TextQuery::parse(tokenizer, m)? {
+                // A phrase's points hold all its tokens; order is checked on each candidate.
+                TextQuery::All(query) | TextQuery::Phrase(query) => {
+                    let mut it = query.iter();
+                    let first = tokens.get(it.next()?);
+                    Some(it.fold(first, |acc, t| acc & tokens.get(t)))
+                }
+                TextQuery::Any(query) => Some(union(&mut query.iter().map(|t| tokens.get(t)))),
+                TextQuery::Nothing => Some(RoaringBitmap::new()),
+            },
             _ => None,
         }
     }
@@ -966,9 +847,9 @@ impl PayloadIndexes {
 }
 
 impl FieldIndexes for PayloadIndexes {
-    fn text_index(&self, key: &str) -> Option<&TextIndexParams> {
+    fn text_index(&self, key: &str) -> Option<&Tokenizer> {
         match &self.fields.get(key)?.data {
-            IndexData::Text { params, .. } => Some(params),
+            IndexData::Text { tokenizer, .. } => Some(tokenizer),
             _ => None,
         }
     }
@@ -1016,7 +897,23 @@ mod tests {
             json!({"type": "text", "tokenizer": "word", "lowercase": true, "min_token_len": 2, "max_token_len": 20})
         );
         assert_eq!(s.text_params().unwrap().min_token_len, Some(2));
-        let s = schema(json!({"type": "keyword", "is_tenant": true}));
+        let s = schema(
+            json!({"type": "text", "stopwords": {"languages": ["en"], "custom": ["b", "a", "b"]},
+                              "stemmer": {"type": "snowball", "language": "en"}, "memory": "cold"}),
+        );
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            json!({"type": "text", "tokenizer": "word", "memory": "cold",
+                   "stopwords": {"languages": ["english"], "custom": ["a", "b"]},
+                   "stemmer": {"type": "snowball", "language": "english"}}),
+            "normalised as Qdrant reports it"
+        );
+        assert!(s.text_params().unwrap().stemmer.is_some());
+        assert_eq!(schema(json!("text")).text_params(), Some(TextIndexParams::default()));
+        let s = schema(json!({"type": "keyword", "is_tenant": true, "on_disk": true}));
+        assert!(s.is_tenant());
+        assert_eq!(s.params().unwrap().get("on_disk"), Some(&json!(true)));
+        let s = schema(json!({"type": "float", "is_principal": true}));
         assert!(s.is_tenant());
         let s = schema(json!({"type": "integer", "lookup": true, "range": false}));
         assert_eq!(s.params().unwrap().get("range"), Some(&json!(false)));
@@ -1029,6 +926,9 @@ mod tests {
             json!({"type": "text", "min_token_len": -1}),
             json!({"type": "keyword", "is_tenant": "yes"}),
             json!({"type": "integer", "lookup": false, "range": false}),
+            json!({"type": "text", "stopwords": "klingon"}),
+            json!({"type": "text", "stemmer": {"type": "porter"}}),
+            json!({"type": "keyword", "memory": "hot"}),
         ] {
             assert!(
                 serde_json::from_value::<PayloadFieldSchema>(bad.clone()).is_err(),
@@ -1087,34 +987,6 @@ mod tests {
         assert_eq!(idx.schema().len(), 2);
     }
 
-    #[test]
-    fn payload_index_tokenizers() {
-        let word = TextIndexParams::default();
-        assert_eq!(word.doc_tokens("Hello, World! it's"), vec!["hello", "world", "it", "s"]);
-        let ws = TextIndexParams {
-            tokenizer: TokenizerType::Whitespace,
-            lowercase: false,
-            ..Default::default()
-        };
-        assert_eq!(ws.doc_tokens("Foo-bar  baz"), vec!["Foo-bar", "baz"]);
-        let lens = TextIndexParams {
-            min_token_len: Some(2),
-            max_token_len: Some(4),
-            ..Default::default()
-        };
-        assert_eq!(lens.doc_tokens("a bb ccc ddddd"), vec!["bb", "ccc"]);
-        let prefix = TextIndexParams {
-            tokenizer: TokenizerType::Prefix,
-            min_token_len: Some(2),
-            max_token_len: Some(4),
-            ..Default::default()
-        };
-        assert_eq!(prefix.doc_tokens("Héllo"), vec!["hé", "hél", "héll"]);
-        assert_eq!(prefix.query_tokens("h HELLO"), vec!["hell"]);
-        assert!(word.matches_phrase("a b c d", &["b".into(), "c".into()]));
-        assert!(!word.matches_phrase("a b c d", &["c".into(), "b".into()]));
-    }
-
     fn ids(b: &RoaringBitmap) -> Vec<u32> {
         b.iter().collect()
     }
@@ -1166,7 +1038,12 @@ mod tests {
         assert_eq!(cand(m("t", json!({"text": "hello"}))), Some(vec![0, 2]));
         assert_eq!(cand(m("t", json!({"text": "hello world"}))), Some(vec![0]));
         assert_eq!(cand(m("t", json!({"text_any": "world there"}))), Some(vec![0, 2]));
-        assert_eq!(cand(m("t", json!({"text": ""}))), None);
+        assert_eq!(cand(m("t", json!({"text": ""}))), Some(vec![]), "no tokens: nothing");
+        assert_eq!(
+            cand(m("t", json!({"phrase": "hello"}))),
+            Some(vec![]),
+            "no phrase_matching: nothing"
+        );
         let r = |k: &str, v: Value| json!({"must": {"key": k, "range": v}});
         assert_eq!(
             cand(r("i", json!({"gte": 2}))),
@@ -1254,7 +1131,15 @@ mod tests {
                 json!(rng.gen_range(-3i64..4) as f64 + frac)
             }
             5 => json!(["x", "y", "z", "X"][rng.gen_range(0..4)].to_string()),
-            6 => json!(["hello world", "Hello there", "world peace", "the end"][rng.gen_range(0..4)].to_string()),
+            6 => json!([
+                "hello world",
+                "Hello there",
+                "world peace",
+                "the end",
+                "Running the café",
+                "runners run to the CAFE"
+            ][rng.gen_range(0..6)]
+            .to_string()),
             7 => json!(
                 ["2020-01-01", "2020-06-01T12:00:00Z", "2021-01-01 00:00:00", "bad"][rng.gen_range(0..4)].to_string()
             ),
@@ -1306,7 +1191,17 @@ mod tests {
             5 => json!({"key": key, "match": {"except": ["x"]}}),
             6 => {
                 let kind = ["text", "text_any", "phrase"][rng.gen_range(0..3)];
-                let q = ["hello", "world", "hello world", "there the", "ell"][rng.gen_range(0..5)];
+                let q = [
+                    "hello",
+                    "world",
+                    "hello world",
+                    "there the",
+                    "ell",
+                    "run",
+                    "cafe",
+                    "running café",
+                    "the",
+                ][rng.gen_range(0..9)];
                 let mut m = Map::new();
                 m.insert(kind.to_string(), json!(q));
                 json!({"key": key, "match": m})
@@ -1463,6 +1358,82 @@ mod tests {
         assert!(checked > 1000, "only {checked} matches");
     }
 
+    fn random_text_params(rng: &mut StdRng) -> Value {
+        let tokenizer = ["prefix", "whitespace", "word", "multilingual"][rng.gen_range(0..4)];
+        let mut p = json!({"type": "text", "tokenizer": tokenizer, "lowercase": rng.gen_bool(0.5),
+                           "phrase_matching": rng.gen_bool(0.5), "ascii_folding": rng.gen_bool(0.5)});
+        if rng.gen_bool(0.4) {
+            p["stopwords"] = if rng.gen_bool(0.5) {
+                json!("english")
+            } else {
+                json!({"custom": ["the", "Hello"]})
+            };
+        }
+        if rng.gen_bool(0.4) {
+            p["stemmer"] = json!({"type": "snowball", "language": "english"});
+        }
+        if rng.gen_bool(0.3) {
+            p["min_token_len"] = json!(rng.gen_range(1..4));
+            p["max_token_len"] = json!(rng.gen_range(3..8));
+        }
+        p
+    }
+
+    /// `text` / `text_any` candidates are exactly the matching points; phrase candidates hold them.
+    #[test]
+    fn payload_index_text_candidates_are_exact() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let words = [
+            "Running", "run", "café", "CAFE", "the", "runners", "hello", "Über", "über", "今天", "星期",
+        ];
+        let text = |rng: &mut StdRng| -> String {
+            (0..rng.gen_range(0..6))
+                .map(|_| words[rng.gen_range(0..words.len())])
+                .collect::<Vec<_>>()
+                .join([" ", ", ", "-"][rng.gen_range(0..3)])
+        };
+        let payloads: Vec<Payload> = (0..200)
+            .map(|_| {
+                let v = if rng.gen_bool(0.3) {
+                    json!([text(&mut rng), text(&mut rng)])
+                } else {
+                    json!(text(&mut rng))
+                };
+                payload(json!({ "t": v }))
+            })
+            .collect();
+        let hv = |_: &str| false;
+        for _ in 0..40 {
+            let mut idx = PayloadIndexes::default();
+            let params = random_text_params(&mut rng);
+            let all = payloads.iter().enumerate().map(|(i, p)| (i as u32, p));
+            idx.create_index("t", schema(params.clone()), all).unwrap();
+            for _ in 0..20 {
+                let kind = ["text", "text_any", "phrase"][rng.gen_range(0..3)];
+                let q = text(&mut rng);
+                let mut m = Map::new();
+                m.insert(kind.to_string(), json!(q));
+                let f = filter_from_json(json!({"must": {"key": "t", "match": m}})).unwrap();
+                let cands = idx.candidates(&f).expect("a text index narrows full-text matches");
+                let matching: RoaringBitmap = (0..payloads.len() as u32)
+                    .filter(|&i| {
+                        let point = PointRef {
+                            id: PointId::Num(i as u64),
+                            payload: &payloads[i as usize],
+                            has_vector: &hv,
+                        };
+                        idx.matches(&f, &point)
+                    })
+                    .collect();
+                if kind == "phrase" {
+                    assert!(matching.is_subset(&cands), "{params} {kind} {q:?}");
+                } else {
+                    assert_eq!(ids(&cands), ids(&matching), "{params} {kind} {q:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn payload_index_candidates_never_miss_a_match() {
         let mut rng = StdRng::seed_from_u64(0x5eed);
@@ -1479,9 +1450,8 @@ mod tests {
         for field in &fields {
             if rng.gen_bool(0.7) {
                 let kind = kinds[rng.gen_range(0..kinds.len())];
-                let s = if kind == "text" && rng.gen_bool(0.5) {
-                    let tokenizer = ["prefix", "whitespace", "word"][rng.gen_range(0..3)];
-                    json!({"type": "text", "tokenizer": tokenizer, "lowercase": rng.gen_bool(0.5)})
+                let s = if kind == "text" && rng.gen_bool(0.7) {
+                    random_text_params(&mut rng)
                 } else {
                     json!(kind)
                 };

@@ -42,8 +42,8 @@ impl Params {
 }
 
 /// `nested` (per-element indexing) and BM25 `scoring` change query results; the node has
-/// neither, so they are refused. `memory` and keyword `prefix` only concern storage and speed
-/// here and are ignored.
+/// neither, so they are refused. `memory` only concerns storage here: it is kept and reported
+/// back. Keyword `prefix` only concerns speed here and is ignored.
 fn unsupported(what: &str) -> Error {
     Error::bad_input(format!("payload index option `{what}` is not supported by this node"))
 }
@@ -52,6 +52,18 @@ fn no_nested(nested: &Option<String>) -> Result<()> {
     match nested {
         Some(_) => Err(unsupported("nested")),
         None => Ok(()),
+    }
+}
+
+/// `memory`: `cold`, `cached` or `pinned` (`Unknown` = not given).
+fn memory(m: Option<i32>) -> Result<Option<&'static str>> {
+    let Some(m) = m else { return Ok(None) };
+    match grpc::Memory::try_from(m) {
+        Ok(grpc::Memory::Unknown) => Ok(None),
+        Ok(grpc::Memory::Cold) => Ok(Some("cold")),
+        Ok(grpc::Memory::Cached) => Ok(Some("cached")),
+        Ok(grpc::Memory::Pinned) => Ok(Some("pinned")),
+        Err(_) => Err(Error::bad_input(format!("unknown memory {m}"))),
     }
 }
 
@@ -77,6 +89,7 @@ fn params(p: IndexParams) -> Result<Params> {
             let mut p = Params::new(T::Keyword);
             p.set("is_tenant", k.is_tenant)
                 .set("on_disk", k.on_disk)
+                .set("memory", memory(k.memory)?)
                 .set("enable_hnsw", k.enable_hnsw);
             p
         }
@@ -87,6 +100,7 @@ fn params(p: IndexParams) -> Result<Params> {
                 .set("range", i.range)
                 .set("is_principal", i.is_principal)
                 .set("on_disk", i.on_disk)
+                .set("memory", memory(i.memory)?)
                 .set("enable_hnsw", i.enable_hnsw);
             p
         }
@@ -95,19 +109,24 @@ fn params(p: IndexParams) -> Result<Params> {
             let mut p = Params::new(T::Float);
             p.set("is_principal", f.is_principal)
                 .set("on_disk", f.on_disk)
+                .set("memory", memory(f.memory)?)
                 .set("enable_hnsw", f.enable_hnsw);
             p
         }
         IndexParams::GeoIndexParams(g) => {
             no_nested(&g.nested)?;
             let mut p = Params::new(T::Geo);
-            p.set("on_disk", g.on_disk).set("enable_hnsw", g.enable_hnsw);
+            p.set("on_disk", g.on_disk)
+                .set("memory", memory(g.memory)?)
+                .set("enable_hnsw", g.enable_hnsw);
             p
         }
         IndexParams::BoolIndexParams(b) => {
             no_nested(&b.nested)?;
             let mut p = Params::new(T::Bool);
-            p.set("on_disk", b.on_disk).set("enable_hnsw", b.enable_hnsw);
+            p.set("on_disk", b.on_disk)
+                .set("memory", memory(b.memory)?)
+                .set("enable_hnsw", b.enable_hnsw);
             p
         }
         IndexParams::DatetimeIndexParams(d) => {
@@ -115,6 +134,7 @@ fn params(p: IndexParams) -> Result<Params> {
             let mut p = Params::new(T::Datetime);
             p.set("is_principal", d.is_principal)
                 .set("on_disk", d.on_disk)
+                .set("memory", memory(d.memory)?)
                 .set("enable_hnsw", d.enable_hnsw);
             p
         }
@@ -123,6 +143,7 @@ fn params(p: IndexParams) -> Result<Params> {
             let mut p = Params::new(T::Uuid);
             p.set("is_tenant", u.is_tenant)
                 .set("on_disk", u.on_disk)
+                .set("memory", memory(u.memory)?)
                 .set("enable_hnsw", u.enable_hnsw);
             p
         }
@@ -137,19 +158,29 @@ fn params(p: IndexParams) -> Result<Params> {
                 .set("min_token_len", t.min_token_len)
                 .set("max_token_len", t.max_token_len)
                 .set("on_disk", t.on_disk)
+                .set("memory", memory(t.memory)?)
                 .set("phrase_matching", t.phrase_matching)
                 .set("ascii_folding", t.ascii_folding)
                 .set("enable_hnsw", t.enable_hnsw)
                 .set(
                     "stopwords",
-                    t.stopwords
-                        .map(|s| json!({"languages": s.languages, "custom": s.custom})),
+                    // Empty lists are "not given" (Qdrant's conversion).
+                    t.stopwords.map(|s| {
+                        let mut m = Map::new();
+                        if !s.languages.is_empty() {
+                            m.insert("languages".into(), json!(s.languages));
+                        }
+                        if !s.custom.is_empty() {
+                            m.insert("custom".into(), json!(s.custom));
+                        }
+                        Value::Object(m)
+                    }),
                 )
                 .set(
                     "stemmer",
                     t.stemmer.and_then(|s| s.stemming_params).map(|s| match s {
                         StemmingParams::Snowball(s) => json!({"type": "snowball", "language": s.language}),
-                        StemmingParams::Disabled(_) => json!({"type": "disabled"}),
+                        StemmingParams::Disabled(_) => json!({"type": "none"}),
                     }),
                 );
             p
@@ -219,6 +250,50 @@ mod tests {
         )
         .unwrap();
         assert!(s.is_tenant());
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn text_options_and_memory() {
+        use qdrant_client::qdrant::stemming_algorithm::StemmingParams;
+        let text = grpc::TextIndexParams {
+            tokenizer: grpc::TokenizerType::Multilingual as i32,
+            phrase_matching: Some(true),
+            ascii_folding: Some(true),
+            stopwords: Some(grpc::StopwordsSet {
+                languages: vec!["en".into()],
+                custom: vec![],
+            }),
+            stemmer: Some(grpc::StemmingAlgorithm {
+                stemming_params: Some(StemmingParams::Disabled(grpc::DisabledStemmer {})),
+            }),
+            memory: Some(grpc::Memory::Cold as i32),
+            ..Default::default()
+        };
+        let s = field_schema(
+            Some(grpc::FieldType::Text as i32),
+            with(IndexParams::TextIndexParams(text)),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            json!({"type": "text", "tokenizer": "multilingual", "phrase_matching": true,
+                   "ascii_folding": true, "stopwords": {"languages": ["english"]},
+                   "stemmer": {"type": "none"}, "memory": "cold"})
+        );
+        let bad = grpc::TextIndexParams {
+            stemmer: Some(grpc::StemmingAlgorithm {
+                stemming_params: Some(StemmingParams::Snowball(grpc::SnowballParams {
+                    language: "klingon".into(),
+                })),
+            }),
+            ..Default::default()
+        };
+        assert!(field_schema(
+            Some(grpc::FieldType::Text as i32),
+            with(IndexParams::TextIndexParams(bad))
+        )
+        .is_err());
     }
 
     #[test]

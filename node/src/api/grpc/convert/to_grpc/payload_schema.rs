@@ -41,17 +41,20 @@ pub fn index_params(p: &PayloadSchemaParams) -> grpc::PayloadIndexParams {
     let flag = |name: &str| p.get(name).and_then(Value::as_bool);
     let on_disk = flag("on_disk");
     let enable_hnsw = flag("enable_hnsw");
+    let memory = memory(p);
     let params = match p.kind() {
         PayloadSchemaType::Keyword => IndexParams::KeywordIndexParams(grpc::KeywordIndexParams {
             is_tenant: flag("is_tenant"),
             on_disk,
             enable_hnsw,
+            memory,
             ..Default::default()
         }),
         PayloadSchemaType::Uuid => IndexParams::UuidIndexParams(grpc::UuidIndexParams {
             is_tenant: flag("is_tenant"),
             on_disk,
             enable_hnsw,
+            memory,
             ..Default::default()
         }),
         PayloadSchemaType::Integer => IndexParams::IntegerIndexParams(grpc::IntegerIndexParams {
@@ -60,31 +63,39 @@ pub fn index_params(p: &PayloadSchemaParams) -> grpc::PayloadIndexParams {
             is_principal: flag("is_principal"),
             on_disk,
             enable_hnsw,
+            memory,
             ..Default::default()
         }),
         PayloadSchemaType::Float => IndexParams::FloatIndexParams(grpc::FloatIndexParams {
             is_principal: flag("is_principal"),
             on_disk,
             enable_hnsw,
+            memory,
             ..Default::default()
         }),
         PayloadSchemaType::Datetime => IndexParams::DatetimeIndexParams(grpc::DatetimeIndexParams {
             is_principal: flag("is_principal"),
             on_disk,
             enable_hnsw,
+            memory,
             ..Default::default()
         }),
         PayloadSchemaType::Geo => IndexParams::GeoIndexParams(grpc::GeoIndexParams {
             on_disk,
             enable_hnsw,
+            memory,
             ..Default::default()
         }),
         PayloadSchemaType::Bool => IndexParams::BoolIndexParams(grpc::BoolIndexParams {
             on_disk,
             enable_hnsw,
+            memory,
             ..Default::default()
         }),
-        PayloadSchemaType::Text => IndexParams::TextIndexParams(text_params(p, on_disk, enable_hnsw)),
+        PayloadSchemaType::Text => IndexParams::TextIndexParams(grpc::TextIndexParams {
+            memory,
+            ..text_params(p, on_disk, enable_hnsw)
+        }),
     };
     grpc::PayloadIndexParams {
         index_params: Some(params),
@@ -113,6 +124,17 @@ fn text_params(p: &PayloadSchemaParams, on_disk: Option<bool>, enable_hnsw: Opti
         enable_hnsw,
         ..Default::default()
     }
+}
+
+/// `memory` (`cold` / `cached` / `pinned`) as the gRPC enum.
+fn memory(p: &PayloadSchemaParams) -> Option<i32> {
+    let m = match p.get("memory")?.as_str()? {
+        "cold" => grpc::Memory::Cold,
+        "cached" => grpc::Memory::Cached,
+        "pinned" => grpc::Memory::Pinned,
+        _ => return None,
+    };
+    Some(m as i32)
 }
 
 /// `"english"` or `{"languages": [...], "custom": [...]}`.
