@@ -5,11 +5,13 @@ pub mod api;
 pub mod cluster;
 pub mod collection;
 pub mod error;
+pub mod issues;
 pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod settings;
 pub mod storage;
+pub mod telemetry;
 
 /// Generated from `proto/peer.proto`.
 pub mod peer_proto {

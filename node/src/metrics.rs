@@ -1,33 +1,104 @@
-//! Request metrics kept by the REST middleware and the gRPC layer, rendered in Prometheus text
-//! format under Qdrant's metric names.
+//! What the node counts while it serves: response statistics of the REST and gRPC APIs (kept
+//! by the REST middleware and the gRPC layer, per endpoint and status as Qdrant keys them, and
+//! per collection for `?per_collection=true`) and the anti-entropy checks. `/telemetry` and
+//! `/metrics` render them (`crate::telemetry`).
+
+pub mod prometheus;
+pub mod stats;
+pub mod system;
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use parking_lot::Mutex;
 
-/// Upper bounds (seconds) of the latency histogram buckets.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+use prometheus::{Exposition, Kind};
+use stats::{DurationStats, Snapshot};
 
-#[derive(Default, Clone)]
-struct Stat {
-    count: u64,
-    sum: f64,
-    buckets: [u64; BUCKETS.len()],
+/// Responses by endpoint, then status.
+pub type ByEndpoint<S> = BTreeMap<String, BTreeMap<S, Snapshot>>;
+
+/// Response statistics of one API: `responses` keyed by endpoint (`"GET /collections"` for
+/// REST, the method path `/qdrant.Points/Search` for gRPC) then status (HTTP status, gRPC
+/// code), and the same per collection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestsSnapshot<S> {
+    pub responses: ByEndpoint<S>,
+    /// Filled only when asked for (`per_collection`).
+    pub per_collection: BTreeMap<String, ByEndpoint<S>>,
 }
 
-#[derive(Default)]
+#[derive(Debug)]
+struct Requests<S> {
+    all: BTreeMap<String, BTreeMap<S, DurationStats>>,
+    by_collection: BTreeMap<String, BTreeMap<String, BTreeMap<S, DurationStats>>>,
+}
+
+impl<S> Default for Requests<S> {
+    fn default() -> Self {
+        Requests {
+            all: BTreeMap::new(),
+            by_collection: BTreeMap::new(),
+        }
+    }
+}
+
+impl<S: Ord + Copy> Requests<S> {
+    fn add(&mut self, endpoint: &str, status: S, collection: Option<&str>, seconds: f64) {
+        record(&mut self.all, endpoint, status, seconds);
+        if let Some(collection) = collection {
+            match self.by_collection.get_mut(collection) {
+                Some(m) => record(m, endpoint, status, seconds),
+                None => {
+                    let mut m = BTreeMap::new();
+                    record(&mut m, endpoint, status, seconds);
+                    self.by_collection.insert(collection.to_string(), m);
+                }
+            }
+        }
+    }
+
+    fn snapshot(&self, per_collection: bool) -> RequestsSnapshot<S> {
+        fn snap<S: Ord + Copy>(m: &BTreeMap<String, BTreeMap<S, DurationStats>>) -> ByEndpoint<S> {
+            m.iter()
+                .map(|(e, statuses)| (e.clone(), statuses.iter().map(|(s, d)| (*s, d.snapshot())).collect()))
+                .collect()
+        }
+        RequestsSnapshot {
+            responses: snap(&self.all),
+            per_collection: if per_collection {
+                self.by_collection.iter().map(|(c, m)| (c.clone(), snap(m))).collect()
+            } else {
+                BTreeMap::new()
+            },
+        }
+    }
+}
+
+/// Adds one response to `m` (allocating the endpoint key only the first time).
+fn record<S: Ord>(m: &mut BTreeMap<String, BTreeMap<S, DurationStats>>, endpoint: &str, status: S, seconds: f64) {
+    match m.get_mut(endpoint) {
+        Some(statuses) => statuses.entry(status).or_default().add(seconds),
+        None => {
+            let mut statuses = BTreeMap::new();
+            statuses
+                .entry(status)
+                .or_insert_with(DurationStats::default)
+                .add(seconds);
+            m.insert(endpoint.to_string(), statuses);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
 pub struct Metrics {
-    /// (method, endpoint, status) -> stats.
-    rest: Mutex<BTreeMap<(String, String, u16), Stat>>,
-    /// gRPC method path (`/qdrant.Points/Search`) -> (all responses, failed responses).
-    grpc: Mutex<BTreeMap<String, (Stat, u64)>>,
+    rest: Mutex<Requests<u16>>,
+    grpc: Mutex<Requests<i32>>,
     /// Replica comparisons of the anti-entropy checks.
     anti_entropy: Mutex<AntiEntropyStats>,
 }
 
 /// Counters of the anti-entropy checks (cluster mode).
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone, Copy, Debug)]
 pub struct AntiEntropyStats {
     /// Replica pairs compared, in all.
     pub comparisons: u64,
@@ -37,86 +108,24 @@ pub struct AntiEntropyStats {
     pub repaired_points: u64,
 }
 
-impl Stat {
-    fn add(&mut self, seconds: f64) {
-        self.count += 1;
-        self.sum += seconds;
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                self.buckets[i] += 1;
-            }
-        }
-    }
-
-    /// The `_bucket`, `_sum` and `_count` lines of histogram `name` for one label set.
-    fn render_histogram(&self, out: &mut String, name: &str, labels: &str) {
-        for (le, n) in BUCKETS.iter().zip(self.buckets.iter()) {
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
-    }
-}
-
 impl Metrics {
-    pub fn observe_rest(&self, method: &str, endpoint: &str, status: u16, seconds: f64) {
-        self.rest
-            .lock()
-            .entry((method.to_string(), endpoint.to_string(), status))
-            .or_default()
-            .add(seconds);
+    /// One REST response: `endpoint` is `"METHOD /route/{pattern}"` (Qdrant's key), `collection`
+    /// the `{collection_name}` of the path, if any.
+    pub fn observe_rest(&self, endpoint: &str, status: u16, collection: Option<&str>, seconds: f64) {
+        self.rest.lock().add(endpoint, status, collection, seconds);
     }
 
-    /// One gRPC response of `endpoint` (the method path); `failed` when its status is not OK.
-    pub fn observe_grpc(&self, endpoint: &str, failed: bool, seconds: f64) {
-        let mut grpc = self.grpc.lock();
-        let (stat, failures) = grpc.entry(endpoint.to_string()).or_default();
-        stat.add(seconds);
-        *failures += u64::from(failed);
+    /// One gRPC response of method path `endpoint` with gRPC status `code` (0 = OK).
+    pub fn observe_grpc(&self, endpoint: &str, code: i32, collection: Option<&str>, seconds: f64) {
+        self.grpc.lock().add(endpoint, code, collection, seconds);
     }
 
-    /// Per-method counts, failures and mean durations (seconds) for `/telemetry`.
-    pub fn grpc_summary(&self) -> BTreeMap<String, (u64, u64, f64)> {
-        self.grpc
-            .lock()
-            .iter()
-            .map(|(endpoint, (s, failed))| (endpoint.clone(), (s.count, *failed, s.sum / s.count.max(1) as f64)))
-            .collect()
+    pub fn rest(&self, per_collection: bool) -> RequestsSnapshot<u16> {
+        self.rest.lock().snapshot(per_collection)
     }
 
-    pub fn render_grpc(&self, out: &mut String) {
-        let grpc = self.grpc.lock().clone();
-        let _ = writeln!(out, "# HELP grpc_responses_total total number of responses");
-        let _ = writeln!(out, "# TYPE grpc_responses_total counter");
-        for (endpoint, (s, _)) in &grpc {
-            let _ = writeln!(out, "grpc_responses_total{{endpoint=\"{endpoint}\"}} {}", s.count);
-        }
-        let _ = writeln!(out, "# HELP grpc_responses_fail_total total number of failed responses");
-        let _ = writeln!(out, "# TYPE grpc_responses_fail_total counter");
-        for (endpoint, (_, failed)) in &grpc {
-            let _ = writeln!(out, "grpc_responses_fail_total{{endpoint=\"{endpoint}\"}} {failed}");
-        }
-        let _ = writeln!(out, "# HELP grpc_responses_duration_seconds response latency histogram");
-        let _ = writeln!(out, "# TYPE grpc_responses_duration_seconds histogram");
-        for (endpoint, (s, _)) in &grpc {
-            s.render_histogram(
-                out,
-                "grpc_responses_duration_seconds",
-                &format!("endpoint=\"{endpoint}\""),
-            );
-        }
-    }
-
-    /// Per-endpoint counts and mean durations for `/telemetry`.
-    pub fn rest_summary(&self) -> BTreeMap<String, BTreeMap<String, (u64, f64)>> {
-        let mut out: BTreeMap<String, BTreeMap<String, (u64, f64)>> = BTreeMap::new();
-        for ((method, endpoint, status), s) in self.rest.lock().iter() {
-            out.entry(format!("{method} {endpoint}"))
-                .or_default()
-                .insert(status.to_string(), (s.count, s.sum / s.count.max(1) as f64));
-        }
-        out
+    pub fn grpc(&self, per_collection: bool) -> RequestsSnapshot<i32> {
+        self.grpc.lock().snapshot(per_collection)
     }
 
     /// Adds one anti-entropy check: `divergent_buckets` replaces the previous reading of the
@@ -136,66 +145,39 @@ impl Metrics {
         a.repaired_points += repaired_points;
     }
 
-    pub fn render_anti_entropy(&self, out: &mut String) {
+    /// Our own `anti_entropy_*` families (Qdrant has no anti-entropy).
+    pub fn render_anti_entropy(&self, e: &mut Exposition) {
         let a = *self.anti_entropy.lock();
         let lines = [
             (
                 "anti_entropy_comparisons_total",
-                "counter",
+                Kind::Counter,
                 "replica digests compared with the reference replica's",
                 a.comparisons,
             ),
             (
                 "anti_entropy_divergent_buckets",
-                "gauge",
+                Kind::Gauge,
                 "digest buckets in which a replica differs from its reference at the latest check",
                 a.divergent_buckets,
             ),
             (
                 "anti_entropy_repairs_total",
-                "counter",
+                Kind::Counter,
                 "replicas repaired by a partial transfer of differing buckets",
                 a.repairs,
             ),
             (
                 "anti_entropy_repaired_points_total",
-                "counter",
+                Kind::Counter,
                 "points sent to repair replicas",
                 a.repaired_points,
             ),
         ];
         for (name, kind, help, value) in lines {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name} {value}");
+            e.single(name, help, kind, value as f64);
         }
     }
-
-    pub fn render_rest(&self, out: &mut String) {
-        let rest = self.rest.lock().clone();
-        let _ = writeln!(out, "# HELP rest_responses_total total number of responses");
-        let _ = writeln!(out, "# TYPE rest_responses_total counter");
-        for ((method, endpoint, status), s) in &rest {
-            let _ = writeln!(
-                out,
-                "rest_responses_total{{method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\"}} {}",
-                s.count
-            );
-        }
-        let _ = writeln!(out, "# HELP rest_responses_duration_seconds response latency histogram");
-        let _ = writeln!(out, "# TYPE rest_responses_duration_seconds histogram");
-        for ((method, endpoint, status), s) in &rest {
-            let labels = format!("method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\"");
-            s.render_histogram(out, "rest_responses_duration_seconds", &labels);
-        }
-    }
-}
-
-/// Resident set size of this process in bytes (Linux), for `/metrics` and `/telemetry`.
-pub fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
 }
 
 #[cfg(test)]
@@ -203,20 +185,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_counters_and_histograms() {
+    fn keeps_responses_per_endpoint_status_and_collection() {
         let m = Metrics::default();
-        m.observe_rest("GET", "/collections", 200, 0.003);
-        m.observe_rest("GET", "/collections", 200, 0.2);
-        let mut out = String::new();
-        m.render_rest(&mut out);
-        assert!(out.contains("rest_responses_total{method=\"GET\",endpoint=\"/collections\",status=\"200\"} 2"));
-        assert!(out.contains("le=\"0.005\"} 1"));
-        assert!(out.contains("le=\"+Inf\"} 2"));
-        m.observe_grpc("/qdrant.Points/Search", false, 0.001);
-        m.observe_grpc("/qdrant.Points/Search", true, 0.001);
-        let mut out = String::new();
-        m.render_grpc(&mut out);
-        assert!(out.contains("grpc_responses_total{endpoint=\"/qdrant.Points/Search\"} 2"));
-        assert!(out.contains("grpc_responses_fail_total{endpoint=\"/qdrant.Points/Search\"} 1"));
+        m.observe_rest("GET /collections", 200, None, 0.003);
+        m.observe_rest("POST /collections/{collection_name}/points/search", 200, Some("a"), 0.2);
+        m.observe_rest(
+            "POST /collections/{collection_name}/points/search",
+            404,
+            Some("b"),
+            0.001,
+        );
+        m.observe_grpc("/qdrant.Points/Search", 0, Some("a"), 0.001);
+        m.observe_grpc("/qdrant.Points/Search", 5, None, 0.001);
+
+        let rest = m.rest(false);
+        assert_eq!(rest.responses["GET /collections"][&200].count, 1);
+        let search = &rest.responses["POST /collections/{collection_name}/points/search"];
+        assert_eq!((search[&200].count, search[&404].count), (1, 1));
+        assert!(rest.per_collection.is_empty());
+        let rest = m.rest(true);
+        assert_eq!(
+            rest.per_collection["b"]["POST /collections/{collection_name}/points/search"][&404].count,
+            1
+        );
+        assert!(!rest.per_collection.contains_key("GET /collections"));
+
+        let grpc = m.grpc(true);
+        assert_eq!(grpc.responses["/qdrant.Points/Search"][&5].count, 1);
+        assert_eq!(grpc.per_collection["a"]["/qdrant.Points/Search"][&0].count, 1);
     }
 }

@@ -39,6 +39,22 @@ pub struct ServiceConfig {
     pub enable_tls: bool,
     /// With TLS, require client certificates signed by `tls.ca_cert` (mutual TLS).
     pub verify_https_client_certificate: bool,
+    /// A search or query slower than this (seconds; default 1.2) reports the unindexed
+    /// payload keys of its filters on `/issues`.
+    pub slow_query_secs: Option<f32>,
+    /// Put in front of every metric name on `/metrics`.
+    pub metrics_prefix: Option<String>,
+}
+
+impl ServiceConfig {
+    /// `slow_query_secs` (Qdrant's default when unset or not a positive number).
+    pub fn slow_query(&self) -> std::time::Duration {
+        let secs = self
+            .slow_query_secs
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .unwrap_or(crate::issues::DEFAULT_SLOW_QUERY_SECS);
+        std::time::Duration::from_secs_f32(secs)
+    }
 }
 
 /// Certificate files (PEM), as Qdrant names them.
@@ -149,6 +165,8 @@ impl Default for ServiceConfig {
             enable_cors: true,
             enable_tls: false,
             verify_https_client_certificate: false,
+            slow_query_secs: None,
+            metrics_prefix: None,
         }
     }
 }

@@ -80,7 +80,7 @@ fn three_peers_agree_and_report_qdrant_shape() {
             "cluster_peers_total 3",
             "cluster_voter 1",
             "cluster_term ",
-            "cluster_commit ",
+            "cluster_commit{peer_id=",
         ] {
             assert!(text.contains(m), "missing {m} in:\n{text}");
         }

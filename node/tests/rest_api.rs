@@ -316,7 +316,9 @@ fn metrics_and_service_endpoints() {
     assert!(text.contains("collections_total 1"), "{text}");
     assert!(text.contains("collection_points{id=\"m\"} 3"), "{text}");
     assert!(
-        text.contains("rest_responses_total{method=\"PUT\",endpoint=\"/collections/{name}/points\",status=\"200\"} 1"),
+        text.contains(
+            "rest_responses_total{method=\"PUT\",endpoint=\"/collections/{collection_name}/points\",status=\"200\"} 1"
+        ),
         "{text}"
     );
     assert!(text.contains("rest_responses_duration_seconds_bucket"));
@@ -326,6 +328,98 @@ fn metrics_and_service_endpoints() {
     let t = s.ok("GET", "/telemetry", None);
     assert_eq!(t["app"]["name"], "qdrant");
     assert_eq!(t["collections"]["number_of_collections"], 1);
+}
+
+#[test]
+fn telemetry_levels_and_metrics_families() {
+    let s = Server::start();
+    create(&s, "t", json!({"vectors": {"a": {"size": 2, "distance": "Dot"}}}));
+    upsert_named(&s, "t", "a", 5);
+    let level = |n: usize| s.ok("GET", &format!("/telemetry?details_level={n}"), None);
+    let l0 = level(0);
+    assert_eq!(l0["collections"], json!({"number_of_collections": 1}));
+    assert!(l0.get("memory").is_none() && l0["app"].get("features").is_none());
+    let upserts = &l0["requests"]["rest"]["responses"]["PUT /collections/{collection_name}/points"]["200"];
+    assert!(
+        upserts["count"].as_u64() >= Some(1) && upserts.get("min_duration_micros").is_none(),
+        "{upserts}"
+    );
+    let l1 = level(1);
+    assert_eq!(l1["collections"]["collections"][0]["vectors"], 5);
+    assert!(l1["memory"]["resident_bytes"].as_u64() > Some(0));
+    assert!(
+        l1["requests"]["rest"]["responses"]["PUT /collections/{collection_name}/points"]["200"]["max_duration_micros"]
+            .is_number()
+    );
+    let l2 = level(2);
+    assert_eq!(l2["collections"]["collections"][0]["id"], "t");
+    assert!(l2["collections"]["collections"][0].get("shards").is_none());
+    let l3 = level(3);
+    let shard = &l3["collections"]["collections"][0]["shards"][0];
+    assert_eq!(shard["local"]["num_points"], 5);
+    assert_eq!(shard["local"]["num_vectors_by_name"], json!({"a": 5}));
+    assert_eq!(shard["replicate_states"], json!({"0": "Active"}));
+
+    let (_, text) = s.call("GET", "/metrics", None);
+    let text = text.as_str().unwrap().to_string();
+    for line in [
+        "# TYPE cluster_enabled gauge",
+        "collection_points{id=\"t\"} 5",
+        "collection_vectors{collection=\"t\",vector=\"a\"} 5",
+        "collections_vector_total 5",
+        "# TYPE rest_responses_avg_duration_seconds gauge",
+        "# TYPE process_open_fds gauge",
+        "# TYPE memory_allocated_bytes gauge",
+    ] {
+        assert!(text.contains(line), "{line} missing in\n{text}");
+    }
+    let (_, anonymized) = s.call("GET", "/metrics?anonymize=true", None);
+    assert!(!anonymized.as_str().unwrap().contains("id=\"t\""));
+}
+
+#[test]
+fn unindexed_fields_of_slow_queries_are_issues() {
+    let s = Server::start_with(&[("QDRANT__SERVICE__SLOW_QUERY_SECS", "0.000001")]);
+    create(&s, "i", json!({"vectors": {"size": 2, "distance": "Dot"}}));
+    assert_eq!(s.ok("GET", "/issues", None), json!({"issues": []}));
+    let filter = json!({"must": [{"key": "city", "match": {"value": "x"}}]});
+    s.ok(
+        "POST",
+        "/collections/i/points/query",
+        Some(json!({"query": [1.0, 0.0], "filter": filter})),
+    );
+    let issues = s.ok("GET", "/issues", None)["issues"].clone();
+    assert_eq!(issues[0]["id"], "UNINDEXED_FIELD/i/city", "{issues}");
+    assert_eq!(
+        issues[0]["solution"]["immediate"]["action"]["body"],
+        json!({"field_name": "city", "field_schema": "keyword"})
+    );
+    s.ok(
+        "PUT",
+        "/collections/i/index?wait=true",
+        Some(json!({"field_name": "city", "field_schema": "keyword"})),
+    );
+    assert_eq!(s.ok("GET", "/issues", None), json!({"issues": []}));
+    s.ok(
+        "POST",
+        "/collections/i/points/search",
+        Some(json!({"vector": [1.0, 0.0], "limit": 1, "filter":
+        {"must": [{"key": "n", "range": {"gt": 1}}]}})),
+    );
+    assert_eq!(s.ok("GET", "/issues", None)["issues"].as_array().unwrap().len(), 1);
+    assert_eq!(s.ok("DELETE", "/issues", None), json!(true));
+    assert_eq!(s.ok("GET", "/issues", None), json!({"issues": []}));
+}
+
+fn upsert_named(server: &Server, name: &str, vector: &str, n: usize) {
+    let points: Vec<Value> = (0..n)
+        .map(|i| json!({"id": i, "vector": {vector: [1.0, i as f32]}}))
+        .collect();
+    server.ok(
+        "PUT",
+        &format!("/collections/{name}/points?wait=true"),
+        Some(json!({"points": points})),
+    );
 }
 
 #[test]

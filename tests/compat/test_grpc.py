@@ -10,8 +10,11 @@ Facts (Qdrant 1.19, src/tonic/mod.rs + lib/api/src/grpc/proto/*.proto; qdrant-cl
 * a message that does not decode is refused (tonic: INTERNAL "failed to decode Protobuf message")
   and the server keeps serving; a message above `service.max_request_size_mb` is refused (tonic's
   decode limit: OUT_OF_RANGE; gRPC's own limit: RESOURCE_EXHAUSTED);
-* gRPC calls are counted in /metrics as `grpc_responses_total{endpoint="/qdrant.Points/Upsert"}`
-  and failures in `grpc_responses_fail_total` (src/common/metrics.rs).
+* gRPC calls are counted in /metrics as `grpc_responses_total{endpoint="/qdrant.Points/Upsert",
+  status="0"}`, the status label being the gRPC code (failures: non-zero), for the `qdrant.Points`
+  methods of Qdrant's whitelist only (src/common/metrics.rs `GRPC_ENDPOINT_WHITELIST`; there is
+  no `grpc_responses_fail_total`); /telemetry lists every method
+  (src/common/telemetry_ops/requests_telemetry.rs).
 """
 
 import re
@@ -142,13 +145,21 @@ def test_grpc_calls_are_in_metrics(qdrant, gclient, collection_name):
     gclient.upsert(collection_name, wait=True, points=[models.PointStruct(id=1, vector=[1, 2])])
     with pytest.raises(grpc.RpcError):
         gclient.get_collection(GHOST)
+    with pytest.raises(grpc.RpcError):
+        gclient.query_points(GHOST, query=[1.0, 2.0])
     text = rest(qdrant, "GET", "/metrics").text
 
-    def value(metric, endpoint):
-        m = re.search(r"^" + metric + r'\{endpoint="' + re.escape(endpoint) + r'"\} (\d+(\.\d+)?)$', text, re.M)
+    def value(metric, endpoint, status):
+        m = re.search(r"^" + metric + r'\{endpoint="' + re.escape(endpoint) + r'",status="' + status
+                      + r'"\} (\d+(\.\d+)?)$', text, re.M)
         assert m, (metric, endpoint, [line for line in text.splitlines() if line.startswith("grpc_")][:20])
         return float(m.group(1))
 
-    assert value("grpc_responses_total", "/qdrant.Points/Upsert") >= 1
-    assert value("grpc_responses_total", "/qdrant.Collections/Get") >= 1
-    assert value("grpc_responses_fail_total", "/qdrant.Collections/Get") >= 1
+    assert value("grpc_responses_total", "/qdrant.Points/Upsert", "0") >= 1
+    assert value("grpc_responses_total", "/qdrant.Points/Query", "5") >= 1          # NOT_FOUND
+    assert value("grpc_responses_avg_duration_seconds", "/qdrant.Points/Upsert", "0") > 0
+    assert 'grpc_responses_duration_seconds_bucket{endpoint="/qdrant.Points/Upsert",status="0",le="+Inf"}' in text
+    # not whitelisted: only in /telemetry
+    assert "/qdrant.Collections/Get" not in text
+    responses = rest(qdrant, "GET", "/telemetry").json()["result"]["requests"]["grpc"]["responses"]
+    assert responses["/qdrant.Collections/Get"]["5"]["count"] >= 1, responses

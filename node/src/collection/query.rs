@@ -6,7 +6,7 @@ use futures::future::try_join_all;
 
 use super::lookup::{CollectionLookup, Examples};
 use super::prefetch::{Output, Stage, DEFAULT_LIMIT};
-use super::strict_mode::search_cost;
+use super::strict_mode::{query_filters, search_cost};
 use super::{validate, Collection};
 use crate::error::{Error, Result};
 use crate::model::collection::VectorParams;
@@ -334,7 +334,11 @@ impl Collection {
     /// Charges the read tokens of `prepared` (one charge for a whole batch), then runs them.
     async fn run_charged(&self, prepared: Vec<Prepared>) -> Result<Vec<Vec<ScoredPoint>>> {
         self.charge_read(|| prepared.iter().map(Prepared::cost).sum())?;
-        try_join_all(prepared.into_iter().map(|p| self.run(p))).await
+        let started = std::time::Instant::now();
+        let filters = self.watched_filters(prepared.iter().filter_map(|p| p.common.filter.as_ref()));
+        let answers = try_join_all(prepared.into_iter().map(|p| self.run(p))).await?;
+        self.after_read(started, &filters);
+        Ok(answers)
     }
 
     /// Legacy `points/search`; strict mode checks it first (`timeout`: `?timeout=` seconds).
@@ -553,16 +557,24 @@ impl Collection {
             }
             s.check_timeout(timeout)?;
         }
+        let started = std::time::Instant::now();
+        let filters = self.watched_filters(requests.iter().flat_map(query_filters));
         let planned = try_join_all(requests.into_iter().map(|r| self.plan_query(r, lookup))).await?;
         self.charge_read(|| planned.iter().map(PlannedQuery::cost).sum())?;
-        try_join_all(planned.iter().map(|p| self.execute(&p.stage, &p.out, &p.exclude))).await
+        let answers = try_join_all(planned.iter().map(|p| self.execute(&p.stage, &p.out, &p.exclude))).await?;
+        self.after_read(started, &filters);
+        Ok(answers)
     }
 
     /// A query strict mode already accepted (one ranking of a grouped query): planned, charged, run.
     pub(super) async fn run_query(&self, r: QueryRequest, lookup: &dyn CollectionLookup) -> Result<Vec<ScoredPoint>> {
+        let started = std::time::Instant::now();
+        let filters = self.watched_filters(query_filters(&r));
         let p = self.plan_query(r, lookup).await?;
         self.charge_read(|| p.cost())?;
-        self.execute(&p.stage, &p.out, &p.exclude).await
+        let answer = self.execute(&p.stage, &p.out, &p.exclude).await?;
+        self.after_read(started, &filters);
+        Ok(answer)
     }
 
     /// The request as the root stage of a prefetch tree.

@@ -661,6 +661,7 @@ impl Sync {
         for (field, schema) in &desired {
             if current.get(field) != Some(schema) {
                 collection.create_payload_index(field, schema.clone()).await?;
+                self.node.issues.index_created(&collection.name, field);
             }
         }
         for field in current.keys().filter(|f| !desired.contains_key(*f)) {

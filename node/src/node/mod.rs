@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use crate::cluster::{Consensus, ReplicaState};
 use crate::collection::{blocking, wait_unused, Collection, LocalPlacement};
 use crate::error::{Error, Result};
+use crate::issues::Issues;
 use crate::metrics::Metrics;
 use crate::model::alias::AliasTable;
 use crate::model::cluster::{ClusterOperation, CollectionClusterInfo, LocalShardInfo};
@@ -36,6 +37,8 @@ pub const DEFAULT_META_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Node {
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
+    /// The issues `/issues` reports (slow reads on unindexed payload keys).
+    pub issues: Arc<Issues>,
     collections: RwLock<BTreeMap<String, Arc<Collection>>>,
     /// Standalone: the alias table (in cluster mode the cluster state holds it).
     aliases: RwLock<AliasTable>,
@@ -43,6 +46,8 @@ pub struct Node {
     lifecycle: tokio::sync::Mutex<()>,
     indexing: IndexingOptions,
     pub started: Instant,
+    /// When the node started (`/telemetry`'s `app.startup`), to the hundredth of a second.
+    pub started_at: chrono::DateTime<chrono::Utc>,
     /// Identifies this process in `/telemetry` (as Qdrant's telemetry id).
     pub instance_id: uuid::Uuid,
     /// The cluster handle in cluster mode (set once by main after consensus started).
@@ -67,14 +72,17 @@ impl Node {
             },
             engine: settings.storage.hnsw_index.engine,
         };
+        let issues = Arc::new(Issues::new(settings.service.slow_query()));
         let node = Node {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
+            issues,
             collections: RwLock::new(BTreeMap::new()),
             aliases: RwLock::new(AliasTable::default()),
             lifecycle: tokio::sync::Mutex::new(()),
             indexing,
             started,
+            started_at: chrono::SubsecRound::round_subsecs(chrono::Utc::now(), 2),
             instance_id: uuid::Uuid::new_v4(),
             consensus: OnceLock::new(),
             reconciled: watch::channel(0).0,
@@ -100,7 +108,7 @@ impl Node {
             let n = collection.points_count();
             points += n;
             tracing::info!(collection = %name, points = n, ms = t.elapsed().as_millis() as u64, "loaded collection");
-            node.collections.write().insert(name, Arc::new(collection));
+            node.registry_insert(collection);
         }
         tracing::info!(
             collections = node.collections.read().len(),
@@ -162,6 +170,7 @@ impl Node {
     }
 
     fn registry_insert(&self, collection: Collection) -> Arc<Collection> {
+        collection.report_issues_to(self.issues.clone());
         let collection = Arc::new(collection);
         self.collections
             .write()
@@ -219,6 +228,7 @@ impl Node {
             Ok(())
         })
         .await?;
+        self.issues.collection_deleted(name);
         tracing::info!(collection = %name, "deleted collection");
         Ok(true)
     }
@@ -359,7 +369,9 @@ impl Node {
         if let Some(consensus) = self.consensus() {
             return cluster_sync::create_payload_index(self, consensus, name, field, schema, timeout).await;
         }
-        self.collection(name)?.create_payload_index(field, schema).await
+        let created = self.collection(name)?.create_payload_index(field, schema).await?;
+        self.issues.index_created(name, field);
+        Ok(created)
     }
 
     pub async fn delete_payload_index(

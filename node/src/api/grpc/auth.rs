@@ -10,6 +10,7 @@ use tonic::body::Body;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
+use super::per_collection::CollectionName;
 use crate::api::auth::{self, Refusal};
 use crate::node::Node;
 
@@ -124,13 +125,16 @@ where
                 Err(status) => status.into_http(),
             };
             // A failed call answers with its status in the headers (trailers-only response);
-            // a successful one puts `grpc-status: 0` in the trailers.
-            let failed = response
+            // a successful one puts `grpc-status: 0` in the trailers. As Qdrant: the header's
+            // code, else 0 for an HTTP success and 2 (UNKNOWN) otherwise.
+            let code = response
                 .headers()
                 .get("grpc-status")
-                .is_some_and(|s| s.as_bytes() != b"0");
+                .and_then(|s| s.to_str().ok()?.parse::<i32>().ok())
+                .unwrap_or(if response.status().is_success() { 0 } else { 2 });
+            let collection = response.extensions().get::<CollectionName>().map(|c| c.0.as_str());
             node.metrics
-                .observe_grpc(&path, failed, started.elapsed().as_secs_f64());
+                .observe_grpc(&path, code, collection, started.elapsed().as_secs_f64());
             Ok(response)
         })
     }

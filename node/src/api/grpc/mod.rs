@@ -11,6 +11,7 @@ pub mod auth;
 pub mod collections;
 pub mod convert;
 pub mod error;
+pub mod per_collection;
 pub mod points;
 pub mod service;
 
@@ -58,7 +59,7 @@ pub async fn serve(
                 .max_encoding_message_size(max),
         )
         .add_service(
-            PointsServer::new(points::PointsService::new(node.clone()))
+            PointsServer::new(per_collection::Tagged(points::PointsService::new(node.clone())))
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         )

@@ -1,8 +1,7 @@
 //! Cluster endpoints: `GET /cluster`, `DELETE /cluster/peer/{peer_id}`, our one-call
-//! `POST /cluster/rebalance` and `POST /cluster/peer/{peer_id}/drain`, and the cluster parts of
-//! `/readyz` and `/metrics`.
+//! `POST /cluster/rebalance` and `POST /cluster/peer/{peer_id}/drain`, and the cluster part of
+//! `/readyz`.
 
-use std::fmt::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -104,35 +103,5 @@ pub async fn is_ready(node: &Node) -> bool {
     match node.consensus() {
         None => true,
         Some(c) => c.is_ready().await,
-    }
-}
-
-/// The `cluster_*` metrics (cluster mode only; `cluster_enabled` is rendered by the caller).
-pub fn write_metrics(consensus: Option<&Consensus>, out: &mut String) {
-    let Some(c) = consensus else { return };
-    let m = c.metrics();
-    let gauges = [
-        ("cluster_peers_total", "total number of cluster peers", m.peers_total),
-        ("cluster_term", "current cluster term", m.term),
-        (
-            "cluster_commit",
-            "index of last committed (finalized) operation cluster peer is aware of",
-            m.commit,
-        ),
-        (
-            "cluster_pending_operations_total",
-            "total number of pending operations for cluster peer",
-            m.pending_operations,
-        ),
-        (
-            "cluster_voter",
-            "is cluster peer a voter or learner",
-            u64::from(m.voter),
-        ),
-    ];
-    for (name, help, value) in gauges {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        let _ = writeln!(out, "{name} {value}");
     }
 }

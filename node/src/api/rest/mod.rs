@@ -11,7 +11,8 @@ pub mod service;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, RawPathParams, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -53,7 +54,9 @@ impl ReadParams {
 
 pub fn router(node: Arc<Node>) -> Router {
     let body_limit = node.settings.service.max_request_size_mb.saturating_mul(1024 * 1024);
-    let c = "/collections/{name}";
+    // Path parameters named as Qdrant's routes name them: the route pattern is the `endpoint`
+    // of the request metrics.
+    let c = "/collections/{collection_name}";
     let api = Router::new()
         .route("/", get(service::root))
         .route("/healthz", get(service::healthz))
@@ -61,6 +64,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/readyz", get(service::readyz))
         .route("/metrics", get(service::metrics))
         .route("/telemetry", get(service::telemetry))
+        .route("/issues", get(service::issues).delete(service::clear_issues))
         .route("/cluster", get(service::cluster))
         .route("/cluster/peer/{peer_id}", axum::routing::delete(cluster::remove_peer))
         .route("/cluster/peer/{peer_id}/drain", post(cluster::drain_peer))
@@ -87,7 +91,7 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route(&format!("{c}/index"), put(collections::create_index))
         .route(
-            &format!("{c}/index/{{field}}"),
+            &format!("{c}/index/{{field_name}}"),
             axum::routing::delete(collections::delete_index),
         )
         .route(&format!("{c}/points"), put(points::upsert).post(points::get_points))
@@ -138,23 +142,56 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
     (axum::http::StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
-/// Records every response in the REST metrics, labelled by route pattern.
-async fn observe(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+/// Records every response in the REST metrics under Qdrant's key, `"METHOD /route/pattern"`
+/// (`"METHOD unknown"` for no route), and with the `{collection_name}` of the path.
+async fn observe(
+    State(node): State<Arc<Node>>,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
-    let method = req.method().to_string();
-    let endpoint = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unknown".to_string());
+    let pattern = req.extensions().get::<MatchedPath>().map_or("unknown", |p| p.as_str());
+    let endpoint = format!("{} {pattern}", req.method());
+    let collection = params.ok().and_then(|params| {
+        params
+            .iter()
+            .find(|(name, _)| *name == "collection_name")
+            .map(|(_, value)| percent_decode(value))
+    });
     let response = next.run(req).await;
     node.metrics.observe_rest(
-        &method,
         &endpoint,
         response.status().as_u16(),
+        collection.as_deref(),
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// A path segment with its `%XX` escapes decoded (as routing decodes it for handlers).
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Paths Qdrant serves without a key: the root (version check) and the health probes.

@@ -8,6 +8,9 @@
 //! * `query.rs`: the universal query's checks (prefetches, full scan, formulas, group_by);
 //! * `unindexed.rs`: which payload index a filter condition needs;
 //! * `size.rs`: collection size limits; `rate_limit.rs`: read and write rate limits.
+//!
+//! The unindexed-field issue (`crate::issues`) reuses `unindexed.rs`: slow searches and queries
+//! report their filters' unindexed keys through [`Collection::after_read`].
 
 mod query;
 mod rate_limit;
@@ -16,6 +19,8 @@ mod unindexed;
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use serde::Deserialize;
@@ -23,12 +28,13 @@ use serde_json::Value;
 
 use super::Collection;
 use crate::error::{Error, Result};
+use crate::issues::Issues;
 use crate::model::collection::CollectionConfig;
 use crate::model::facet::FacetRequest;
 use crate::model::filter::{Condition, Filter, Match};
 use crate::model::matrix::SearchMatrixRequest;
 use crate::model::operations::{PointOperation, Selector};
-use crate::model::query::{ReadConsistency, SearchParams};
+use crate::model::query::{Prefetch, QueryRequest, ReadConsistency, SearchParams};
 use crate::model::vector::{NamedVectors, Vector, VectorInput, DEFAULT_VECTOR};
 pub(super) use rate_limit::{scroll_cost, search_cost};
 use rate_limit::{Kind, RateLimiters};
@@ -105,6 +111,9 @@ impl StrictMode {
 pub struct State {
     limiters: RateLimiters,
     sizes: Mutex<size::SizeCache>,
+    /// Where slow reads report their unindexed filter keys (the node's issue registry; set
+    /// once the collection is registered).
+    issues: OnceLock<Arc<Issues>>,
 }
 
 /// A strict-mode violation: `Bad request: {what}. Help: {help}`.
@@ -327,6 +336,18 @@ impl Strict {
 }
 
 /// The filter that selects the points a write changes, if it has one.
+/// A universal query's filters: its own and those of its prefetches, at any depth (Qdrant's
+/// `filter_refs`).
+pub(super) fn query_filters(r: &QueryRequest) -> Vec<&Filter> {
+    fn prefetch<'a>(p: &'a Prefetch, out: &mut Vec<&'a Filter>) {
+        out.extend(p.filter.as_ref());
+        p.prefetch.iter().for_each(|p| prefetch(p, out));
+    }
+    let mut out: Vec<&Filter> = r.filter.iter().collect();
+    r.prefetch.iter().for_each(|p| prefetch(p, &mut out));
+    out
+}
+
 fn write_filter(op: &PointOperation) -> Option<&Filter> {
     match op.selector() {
         Some(Selector::Filter(f)) => Some(f),
@@ -392,6 +413,36 @@ impl Collection {
         match self.rate_limits().1 {
             Some(limit) => self.strict_state.limiters.charge(Kind::Write, Some(limit), || 1),
             None => Ok(()),
+        }
+    }
+
+    /// Reports this collection's slow searches and queries to `issues`.
+    pub fn report_issues_to(&self, issues: Arc<Issues>) {
+        let _ = self.strict_state.issues.set(issues);
+    }
+
+    /// The filters a read will report if it turns out slow: clones of `filters`, or nothing
+    /// when no issue registry listens.
+    pub(super) fn watched_filters<'a>(&self, filters: impl IntoIterator<Item = &'a Filter>) -> Vec<Filter> {
+        match self.strict_state.issues.get() {
+            Some(_) => filters.into_iter().cloned().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// After a search or query that `started` then and succeeded: when it took longer than
+    /// the node's slow-query threshold, each key of its `filters` that no payload index serves
+    /// becomes an unindexed-field issue (Qdrant's `post_process_if_slow_request`).
+    pub(super) fn after_read(&self, started: Instant, filters: &[Filter]) {
+        let Some(issues) = self.strict_state.issues.get() else {
+            return;
+        };
+        if filters.is_empty() || started.elapsed() <= issues.slow_query() {
+            return;
+        }
+        let indexes = Indexes::new(&self.meta.read().payload_indexes);
+        for unindexed in filters.iter().flat_map(|f| indexes.all_unindexed(f)) {
+            issues.unindexed_field(&self.name, &unindexed.key.to_string(), &unindexed.suggested_types());
         }
     }
 

@@ -180,6 +180,30 @@ impl Unindexed {
     }
 }
 
+impl Unindexed {
+    /// The index types the unindexed-field issue suggests: the kinds that would serve the key,
+    /// plain (Qdrant maps each capability to its kind) and without `uuid`, sorted.
+    pub fn suggested_types(&self) -> Vec<&'static str> {
+        let mut kinds: Vec<&str> = self
+            .needed
+            .iter()
+            .filter_map(|c| match c {
+                Capability::IntMatch | Capability::IntRange => Some("integer"),
+                Capability::KeywordMatch | Capability::KeywordPrefix => Some("keyword"),
+                Capability::FloatRange => Some("float"),
+                Capability::Text | Capability::TextPhrase => Some("text"),
+                Capability::BoolMatch => Some("bool"),
+                Capability::UuidMatch | Capability::UuidRange => None,
+                Capability::DatetimeRange => Some("datetime"),
+                Capability::Geo => Some("geo"),
+            })
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds
+    }
+}
+
 /// The collection's payload indexes by key, checked against what filters need.
 pub(super) struct Indexes {
     by_key: BTreeMap<JsonPath, PayloadFieldSchema>,
@@ -220,6 +244,18 @@ impl Indexes {
             }
         }
         found.first()
+    }
+
+    /// Every key of `filter` that no index serves, each with all it was asked for (Qdrant's
+    /// eager extractor, which the unindexed-field issue uses).
+    pub fn all_unindexed(&self, filter: &Filter) -> Vec<Unindexed> {
+        let mut found = Found::default();
+        self.filter(None, filter, &mut found);
+        found
+            .0
+            .into_iter()
+            .map(|(key, needed)| Unindexed { key, needed })
+            .collect()
     }
 
     /// The first key a formula reads that no suitable index serves.
@@ -429,6 +465,34 @@ mod tests {
                 json!({"should": [{"key": "x", "match": {"value": 1}}], "must_not": [{"key": "y", "match": {"value": 1}}]})
             ),
             Some(("y".into(), "integer".into()))
+        );
+    }
+
+    #[test]
+    fn every_unindexed_key_with_the_index_types_to_suggest() {
+        let ix = indexes(json!({"k": "keyword"}));
+        let f: Filter = serde_json::from_value(json!({
+            "must": [{"key": "k", "match": {"value": "x"}}, {"key": "city", "match": {"any": ["a", "b"]}}],
+            "should": [{"key": "price", "range": {"gt": 1}}, {"is_null": {"key": "n"}},
+                       {"key": "id", "match": {"value": "3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60"}}]
+        }))
+        .unwrap();
+        let all: Vec<(String, Vec<&str>)> = ix
+            .all_unindexed(&f)
+            .into_iter()
+            .map(|u| (u.key.to_string(), u.suggested_types()))
+            .collect();
+        assert_eq!(
+            all,
+            vec![
+                ("city".to_string(), vec!["keyword"]),
+                ("price".to_string(), vec!["float", "integer"]),
+                (
+                    "n".to_string(),
+                    vec!["bool", "datetime", "float", "geo", "integer", "keyword", "text"]
+                ),
+                ("id".to_string(), vec!["keyword"]),
+            ]
         );
     }
 
