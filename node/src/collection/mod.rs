@@ -41,6 +41,7 @@ use crate::model::facet::{FacetHit, FacetRequest, FacetResponse, DEFAULT_FACET_L
 use crate::model::operations::{PointOperation, Selector, UpdateResult, UpdateStatus, WriteOrdering};
 use crate::model::order_by::{order_key, OrderBy, OFFSET_WITH_ORDER_BY};
 use crate::model::payload::PayloadSelector;
+use crate::model::quantization::QuantizationConfig;
 use crate::model::query::{
     ReadConsistency, Record, ScoredPoint, ScrollRequest, ScrollResult, ShardQuery, ShardQueryKind,
 };
@@ -273,7 +274,7 @@ impl Collection {
     pub fn set_config(&self, config: CollectionConfig) -> Result<()> {
         let current = self.config();
         let (before, after) = (vector_name::spaces(&current), vector_name::spaces(&config));
-        if before != after {
+        if before != after || index_settings(&current) != index_settings(&config) {
             let removed = before
                 .iter()
                 .filter(|(name, space)| after.get(*name) != Some(*space))
@@ -1353,6 +1354,24 @@ fn open_shard(path: &Path, id: ShardId, meta: &CollectionMeta, indexing: Indexin
         shard.create_payload_index(field, schema.clone())?;
     }
     Ok(shard)
+}
+
+/// What each dense vector's storage and index are built with: a change reopens the shards (a
+/// saved graph that no longer fits is rebuilt in the background; searches scan meanwhile).
+type IndexSettings = (String, Option<bool>, usize, usize, Option<QuantizationConfig>);
+
+fn index_settings(config: &CollectionConfig) -> Vec<IndexSettings> {
+    config
+        .params
+        .vectors
+        .by_name()
+        .into_iter()
+        .map(|(name, params)| {
+            let hnsw = config.hnsw_for(&name);
+            let quantization = config.quantization_for(&name);
+            (name, params.on_disk, hnsw.m, hnsw.ef_construct, quantization)
+        })
+        .collect()
 }
 
 /// Waits (bounded) until nothing but the caller holds `value`: requests still running may use

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::quantization::QuantizationConfig;
 use super::vector::{Distance, DEFAULT_VECTOR};
 use crate::error::{Error, Result};
 use crate::settings::Settings;
@@ -326,6 +327,18 @@ pub struct CollectionConfig {
 }
 
 impl CollectionConfig {
+    /// The quantization of one named vector: its own config, else the collection's.
+    pub fn quantization_for(&self, vector: &str) -> Option<QuantizationConfig> {
+        let own = self
+            .params
+            .vectors
+            .get(vector)
+            .and_then(|p| p.quantization_config.as_ref());
+        // Stored configs were checked when they were set.
+        own.or(self.quantization_config.as_ref())
+            .and_then(|q| QuantizationConfig::parse(q, "quantization_config").ok())
+    }
+
     /// The HNSW parameters that apply to one named vector (its own overrides win).
     pub fn hnsw_for(&self, vector: &str) -> HnswConfig {
         match self.params.vectors.get(vector).and_then(|p| p.hnsw_config.as_ref()) {
@@ -499,10 +512,13 @@ fn at_least_one(field: &str, value: Option<u32>) -> Result<()> {
 }
 
 /// The quantization config after an update to `diff`: Qdrant's `"Disabled"` removes it.
-fn quantization_after(diff: &Value) -> Option<Value> {
+fn quantization_after(diff: &Value, label: &str) -> Result<Option<Value>> {
     match diff {
-        Value::String(s) if s == "Disabled" => None,
-        other => Some(other.clone()),
+        Value::String(s) if s == "Disabled" => Ok(None),
+        other => {
+            QuantizationConfig::parse(other, label)?;
+            Ok(Some(other.clone()))
+        }
     }
 }
 
@@ -548,6 +564,12 @@ impl CreateCollection {
                 h.validate()?;
             }
             p.validate_storage(&label)?;
+            if let Some(q) = &p.quantization_config {
+                QuantizationConfig::parse(q, &format!("{label}.quantization_config"))?;
+            }
+        }
+        if let Some(q) = &self.quantization_config {
+            QuantizationConfig::parse(q, "quantization_config")?;
         }
         if let Some(h) = &self.hnsw_config {
             h.validate()?;
@@ -603,8 +625,8 @@ impl CreateCollection {
 }
 
 impl UpdateCollection {
-    /// Applies the update to a copy of `config`. HNSW parameter changes apply to vectors indexed
-    /// from now on (the index is not rebuilt).
+    /// Applies the update to a copy of `config`. A change of a vector's HNSW parameters,
+    /// quantization or `on_disk` rebuilds its indexes (see `Collection::set_config`).
     pub fn apply_to(&self, config: &CollectionConfig) -> Result<CollectionConfig> {
         let mut next = config.clone();
         if let Some(vectors) = &self.vectors {
@@ -619,7 +641,7 @@ impl UpdateCollection {
                     params.hnsw_config = Some(h.clone());
                 }
                 if let Some(q) = &diff.quantization_config {
-                    params.quantization_config = quantization_after(q);
+                    params.quantization_config = quantization_after(q, &format!("vectors.{name}.quantization_config"))?;
                 }
                 if diff.on_disk.is_some() {
                     params.on_disk = diff.on_disk;
@@ -650,7 +672,7 @@ impl UpdateCollection {
             next.hnsw_config = next.hnsw_config.apply(h);
         }
         if let Some(q) = &self.quantization_config {
-            next.quantization_config = quantization_after(q);
+            next.quantization_config = quantization_after(q, "quantization_config")?;
         }
         if let Some(sparse) = &self.sparse_vectors {
             let map = next.params.sparse_vectors.get_or_insert_with(BTreeMap::new);

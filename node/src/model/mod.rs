@@ -13,6 +13,7 @@ pub mod operations;
 pub mod order_by;
 pub mod payload;
 pub mod point_id;
+pub mod quantization;
 pub mod query;
 pub mod vector;
 pub mod vector_name;

@@ -58,7 +58,13 @@ impl SearchParams {
                 "params.hnsw_ef: value 0 invalid, must be 1 or larger",
             ));
         }
+        self.quantization()?;
         Ok(())
+    }
+
+    /// `quantization`, parsed (defaults when absent).
+    pub fn quantization(&self) -> crate::error::Result<super::quantization::QuantizationSearchParams> {
+        super::quantization::QuantizationSearchParams::parse(self.quantization.as_ref())
     }
 }
 

@@ -7,6 +7,7 @@ use parking_lot::RwLock;
 
 use super::index::{HnswParams, IndexEngine, VectorIndex};
 use crate::error::{Error, Result};
+use crate::model::quantization::{BinaryEncoding, BinaryQueryEncoding, Compression, QuantizationConfig, TurboBits};
 use crate::model::vector::Distance;
 
 /// A graph with more tombstones than this share of its nodes is rebuilt without them (on load,
@@ -40,6 +41,47 @@ fn graph_params(p: &HnswParams) -> Params {
     }
 }
 
+/// The graph's code for a collection's quantization config.
+fn code_for(q: QuantizationConfig) -> hnsw::Quantization {
+    use hnsw::Quantization as H;
+    match q {
+        QuantizationConfig::Scalar { quantile } => H::Scalar { quantile },
+        QuantizationConfig::Binary {
+            encoding,
+            query_encoding,
+        } => H::Binary {
+            encoding: match encoding {
+                BinaryEncoding::OneBit => hnsw::BinaryEncoding::OneBit,
+                BinaryEncoding::TwoBits => hnsw::BinaryEncoding::TwoBits,
+                BinaryEncoding::OneAndHalfBits => hnsw::BinaryEncoding::OneAndHalfBits,
+            },
+            query_encoding: match query_encoding {
+                BinaryQueryEncoding::Default => hnsw::BinaryQueryEncoding::Default,
+                BinaryQueryEncoding::Binary => hnsw::BinaryQueryEncoding::Binary,
+                BinaryQueryEncoding::Scalar4bits => hnsw::BinaryQueryEncoding::Scalar4Bits,
+                BinaryQueryEncoding::Scalar8bits => hnsw::BinaryQueryEncoding::Scalar8Bits,
+            },
+        },
+        QuantizationConfig::Product { compression } => H::Product {
+            compression: match compression {
+                Compression::X4 => hnsw::Compression::X4,
+                Compression::X8 => hnsw::Compression::X8,
+                Compression::X16 => hnsw::Compression::X16,
+                Compression::X32 => hnsw::Compression::X32,
+                Compression::X64 => hnsw::Compression::X64,
+            },
+        },
+        QuantizationConfig::Turbo { bits } => H::Turbo {
+            bits: match bits {
+                TurboBits::Bits1 => hnsw::TurboBits::Bits1,
+                TurboBits::Bits1_5 => hnsw::TurboBits::Bits1_5,
+                TurboBits::Bits2 => hnsw::TurboBits::Bits2,
+                TurboBits::Bits4 => hnsw::TurboBits::Bits4,
+            },
+        },
+    }
+}
+
 fn internal(e: hnsw::Error) -> Error {
     Error::internal(format!("hnsw: {e}"))
 }
@@ -65,7 +107,8 @@ impl NativeIndex {
                 return None;
             }
         };
-        if graph.params() != graph_params(&params) {
+        // A graph of another code (or of none) is rebuilt: the quantization was changed.
+        if graph.params() != graph_params(&params) || graph.quantization() != params.quantization.map(code_for) {
             return None;
         }
         if too_many_tombstones(&graph) {
@@ -107,6 +150,34 @@ impl VectorIndex for NativeIndex {
 
     fn get(&self, key: u32) -> Option<Vec<f32>> {
         self.graph.read().get(key)
+    }
+
+    fn holds(&self, key: u32, vector: &[f32]) -> bool {
+        self.graph.read().holds(key, vector)
+    }
+
+    fn quantization(&self) -> Option<QuantizationConfig> {
+        // Configured, and trained: until then the (empty) graph holds full vectors.
+        self.params
+            .quantization
+            .filter(|_| self.graph.read().quantization().is_some())
+    }
+
+    fn needs_training(&self) -> bool {
+        self.params.quantization.is_some() && self.graph.read().quantization().is_none()
+    }
+
+    fn train(&self, sample: &[&[f32]]) -> Result<()> {
+        let Some(q) = self.params.quantization else {
+            return Ok(());
+        };
+        let mut graph = self.graph.write();
+        if !graph.is_empty() || graph.quantization().is_some() {
+            return Err(Error::internal("the quantization is trained on an empty index only"));
+        }
+        *graph =
+            Hnsw::quantized(graph_params(&self.params), graph.capacity(), &code_for(q), sample).map_err(internal)?;
+        Ok(())
     }
 
     fn search(&self, query: &[f32], limit: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>> {

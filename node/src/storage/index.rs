@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::hnsw_index::NativeIndex;
 use super::usearch_index::UsearchIndex;
 use crate::error::Result;
+use crate::model::quantization::QuantizationConfig;
 use crate::model::vector::Distance;
 
 pub trait VectorIndex: Send + Sync {
@@ -23,8 +24,26 @@ pub trait VectorIndex: Send + Sync {
     fn add(&self, key: u32, vector: &[f32]) -> Result<()>;
     fn remove(&self, key: u32) -> Result<()>;
     fn contains(&self, key: u32) -> bool;
-    /// Reads back the stored vector of `key`, if present.
+    /// Reads back the stored vector of `key`, if present (decoded from its code when quantized).
     fn get(&self, key: u32) -> Option<Vec<f32>>;
+    /// Whether the index holds `key` with exactly `vector` (for a quantized index: its code).
+    fn holds(&self, key: u32, vector: &[f32]) -> bool {
+        self.get(key).is_some_and(|v| v == vector)
+    }
+    /// The quantization the index searches with now (`None`: full vectors, or not trained yet).
+    fn quantization(&self) -> Option<QuantizationConfig> {
+        None
+    }
+    /// Whether the index waits for `train` before its first vector can be added.
+    fn needs_training(&self) -> bool {
+        false
+    }
+    /// Fits the quantization to `sample` (vectors preprocessed as for `add`); only on an empty
+    /// index that `needs_training`.
+    fn train(&self, sample: &[&[f32]]) -> Result<()> {
+        let _ = sample;
+        Ok(())
+    }
     /// Best `limit` keys accepted by `accept`, best first, with Qdrant scores.
     fn search(&self, query: &[f32], limit: usize, ef: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<(u32, f32)>>;
     /// Best `limit` keys of the whole index (no per-candidate callback: the common, fastest case).
@@ -70,6 +89,8 @@ pub struct HnswParams {
     pub distance: Distance,
     pub m: usize,
     pub ef_construct: usize,
+    /// Store quantized codes instead of the vectors (the native engine only).
+    pub quantization: Option<QuantizationConfig>,
 }
 
 impl HnswParams {
@@ -95,9 +116,18 @@ pub fn index_path(shard_dir: &Path, vector_name: &str, engine: IndexEngine) -> P
     shard_dir.join(format!("hnsw-{hex}.{ext}"))
 }
 
+/// The engine an index with `params` is built with: quantized vectors always use the native
+/// one (its graph stores the codes; usearch here keeps full vectors).
+pub fn engine_for(engine: IndexEngine, params: &HnswParams) -> IndexEngine {
+    match params.quantization {
+        Some(_) => IndexEngine::Native,
+        None => engine,
+    }
+}
+
 /// The index saved at `path` if it is there and fits `params`, else a new empty one.
 pub fn open(engine: IndexEngine, params: HnswParams, path: &Path) -> Result<Arc<dyn VectorIndex>> {
-    Ok(match engine {
+    Ok(match engine_for(engine, &params) {
         IndexEngine::Native => Arc::new(match NativeIndex::load(params, path) {
             Some(i) => i,
             None => NativeIndex::new(params)?,
@@ -126,6 +156,7 @@ mod tests {
             distance,
             m,
             ef_construct,
+            quantization: None,
         }
     }
 
@@ -247,5 +278,49 @@ mod tests {
             assert!(hits.iter().all(|(k, _)| *k >= 2000));
             assert!(!index.compact(2).unwrap());
         }
+    }
+
+    #[test]
+    fn a_quantized_index_trains_searches_codes_and_reloads_only_with_its_code() {
+        use crate::model::quantization::QuantizationConfig;
+        let dir = tempfile::tempdir().unwrap();
+        let scalar = HnswParams {
+            quantization: Some(QuantizationConfig::Scalar { quantile: Some(0.99) }),
+            ..params(16, Distance::Euclid, 16, 64)
+        };
+        // Quantization needs the native engine, whatever the node's setting.
+        assert_eq!(engine_for(IndexEngine::Usearch, &scalar), IndexEngine::Native);
+        let path = dir.path().join("q.graph");
+        let index = open(IndexEngine::Usearch, scalar, &path).unwrap();
+        assert!(index.needs_training() && index.quantization().is_none());
+        let data = random_vectors(2000, 16, 7);
+        let sample: Vec<&[f32]> = data.iter().map(Vec::as_slice).collect();
+        index.train(&sample).unwrap();
+        assert!(!index.needs_training());
+        assert_eq!(index.quantization(), scalar.quantization);
+        index.reserve(data.len()).unwrap();
+        for (i, v) in data.iter().enumerate() {
+            index.add(i as u32, v).unwrap();
+        }
+        let hits = index.search_all(&data[5], 3, 64).unwrap();
+        assert_eq!(hits[0].0, 5);
+        // Scores come from the int8 codes: close to the exact ones, not equal.
+        assert!(hits[0].1.abs() < 0.5, "{hits:?}");
+        assert!(index.holds(5, &data[5]) && !index.holds(5, &data[6]));
+        index.save(&path).unwrap();
+        let reloaded = open(IndexEngine::Native, scalar, &path).unwrap();
+        assert_eq!((reloaded.len(), reloaded.quantization()), (2000, scalar.quantization));
+        // Another quantization (or none) does not reuse the saved graph.
+        let binary = HnswParams {
+            quantization: Some(QuantizationConfig::Binary {
+                encoding: Default::default(),
+                query_encoding: Default::default(),
+            }),
+            ..scalar
+        };
+        assert!(open(IndexEngine::Native, binary, &path).unwrap().is_empty());
+        assert!(open(IndexEngine::Native, params(16, Distance::Euclid, 16, 64), &path)
+            .unwrap()
+            .is_empty());
     }
 }

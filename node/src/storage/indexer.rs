@@ -15,6 +15,11 @@ use super::index::{index_path, VectorIndex};
 use super::shard::{ShardState, Slot};
 
 const BATCH: usize = 1024;
+/// A quantized index is trained (its ranges, codebooks) once this many vectors wait for it;
+/// fewer are searched exactly, as Qdrant leaves small segments unindexed.
+const QUANTIZE_FROM: usize = 2048;
+/// Vectors a quantization is trained on, spread over the waiting ones.
+const TRAIN_SAMPLE: usize = 16_384;
 const SAVE_AFTER_IDLE: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(500);
 
@@ -178,6 +183,9 @@ impl Worker {
     fn add_pending(&self) -> bool {
         let mut worked = false;
         for (name, index) in &self.indexes {
+            if index.needs_training() && !self.train(name, index.as_ref()) {
+                continue;
+            }
             let batch: Vec<(u32, Vec<f32>)> = {
                 let st = self.state.read();
                 let (Some(ist), Some(arena)) = (st.index_state.get(name), st.dense.get(name)) else {
@@ -186,7 +194,7 @@ impl Worker {
                 ist.pending
                     .iter()
                     .take(BATCH)
-                    .filter_map(|s| arena.get(*s).map(|v| (*s, v.to_vec())))
+                    .filter_map(|s| arena.get(*s).map(|v| (*s, v.into_owned())))
                     .collect()
             };
             if batch.is_empty() {
@@ -233,6 +241,42 @@ impl Worker {
             worked = true;
         }
         worked
+    }
+
+    /// Trains a quantized index on a sample of the vectors waiting for it, once there are
+    /// enough; true when the index is ready for them.
+    fn train(&self, name: &str, index: &dyn VectorIndex) -> bool {
+        let sample: Vec<Vec<f32>> = {
+            let st = self.state.read();
+            let (Some(ist), Some(arena)) = (st.index_state.get(name), st.dense.get(name)) else {
+                return false;
+            };
+            if ist.pending.len() < QUANTIZE_FROM {
+                return false;
+            }
+            let step = ist.pending.len().div_ceil(TRAIN_SAMPLE);
+            ist.pending
+                .iter()
+                .step_by(step)
+                .filter_map(|s| arena.get(*s).map(std::borrow::Cow::into_owned))
+                .collect()
+        };
+        let started = Instant::now();
+        let refs: Vec<&[f32]> = sample.iter().map(Vec::as_slice).collect();
+        match index.train(&refs) {
+            Ok(()) => {
+                tracing::info!(
+                    shard = %self.name, vector = %name, sample = refs.len(),
+                    ms = started.elapsed().as_millis() as u64, "trained the vector quantization"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::error!(shard = %self.name, vector = %name, error = %e, "training the quantization failed");
+                std::thread::sleep(Duration::from_secs(1));
+                false
+            }
+        }
     }
 
     /// Rebuilds indexes that hold many removed vectors; true if one was rebuilt.

@@ -18,6 +18,9 @@ use roaring::RoaringBitmap;
 use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use serde_json::Value;
 
+pub(crate) use self::arena::DenseArena;
+use self::arena::{keeps_norms, normalize_keeping_norm, restore_norm};
+use self::quantized::QuantizedSearch;
 use super::clock;
 use super::filter::PointRef;
 use super::formula::FormulaScorer;
@@ -27,7 +30,7 @@ use super::payload_index::{PayloadFieldSchema, PayloadIndexInfo, PayloadIndexes,
 use super::record::{self, StoredPoint};
 use super::sparse_index::{SparseIndex, SparseStats};
 use crate::error::{Error, Result};
-use crate::model::collection::{CollectionConfig, Datatype, VectorParams};
+use crate::model::collection::CollectionConfig;
 use crate::model::facet::FacetHit;
 use crate::model::operations::{PointOperation, Selector, UpdateMode};
 use crate::model::order_by::OrderBy;
@@ -44,102 +47,10 @@ const TOMBSTONE_GC_EVERY: u64 = 1024;
 /// Qdrant's default `optimizers_config.indexing_threshold` (KB).
 const DEFAULT_INDEXING_THRESHOLD_KB: usize = 10_000;
 
-/// The dense vectors of one name, `dim` floats per slot.
-pub(crate) struct DenseArena {
-    pub dim: usize,
-    pub distance: Distance,
-    /// Qdrant's `full_scan_threshold` (KB): filtered searches whose candidates are smaller
-    /// than this are answered by an exact scan.
-    pub full_scan_kb: usize,
-    /// Not-yet-indexed vectors up to this size (KB) are still searched with `indexed_only`
-    /// (Qdrant: the larger of `indexing_threshold` and `full_scan_threshold`).
-    pub unindexed_search_kb: usize,
-    data: Vec<f32>,
-    present: Vec<bool>,
-    /// Cosine over uint8 vectors: the arena holds them normalised (what search compares) and
-    /// keeps each norm here, so the integers written can be served back.
-    norms: Option<Vec<f32>>,
-}
-
-impl DenseArena {
-    fn new(dim: usize, distance: Distance, full_scan_kb: usize, unindexed_search_kb: usize) -> Self {
-        DenseArena {
-            dim,
-            distance,
-            full_scan_kb,
-            unindexed_search_kb,
-            data: Vec::new(),
-            present: Vec::new(),
-            norms: None,
-        }
-    }
-
-    /// Makes the arena normalise what it is given and remember the norms (uint8 + Cosine).
-    fn keeping_norms(mut self) -> Self {
-        self.norms = Some(Vec::new());
-        self
-    }
-
-    /// The vector of `slot` as it was written (differs from `get` only when norms are kept).
-    pub fn output(&self, slot: u32) -> Option<Vec<f32>> {
-        let v = self.get(slot)?;
-        Some(match &self.norms {
-            Some(norms) => restore_norm(v, norms[slot as usize]),
-            None => v.to_vec(),
-        })
-    }
-
-    pub fn get(&self, slot: u32) -> Option<&[f32]> {
-        let s = slot as usize;
-        if self.present.get(s).copied().unwrap_or(false) {
-            Some(&self.data[s * self.dim..(s + 1) * self.dim])
-        } else {
-            None
-        }
-    }
-
-    fn set(&mut self, slot: u32, v: &[f32]) {
-        let s = slot as usize;
-        if self.present.len() <= s {
-            self.present.resize(s + 1, false);
-            self.data.resize((s + 1) * self.dim, 0.0);
-        }
-        let target = &mut self.data[s * self.dim..(s + 1) * self.dim];
-        target.copy_from_slice(v);
-        if let Some(norms) = &mut self.norms {
-            if norms.len() <= s {
-                norms.resize(s + 1, 0.0);
-            }
-            norms[s] = normalize_keeping_norm(target);
-        }
-        self.present[s] = true;
-    }
-
-    fn clear(&mut self, slot: u32) {
-        if let Some(p) = self.present.get_mut(slot as usize) {
-            *p = false;
-        }
-    }
-}
-
-/// Whether vectors of `params` arrive unnormalised for a Cosine space (uint8, as in Qdrant).
-fn keeps_norms(params: &VectorParams) -> bool {
-    params.distance == Distance::Cosine && params.datatype() == Datatype::Uint8
-}
-
-/// Normalises `v` in place and returns its former norm.
-fn normalize_keeping_norm(v: &mut [f32]) -> f32 {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > f32::EPSILON {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-    norm
-}
-
-/// The integers a normalised uint8 vector was made from.
-fn restore_norm(v: &[f32], norm: f32) -> Vec<f32> {
-    let scale = if norm > f32::EPSILON { norm } else { 1.0 };
-    v.iter().map(|x| (x * scale).round()).collect()
+/// Where a shard keeps the original vectors of `vector_name` when they are `on_disk`.
+fn vector_file_path(shard_dir: &Path, vector_name: &str) -> PathBuf {
+    let hex: String = vector_name.bytes().map(|b| format!("{b:02x}")).collect();
+    shard_dir.join(format!("vectors-{hex}.f32"))
 }
 
 pub(crate) struct PointEntry {
@@ -303,7 +214,7 @@ impl ShardState {
 
     fn has_vector(&self, slot: u32, name: &str) -> bool {
         match self.dense.get(name) {
-            Some(arena) => arena.get(slot).is_some(),
+            Some(arena) => arena.has(slot),
             None => self
                 .live(slot)
                 .is_some_and(|p| p.sparse.contains_key(name) || p.multi.contains_key(name)),
@@ -399,6 +310,15 @@ impl Change {
     }
 }
 
+/// Memory held for dense vectors (see `LocalShard::vector_memory`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VectorMemory {
+    pub vectors_ram_bytes: usize,
+    pub index_ram_bytes: usize,
+    /// Vectors searched through quantized codes.
+    pub quantized_vectors: usize,
+}
+
 /// What applying a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
@@ -477,32 +397,34 @@ impl LocalShard {
                 continue;
             }
             let hnsw = config.hnsw_for(&name);
-            state.dense.insert(
-                name.clone(),
-                DenseArena::new(
-                    dim,
-                    params.distance,
-                    hnsw.full_scan_threshold,
-                    hnsw.full_scan_threshold.max(
-                        config
-                            .optimizer_config
-                            .indexing_threshold
-                            .unwrap_or(DEFAULT_INDEXING_THRESHOLD_KB),
-                    ),
+            let mut arena = DenseArena::new(
+                dim,
+                params.distance,
+                hnsw.full_scan_threshold,
+                hnsw.full_scan_threshold.max(
+                    config
+                        .optimizer_config
+                        .indexing_threshold
+                        .unwrap_or(DEFAULT_INDEXING_THRESHOLD_KB),
                 ),
             );
             if keeps_norms(&params) {
-                let arena = state.dense.remove(&name).map(DenseArena::keeping_norms);
-                state.dense.extend(arena.map(|a| (name.clone(), a)));
+                arena = arena.keeping_norms();
             }
+            if params.on_disk == Some(true) {
+                arena = arena.on_disk(&vector_file_path(path, &name))?;
+            }
+            state.dense.insert(name.clone(), arena);
             state.index_state.insert(name.clone(), IndexState::default());
             let p = HnswParams {
                 dim,
                 distance: params.distance,
                 m: hnsw.m,
                 ef_construct: hnsw.ef_construct,
+                quantization: config.quantization_for(&name),
             };
-            let index = index::open(indexing.engine, p, &index::index_path(path, &name, indexing.engine))?;
+            let engine = index::engine_for(indexing.engine, &p);
+            let index = index::open(engine, p, &index::index_path(path, &name, engine))?;
             indexes.insert(name, index);
         }
 
@@ -527,7 +449,7 @@ impl LocalShard {
             for (name, d) in dense {
                 if let Some(arena) = state.dense.get_mut(&name) {
                     if arena.dim == d.len() {
-                        arena.set(slot, &d);
+                        arena.set(slot, &d)?;
                     }
                 }
             }
@@ -567,13 +489,13 @@ impl LocalShard {
             let mut ist = IndexState::default();
             for slot in 0..state.slots.len() as u32 {
                 let current = arena.get(slot).filter(|_| state.live(slot).is_some());
-                let saved = if index.is_empty() { None } else { index.get(slot) };
-                match (current, saved) {
-                    (Some(c), Some(s)) if c == s.as_slice() => {
+                let saved = !index.is_empty() && index.contains(slot);
+                match current {
+                    Some(c) if saved && index.holds(slot, &c) => {
                         ist.indexed.insert(slot);
                     }
-                    (current, saved) => {
-                        if saved.is_some() {
+                    current => {
+                        if saved {
                             index.remove(slot)?;
                         }
                         if current.is_some() {
@@ -634,6 +556,22 @@ impl LocalShard {
     /// Vectors still waiting for the HNSW.
     pub fn pending_vectors_count(&self) -> usize {
         self.state.read().index_state.values().map(|s| s.pending.len()).sum()
+    }
+
+    /// Where the shard's dense vectors take memory: the original vectors in RAM, and the HNSW
+    /// graphs (their links plus full vectors, or quantized codes).
+    pub fn vector_memory(&self) -> VectorMemory {
+        let state = self.state.read();
+        VectorMemory {
+            vectors_ram_bytes: state.dense.values().map(DenseArena::ram_bytes).sum(),
+            index_ram_bytes: self.indexes.values().map(|i| i.memory_usage()).sum(),
+            quantized_vectors: self
+                .indexes
+                .iter()
+                .filter(|(_, i)| i.quantization().is_some())
+                .map(|(name, _)| state.index_state.get(name).map_or(0, |s| s.indexed.len() as usize))
+                .sum(),
+        }
     }
 
     pub fn last_seq(&self) -> u64 {
@@ -966,7 +904,7 @@ impl LocalShard {
                     // A reused slot keeps its vectors (only the payload changed).
                     for (name, d) in dense.into_iter().filter(|_| !reused) {
                         if let Some(arena) = state.dense.get_mut(&name) {
-                            arena.set(slot, &d);
+                            arena.set(slot, &d)?;
                             if let Some(ist) = state.index_state.get_mut(&name) {
                                 ist.pending.insert(slot);
                             }
@@ -1292,7 +1230,11 @@ impl LocalShard {
                     .ok_or_else(|| Error::bad_input(format!("Not existing vector name: {}", query.using)))?;
                 let mut scored: Vec<(u32, f32)> = universe()
                     .filter(|s| accept(*s))
-                    .filter_map(|s| arena.get(s).map(|v| (s, example_score(&query.kind, arena.distance, v))))
+                    .filter_map(|s| {
+                        arena
+                            .get(s)
+                            .map(|v| (s, example_score(&query.kind, arena.distance, &v)))
+                    })
                     .collect();
                 top_k(&mut scored, query.limit, Distance::Dot);
                 scored
@@ -1371,7 +1313,7 @@ impl LocalShard {
         let exact = |slots: &mut dyn Iterator<Item = u32>| {
             let mut scored: Vec<(u32, f32)> = slots
                 .filter(|s| accept(*s))
-                .filter_map(|s| arena.get(s).map(|v| (s, arena.distance.score(v, q))))
+                .filter_map(|s| arena.get(s).map(|v| (s, arena.distance.score(&v, q))))
                 .collect();
             top_k(&mut scored, limit, arena.distance);
             scored
@@ -1405,14 +1347,26 @@ impl LocalShard {
             }
         }
         let ef = query.params.hnsw_ef.unwrap_or(index.params().ef_construct).max(limit);
+        let plan = QuantizedSearch::plan(index.quantization(), &query.params.quantization()?, limit, ef);
         // Without a filter or exclusions, and with no deleted slot left in the graph, every key of
         // the HNSW is an answer candidate: skip the per-candidate callback.
         let unrestricted = query.filter.is_none() && query.exclude.is_empty() && state.dying.is_empty();
         let mut hits = if unrestricted {
-            index.search_all(q, limit, ef)?
+            index.search_all(q, plan.candidates, plan.ef)?
         } else {
-            index.search(q, limit, ef, &|slot| ist.indexed.contains(slot) && accept(slot))?
+            index.search(q, plan.candidates, plan.ef, &|slot| {
+                ist.indexed.contains(slot) && accept(slot)
+            })?
         };
+        if plan.rescore {
+            // The graph's scores come from the codes: score the candidates exactly instead.
+            for hit in &mut hits {
+                if let Some(v) = arena.get(hit.0) {
+                    hit.1 = arena.distance.score(&v, q);
+                }
+            }
+        }
+        top_k(&mut hits, limit, arena.distance);
         if query.filter.is_some() && hits.len() < limit {
             // The graph walk can run dry under a restrictive filter: fall back to a scan.
             return Ok(exact(&mut state.ids.values().copied()));
@@ -1539,7 +1493,9 @@ fn example_score(kind: &ShardQueryKind, distance: Distance, v: &[f32]) -> f32 {
     }
 }
 
+mod arena;
 mod digest;
+mod quantized;
 #[cfg(test)]
 mod tests;
 mod versions;
