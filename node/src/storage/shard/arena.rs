@@ -1,7 +1,9 @@
 //! The dense vectors of one name, `dim` floats per slot: what exact scans, rescoring and reads
-//! use. Kept in RAM, or with `on_disk: true` in a flat file read with `pread`, so the original
-//! vectors of a quantized index take page cache (which the kernel may drop) instead of resident
-//! memory. RocksDB stays the durable copy: the file is rewritten from it whenever the shard opens.
+//! use. Kept in RAM, or with `on_disk: true` in a flat file written with `pwrite` and read
+//! through a shared read-only mapping, so the original vectors of a quantized index take page
+//! cache (which the kernel may drop) instead of anonymous memory, and a rescoring read of a
+//! cached page costs no system call. RocksDB stays the durable copy: the file is rewritten from
+//! it whenever the shard opens.
 
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
@@ -30,8 +32,38 @@ pub(crate) struct DenseArena {
 
 enum Store {
     Ram(Vec<f32>),
-    /// Slot `s` at byte `s * dim * 4`, little-endian f32.
-    Disk(File),
+    Disk(DiskVectors),
+}
+
+/// Slot `s` at byte `s * dim * 4`, f32 in native (little-endian) order. Writes go through the
+/// file; the mapping sees them (one page cache). The file grows by doubling, and the mapping is
+/// renewed when it does: `set` takes `&mut self`, so no read holds the old mapping then.
+struct DiskVectors {
+    file: File,
+    map: Option<memmap2::Mmap>,
+}
+
+impl DiskVectors {
+    fn mapped_len(&self) -> usize {
+        self.map.as_ref().map_or(0, |m| m.len())
+    }
+
+    fn ensure_mapped(&mut self, end: usize) -> std::io::Result<()> {
+        if end <= self.mapped_len() {
+            return Ok(());
+        }
+        let len = end.max(self.mapped_len() * 2).max(1 << 20);
+        self.file.set_len(len as u64)?;
+        // SAFETY: the file is private to this arena (created truncated by it, in the shard's
+        // own directory) and only ever grows while mapped.
+        self.map = Some(unsafe { memmap2::Mmap::map(&self.file)? });
+        Ok(())
+    }
+
+    fn read(&self, offset: usize, len: usize) -> Option<&[f32]> {
+        let bytes = self.map.as_ref()?.get(offset..offset + len * 4)?;
+        bytemuck::try_cast_slice(bytes).ok()
+    }
 }
 
 impl DenseArena {
@@ -56,7 +88,7 @@ impl DenseArena {
             .truncate(true)
             .open(path)
             .map_err(|e| Error::internal(format!("opening vector file {}: {e}", path.display())))?;
-        self.store = Store::Disk(file);
+        self.store = Store::Disk(DiskVectors { file, map: None });
         Ok(self)
     }
 
@@ -95,20 +127,12 @@ impl DenseArena {
         let s = slot as usize;
         match &self.store {
             Store::Ram(data) => Some(Cow::Borrowed(&data[s * self.dim..(s + 1) * self.dim])),
-            Store::Disk(file) => {
-                let mut bytes = vec![0u8; self.dim * 4];
-                match file.read_exact_at(&mut bytes, (s * self.dim * 4) as u64) {
-                    Ok(()) => Some(Cow::Owned(
-                        bytes
-                            .chunks_exact(4)
-                            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                            .collect(),
-                    )),
-                    Err(e) => {
-                        tracing::error!(slot, error = %e, "reading a vector from its file failed");
-                        None
-                    }
+            Store::Disk(disk) => {
+                let v = disk.read(s * self.dim * 4, self.dim);
+                if v.is_none() {
+                    tracing::error!(slot, "a vector is missing from its file");
                 }
+                v.map(Cow::Borrowed)
             }
         }
     }
@@ -137,9 +161,10 @@ impl DenseArena {
                 }
                 data[s * self.dim..(s + 1) * self.dim].copy_from_slice(v);
             }
-            Store::Disk(file) => {
-                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                file.write_all_at(&bytes, (s * self.dim * 4) as u64)
+            Store::Disk(disk) => {
+                let offset = s * self.dim * 4;
+                disk.ensure_mapped(offset + self.dim * 4)
+                    .and_then(|()| disk.file.write_all_at(bytemuck::cast_slice(v), offset as u64))
                     .map_err(|e| Error::internal(format!("writing a vector to its file: {e}")))?;
             }
         }
@@ -201,13 +226,13 @@ mod tests {
     #[test]
     fn a_disk_arena_keeps_its_vectors_out_of_ram() {
         let dir = tempfile::tempdir().unwrap();
-        let mut disk = DenseArena::new(64, Distance::Dot, 10, 10)
+        let mut disk = DenseArena::new(512, Distance::Dot, 10, 10)
             .on_disk(&dir.path().join("v.f32"))
             .unwrap();
-        let mut ram = DenseArena::new(64, Distance::Dot, 10, 10);
+        let mut ram = DenseArena::new(512, Distance::Dot, 10, 10);
         for slot in 0..1000 {
-            disk.set(slot, &[slot as f32; 64]).unwrap();
-            ram.set(slot, &[slot as f32; 64]).unwrap();
+            disk.set(slot, &[slot as f32; 512]).unwrap();
+            ram.set(slot, &[slot as f32; 512]).unwrap();
         }
         assert!(
             disk.ram_bytes() * 20 < ram.ram_bytes(),
@@ -215,6 +240,9 @@ mod tests {
             disk.ram_bytes(),
             ram.ram_bytes()
         );
-        assert_eq!(disk.get(999).unwrap()[63], 999.0);
+        // 2 MB of vectors: the file grew and was mapped again on the way; all of them read back.
+        for slot in 0..1000 {
+            assert_eq!(disk.get(slot).unwrap().as_ref(), ram.get(slot).unwrap().as_ref());
+        }
     }
 }
