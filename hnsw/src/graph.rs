@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::codec::{with_code, AnyCode, Code, Quantization};
+use crate::codec::{with_code, AnyCode, Code, Precision, Quantization};
 use crate::kernels::Metric;
 use crate::visited::{Visited, VisitedPool};
 use crate::{Error, Result};
@@ -151,8 +151,13 @@ fn splitmix64(x: u64) -> u64 {
 impl Hnsw {
     /// An empty index with room for `capacity` nodes, storing the vectors as they are (f32).
     pub fn new(params: Params, capacity: usize) -> Result<Self> {
+        Self::with_precision(params, capacity, Precision::F32)
+    }
+
+    /// An empty index storing whole vectors with `precision` values (f32, f16 or bytes).
+    pub fn with_precision(params: Params, capacity: usize, precision: Precision) -> Result<Self> {
         params.validate()?;
-        Self::with_code(params, capacity, AnyCode::f32(params.dim, params.metric))
+        Self::with_code(params, capacity, AnyCode::whole(params.dim, params.metric, precision))
     }
 
     /// An empty index with room for `capacity` nodes whose records store the code `q` of each
@@ -205,6 +210,11 @@ impl Hnsw {
     /// How the records encode their vectors; None for f32.
     pub fn quantization(&self) -> Option<Quantization> {
         self.code.quantization()
+    }
+
+    /// The element type of the records when they hold whole vectors; None when quantized.
+    pub fn precision(&self) -> Option<Precision> {
+        self.code.precision()
     }
 
     /// Nodes the index can hold before `reserve` is needed (tombstones included).

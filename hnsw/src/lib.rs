@@ -12,7 +12,7 @@ pub mod kernels;
 mod persist;
 mod visited;
 
-pub use codec::{BinaryEncoding, BinaryQueryEncoding, Compression, Quantization, TurboBits};
+pub use codec::{BinaryEncoding, BinaryQueryEncoding, Compression, Precision, Quantization, TurboBits};
 pub use graph::{Hnsw, Params};
 pub use kernels::{Kernel, Metric};
 

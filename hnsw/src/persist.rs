@@ -9,7 +9,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use crate::codec::AnyCode;
+use crate::codec::{AnyCode, Precision};
 use crate::graph::{zeroed_u32, Hnsw, Params, MAX_LEVEL};
 use crate::kernels::Metric;
 use crate::{Error, Result};
@@ -158,7 +158,7 @@ impl Hnsw {
         };
         params.validate().map_err(|e| Error::Format(e.to_string()))?;
         let code = if v1 {
-            AnyCode::f32(dim, metric)
+            AnyCode::whole(dim, metric, Precision::F32)
         } else {
             let kind = get_u8(&mut r)?;
             let len = get_u32(&mut r)?;

@@ -132,10 +132,13 @@ def test_quantized_search_rescored_keeps_f32_recall(client, collection_name, met
         quantization=models.QuantizationSearchParams(rescore=True))).points
     for h in hits:
         assert abs(h.score - float(DATA[h.id] @ q)) < 1e-4, (method, h)
-    # `ignore` answers from the original vectors too.
+    # `ignore` answers from the original vectors too: exact scores, and (the HNSW being approximate,
+    # with near-ties in clustered data) at least 4 of the true top 5 at a wide beam.
     hits = client.query_points(collection_name, query=q.tolist(), limit=5, search_params=models.SearchParams(
-        quantization=models.QuantizationSearchParams(ignore=True))).points
-    assert [h.id for h in hits] == TRUTH[0][:5].tolist()
+        hnsw_ef=256, quantization=models.QuantizationSearchParams(ignore=True))).points
+    for h in hits:
+        assert abs(h.score - float(DATA[h.id] @ q)) < 1e-4, (method, h)
+    assert len({h.id for h in hits} & set(TRUTH[0][:5].tolist())) >= 4, (method, hits)
 
 
 @pytest.mark.timeout(300)

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::binary::BinaryCode;
+use super::compact::{F16Code, Precision, U8Code};
 use super::f32::F32Code;
 use super::pq::{Compression, ProductCode};
 use super::scalar::ScalarCode;
@@ -74,6 +75,8 @@ pub trait StoredCode: Code {
 #[derive(Clone)]
 pub(crate) enum AnyCode {
     F32(Arc<F32Code>),
+    F16(Arc<F16Code>),
+    U8(Arc<U8Code>),
     Scalar(Arc<ScalarCode>),
     Binary(Arc<BinaryCode>),
     Product(Arc<ProductCode>),
@@ -87,6 +90,14 @@ macro_rules! with_code {
         match $any {
             $crate::codec::AnyCode::F32(code) => {
                 let $c: &$crate::codec::f32::F32Code = code;
+                $body
+            }
+            $crate::codec::AnyCode::F16(code) => {
+                let $c: &$crate::codec::compact::F16Code = code;
+                $body
+            }
+            $crate::codec::AnyCode::U8(code) => {
+                let $c: &$crate::codec::compact::U8Code = code;
                 $body
             }
             $crate::codec::AnyCode::Scalar(code) => {
@@ -111,8 +122,23 @@ macro_rules! with_code {
 pub(crate) use with_code;
 
 impl AnyCode {
-    pub(crate) fn f32(dim: usize, metric: Metric) -> Self {
-        AnyCode::F32(Arc::new(F32Code::new(dim, metric)))
+    /// The code that keeps whole vectors in `precision`.
+    pub(crate) fn whole(dim: usize, metric: Metric, precision: Precision) -> Self {
+        match precision {
+            Precision::F32 => AnyCode::F32(Arc::new(F32Code::new(dim, metric))),
+            Precision::F16 => AnyCode::F16(Arc::new(F16Code::new(dim, metric))),
+            Precision::U8 => AnyCode::U8(Arc::new(U8Code::new(dim, metric))),
+        }
+    }
+
+    /// The element type of a code that keeps whole vectors; None for a quantized one.
+    pub(crate) fn precision(&self) -> Option<Precision> {
+        match self {
+            AnyCode::F32(_) => Some(Precision::F32),
+            AnyCode::F16(_) => Some(Precision::F16),
+            AnyCode::U8(_) => Some(Precision::U8),
+            _ => None,
+        }
     }
 
     /// Trains the code `q` describes on `sample` (vectors of `dim` values, preprocessed as the
@@ -184,6 +210,8 @@ impl AnyCode {
         }
         Ok(match kind {
             F32Code::KIND => AnyCode::F32(read(dim, metric, bytes)?),
+            F16Code::KIND => AnyCode::F16(read(dim, metric, bytes)?),
+            U8Code::KIND => AnyCode::U8(read(dim, metric, bytes)?),
             ScalarCode::KIND => AnyCode::Scalar(read(dim, metric, bytes)?),
             BinaryCode::KIND => AnyCode::Binary(read(dim, metric, bytes)?),
             ProductCode::KIND => AnyCode::Product(read(dim, metric, bytes)?),

@@ -5,7 +5,8 @@
 //! candidates with the original vectors.
 //!
 //! Every code computes the distance of the graph's `Metric` (smaller is nearer), exactly for
-//! `F32`, approximately for the others, so a graph is searched the same way whatever its code.
+//! `F32` (and for the compact `F16`/`U8` element types, on the values they hold), approximately
+//! for the quantized ones, so a graph is searched the same way whatever its code.
 
 use crate::kernels::Metric;
 
@@ -41,6 +42,7 @@ pub trait Code: Send + Sync + Sized + 'static {
 
 mod any;
 pub mod binary;
+pub mod compact;
 pub mod f32;
 mod kmeans;
 pub mod pq;
@@ -49,5 +51,6 @@ pub mod turbo;
 
 pub(crate) use any::{with_code, AnyCode};
 pub use any::{BinaryEncoding, BinaryQueryEncoding, Quantization, StoredCode};
+pub use compact::Precision;
 pub use pq::Compression;
 pub use turbo::TurboBits;

@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
-use hnsw::{Hnsw, Metric, Params};
+use hnsw::{Hnsw, Metric, Params, Precision};
 use parking_lot::RwLock;
 
 use super::index::{HnswParams, IndexEngine, VectorIndex};
 use crate::error::{Error, Result};
+use crate::model::collection::Datatype;
 use crate::model::quantization::{BinaryEncoding, BinaryQueryEncoding, Compression, QuantizationConfig, TurboBits};
 use crate::model::vector::Distance;
 
@@ -82,6 +83,15 @@ fn code_for(q: QuantizationConfig) -> hnsw::Quantization {
     }
 }
 
+/// The element type of a graph that keeps whole vectors: the collection's `datatype`.
+fn precision_for(datatype: Datatype) -> Precision {
+    match datatype {
+        Datatype::Float32 => Precision::F32,
+        Datatype::Float16 => Precision::F16,
+        Datatype::Uint8 => Precision::U8,
+    }
+}
+
 fn internal(e: hnsw::Error) -> Error {
     Error::internal(format!("hnsw: {e}"))
 }
@@ -90,7 +100,9 @@ impl NativeIndex {
     pub fn new(params: HnswParams) -> Result<Self> {
         Ok(NativeIndex {
             params,
-            graph: RwLock::new(Hnsw::new(graph_params(&params), 1024).map_err(internal)?),
+            graph: RwLock::new(
+                Hnsw::with_precision(graph_params(&params), 1024, precision_for(params.datatype)).map_err(internal)?,
+            ),
         })
     }
 
@@ -109,6 +121,10 @@ impl NativeIndex {
         };
         // A graph of another code (or of none) is rebuilt: the quantization was changed.
         if graph.params() != graph_params(&params) || graph.quantization() != params.quantization.map(code_for) {
+            return None;
+        }
+        // Likewise a graph of whole vectors in another element type (the datatype changed).
+        if graph.quantization().is_none() && graph.precision() != Some(precision_for(params.datatype)) {
             return None;
         }
         if too_many_tombstones(&graph) {

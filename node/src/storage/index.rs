@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::hnsw_index::NativeIndex;
 use super::usearch_index::UsearchIndex;
 use crate::error::Result;
+use crate::model::collection::Datatype;
 use crate::model::quantization::QuantizationConfig;
 use crate::model::vector::Distance;
 
@@ -91,6 +92,9 @@ pub struct HnswParams {
     pub ef_construct: usize,
     /// Store quantized codes instead of the vectors (the native engine only).
     pub quantization: Option<QuantizationConfig>,
+    /// The element type whole vectors are kept in (the native engine: f32, f16 or bytes;
+    /// usearch keeps f32).
+    pub datatype: Datatype,
 }
 
 impl HnswParams {
@@ -157,6 +161,7 @@ mod tests {
             m,
             ef_construct,
             quantization: None,
+            datatype: Datatype::Float32,
         }
     }
 

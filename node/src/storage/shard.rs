@@ -400,6 +400,7 @@ impl LocalShard {
             let mut arena = DenseArena::new(
                 dim,
                 params.distance,
+                params.datatype(),
                 hnsw.full_scan_threshold,
                 hnsw.full_scan_threshold.max(
                     config
@@ -408,9 +409,6 @@ impl LocalShard {
                         .unwrap_or(DEFAULT_INDEXING_THRESHOLD_KB),
                 ),
             );
-            if keeps_norms(&params) {
-                arena = arena.keeping_norms();
-            }
             if params.on_disk == Some(true) {
                 arena = arena.on_disk(&vector_file_path(path, &name))?;
             }
@@ -422,6 +420,7 @@ impl LocalShard {
                 m: hnsw.m,
                 ef_construct: hnsw.ef_construct,
                 quantization: config.quantization_for(&name),
+                datatype: params.datatype(),
             };
             let engine = index::engine_for(indexing.engine, &p);
             let index = index::open(engine, p, &index::index_path(path, &name, engine))?;

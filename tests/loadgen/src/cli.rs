@@ -142,6 +142,10 @@ pub struct UploadArgs {
     /// Keep the original vectors on disk (`vectors.on_disk: true`).
     #[arg(long)]
     pub on_disk: bool,
+    /// The element type vectors are stored in (`vectors.datatype`): float32, float16 or uint8
+    /// (uint8 wants a dataset of whole numbers 0..=255).
+    #[arg(long, value_name = "TYPE")]
+    pub datatype: Option<String>,
     /// Upload into the existing collection instead of deleting and creating it.
     #[arg(long)]
     pub no_recreate: bool,

@@ -146,6 +146,7 @@ fn upload(a: &UploadArgs) -> anyhow::Result<()> {
         default_segment_number: a.default_segment_number,
         quantization: quantization.clone(),
         on_disk: a.on_disk,
+        datatype: a.datatype.clone(),
     };
     let cfg = UploadConfig {
         collection: a.server.collection.clone(),
@@ -213,6 +214,7 @@ fn upload(a: &UploadArgs) -> anyhow::Result<()> {
                     "m": a.m, "ef_construct": a.ef_construct, "shards": a.shards,
                     "replication": a.replication, "batch": a.batch, "concurrency": a.concurrency,
                     "wait": a.wait, "quantization": quantization, "on_disk": a.on_disk,
+                    "datatype": a.datatype,
                 }),
                 serde_json::to_value(&r)?,
             ),

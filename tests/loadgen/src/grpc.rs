@@ -60,6 +60,8 @@ pub enum GrpcError {
     Distance(String),
     #[error("quantization_config {json}: {reason}")]
     Quantization { json: String, reason: String },
+    #[error("datatype {0:?} is none of float32, float16, uint8")]
+    Datatype(String),
 }
 
 /// The gRPC URL on the same host as `rest_url`, port 6334 (`http://h:6333/x` -> `http://h:6334`).
@@ -299,6 +301,17 @@ fn memory(m: Option<MemoryJson>) -> Option<i32> {
     })
 }
 
+/// The gRPC `Datatype` of a REST datatype name.
+fn datatype(name: &str) -> Result<i32, GrpcError> {
+    let d = match name {
+        "float32" => qdrant_client::qdrant::Datatype::Float32,
+        "float16" => qdrant_client::qdrant::Datatype::Float16,
+        "uint8" => qdrant_client::qdrant::Datatype::Uint8,
+        other => return Err(GrpcError::Datatype(other.into())),
+    };
+    Ok(d.into())
+}
+
 /// The gRPC `QuantizationConfig` of a REST `quantization_config` object: scalar, binary,
 /// product and turbo (`TurboQuantization`, present in qdrant-client 1.20). `always_ram` is
 /// carried in the deprecated field that Qdrant 1.19 reads, `memory` in its own.
@@ -382,6 +395,7 @@ pub fn create_request(name: &str, p: &CollectionParams) -> Result<CreateCollecti
         size: p.dim as u64,
         distance: distance.into(),
         on_disk: p.on_disk.then_some(true),
+        datatype: p.datatype.as_deref().map(datatype).transpose()?,
         ..Default::default()
     };
     let quantization = p.quantization.as_ref().map(quantization_from_json).transpose()?;
@@ -578,6 +592,7 @@ mod tests {
             default_segment_number: None,
             quantization: None,
             on_disk: false,
+            datatype: None,
         }
     }
 

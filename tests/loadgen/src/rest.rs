@@ -46,6 +46,8 @@ pub struct CollectionParams {
     pub quantization: Option<serde_json::Value>,
     /// `vectors.on_disk`: the original vectors are kept on disk.
     pub on_disk: bool,
+    /// `vectors.datatype` ("float32", "float16", "uint8"); the server's default when None.
+    pub datatype: Option<String>,
 }
 
 impl CollectionParams {
@@ -71,6 +73,9 @@ impl CollectionParams {
         }
         if self.on_disk {
             body["vectors"]["on_disk"] = true.into();
+        }
+        if let Some(d) = &self.datatype {
+            body["vectors"]["datatype"] = d.as_str().into();
         }
         body
     }
@@ -375,6 +380,7 @@ mod tests {
             default_segment_number: None,
             quantization: None,
             on_disk: false,
+            datatype: None,
         };
         assert!(p.body().get("optimizers_config").is_none());
         assert!(p.body().get("quantization_config").is_none());

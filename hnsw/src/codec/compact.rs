@@ -1,0 +1,429 @@
+//! Compact element types for vectors kept whole: `F16Code` stores each value as an IEEE
+//! half-precision float (2 bytes), `U8Code` as a byte with one scale per vector (1 byte, plus
+//! one word). They are how a collection's `datatype: float16 / uint8` reaches the graph: the
+//! values the user stored are the values the graph compares, in half or a quarter of the
+//! memory of f32 records.
+//!
+//! Queries are converted to the element type too (`prepare` rounds through the code), as a
+//! query is converted to the storage type of the vectors it is compared with; so a query
+//! scores exactly like its vector's code, and the distances are the f32 kernels' on the
+//! decoded values.
+//!
+//! Distances decode the record into a per-thread scratch buffer and run the f32 kernel: the
+//! decode is a tight loop the compiler vectorises (f16 via the `half` crate's bulk
+//! conversion, which uses the CPU's F16C instructions where it has them).
+
+use std::cell::RefCell;
+
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+
+use super::any::{ParamReader, Quantization, StoredCode};
+use super::Code;
+use crate::kernels::{Kernel, Metric};
+use crate::Result;
+
+/// The element type of a graph's records when it stores whole vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// 4 bytes per value, exact.
+    #[default]
+    F32,
+    /// 2 bytes per value: IEEE half precision (values rounded to the nearest f16).
+    F16,
+    /// 1 byte per value and a scale per vector: whole numbers 0..=255, exact, or such numbers
+    /// scaled by one factor (a normalised vector of integers, for cosine), exact up to f32
+    /// rounding. Negative values are stored as 0.
+    U8,
+}
+
+thread_local! {
+    /// Two decode buffers per thread (a query's and a record's, or two records').
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f` with `a` and, if given, `b` decoded by `decode` into this thread's buffers.
+fn with_decoded<R>(
+    dim: usize,
+    a: &[u32],
+    b: Option<&[u32]>,
+    decode: impl Fn(&[u32], &mut [f32]),
+    f: impl FnOnce(&[f32], &[f32]) -> R,
+) -> R {
+    SCRATCH.with(|s| {
+        let (x, y) = &mut *s.borrow_mut();
+        x.resize(dim, 0.0);
+        decode(a, x);
+        if let Some(b) = b {
+            y.resize(dim, 0.0);
+            decode(b, y);
+        }
+        f(x, y)
+    })
+}
+
+/// The 16-bit halves of a record's words, in memory order.
+fn halves(words: &[u32]) -> &[u16] {
+    // SAFETY: u16 has no stricter alignment than u32, every bit pattern is valid, and the
+    // length covers exactly the words' bytes.
+    unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u16, words.len() * 2) }
+}
+
+fn halves_mut(words: &mut [u32]) -> &mut [u16] {
+    // SAFETY: as `halves`, with the unique borrow of `words`.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut u16, words.len() * 2) }
+}
+
+/// Vectors stored as half-precision floats.
+#[derive(Debug, Clone)]
+pub struct F16Code {
+    dim: usize,
+    metric: Metric,
+    kernel: Kernel,
+}
+
+impl F16Code {
+    pub fn new(dim: usize, metric: Metric) -> Self {
+        F16Code {
+            dim,
+            metric,
+            kernel: metric.kernel(),
+        }
+    }
+
+    fn decode_into(&self, code: &[u32], out: &mut [f32]) {
+        halves(code)[..self.dim]
+            .reinterpret_cast::<half::f16>()
+            .convert_to_f32_slice(out);
+    }
+}
+
+impl Code for F16Code {
+    type Query = Vec<f32>;
+    const QUERY_IS_CODE: bool = true;
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    fn words(&self) -> usize {
+        self.dim.div_ceil(2)
+    }
+
+    fn encode(&self, v: &[f32], out: &mut [u32]) {
+        out.fill(0);
+        let h = &mut halves_mut(out)[..self.dim];
+        for (bits, x) in h.iter_mut().zip(v) {
+            *bits = half::f16::from_f32(*x).to_bits();
+        }
+    }
+
+    fn prepare(&self, q: &[f32]) -> Vec<f32> {
+        q.iter().map(|x| half::f16::from_f32(*x).to_f32()).collect()
+    }
+
+    fn distance(&self, q: &Vec<f32>, code: &[u32]) -> f32 {
+        with_decoded(
+            self.dim,
+            code,
+            None,
+            |c, o| self.decode_into(c, o),
+            |x, _| (self.kernel)(q, x),
+        )
+    }
+
+    fn distance_codes(&self, a: &[u32], b: &[u32]) -> f32 {
+        with_decoded(
+            self.dim,
+            a,
+            Some(b),
+            |c, o| self.decode_into(c, o),
+            |x, y| (self.kernel)(x, y),
+        )
+    }
+
+    fn decode(&self, code: &[u32]) -> Vec<f32> {
+        let mut out = vec![0.0; self.dim];
+        self.decode_into(code, &mut out);
+        out
+    }
+
+    fn params_memory(&self) -> usize {
+        0
+    }
+}
+
+/// Vectors stored as bytes with one f32 scale each: a record is `[scale][bytes, 4 to a word]`
+/// and stands for `scale · byte`.
+#[derive(Debug, Clone)]
+pub struct U8Code {
+    dim: usize,
+    metric: Metric,
+    kernel: Kernel,
+}
+
+/// Whether `v · k` is a whole number 0..=255 in every place (up to f32 rounding).
+fn whole_when_scaled(v: &[f32], k: f32) -> bool {
+    v.iter().all(|x| {
+        let y = x * k;
+        (-1e-3..=255.001).contains(&y) && (y - y.round()).abs() <= 1e-3
+    })
+}
+
+impl U8Code {
+    pub fn new(dim: usize, metric: Metric) -> Self {
+        U8Code {
+            dim,
+            metric,
+            kernel: metric.kernel(),
+        }
+    }
+
+    /// The factor that turns `v` into whole numbers 0..=255: 1 for integer vectors; for a
+    /// scaled one (normalised for cosine) the one that brings its largest value back to a whole
+    /// number, found by trying each (the first value that is not whole rules a try out, so
+    /// this is cheap); otherwise the one that maps the largest value to 255 (rounding the rest).
+    fn factor(v: &[f32]) -> f32 {
+        let max = v.iter().fold(0.0f32, |m, x| m.max(*x));
+        if max <= 0.0 || whole_when_scaled(v, 1.0) {
+            return 1.0;
+        }
+        (1..=255u32)
+            .map(|m| m as f32 / max)
+            .find(|k| whole_when_scaled(v, *k))
+            .unwrap_or(255.0 / max)
+    }
+
+    fn decode_into(&self, code: &[u32], out: &mut [f32]) {
+        let scale = f32::from_bits(code[0]);
+        let bytes = &bytes_of(&code[1..])[..self.dim];
+        for (o, b) in out.iter_mut().zip(bytes) {
+            *o = f32::from(*b) * scale;
+        }
+    }
+}
+
+fn bytes_of(words: &[u32]) -> &[u8] {
+    // SAFETY: bytes have no alignment, every bit pattern is valid, same length in bytes.
+    unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u8, words.len() * 4) }
+}
+
+fn bytes_of_mut(words: &mut [u32]) -> &mut [u8] {
+    // SAFETY: as `bytes_of`, with the unique borrow of `words`.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut u8, words.len() * 4) }
+}
+
+impl Code for U8Code {
+    type Query = Vec<f32>;
+    const QUERY_IS_CODE: bool = true;
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    fn words(&self) -> usize {
+        1 + self.dim.div_ceil(4)
+    }
+
+    fn encode(&self, v: &[f32], out: &mut [u32]) {
+        out.fill(0);
+        let k = Self::factor(v);
+        out[0] = (1.0 / k).to_bits();
+        let bytes = &mut bytes_of_mut(&mut out[1..])[..self.dim];
+        for (b, x) in bytes.iter_mut().zip(v) {
+            *b = (x * k).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+
+    fn prepare(&self, q: &[f32]) -> Vec<f32> {
+        let mut code = vec![0u32; self.words()];
+        self.encode(q, &mut code);
+        self.decode(&code)
+    }
+
+    fn distance(&self, q: &Vec<f32>, code: &[u32]) -> f32 {
+        with_decoded(
+            self.dim,
+            code,
+            None,
+            |c, o| self.decode_into(c, o),
+            |x, _| (self.kernel)(q, x),
+        )
+    }
+
+    fn distance_codes(&self, a: &[u32], b: &[u32]) -> f32 {
+        with_decoded(
+            self.dim,
+            a,
+            Some(b),
+            |c, o| self.decode_into(c, o),
+            |x, y| (self.kernel)(x, y),
+        )
+    }
+
+    fn decode(&self, code: &[u32]) -> Vec<f32> {
+        let mut out = vec![0.0; self.dim];
+        self.decode_into(code, &mut out);
+        out
+    }
+
+    fn params_memory(&self) -> usize {
+        0
+    }
+}
+
+impl StoredCode for F16Code {
+    const KIND: u8 = 5;
+
+    fn quantization(&self) -> Option<Quantization> {
+        None
+    }
+
+    fn write_params(&self, _: &mut Vec<u8>) {}
+
+    fn read_params(dim: usize, metric: Metric, bytes: &[u8]) -> Result<Self> {
+        ParamReader::new(bytes).finish()?;
+        Ok(F16Code::new(dim, metric))
+    }
+}
+
+impl StoredCode for U8Code {
+    const KIND: u8 = 6;
+
+    fn quantization(&self) -> Option<Quantization> {
+        None
+    }
+
+    fn write_params(&self, _: &mut Vec<u8>) {}
+
+    fn read_params(dim: usize, metric: Metric, bytes: &[u8]) -> Result<Self> {
+        ParamReader::new(bytes).finish()?;
+        Ok(U8Code::new(dim, metric))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip<C: Code>(code: &C, v: &[f32]) -> Vec<f32> {
+        let mut c = vec![0u32; code.words()];
+        code.encode(v, &mut c);
+        code.decode(&c)
+    }
+
+    #[test]
+    fn f16_keeps_half_precision_values_and_scores_them_exactly() {
+        let a = [0.1f32, -2.5, 1000.25, 0.0, 3.0e-5];
+        let b = [1.0f32, 0.333, -7.0, 0.5, 2.0];
+        for metric in [Metric::L2sq, Metric::InnerProduct, Metric::L1] {
+            let code = F16Code::new(5, metric);
+            assert_eq!(code.words(), 3);
+            let ra = roundtrip(&code, &a);
+            let want: Vec<f32> = a.iter().map(|x| half::f16::from_f32(*x).to_f32()).collect();
+            assert_eq!(ra, want);
+            let rb = roundtrip(&code, &b);
+            let (mut ca, mut cb) = (vec![0u32; 3], vec![0u32; 3]);
+            code.encode(&a, &mut ca);
+            code.encode(&b, &mut cb);
+            let exact = metric.kernel()(&ra, &rb);
+            assert_eq!(code.distance_codes(&ca, &cb), exact);
+            assert_eq!(code.distance(&code.prepare(&a), &cb), exact);
+        }
+    }
+
+    #[test]
+    fn u8_is_exact_for_integers_and_for_normalised_integers() {
+        let ints = [0.0f32, 17.0, 255.0, 3.0, 128.0, 1.0, 0.0];
+        let code = U8Code::new(7, Metric::L2sq);
+        assert_eq!(code.words(), 3);
+        assert_eq!(roundtrip(&code, &ints), ints);
+        // A cosine space gets the integers normalised: they come back within f32 rounding.
+        for max in [255.0f32, 9.0, 1.0] {
+            let v = [max, 3.0_f32.min(max), 0.0, 1.0, max];
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let normalised: Vec<f32> = v.iter().map(|x| x / norm).collect();
+            let back = roundtrip(&U8Code::new(5, Metric::InnerProduct), &normalised);
+            for (x, y) in back.iter().zip(&normalised) {
+                assert!((x - y).abs() < 1e-6, "{back:?} vs {normalised:?}");
+            }
+        }
+        // Anything else maps its largest value to 255 and rounds; negatives become 0.
+        let back = roundtrip(&code, &[0.5, 0.25, -1.0, 0.1234567, 0.0, 0.0, 0.0]);
+        assert!((back[0] - 0.5).abs() < 1e-6 && back[2] == 0.0);
+        assert!((back[3] - 0.1234567).abs() <= 0.5 / 255.0);
+    }
+
+    #[test]
+    fn u8_distances_are_the_kernels_on_the_values() {
+        let a = [1.0f32, 2.0, 3.0, 4.0, 200.0];
+        let b = [5.0f32, 0.0, 9.0, 255.0, 1.0];
+        for metric in [Metric::L2sq, Metric::InnerProduct, Metric::L1] {
+            let code = U8Code::new(5, metric);
+            let (mut ca, mut cb) = (vec![0u32; code.words()], vec![0u32; code.words()]);
+            code.encode(&a, &mut ca);
+            code.encode(&b, &mut cb);
+            let exact = metric.kernel()(&a, &b);
+            assert_eq!(code.distance_codes(&ca, &cb), exact);
+            assert_eq!(code.distance(&code.prepare(&a), &cb), exact);
+        }
+    }
+
+    #[test]
+    fn compact_graphs_search_their_values_and_save_their_precision() {
+        use crate::{Hnsw, Params};
+        let dir = tempfile::tempdir().unwrap();
+        let params = Params {
+            dim: 24,
+            m: 12,
+            ef_construct: 100,
+            metric: Metric::L2sq,
+        };
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) % 256) as f32
+        };
+        let data: Vec<Vec<f32>> = (0..600).map(|_| (0..24).map(|_| next()).collect()).collect();
+        for precision in [Precision::F16, Precision::U8] {
+            let graph = Hnsw::with_precision(params, 600, precision).unwrap();
+            for (i, v) in data.iter().enumerate() {
+                graph.add(i as u32, v).unwrap();
+            }
+            // Integers 0..=255 are exact in both: the graph holds the very values.
+            assert_eq!(graph.get(17).unwrap(), data[17]);
+            assert!(graph.holds(17, &data[17]));
+            let q = &data[3];
+            let hits = graph.search(q, 5, 200, None).unwrap();
+            let mut exact: Vec<(u32, f32)> = data
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as u32, Metric::L2sq.kernel()(q, v)))
+                .collect();
+            exact.sort_by(|a, b| a.1.total_cmp(&b.1));
+            assert_eq!(hits[0], (3, 0.0));
+            assert_eq!(
+                hits.iter().map(|h| h.1).collect::<Vec<_>>(),
+                exact[..5].iter().map(|h| h.1).collect::<Vec<_>>()
+            );
+            let path = dir.path().join(format!("{precision:?}.graph"));
+            graph.save(&path).unwrap();
+            let loaded = Hnsw::load(&path, 0).unwrap();
+            assert_eq!(loaded.precision(), Some(precision));
+            assert_eq!(loaded.quantization(), None);
+            assert_eq!(loaded.search(q, 5, 200, None).unwrap(), hits);
+            // A quarter (bytes) or a half (f16) of the f32 graph's records.
+            let f32_graph = Hnsw::new(params, 600).unwrap();
+            assert!(graph.memory_usage() < f32_graph.memory_usage());
+        }
+    }
+}
