@@ -7,6 +7,7 @@
 #   binary  {"binary": {"always_ram": true, "encoding": "one_bit"}} + on_disk originals
 #   product {"product": {"compression": "x16", "always_ram": true}} + on_disk  (not in the default)
 #   turbo   {"turbo": {"bits": "bits2", "always_ram": true}} + on_disk         (not in the default)
+#   f16     no quantization, `datatype: float16` (vectors and graph records in 2-byte values)
 # Each: upload + wait until indexed (server RSS after indexing in the upload line), then a closed
 # loop at CONC over the ef sweep; quantized configurations also sweep oversampling (each value
 # with rescore: true) inside each ef. JSON lines go to $OUT, then summarize.py prints recall,
@@ -75,12 +76,12 @@ start_server() {
 # quantization_config of a configuration (empty: none).
 quant_json() {
   case $1 in
-    f32) echo "" ;;
+    f32 | f16) echo "" ;;
     scalar) echo '{"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}}' ;;
     binary) echo '{"binary": {"always_ram": true, "encoding": "one_bit"}}' ;;
     product) echo '{"product": {"compression": "x16", "always_ram": true}}' ;;
     turbo) echo '{"turbo": {"bits": "bits2", "always_ram": true}}' ;;
-    *) echo "unknown configuration $1 (f32 scalar binary product turbo)" >&2; exit 2 ;;
+    *) echo "unknown configuration $1 (f32 f16 scalar binary product turbo)" >&2; exit 2 ;;
   esac
 }
 
@@ -101,6 +102,7 @@ for cfg in $CONFIGS; do
     UP=(--quantization "$q" --on-disk)
     SEARCH=(--quantization '{"ignore": false, "rescore": true}' --oversampling "$OVERSAMPLING")
   fi
+  [ "$cfg" = f16 ] && UP+=(--datatype float16)
   echo "== $label: quantization ${q:-none}, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
   "$QBENCH" upload "${DATA[@]}" "${COMMON[@]}" --batch 256 --concurrency 1 --wait true \
     --index-timeout-s "$INDEX_TIMEOUT_S" "${UP[@]}" | grep -v '^{'

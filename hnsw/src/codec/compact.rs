@@ -14,6 +14,7 @@
 //! conversion, which uses the CPU's F16C instructions where it has them).
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 
@@ -37,27 +38,25 @@ pub enum Precision {
 }
 
 thread_local! {
-    /// Two decode buffers per thread (a query's and a record's, or two records').
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// Per-thread decode buffers: one for a code read as a query (building the graph compares
+    /// two codes), one for a record on the decoding path.
+    static QUERY: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static RECORD: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with `a` and, if given, `b` decoded by `decode` into this thread's buffers.
-fn with_decoded<R>(
+/// Runs `f` on `code` decoded by `decode` (`dim` values) into the thread's buffer `buffer`.
+fn decoded<R>(
+    buffer: &'static LocalKey<RefCell<Vec<f32>>>,
     dim: usize,
-    a: &[u32],
-    b: Option<&[u32]>,
+    code: &[u32],
     decode: impl Fn(&[u32], &mut [f32]),
-    f: impl FnOnce(&[f32], &[f32]) -> R,
+    f: impl FnOnce(&[f32]) -> R,
 ) -> R {
-    SCRATCH.with(|s| {
-        let (x, y) = &mut *s.borrow_mut();
+    buffer.with(|b| {
+        let x = &mut *b.borrow_mut();
         x.resize(dim, 0.0);
-        decode(a, x);
-        if let Some(b) = b {
-            y.resize(dim, 0.0);
-            decode(b, y);
-        }
-        f(x, y)
+        decode(code, x);
+        f(x)
     })
 }
 
@@ -79,6 +78,8 @@ pub struct F16Code {
     dim: usize,
     metric: Metric,
     kernel: Kernel,
+    /// The metric computed on the f16 values directly, where this CPU has a kernel for it.
+    fused: Option<fused::F16Kernels>,
 }
 
 impl F16Code {
@@ -87,6 +88,7 @@ impl F16Code {
             dim,
             metric,
             kernel: metric.kernel(),
+            fused: fused::f16_kernels(metric),
         }
     }
 
@@ -94,6 +96,22 @@ impl F16Code {
         halves(code)[..self.dim]
             .reinterpret_cast::<half::f16>()
             .convert_to_f32_slice(out);
+    }
+
+    /// The metric by the f32 kernel on the decoded record (CPUs without a fused kernel, L1).
+    fn decoded_distance(&self, q: &[f32], code: &[u32]) -> f32 {
+        decoded(
+            &RECORD,
+            self.dim,
+            code,
+            |c, o| self.decode_into(c, o),
+            |x| (self.kernel)(q, x),
+        )
+    }
+
+    /// Runs `f` on the code `a` decoded, to be compared as a query.
+    fn with_decoded_query<R>(&self, a: &[u32], f: impl FnOnce(&[f32]) -> R) -> R {
+        decoded(&QUERY, self.dim, a, |c, o| self.decode_into(c, o), f)
     }
 }
 
@@ -125,24 +143,19 @@ impl Code for F16Code {
         q.iter().map(|x| half::f16::from_f32(*x).to_f32()).collect()
     }
 
+    #[inline]
     fn distance(&self, q: &Vec<f32>, code: &[u32]) -> f32 {
-        with_decoded(
-            self.dim,
-            code,
-            None,
-            |c, o| self.decode_into(c, o),
-            |x, _| (self.kernel)(q, x),
-        )
+        match self.fused {
+            Some(f) => (f.query)(q, &halves(code)[..self.dim]),
+            None => self.decoded_distance(q, code),
+        }
     }
 
     fn distance_codes(&self, a: &[u32], b: &[u32]) -> f32 {
-        with_decoded(
-            self.dim,
-            a,
-            Some(b),
-            |c, o| self.decode_into(c, o),
-            |x, y| (self.kernel)(x, y),
-        )
+        match self.fused {
+            Some(f) => (f.pair)(&halves(a)[..self.dim], &halves(b)[..self.dim]),
+            None => self.with_decoded_query(a, |x| self.decoded_distance(x, b)),
+        }
     }
 
     fn decode(&self, code: &[u32]) -> Vec<f32> {
@@ -163,6 +176,8 @@ pub struct U8Code {
     dim: usize,
     metric: Metric,
     kernel: Kernel,
+    /// The metric computed on the bytes and their scale directly, where this CPU has a kernel.
+    fused: Option<fused::U8Kernels>,
 }
 
 /// Whether `v · k` is a whole number 0..=255 in every place (up to f32 rounding).
@@ -179,6 +194,7 @@ impl U8Code {
             dim,
             metric,
             kernel: metric.kernel(),
+            fused: fused::u8_kernels(metric),
         }
     }
 
@@ -203,6 +219,22 @@ impl U8Code {
         for (o, b) in out.iter_mut().zip(bytes) {
             *o = f32::from(*b) * scale;
         }
+    }
+
+    /// The metric by the f32 kernel on the decoded record (CPUs without a fused kernel, L1).
+    fn decoded_distance(&self, q: &[f32], code: &[u32]) -> f32 {
+        decoded(
+            &RECORD,
+            self.dim,
+            code,
+            |c, o| self.decode_into(c, o),
+            |x| (self.kernel)(q, x),
+        )
+    }
+
+    /// Runs `f` on the code `a` decoded, to be compared as a query.
+    fn with_decoded_query<R>(&self, a: &[u32], f: impl FnOnce(&[f32]) -> R) -> R {
+        decoded(&QUERY, self.dim, a, |c, o| self.decode_into(c, o), f)
     }
 }
 
@@ -248,24 +280,24 @@ impl Code for U8Code {
         self.decode(&code)
     }
 
+    #[inline]
     fn distance(&self, q: &Vec<f32>, code: &[u32]) -> f32 {
-        with_decoded(
-            self.dim,
-            code,
-            None,
-            |c, o| self.decode_into(c, o),
-            |x, _| (self.kernel)(q, x),
-        )
+        match self.fused {
+            Some(f) => (f.query)(q, &bytes_of(&code[1..])[..self.dim], f32::from_bits(code[0])),
+            None => self.decoded_distance(q, code),
+        }
     }
 
     fn distance_codes(&self, a: &[u32], b: &[u32]) -> f32 {
-        with_decoded(
-            self.dim,
-            a,
-            Some(b),
-            |c, o| self.decode_into(c, o),
-            |x, y| (self.kernel)(x, y),
-        )
+        match self.fused {
+            Some(f) => (f.pair)(
+                &bytes_of(&a[1..])[..self.dim],
+                f32::from_bits(a[0]),
+                &bytes_of(&b[1..])[..self.dim],
+                f32::from_bits(b[0]),
+            ),
+            None => self.with_decoded_query(a, |x| self.decoded_distance(x, b)),
+        }
     }
 
     fn decode(&self, code: &[u32]) -> Vec<f32> {
@@ -306,6 +338,204 @@ impl StoredCode for U8Code {
     fn read_params(dim: usize, metric: Metric, bytes: &[u8]) -> Result<Self> {
         ParamReader::new(bytes).finish()?;
         Ok(U8Code::new(dim, metric))
+    }
+}
+
+/// Kernels that read the compact values directly (AVX2 + FMA, F16C for half floats): one
+/// conversion instruction per 8 values inside the loop instead of a decode pass and a second
+/// read; for a query against a record, and for two records (building the graph).
+/// `InnerProduct` and `L2sq` only (L1 takes the decode path).
+mod fused {
+    use crate::kernels::Metric;
+
+    /// The metric between a query and a record of half floats (as bits), and between two
+    /// such records.
+    #[derive(Debug, Clone, Copy)]
+    pub struct F16Kernels {
+        pub query: fn(&[f32], &[u16]) -> f32,
+        pub pair: fn(&[u16], &[u16]) -> f32,
+    }
+
+    /// The metric between a query and bytes times a scale, and between two such records.
+    #[derive(Debug, Clone, Copy)]
+    pub struct U8Kernels {
+        pub query: fn(&[f32], &[u8], f32) -> f32,
+        pub pair: fn(&[u8], f32, &[u8], f32) -> f32,
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn detected() -> bool {
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c")
+    }
+
+    // SAFETY (every `unsafe` below): the kernels are handed out only once the CPU's features
+    // were detected.
+    pub fn f16_kernels(metric: Metric) -> Option<F16Kernels> {
+        #[cfg(target_arch = "x86_64")]
+        if detected() {
+            return match metric {
+                Metric::InnerProduct => Some(F16Kernels {
+                    query: |q, c| 1.0 - unsafe { x86::f16::<true>(q, c) },
+                    pair: |a, b| 1.0 - unsafe { x86::f16_pair::<true>(a, b) },
+                }),
+                Metric::L2sq => Some(F16Kernels {
+                    query: |q, c| unsafe { x86::f16::<false>(q, c) },
+                    pair: |a, b| unsafe { x86::f16_pair::<false>(a, b) },
+                }),
+                Metric::L1 => None,
+            };
+        }
+        let _ = metric;
+        None
+    }
+
+    pub fn u8_kernels(metric: Metric) -> Option<U8Kernels> {
+        #[cfg(target_arch = "x86_64")]
+        if detected() {
+            return match metric {
+                // A dot product scales once at the end.
+                Metric::InnerProduct => Some(U8Kernels {
+                    query: |q, c, s| 1.0 - s * unsafe { x86::u8::<true>(q, c, 1.0) },
+                    pair: |a, sa, b, sb| 1.0 - sa * sb * unsafe { x86::u8_pair::<true>(a, 1.0, b, 1.0) },
+                }),
+                Metric::L2sq => Some(U8Kernels {
+                    query: |q, c, s| unsafe { x86::u8::<false>(q, c, s) },
+                    pair: |a, sa, b, sb| unsafe { x86::u8_pair::<false>(a, sa, b, sb) },
+                }),
+                Metric::L1 => None,
+            };
+        }
+        let _ = metric;
+        None
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use std::arch::x86_64::*;
+
+        #[inline(always)]
+        fn term<const DOT: bool>(x: f32, y: f32) -> f32 {
+            if DOT {
+                x * y
+            } else {
+                (x - y) * (x - y)
+            }
+        }
+
+        /// Σ a·b (`DOT`) or Σ (a - b)² over `n` values, 8 lanes at a time into 2 independent
+        /// accumulators; `load_*(i)` gives values i..i+8 as f32, `tail_*(i)` value i alone.
+        #[inline(always)]
+        unsafe fn sum<const DOT: bool>(
+            n: usize,
+            load_a: impl Fn(usize) -> __m256,
+            load_b: impl Fn(usize) -> __m256,
+            tail_a: impl Fn(usize) -> f32,
+            tail_b: impl Fn(usize) -> f32,
+        ) -> f32 {
+            let step = |acc: __m256, x: __m256, y: __m256| {
+                if DOT {
+                    _mm256_fmadd_ps(x, y, acc)
+                } else {
+                    let d = _mm256_sub_ps(x, y);
+                    _mm256_fmadd_ps(d, d, acc)
+                }
+            };
+            let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut i = 0;
+            while i + 16 <= n {
+                a0 = step(a0, load_a(i), load_b(i));
+                a1 = step(a1, load_a(i + 8), load_b(i + 8));
+                i += 16;
+            }
+            if i + 8 <= n {
+                a0 = step(a0, load_a(i), load_b(i));
+                i += 8;
+            }
+            let s = _mm256_add_ps(a0, a1);
+            let h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+            let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+            let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+            let mut total = _mm_cvtss_f32(h);
+            while i < n {
+                total += term::<DOT>(tail_a(i), tail_b(i));
+                i += 1;
+            }
+            total
+        }
+
+        #[inline(always)]
+        unsafe fn load_f16(p: *const u16, i: usize) -> __m256 {
+            _mm256_cvtph_ps(_mm_loadu_si128(p.add(i) as *const __m128i))
+        }
+
+        #[inline(always)]
+        unsafe fn load_u8(p: *const u8, i: usize, scale: __m256) -> __m256 {
+            let bytes = _mm_loadl_epi64(p.add(i) as *const __m128i);
+            _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes)), scale)
+        }
+
+        fn f16_at(c: &[u16], i: usize) -> f32 {
+            half::f16::from_bits(c[i]).to_f32()
+        }
+
+        /// `q` against half floats `c` (as bits) as long as `q`.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn f16<const DOT: bool>(q: &[f32], c: &[u16]) -> f32 {
+            assert_eq!(q.len(), c.len());
+            let (pq, pc) = (q.as_ptr(), c.as_ptr());
+            sum::<DOT>(
+                q.len(),
+                |i| _mm256_loadu_ps(pq.add(i)),
+                |i| load_f16(pc, i),
+                |i| q[i],
+                |i| f16_at(c, i),
+            )
+        }
+
+        /// Two records of half floats (as bits) of one length.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn f16_pair<const DOT: bool>(a: &[u16], b: &[u16]) -> f32 {
+            assert_eq!(a.len(), b.len());
+            let (pa, pb) = (a.as_ptr(), b.as_ptr());
+            sum::<DOT>(
+                a.len(),
+                |i| load_f16(pa, i),
+                |i| load_f16(pb, i),
+                |i| f16_at(a, i),
+                |i| f16_at(b, i),
+            )
+        }
+
+        /// `q` against `scale · c`, `c` bytes as long as `q`.
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn u8<const DOT: bool>(q: &[f32], c: &[u8], scale: f32) -> f32 {
+            assert_eq!(q.len(), c.len());
+            let (pq, pc, s) = (q.as_ptr(), c.as_ptr(), _mm256_set1_ps(scale));
+            sum::<DOT>(
+                q.len(),
+                |i| _mm256_loadu_ps(pq.add(i)),
+                |i| load_u8(pc, i, s),
+                |i| q[i],
+                |i| f32::from(c[i]) * scale,
+            )
+        }
+
+        /// `sa · a` against `sb · b`, bytes of one length.
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn u8_pair<const DOT: bool>(a: &[u8], sa: f32, b: &[u8], sb: f32) -> f32 {
+            assert_eq!(a.len(), b.len());
+            let (pa, pb) = (a.as_ptr(), b.as_ptr());
+            let (va, vb) = (_mm256_set1_ps(sa), _mm256_set1_ps(sb));
+            sum::<DOT>(
+                a.len(),
+                |i| load_u8(pa, i, va),
+                |i| load_u8(pb, i, vb),
+                |i| f32::from(a[i]) * sa,
+                |i| f32::from(b[i]) * sb,
+            )
+        }
     }
 }
 
@@ -373,6 +603,33 @@ mod tests {
             let exact = metric.kernel()(&a, &b);
             assert_eq!(code.distance_codes(&ca, &cb), exact);
             assert_eq!(code.distance(&code.prepare(&a), &cb), exact);
+        }
+    }
+
+    #[test]
+    fn fused_kernels_agree_with_the_decoding_path() {
+        let dim = 101; // 6 full lanes of 16, one of 8, and a tail
+        let v = |seed: usize| -> Vec<f32> { (0..dim).map(|j| ((seed * 37 + j * 11) % 256) as f32 / 7.0).collect() };
+        for metric in [Metric::InnerProduct, Metric::L2sq] {
+            let f16 = F16Code::new(dim, metric);
+            let u8 = U8Code::new(dim, metric);
+            for (a, b) in [(v(1), v(2)), (v(3), v(9))] {
+                let (mut ha, mut hb) = (vec![0u32; f16.words()], vec![0u32; f16.words()]);
+                f16.encode(&a, &mut ha);
+                f16.encode(&b, &mut hb);
+                let q = f16.prepare(&a);
+                let want = f16.decoded_distance(&q, &hb);
+                assert!((f16.distance(&q, &hb) - want).abs() <= 1e-4 * want.abs().max(1.0));
+                assert!((f16.distance_codes(&ha, &hb) - want).abs() <= 1e-4 * want.abs().max(1.0));
+
+                let (mut ba, mut bb) = (vec![0u32; u8.words()], vec![0u32; u8.words()]);
+                u8.encode(&a, &mut ba);
+                u8.encode(&b, &mut bb);
+                let q = u8.prepare(&a);
+                let want = u8.decoded_distance(&q, &bb);
+                assert!((u8.distance(&q, &bb) - want).abs() <= 1e-4 * want.abs().max(1.0));
+                assert!((u8.distance_codes(&ba, &bb) - want).abs() <= 1e-4 * want.abs().max(1.0));
+            }
         }
     }
 
