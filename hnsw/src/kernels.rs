@@ -10,7 +10,7 @@ pub type Kernel = fn(&[f32], &[f32]) -> f32;
 // variant is compiled on its own with no branch in the loop.
 
 #[inline(always)]
-fn term<const DOT: bool>(x: f32, y: f32) -> f32 {
+pub(crate) fn term<const DOT: bool>(x: f32, y: f32) -> f32 {
     if DOT {
         x * y
     } else {

@@ -4,16 +4,16 @@
 //! values the user stored are the values the graph compares, in half or a quarter of the
 //! memory of f32 records.
 //!
-//! Queries are converted to the element type too (`prepare` rounds through the code), as a
+//! Both are one `WholeCode` over an `Element` (how values sit in a record, and the kernels for
+//! it). Queries are converted to the element type too (`prepare` rounds through the code), as a
 //! query is converted to the storage type of the vectors it is compared with; so a query
-//! scores exactly like its vector's code, and the distances are the f32 kernels' on the
-//! decoded values.
-//!
-//! Distances decode the record into a per-thread scratch buffer and run the f32 kernel: the
-//! decode is a tight loop the compiler vectorises (f16 via the `half` crate's bulk
-//! conversion, which uses the CPU's F16C instructions where it has them).
+//! scores exactly like its vector's code, and the distances are the f32 metric on the stored
+//! values. They are computed by kernels that read the compact values directly (`fused`); where
+//! the CPU has none (or for L1) the record is decoded into a per-thread buffer and the f32
+//! kernel runs on it.
 
 use std::cell::RefCell;
+use std::marker::PhantomData;
 use std::thread::LocalKey;
 
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
@@ -37,27 +37,154 @@ pub enum Precision {
     U8,
 }
 
+/// How the values of a compact record are laid out, and the kernels that read them.
+pub trait Element: std::fmt::Debug + Clone + Send + Sync + 'static {
+    /// The code's tag in index files.
+    const KIND: u8;
+    /// The fused kernels of one metric (see `fused`).
+    type Kernels: std::fmt::Debug + Clone + Copy + Send + Sync;
+    /// u32 words a record of `dim` values takes.
+    fn words(dim: usize) -> usize;
+    /// Writes `v` (`dim` values) into a zeroed record.
+    fn encode(dim: usize, v: &[f32], out: &mut [u32]);
+    /// The `dim` values of a record.
+    fn decode_into(dim: usize, code: &[u32], out: &mut [f32]);
+    /// The fused kernels of `metric` on this CPU, if there are any.
+    fn kernels(metric: Metric) -> Option<Self::Kernels>;
+    /// A query against a record.
+    fn query(k: &Self::Kernels, dim: usize, q: &[f32], code: &[u32]) -> f32;
+    /// Two records.
+    fn pair(k: &Self::Kernels, dim: usize, a: &[u32], b: &[u32]) -> f32;
+}
+
+/// Half-precision floats, two to a word.
+#[derive(Debug, Clone)]
+pub struct Half;
+
+/// Bytes, four to a word, after one word holding the record's f32 scale: the record stands for
+/// `scale · byte`.
+#[derive(Debug, Clone)]
+pub struct Byte;
+
+pub type F16Code = WholeCode<Half>;
+pub type U8Code = WholeCode<Byte>;
+
+/// Whole vectors in the element type `E`.
+#[derive(Debug, Clone)]
+pub struct WholeCode<E: Element> {
+    dim: usize,
+    metric: Metric,
+    kernel: Kernel,
+    /// The metric computed on the stored values directly, where this CPU has a kernel for it.
+    fused: Option<E::Kernels>,
+    element: PhantomData<E>,
+}
+
 thread_local! {
     /// Per-thread decode buffers: one for a code read as a query (building the graph compares
-    /// two codes), one for a record on the decoding path.
+    /// two codes), one for a record.
     static QUERY: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     static RECORD: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` on `code` decoded by `decode` (`dim` values) into the thread's buffer `buffer`.
-fn decoded<R>(
-    buffer: &'static LocalKey<RefCell<Vec<f32>>>,
-    dim: usize,
-    code: &[u32],
-    decode: impl Fn(&[u32], &mut [f32]),
-    f: impl FnOnce(&[f32]) -> R,
-) -> R {
-    buffer.with(|b| {
-        let x = &mut *b.borrow_mut();
-        x.resize(dim, 0.0);
-        decode(code, x);
-        f(x)
-    })
+impl<E: Element> WholeCode<E> {
+    pub fn new(dim: usize, metric: Metric) -> Self {
+        WholeCode {
+            dim,
+            metric,
+            kernel: metric.kernel(),
+            fused: E::kernels(metric),
+            element: PhantomData,
+        }
+    }
+
+    /// Runs `f` on `code` decoded into the thread's buffer `buffer`.
+    fn with_decoded<R>(
+        &self,
+        buffer: &'static LocalKey<RefCell<Vec<f32>>>,
+        code: &[u32],
+        f: impl FnOnce(&[f32]) -> R,
+    ) -> R {
+        buffer.with(|b| {
+            let x = &mut *b.borrow_mut();
+            x.resize(self.dim, 0.0);
+            E::decode_into(self.dim, code, x);
+            f(x)
+        })
+    }
+
+    /// The metric by the f32 kernel on the decoded record (CPUs without a fused kernel, L1).
+    fn decoded_distance(&self, q: &[f32], code: &[u32]) -> f32 {
+        self.with_decoded(&RECORD, code, |x| (self.kernel)(q, x))
+    }
+}
+
+impl<E: Element> Code for WholeCode<E> {
+    type Query = Vec<f32>;
+    const QUERY_IS_CODE: bool = true;
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    fn words(&self) -> usize {
+        E::words(self.dim)
+    }
+
+    fn encode(&self, v: &[f32], out: &mut [u32]) {
+        out.fill(0);
+        E::encode(self.dim, v, out);
+    }
+
+    fn prepare(&self, q: &[f32]) -> Vec<f32> {
+        let mut code = vec![0u32; self.words()];
+        self.encode(q, &mut code);
+        self.decode(&code)
+    }
+
+    #[inline]
+    fn distance(&self, q: &Vec<f32>, code: &[u32]) -> f32 {
+        match &self.fused {
+            Some(k) => E::query(k, self.dim, q, code),
+            None => self.decoded_distance(q, code),
+        }
+    }
+
+    fn distance_codes(&self, a: &[u32], b: &[u32]) -> f32 {
+        match &self.fused {
+            Some(k) => E::pair(k, self.dim, a, b),
+            None => self.with_decoded(&QUERY, a, |x| self.decoded_distance(x, b)),
+        }
+    }
+
+    fn decode(&self, code: &[u32]) -> Vec<f32> {
+        let mut out = vec![0.0; self.dim];
+        E::decode_into(self.dim, code, &mut out);
+        out
+    }
+
+    fn params_memory(&self) -> usize {
+        0
+    }
+}
+
+impl<E: Element> StoredCode for WholeCode<E> {
+    const KIND: u8 = E::KIND;
+
+    fn quantization(&self) -> Option<Quantization> {
+        None
+    }
+
+    fn write_params(&self, _: &mut Vec<u8>) {}
+
+    fn read_params(dim: usize, metric: Metric, bytes: &[u8]) -> Result<Self> {
+        ParamReader::new(bytes).finish()?;
+        Ok(WholeCode::new(dim, metric))
+    }
 }
 
 /// The 16-bit halves of a record's words, in memory order.
@@ -72,112 +199,48 @@ fn halves_mut(words: &mut [u32]) -> &mut [u16] {
     unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut u16, words.len() * 2) }
 }
 
-/// Vectors stored as half-precision floats.
-#[derive(Debug, Clone)]
-pub struct F16Code {
-    dim: usize,
-    metric: Metric,
-    kernel: Kernel,
-    /// The metric computed on the f16 values directly, where this CPU has a kernel for it.
-    fused: Option<fused::F16Kernels>,
+fn bytes_of(words: &[u32]) -> &[u8] {
+    // SAFETY: bytes have no alignment, every bit pattern is valid, same length in bytes.
+    unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u8, words.len() * 4) }
 }
 
-impl F16Code {
-    pub fn new(dim: usize, metric: Metric) -> Self {
-        F16Code {
-            dim,
-            metric,
-            kernel: metric.kernel(),
-            fused: fused::f16_kernels(metric),
-        }
-    }
-
-    fn decode_into(&self, code: &[u32], out: &mut [f32]) {
-        halves(code)[..self.dim]
-            .reinterpret_cast::<half::f16>()
-            .convert_to_f32_slice(out);
-    }
-
-    /// The metric by the f32 kernel on the decoded record (CPUs without a fused kernel, L1).
-    fn decoded_distance(&self, q: &[f32], code: &[u32]) -> f32 {
-        decoded(
-            &RECORD,
-            self.dim,
-            code,
-            |c, o| self.decode_into(c, o),
-            |x| (self.kernel)(q, x),
-        )
-    }
-
-    /// Runs `f` on the code `a` decoded, to be compared as a query.
-    fn with_decoded_query<R>(&self, a: &[u32], f: impl FnOnce(&[f32]) -> R) -> R {
-        decoded(&QUERY, self.dim, a, |c, o| self.decode_into(c, o), f)
-    }
+fn bytes_of_mut(words: &mut [u32]) -> &mut [u8] {
+    // SAFETY: as `bytes_of`, with the unique borrow of `words`.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut u8, words.len() * 4) }
 }
 
-impl Code for F16Code {
-    type Query = Vec<f32>;
-    const QUERY_IS_CODE: bool = true;
+impl Element for Half {
+    const KIND: u8 = 5;
+    type Kernels = fused::F16Kernels;
 
-    fn dim(&self) -> usize {
-        self.dim
+    fn words(dim: usize) -> usize {
+        dim.div_ceil(2)
     }
 
-    fn metric(&self) -> Metric {
-        self.metric
-    }
-
-    fn words(&self) -> usize {
-        self.dim.div_ceil(2)
-    }
-
-    fn encode(&self, v: &[f32], out: &mut [u32]) {
-        out.fill(0);
-        let h = &mut halves_mut(out)[..self.dim];
-        for (bits, x) in h.iter_mut().zip(v) {
+    fn encode(dim: usize, v: &[f32], out: &mut [u32]) {
+        for (bits, x) in halves_mut(out)[..dim].iter_mut().zip(v) {
             *bits = half::f16::from_f32(*x).to_bits();
         }
     }
 
-    fn prepare(&self, q: &[f32]) -> Vec<f32> {
-        q.iter().map(|x| half::f16::from_f32(*x).to_f32()).collect()
+    fn decode_into(dim: usize, code: &[u32], out: &mut [f32]) {
+        halves(code)[..dim]
+            .reinterpret_cast::<half::f16>()
+            .convert_to_f32_slice(out);
+    }
+
+    fn kernels(metric: Metric) -> Option<Self::Kernels> {
+        fused::f16_kernels(metric)
     }
 
     #[inline]
-    fn distance(&self, q: &Vec<f32>, code: &[u32]) -> f32 {
-        match self.fused {
-            Some(f) => (f.query)(q, &halves(code)[..self.dim]),
-            None => self.decoded_distance(q, code),
-        }
+    fn query(k: &Self::Kernels, dim: usize, q: &[f32], code: &[u32]) -> f32 {
+        (k.query)(q, &halves(code)[..dim])
     }
 
-    fn distance_codes(&self, a: &[u32], b: &[u32]) -> f32 {
-        match self.fused {
-            Some(f) => (f.pair)(&halves(a)[..self.dim], &halves(b)[..self.dim]),
-            None => self.with_decoded_query(a, |x| self.decoded_distance(x, b)),
-        }
+    fn pair(k: &Self::Kernels, dim: usize, a: &[u32], b: &[u32]) -> f32 {
+        (k.pair)(&halves(a)[..dim], &halves(b)[..dim])
     }
-
-    fn decode(&self, code: &[u32]) -> Vec<f32> {
-        let mut out = vec![0.0; self.dim];
-        self.decode_into(code, &mut out);
-        out
-    }
-
-    fn params_memory(&self) -> usize {
-        0
-    }
-}
-
-/// Vectors stored as bytes with one f32 scale each: a record is `[scale][bytes, 4 to a word]`
-/// and stands for `scale · byte`.
-#[derive(Debug, Clone)]
-pub struct U8Code {
-    dim: usize,
-    metric: Metric,
-    kernel: Kernel,
-    /// The metric computed on the bytes and their scale directly, where this CPU has a kernel.
-    fused: Option<fused::U8Kernels>,
 }
 
 /// Whether `v · k` is a whole number 0..=255 in every place (up to f32 rounding).
@@ -188,16 +251,7 @@ fn whole_when_scaled(v: &[f32], k: f32) -> bool {
     })
 }
 
-impl U8Code {
-    pub fn new(dim: usize, metric: Metric) -> Self {
-        U8Code {
-            dim,
-            metric,
-            kernel: metric.kernel(),
-            fused: fused::u8_kernels(metric),
-        }
-    }
-
+impl Byte {
     /// The factor that turns `v` into whole numbers 0..=255: 1 for integer vectors; for a
     /// scaled one (normalised for cosine) the one that brings its largest value back to a whole
     /// number, found by trying each (the first value that is not whole rules a try out, so
@@ -213,131 +267,48 @@ impl U8Code {
             .unwrap_or(255.0 / max)
     }
 
-    fn decode_into(&self, code: &[u32], out: &mut [f32]) {
-        let scale = f32::from_bits(code[0]);
-        let bytes = &bytes_of(&code[1..])[..self.dim];
+    /// A record's bytes and scale.
+    fn parts(dim: usize, code: &[u32]) -> (&[u8], f32) {
+        (&bytes_of(&code[1..])[..dim], f32::from_bits(code[0]))
+    }
+}
+
+impl Element for Byte {
+    const KIND: u8 = 6;
+    type Kernels = fused::U8Kernels;
+
+    fn words(dim: usize) -> usize {
+        1 + dim.div_ceil(4)
+    }
+
+    fn encode(dim: usize, v: &[f32], out: &mut [u32]) {
+        let k = Self::factor(v);
+        out[0] = (1.0 / k).to_bits();
+        for (b, x) in bytes_of_mut(&mut out[1..])[..dim].iter_mut().zip(v) {
+            *b = (x * k).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+
+    fn decode_into(dim: usize, code: &[u32], out: &mut [f32]) {
+        let (bytes, scale) = Self::parts(dim, code);
         for (o, b) in out.iter_mut().zip(bytes) {
             *o = f32::from(*b) * scale;
         }
     }
 
-    /// The metric by the f32 kernel on the decoded record (CPUs without a fused kernel, L1).
-    fn decoded_distance(&self, q: &[f32], code: &[u32]) -> f32 {
-        decoded(
-            &RECORD,
-            self.dim,
-            code,
-            |c, o| self.decode_into(c, o),
-            |x| (self.kernel)(q, x),
-        )
-    }
-
-    /// Runs `f` on the code `a` decoded, to be compared as a query.
-    fn with_decoded_query<R>(&self, a: &[u32], f: impl FnOnce(&[f32]) -> R) -> R {
-        decoded(&QUERY, self.dim, a, |c, o| self.decode_into(c, o), f)
-    }
-}
-
-fn bytes_of(words: &[u32]) -> &[u8] {
-    // SAFETY: bytes have no alignment, every bit pattern is valid, same length in bytes.
-    unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u8, words.len() * 4) }
-}
-
-fn bytes_of_mut(words: &mut [u32]) -> &mut [u8] {
-    // SAFETY: as `bytes_of`, with the unique borrow of `words`.
-    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut u8, words.len() * 4) }
-}
-
-impl Code for U8Code {
-    type Query = Vec<f32>;
-    const QUERY_IS_CODE: bool = true;
-
-    fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn metric(&self) -> Metric {
-        self.metric
-    }
-
-    fn words(&self) -> usize {
-        1 + self.dim.div_ceil(4)
-    }
-
-    fn encode(&self, v: &[f32], out: &mut [u32]) {
-        out.fill(0);
-        let k = Self::factor(v);
-        out[0] = (1.0 / k).to_bits();
-        let bytes = &mut bytes_of_mut(&mut out[1..])[..self.dim];
-        for (b, x) in bytes.iter_mut().zip(v) {
-            *b = (x * k).round().clamp(0.0, 255.0) as u8;
-        }
-    }
-
-    fn prepare(&self, q: &[f32]) -> Vec<f32> {
-        let mut code = vec![0u32; self.words()];
-        self.encode(q, &mut code);
-        self.decode(&code)
+    fn kernels(metric: Metric) -> Option<Self::Kernels> {
+        fused::u8_kernels(metric)
     }
 
     #[inline]
-    fn distance(&self, q: &Vec<f32>, code: &[u32]) -> f32 {
-        match self.fused {
-            Some(f) => (f.query)(q, &bytes_of(&code[1..])[..self.dim], f32::from_bits(code[0])),
-            None => self.decoded_distance(q, code),
-        }
+    fn query(k: &Self::Kernels, dim: usize, q: &[f32], code: &[u32]) -> f32 {
+        let (bytes, scale) = Self::parts(dim, code);
+        (k.query)(q, bytes, scale)
     }
 
-    fn distance_codes(&self, a: &[u32], b: &[u32]) -> f32 {
-        match self.fused {
-            Some(f) => (f.pair)(
-                &bytes_of(&a[1..])[..self.dim],
-                f32::from_bits(a[0]),
-                &bytes_of(&b[1..])[..self.dim],
-                f32::from_bits(b[0]),
-            ),
-            None => self.with_decoded_query(a, |x| self.decoded_distance(x, b)),
-        }
-    }
-
-    fn decode(&self, code: &[u32]) -> Vec<f32> {
-        let mut out = vec![0.0; self.dim];
-        self.decode_into(code, &mut out);
-        out
-    }
-
-    fn params_memory(&self) -> usize {
-        0
-    }
-}
-
-impl StoredCode for F16Code {
-    const KIND: u8 = 5;
-
-    fn quantization(&self) -> Option<Quantization> {
-        None
-    }
-
-    fn write_params(&self, _: &mut Vec<u8>) {}
-
-    fn read_params(dim: usize, metric: Metric, bytes: &[u8]) -> Result<Self> {
-        ParamReader::new(bytes).finish()?;
-        Ok(F16Code::new(dim, metric))
-    }
-}
-
-impl StoredCode for U8Code {
-    const KIND: u8 = 6;
-
-    fn quantization(&self) -> Option<Quantization> {
-        None
-    }
-
-    fn write_params(&self, _: &mut Vec<u8>) {}
-
-    fn read_params(dim: usize, metric: Metric, bytes: &[u8]) -> Result<Self> {
-        ParamReader::new(bytes).finish()?;
-        Ok(U8Code::new(dim, metric))
+    fn pair(k: &Self::Kernels, dim: usize, a: &[u32], b: &[u32]) -> f32 {
+        let ((ba, sa), (bb, sb)) = (Self::parts(dim, a), Self::parts(dim, b));
+        (k.pair)(ba, sa, bb, sb)
     }
 }
 
@@ -415,14 +386,7 @@ mod fused {
     mod x86 {
         use std::arch::x86_64::*;
 
-        #[inline(always)]
-        fn term<const DOT: bool>(x: f32, y: f32) -> f32 {
-            if DOT {
-                x * y
-            } else {
-                (x - y) * (x - y)
-            }
-        }
+        use crate::kernels::term;
 
         /// Σ a·b (`DOT`) or Σ (a - b)² over `n` values, 8 lanes at a time into 2 independent
         /// accumulators; `load_*(i)` gives values i..i+8 as f32, `tail_*(i)` value i alone.

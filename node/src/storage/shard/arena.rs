@@ -224,8 +224,9 @@ impl DenseArena {
                 data[range].iter_mut().zip(v).for_each(|(b, x)| *b = to_u8(*x));
             }
             Store::Disk(disk) => {
-                let bytes: Vec<u8> = match self.element {
-                    Datatype::Float32 => bytemuck::cast_slice(v).to_vec(),
+                // f32 values are written as they are; the compact types are encoded first.
+                let bytes: Cow<'_, [u8]> = match self.element {
+                    Datatype::Float32 => Cow::Borrowed(bytemuck::cast_slice(v)),
                     Datatype::Float16 => v
                         .iter()
                         .flat_map(|x| half::f16::from_f32(*x).to_bits().to_ne_bytes())
