@@ -195,6 +195,11 @@ pub enum ClusterOp {
         state: ReplicaState,
         #[serde(default)]
         from_state: Option<ReplicaState>,
+        /// Only while the replica on this peer is Active: the source a transfer copied from,
+        /// when the copy's target announces itself Active. A source marked Dead meanwhile
+        /// (it missed an acknowledged write) may have served a copy without that write.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source_active: Option<PeerId>,
     },
 }
 
@@ -387,6 +392,7 @@ impl ClusterState {
                 peer,
                 state,
                 from_state,
+                source_active,
             } => {
                 if !self.peers.contains_key(peer) {
                     return Err(Error::BadRequest(format!("Peer {peer} is not part of the cluster")));
@@ -411,6 +417,14 @@ impl ClusterState {
                                 "Shard {shard} of collection `{collection}` has no replica on peer {peer}"
                             )))
                         }
+                    }
+                }
+                if let Some(source) = source_active {
+                    let source_state = replicas.get(source).copied().unwrap_or(ReplicaState::Dead);
+                    if source_state != ReplicaState::Active {
+                        return Err(Error::BadRequest(format!(
+                            "The transfer source of shard {shard} (peer {source}) is {source_state:?}, no longer Active"
+                        )));
                     }
                 }
                 replicas.insert(*peer, *state);
@@ -587,6 +601,7 @@ mod tests {
             peer: 2,
             state,
             from_state: Some(from),
+            source_active: None,
         };
         s.apply_at(&set(ReplicaState::Dead, ReplicaState::Active), 4).unwrap();
         assert_eq!(s.collections["c"].write_epoch(0), 0, "losing a receiver needs no fence");
@@ -749,6 +764,7 @@ mod tests {
             peer: holder,
             state,
             from_state,
+            source_active: None,
         };
         assert!(s.apply(&set(ReplicaState::Dead, Some(ReplicaState::Partial))).is_err());
         s.apply(&set(ReplicaState::Dead, Some(ReplicaState::Active))).unwrap();
@@ -761,6 +777,7 @@ mod tests {
             peer: other,
             state: ReplicaState::Partial,
             from_state: None,
+            source_active: None,
         })
         .unwrap();
         assert_eq!(s.collections["c"].shards[&0].len(), 2);
@@ -770,10 +787,42 @@ mod tests {
                 shard: 9,
                 peer: other,
                 state: ReplicaState::Active,
-                from_state: None
+                from_state: None,
+                source_active: None,
             }),
             Err(Error::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_transfer_target_turns_active_only_while_its_source_is() {
+        let mut s = three_peers();
+        s.apply(&create("c", 1, 2, &s.clone())).unwrap();
+        let mut holders = s.collections["c"].shards[&0].keys().copied();
+        let (source, target) = (holders.next().unwrap(), holders.next().unwrap());
+        let set = |peer, state, from| ClusterOp::SetReplicaState {
+            collection: "c".into(),
+            shard: 0,
+            peer,
+            state,
+            from_state: Some(from),
+            source_active: (peer == target && state == ReplicaState::Active).then_some(source),
+        };
+        s.apply(&set(target, ReplicaState::Dead, ReplicaState::Active)).unwrap();
+        s.apply(&set(target, ReplicaState::Partial, ReplicaState::Dead))
+            .unwrap();
+        // The source missed a write while the copy ran: the copy may lack it.
+        s.apply(&set(source, ReplicaState::Dead, ReplicaState::Active)).unwrap();
+        assert!(matches!(
+            s.apply(&set(target, ReplicaState::Active, ReplicaState::Partial)),
+            Err(Error::BadRequest(_))
+        ));
+        assert_eq!(s.collections["c"].shards[&0][&target], ReplicaState::Partial);
+        // With its source Active, the target may turn Active.
+        s.apply(&set(source, ReplicaState::Active, ReplicaState::Dead)).unwrap();
+        s.apply(&set(target, ReplicaState::Active, ReplicaState::Partial))
+            .unwrap();
+        assert_eq!(s.collections["c"].shards[&0][&target], ReplicaState::Active);
     }
 
     #[test]

@@ -7,9 +7,10 @@ use std::time::Duration;
 use parking_lot::RwLock;
 
 use super::execute_fenced;
-use super::remote::{RemoteShards, Routing};
+use super::remote::{RemoteShards, Replica, Routing};
 use super::shard_request::{ShardRequest, ShardResponse};
 use crate::cluster::network::PeerClients;
+use crate::cluster::ReplicaState;
 use crate::model::collection::CreateCollection;
 use crate::model::operations::{PointOperation, PointStruct};
 use crate::model::vector::VectorInput;
@@ -18,14 +19,19 @@ use crate::settings::Settings;
 use crate::storage::index::IndexingOptions;
 use crate::storage::shard::LocalShard;
 
-/// Routing by cluster state `index`, with shard 0 fenced at `epoch`.
+/// Routing by cluster state `index`, with shard 0 fenced at `epoch` and its replica here Active.
 fn routing(index: u64, epoch: u64) -> RwLock<Option<Arc<Routing>>> {
+    routing_with(index, epoch, ReplicaState::Active)
+}
+
+/// Routing by cluster state `index`, with shard 0 fenced at `epoch` and its replica here `state`.
+fn routing_with(index: u64, epoch: u64, state: ReplicaState) -> RwLock<Option<Arc<Routing>>> {
     let clients = Arc::new(PeerClients::new(Duration::from_secs(1), Duration::from_secs(1)));
     RwLock::new(Some(Arc::new(Routing {
         this_peer: 1,
         index,
         write_epochs: BTreeMap::from([(0, epoch)]),
-        shards: BTreeMap::new(),
+        shards: BTreeMap::from([(0, vec![Replica { peer: 1, state }])]),
         uris: BTreeMap::new(),
         remote: Arc::new(RemoteShards::new(clients, Duration::from_secs(1))),
         on_replica_failed: Arc::new(|_, _, _, _| Box::pin(async { Ok(()) })),
@@ -100,4 +106,22 @@ fn a_transfer_page_is_served_only_once_the_source_routes_by_the_transfer_start()
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_replica_marked_dead_serves_no_transfer_page() {
+    // It missed an acknowledged write: a copy of it would lack that write.
+    let dir = tempfile::tempdir().unwrap();
+    let shard = shard(dir.path());
+    execute_fenced(&routing(10, 0), &shard, &write(5, 10)).unwrap();
+    let export = ShardRequest::Export {
+        offset: None,
+        limit: 10,
+        fence: 10,
+    };
+    for state in [ReplicaState::Dead, ReplicaState::Partial] {
+        let refused = execute_fenced(&routing_with(12, 0, state), &shard, &export);
+        assert!(refused.is_err(), "{state:?}: {refused:?}");
+    }
+    assert!(execute_fenced(&routing_with(12, 0, ReplicaState::Active), &shard, &export).is_ok());
 }

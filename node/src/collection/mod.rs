@@ -1323,11 +1323,22 @@ fn execute_fenced(
             execute(shard, request)
         }
         ShardRequest::Export { offset, limit, fence } => {
-            let index = routing.read().as_ref().map_or(0, |r| r.index);
+            let routing = routing.read();
+            let index = routing.as_ref().map_or(0, |r| r.index);
             if index < *fence {
                 return Err(Error::Unavailable(format!(
                     "the source replica has not applied the transfer's start ({index} < {fence})"
                 )));
+            }
+            // A replica marked Dead missed an acknowledged write: it must not be copied.
+            if let Some(r) = routing.as_ref() {
+                let state = replica_state(r, shard.id, r.this_peer);
+                if state != crate::cluster::ReplicaState::Active {
+                    return Err(Error::Unavailable(format!(
+                        "the source replica of shard {} is {state:?}, not Active",
+                        shard.id
+                    )));
+                }
             }
             Ok(ShardResponse::Page {
                 points: shard.export(*offset, *limit),

@@ -515,15 +515,30 @@ fn mark_dead_through(consensus: Arc<Consensus>) -> ReplicaFailed {
     Arc::new(move |collection, shard, peer, seen| {
         let consensus = consensus.clone();
         Box::pin(async move {
-            let op = ClusterOp::SetReplicaState {
-                collection,
+            let dead_from = |from: ReplicaState| ClusterOp::SetReplicaState {
+                collection: collection.clone(),
                 shard,
                 peer,
                 state: ReplicaState::Dead,
-                from_state: Some(seen),
+                from_state: Some(from),
+                source_active: None,
             };
-            match consensus.propose(op, MARK_DEAD_TIMEOUT).await {
-                Ok(_) | Err(Error::BadRequest(_)) => Ok(()),
+            match consensus.propose(dead_from(seen), MARK_DEAD_TIMEOUT).await {
+                Ok(_) => Ok(()),
+                // A Partial replica gets writes in its transfer queue; one that missed this
+                // write and has since finished its transfer is Active without it: still Dead.
+                Err(Error::BadRequest(_)) if seen == ReplicaState::Partial => {
+                    match consensus
+                        .propose(dead_from(ReplicaState::Active), MARK_DEAD_TIMEOUT)
+                        .await
+                    {
+                        Ok(_) | Err(Error::BadRequest(_)) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
+                // Marked Dead by someone else, or refilled by a transfer that started after
+                // this write was routed (the copy holds it: see the write fence).
+                Err(Error::BadRequest(_)) => Ok(()),
                 Err(e) => Err(e),
             }
         })
@@ -730,6 +745,7 @@ impl Sync {
                         peer: me,
                         state: ReplicaState::Active,
                         from_state: Some(ReplicaState::Initializing),
+                        source_active: None,
                     };
                     match sync.consensus.propose(op, Duration::from_secs(10)).await {
                         Ok(_) => break,
@@ -792,7 +808,7 @@ impl Sync {
                 Some(ReplicaState::Partial) => {
                     // Left over by an interrupted transfer (its queued writes are gone): start over.
                     let _ = self
-                        .set_my_state(name, shard, ReplicaState::Dead, ReplicaState::Partial)
+                        .set_my_state(name, shard, ReplicaState::Dead, ReplicaState::Partial, None)
                         .await;
                     continue;
                 }
@@ -808,7 +824,7 @@ impl Sync {
                 Err(e) => {
                     tracing::warn!(collection = %name, shard, source, error = %e, "replica recovery failed; retrying");
                     let _ = self
-                        .set_my_state(name, shard, ReplicaState::Dead, ReplicaState::Partial)
+                        .set_my_state(name, shard, ReplicaState::Dead, ReplicaState::Partial, None)
                         .await;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
@@ -839,12 +855,14 @@ impl Sync {
             // From this index on writers send the shard's writes here too (queued); the source
             // fences off writes routed before it (see `Collection::pull_shard`).
             let fence = self
-                .set_my_state(name, shard, ReplicaState::Partial, ReplicaState::Dead)
+                .set_my_state(name, shard, ReplicaState::Partial, ReplicaState::Dead, None)
                 .await?;
             let copied = collection.pull_shard(shard, source, fence).await?;
             let l = local.clone();
             let queued = blocking(move || l.finish_buffering()).await?;
-            self.set_my_state(name, shard, ReplicaState::Active, ReplicaState::Partial)
+            // Refused if the source was marked Dead meanwhile: it may have missed a write
+            // that the copy therefore lacks.
+            self.set_my_state(name, shard, ReplicaState::Active, ReplicaState::Partial, Some(source))
                 .await?;
             Ok((copied, queued))
         }
@@ -855,13 +873,21 @@ impl Sync {
         result
     }
 
-    async fn set_my_state(&self, name: &str, shard: ShardId, state: ReplicaState, from: ReplicaState) -> Result<u64> {
+    async fn set_my_state(
+        &self,
+        name: &str,
+        shard: ShardId,
+        state: ReplicaState,
+        from: ReplicaState,
+        source_active: Option<PeerId>,
+    ) -> Result<u64> {
         let op = ClusterOp::SetReplicaState {
             collection: name.to_string(),
             shard,
             peer: self.consensus.peer_id(),
             state,
             from_state: Some(from),
+            source_active,
         };
         self.consensus.propose(op, Duration::from_secs(10)).await
     }

@@ -65,7 +65,7 @@ fn wall_now() -> u64 {
     ms << LOW_BITS
 }
 
-/// The wall-clock milliseconds a version was stamped at (for ageing tombstones).
+/// The wall-clock milliseconds a version was stamped at.
 pub fn millis_of(version: u64) -> u64 {
     version >> LOW_BITS
 }

@@ -21,7 +21,6 @@ use serde_json::Value;
 pub(crate) use self::arena::DenseArena;
 use self::arena::{keeps_norms, normalize_keeping_norm, restore_norm};
 use self::quantized::QuantizedSearch;
-use super::clock;
 use super::filter::PointRef;
 use super::formula::FormulaScorer;
 use super::index::{self, HnswParams, IndexingOptions, VectorIndex};
@@ -469,11 +468,13 @@ impl LocalShard {
         let tombstones = db
             .cf_handle(versions::CF_TOMBSTONES)
             .ok_or_else(|| Error::internal("missing tombstones column family"))?;
+        // A loaded tombstone ages from now: how long the process was down is unknown.
+        let loaded = std::time::Instant::now();
         for item in db.iterator_cf(&tombstones, IteratorMode::Start) {
             let (key, value) = item?;
             let id = PointId::from_key(&key).ok_or_else(|| Error::internal("corrupt tombstone key"))?;
             let version = u64::from_le_bytes(value.as_ref().try_into().map_err(Error::internal)?);
-            state.tombstones.insert(id, version);
+            state.tombstones.insert(id, version, loaded);
         }
         state.max_version = state.max_version.max(state.tombstones.max_version());
         state.free = (0..state.slots.len() as u32)
@@ -850,7 +851,7 @@ impl LocalShard {
         }
         // Forget old tombstones now and then (the check is a scan).
         let expired = if seq % TOMBSTONE_GC_EVERY == 0 && !state.tombstones.is_empty() {
-            state.tombstones.expired(clock::now_millis())
+            state.tombstones.expired(std::time::Instant::now())
         } else {
             Vec::new()
         };
@@ -869,8 +870,9 @@ impl LocalShard {
         for id in &expired {
             state.tombstones.remove(id);
         }
+        let now = std::time::Instant::now();
         for (id, version) in tombstoned {
-            state.tombstones.insert(id, version);
+            state.tombstones.insert(id, version, now);
             state.max_version = state.max_version.max(version);
         }
 

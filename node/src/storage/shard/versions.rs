@@ -5,10 +5,14 @@
 //! reflects) changes nothing the second time.
 //!
 //! A deleted point leaves a tombstone with the delete's version, so an older write that arrives
-//! late does not bring it back. Tombstones are persisted and forgotten after
-//! [`TOMBSTONE_TTL_MS`], far longer than any write stays in flight.
+//! late does not bring it back. Tombstones are persisted and forgotten [`TOMBSTONE_TTL`] after
+//! this replica made them (or loaded them, after a restart), far longer than any write stays in
+//! flight. Their age is measured on this process's monotonic clock, not from the wall-clock part
+//! of the version: a wall clock that jumps forward (or a peer stamping ahead) must not make a
+//! fresh tombstone look old and let a late older write bring the point back.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use super::{Change, LocalShard, ShardState};
 use crate::error::Result;
@@ -16,13 +20,12 @@ use crate::model::operations::{ReplicaPoints, VersionedPoint};
 use crate::model::payload::PayloadSelector;
 use crate::model::vector::WithVector;
 use crate::model::PointId;
-use crate::storage::clock;
 use crate::storage::record::StoredPoint;
 
 pub(crate) const CF_TOMBSTONES: &str = "tombstones";
 
 /// How long a delete's version is remembered.
-pub(crate) const TOMBSTONE_TTL_MS: u64 = 10 * 60 * 1000;
+pub(crate) const TOMBSTONE_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// Whether a write stamped `version` may change a point whose newest known version (stored
 /// point or tombstone) is `held`.
@@ -30,19 +33,20 @@ pub(crate) fn is_newer(version: u64, held: Option<u64>) -> bool {
     held.is_none_or(|h| version > h)
 }
 
-/// Versions of recently deleted points.
+/// Versions of recently deleted points, with when this replica made (or loaded) each.
 #[derive(Default)]
 pub(crate) struct Tombstones {
-    by_id: HashMap<PointId, u64>,
+    by_id: HashMap<PointId, (u64, Instant)>,
 }
 
 impl Tombstones {
     pub fn version(&self, id: &PointId) -> Option<u64> {
-        self.by_id.get(id).copied()
+        self.by_id.get(id).map(|(v, _)| *v)
     }
 
-    pub fn insert(&mut self, id: PointId, version: u64) {
-        self.by_id.insert(id, version);
+    /// Records a delete at `version`, made (or loaded) at `now`.
+    pub fn insert(&mut self, id: PointId, version: u64, now: Instant) {
+        self.by_id.insert(id, (version, now));
     }
 
     pub fn remove(&mut self, id: &PointId) -> bool {
@@ -54,18 +58,19 @@ impl Tombstones {
     }
 
     pub fn max_version(&self) -> u64 {
-        self.by_id.values().copied().max().unwrap_or(0)
+        self.by_id.values().map(|(v, _)| *v).max().unwrap_or(0)
     }
 
-    /// Tombstones older than the TTL at `now_ms`.
+    /// Every tombstone's id and version.
     pub fn iter(&self) -> impl Iterator<Item = (PointId, u64)> + '_ {
-        self.by_id.iter().map(|(id, v)| (*id, *v))
+        self.by_id.iter().map(|(id, (v, _))| (*id, *v))
     }
 
-    pub fn expired(&self, now_ms: u64) -> Vec<PointId> {
+    /// Tombstones made more than the TTL before `now`.
+    pub fn expired(&self, now: Instant) -> Vec<PointId> {
         self.by_id
             .iter()
-            .filter(|(_, v)| clock::millis_of(**v) + TOMBSTONE_TTL_MS < now_ms)
+            .filter(|(_, (_, since))| now.saturating_duration_since(*since) > TOMBSTONE_TTL)
             .map(|(id, _)| *id)
             .collect()
     }
@@ -178,6 +183,7 @@ impl ShardState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::clock;
 
     #[test]
     fn newer_only_strictly() {
@@ -190,10 +196,25 @@ mod tests {
     #[test]
     fn tombstones_expire_after_the_ttl() {
         let mut t = Tombstones::default();
+        let made = Instant::now();
         let stamped = clock::version_at(1_000_000);
-        t.insert(PointId::Num(1), stamped);
-        assert!(t.expired(1_000_000 + TOMBSTONE_TTL_MS).is_empty());
-        assert_eq!(t.expired(1_000_001 + TOMBSTONE_TTL_MS), vec![PointId::Num(1)]);
+        t.insert(PointId::Num(1), stamped, made);
+        assert!(t.expired(made + TOMBSTONE_TTL).is_empty());
+        assert_eq!(
+            t.expired(made + TOMBSTONE_TTL + Duration::from_millis(1)),
+            vec![PointId::Num(1)]
+        );
         assert_eq!(t.max_version(), stamped);
+    }
+
+    #[test]
+    fn a_version_stamped_long_ago_is_no_reason_to_forget_a_fresh_tombstone() {
+        // A delete whose version carries a wall time an hour behind this replica's clock (the
+        // stamping peer's clock was behind, or ours jumped forward): kept for the whole TTL.
+        let mut t = Tombstones::default();
+        let made = Instant::now();
+        let hour_ago = clock::version_at(clock::now_millis() - 3_600_000);
+        t.insert(PointId::Num(1), hour_ago, made);
+        assert!(t.expired(made + Duration::from_secs(60)).is_empty());
     }
 }
