@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::codec::multi::MultiCode;
 use crate::codec::{with_code, AnyCode, Code, Precision, Quantization};
 use crate::kernels::Metric;
 use crate::visited::{Visited, VisitedPool};
@@ -170,6 +171,20 @@ impl Hnsw {
         Self::with_code(params, capacity, code)
     }
 
+    /// An empty index over multivectors: each key holds any number of rows of `params.dim`
+    /// values (preprocessed as for a plain graph: normalised for cosine), compared by MaxSim
+    /// (see `codec::multi`). `add` and `search` take the rows concatenated.
+    pub fn multi(params: Params, capacity: usize) -> Result<Self> {
+        params.validate()?;
+        let code = AnyCode::Multi(std::sync::Arc::new(MultiCode::new(params.dim, params.metric)));
+        Self::with_code(params, capacity, code)
+    }
+
+    /// Whether this is a multivector graph.
+    pub fn is_multi(&self) -> bool {
+        matches!(self.code, AnyCode::Multi(_))
+    }
+
     pub(crate) fn with_code(params: Params, capacity: usize, code: AnyCode) -> Result<Self> {
         params.validate()?;
         let m0 = 2 * params.m;
@@ -254,15 +269,24 @@ impl Hnsw {
 
     /// Whether `key` is present with the code of `v` (for f32: with `v` itself, bit for bit).
     pub fn holds(&self, key: u32, v: &[f32]) -> bool {
-        if v.len() != self.params.dim {
+        if !with_code!(&self.code, c => c.accepts(v.len())) {
             return false;
         }
         let Some(id) = self.key_map.read().get(&key).copied() else {
             return false;
         };
-        let mut code = vec![0u32; self.words];
-        with_code!(&self.code, c => c.encode(v, &mut code));
-        code == self.code_words(id)
+        with_code!(&self.code, c => c.same(v, self.code_words(id)))
+    }
+
+    /// The error for a vector of `len` values this graph cannot take.
+    fn check_len(&self, len: usize) -> Result<()> {
+        if with_code!(&self.code, c => c.accepts(len)) {
+            return Ok(());
+        }
+        Err(Error::Dimension {
+            got: len,
+            want: self.params.dim,
+        })
     }
 
     /// Bytes held by the index: records, upper links, per-node arrays, the key map and the
@@ -391,13 +415,7 @@ impl Hnsw {
     /// threads at once. A quantized graph stores the vector's code and links the node by the
     /// vector's distances to the codes.
     pub fn add(&self, key: u32, vector: &[f32]) -> Result<()> {
-        let dim = self.params.dim;
-        if vector.len() != dim {
-            return Err(Error::Dimension {
-                got: vector.len(),
-                want: dim,
-            });
-        }
+        self.check_len(vector.len())?;
         with_code!(&self.code, c => self.add_with(c, key, vector))
     }
 
@@ -657,7 +675,12 @@ impl Hnsw {
     /// on.
     pub fn rebuilt(&self, threads: usize) -> Result<Hnsw> {
         let live: Vec<(u32, u32)> = self.key_map.read().iter().map(|(k, id)| (*k, *id)).collect();
-        let fresh = Hnsw::with_code(self.params, live.len() + live.len() / 2 + 1024, self.code.clone())?;
+        let capacity = live.len() + live.len() / 2 + 1024;
+        if self.is_multi() {
+            // The row store is append-only: the new graph gets a store of the live rows only.
+            return self.rebuilt_multi(&live, capacity, threads);
+        }
+        let fresh = Hnsw::with_code(self.params, capacity, self.code.clone())?;
         let chunk = live.len().div_ceil(threads.max(1)).max(1);
         with_code!(&self.code, c => std::thread::scope(|scope| {
             let workers: Vec<_> = live
@@ -678,6 +701,30 @@ impl Hnsw {
         Ok(fresh)
     }
 
+    fn rebuilt_multi(&self, live: &[(u32, u32)], capacity: usize, threads: usize) -> Result<Hnsw> {
+        let fresh = Hnsw::multi(self.params, capacity)?;
+        let chunk = live.len().div_ceil(threads.max(1)).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = live
+                .chunks(chunk)
+                .map(|part| {
+                    let fresh = &fresh;
+                    scope.spawn(move || {
+                        part.iter().try_for_each(|(key, id)| {
+                            let rows = with_code!(&self.code, c => c.decode(self.code_words(*id)));
+                            fresh.add(*key, &rows)
+                        })
+                    })
+                })
+                .collect();
+            workers.into_iter().try_for_each(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(Error::Rebuild("a thread panicked".into())))
+            })
+        })?;
+        Ok(fresh)
+    }
+
     /// The `k` nearest present keys to `query` with their distances, nearest first; `ef` is the
     /// search breadth (raised to `k`). `accept`, if given, restricts the keys returned. A
     /// quantized graph's distances are its code's approximations.
@@ -688,12 +735,7 @@ impl Hnsw {
         ef: usize,
         accept: Option<&dyn Fn(u32) -> bool>,
     ) -> Result<Vec<(u32, f32)>> {
-        if query.len() != self.params.dim {
-            return Err(Error::Dimension {
-                got: query.len(),
-                want: self.params.dim,
-            });
-        }
+        self.check_len(query.len())?;
         with_code!(&self.code, c => self.search_with(c, query, k, ef, accept))
     }
 

@@ -35,4 +35,6 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 #[cfg(test)]
+mod multi_tests;
+#[cfg(test)]
 mod quantized_tests;

@@ -87,6 +87,15 @@ impl Hnsw {
     /// not run meanwhile.
     pub fn save(&self, path: &Path) -> Result<()> {
         let tmp = path.with_extension("tmp");
+        let mut params = Vec::new();
+        self.code.write_params(&mut params);
+        // A multivector graph's rows are its code's parameters: they may outgrow the block.
+        if params.len() > MAX_PARAMS as usize {
+            return Err(Error::Params(format!(
+                "the index's code parameters ({} bytes) are too large to save",
+                params.len()
+            )));
+        }
         {
             let mut w = Checksum::new(BufWriter::new(std::fs::File::create(&tmp)?));
             let p = self.params;
@@ -95,8 +104,6 @@ impl Hnsw {
                 put_u32(&mut w, v as u32)?;
             }
             w.write_all(&[p.metric.code()])?;
-            let mut params = Vec::new();
-            self.code.write_params(&mut params);
             w.write_all(&[self.code.kind()])?;
             put_u32(&mut w, params.len() as u32)?;
             w.write_all(&params)?;

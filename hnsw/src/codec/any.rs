@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::binary::BinaryCode;
 use super::compact::{F16Code, Precision, U8Code};
 use super::f32::F32Code;
+use super::multi::MultiCode;
 use super::pq::{Compression, ProductCode};
 use super::scalar::ScalarCode;
 use super::turbo::{TurboBits, TurboCode};
@@ -81,6 +82,7 @@ pub(crate) enum AnyCode {
     Binary(Arc<BinaryCode>),
     Product(Arc<ProductCode>),
     Turbo(Arc<TurboCode>),
+    Multi(Arc<MultiCode>),
 }
 
 /// Runs `$body` with `$c` bound to the concrete code inside `$any` (an `&AnyCode`): the one
@@ -114,6 +116,10 @@ macro_rules! with_code {
             }
             $crate::codec::AnyCode::Turbo(code) => {
                 let $c: &$crate::codec::turbo::TurboCode = code;
+                $body
+            }
+            $crate::codec::AnyCode::Multi(code) => {
+                let $c: &$crate::codec::multi::MultiCode = code;
                 $body
             }
         }
@@ -216,6 +222,7 @@ impl AnyCode {
             BinaryCode::KIND => AnyCode::Binary(read(dim, metric, bytes)?),
             ProductCode::KIND => AnyCode::Product(read(dim, metric, bytes)?),
             TurboCode::KIND => AnyCode::Turbo(read(dim, metric, bytes)?),
+            MultiCode::KIND => AnyCode::Multi(read(dim, metric, bytes)?),
             _ => return Err(Error::Format(format!("unknown code kind {kind}"))),
         })
     }

@@ -31,6 +31,17 @@ pub trait Code: Send + Sync + Sized + 'static {
     fn distance_codes(&self, a: &[u32], b: &[u32]) -> f32;
     /// The vector a code stands for (exact for `F32`, an approximation otherwise).
     fn decode(&self, code: &[u32]) -> Vec<f32>;
+    /// Whether a vector of `len` values can be encoded and queried (one of `dim()` values;
+    /// whole rows of `dim()` for a multivector code).
+    fn accepts(&self, len: usize) -> bool {
+        len == self.dim()
+    }
+    /// Whether `code` is the code of `v`.
+    fn same(&self, v: &[f32], code: &[u32]) -> bool {
+        let mut mine = vec![0u32; self.words()];
+        self.encode(v, &mut mine);
+        mine == code
+    }
     /// Bytes the code's own parameters (ranges, codebooks, rotations) hold in memory.
     fn params_memory(&self) -> usize;
     /// True when a prepared query scores exactly like its vector's code, i.e.
@@ -45,6 +56,7 @@ pub mod binary;
 pub mod compact;
 pub mod f32;
 mod kmeans;
+pub mod multi;
 pub mod pq;
 pub mod scalar;
 pub mod turbo;
