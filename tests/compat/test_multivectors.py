@@ -8,11 +8,13 @@ square root of its absolute value). `float16` stores half-precision values; `uin
 numbers and serves them back as written (Cosine is computed on the fly).
 """
 
+import time
+
 import numpy as np
 import pytest
 from qdrant_client import models
 
-from compat_helpers import expect_error, normalize, rest
+from compat_helpers import expect_error, normalize, rest, wait_until
 
 RNG = np.random.default_rng(7)
 
@@ -154,3 +156,77 @@ def test_integer_multivectors_over_raw_json(qdrant, collection_name):
     r = rest(qdrant, "POST", f"/collections/{name}/points/query", {"query": [[1, 0], [0, 1]], "using": "colbert"})
     assert r.status_code == 200, r.text
     assert [(p["id"], p["score"]) for p in r.json()["result"]["points"]] == [(1, pytest.approx(3.0))]
+
+
+def _fill_multi(client, name, data, m):
+    client.create_collection(
+        name,
+        vectors_config={"colbert": models.VectorParams(
+            size=data[0].shape[1], distance=models.Distance.COSINE,
+            multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM))},
+        hnsw_config=models.HnswConfigDiff(m=m, ef_construct=100),
+    )
+    for s in range(0, len(data), 500):
+        client.upsert(name, wait=True, points=[
+            models.PointStruct(id=i, vector={"colbert": data[i].tolist()}, payload={"even": i % 2 == 0})
+            for i in range(s, min(s + 500, len(data)))])
+
+
+@pytest.mark.timeout(300)
+def test_multivectors_are_searched_through_an_hnsw_of_whole_multivectors(client, collection_name):
+    """With `m` > 0 the multivectors are indexed (an HNSW whose nodes are whole multivectors,
+    compared by MaxSim), searched through it and rescored exactly; `m: 0` keeps them unindexed
+    and scanned. Either way the answers match numpy's exact MaxSim."""
+    n, dim = 3000, 32
+    rng = np.random.default_rng(11)
+    # Rows near one of 40 topics: nearest neighbours that mean something, as with real tokens.
+    topics = normalize(rng.normal(size=(40, dim)))
+    data = [normalize(topics[rng.integers(0, 40, size=int(rng.integers(2, 7)))]
+                      + 0.35 * rng.normal(size=(1, dim))) for _ in range(n)]
+    data = [d + 0.1 * rng.normal(size=d.shape) for d in data]
+    _fill_multi(client, collection_name, data, m=16)
+    info = wait_until(lambda: (lambda i: i if (i.indexed_vectors_count or 0) >= n else None)(
+        client.get_collection(collection_name)), 180, what="the multivectors to be indexed")
+    assert info.indexed_vectors_count == n
+
+    stored = [normalize(d) for d in data]
+    queries = [normalize(topics[rng.integers(0, 40, size=3)] + 0.3 * rng.normal(size=(3, dim)))
+               for _ in range(25)]
+    found = 0
+    for q in queries:
+        scores = [float((q @ stored[i].T).max(axis=1).sum()) for i in range(n)]
+        exact = sorted(range(n), key=lambda i: -scores[i])[:10]
+        hits = client.query_points(collection_name, query=q.tolist(), using="colbert", limit=10,
+                                   search_params=models.SearchParams(hnsw_ef=256)).points
+        found += len(set(h.id for h in hits) & set(exact))
+        # Scores are exact MaxSim whichever way a point was found.
+        for h in hits:
+            assert h.score == pytest.approx(float((q @ stored[h.id].T).max(axis=1).sum()), abs=1e-4)
+        # `exact: true` scans: numpy's top 10 (compared by score: f32 against f64 near-ties).
+        full = client.query_points(collection_name, query=q.tolist(), using="colbert", limit=10,
+                                   search_params=models.SearchParams(exact=True)).points
+        assert [h.score for h in full] == pytest.approx([scores[i] for i in exact], abs=1e-4)
+    recall = found / (10 * len(queries))
+    print(f"multivector HNSW recall@10 at hnsw_ef=256: {recall}")
+    assert recall >= 0.9, f"recall@10 through the multivector HNSW: {recall}"
+
+    # A filtered search through the graph answers only matching points.
+    hits = client.query_points(collection_name, query=queries[0].tolist(), using="colbert", limit=10,
+                               query_filter=models.Filter(must=[models.FieldCondition(
+                                   key="even", match=models.MatchValue(value=True))])).points
+    assert len(hits) == 10 and all(h.id % 2 == 0 for h in hits)
+
+
+def test_multivectors_with_m_zero_stay_unindexed_and_are_scanned(client, collection_name):
+    rng = np.random.default_rng(12)
+    data = [rng.normal(size=(int(rng.integers(1, 4)), 8)) for _ in range(300)]
+    _fill_multi(client, collection_name, data, m=0)
+    time.sleep(0.5)
+    assert (client.get_collection(collection_name).indexed_vectors_count or 0) == 0
+    q = rng.normal(size=(2, 8))
+    stored = [normalize(d) for d in data]
+    qn = normalize(q)
+    scores = [float((qn @ stored[i].T).max(axis=1).sum()) for i in range(len(data))]
+    exact = sorted(range(len(data)), key=lambda i: -scores[i])[:5]
+    hits = client.query_points(collection_name, query=q.tolist(), using="colbert", limit=5).points
+    assert [h.score for h in hits] == pytest.approx([scores[i] for i in exact], abs=1e-4)

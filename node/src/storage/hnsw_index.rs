@@ -98,11 +98,14 @@ fn internal(e: hnsw::Error) -> Error {
 
 impl NativeIndex {
     pub fn new(params: HnswParams) -> Result<Self> {
+        let graph = if params.multi {
+            Hnsw::multi(graph_params(&params), 1024)
+        } else {
+            Hnsw::with_precision(graph_params(&params), 1024, precision_for(params.datatype))
+        };
         Ok(NativeIndex {
             params,
-            graph: RwLock::new(
-                Hnsw::with_precision(graph_params(&params), 1024, precision_for(params.datatype)).map_err(internal)?,
-            ),
+            graph: RwLock::new(graph.map_err(internal)?),
         })
     }
 
@@ -123,8 +126,12 @@ impl NativeIndex {
         if graph.params() != graph_params(&params) || graph.quantization() != params.quantization.map(code_for) {
             return None;
         }
+        if graph.is_multi() != params.multi {
+            return None;
+        }
         // Likewise a graph of whole vectors in another element type (the datatype changed).
-        if graph.quantization().is_none() && graph.precision() != Some(precision_for(params.datatype)) {
+        if !params.multi && graph.quantization().is_none() && graph.precision() != Some(precision_for(params.datatype))
+        {
             return None;
         }
         if too_many_tombstones(&graph) {

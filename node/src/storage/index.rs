@@ -95,6 +95,9 @@ pub struct HnswParams {
     /// The element type whole vectors are kept in (the native engine: f32, f16 or bytes;
     /// usearch keeps f32).
     pub datatype: Datatype,
+    /// A multivector index: each key holds rows of `dim` values, compared by MaxSim (the
+    /// native engine only; its scores are MaxSim distances, which callers rescore exactly).
+    pub multi: bool,
 }
 
 impl HnswParams {
@@ -120,13 +123,14 @@ pub fn index_path(shard_dir: &Path, vector_name: &str, engine: IndexEngine) -> P
     shard_dir.join(format!("hnsw-{hex}.{ext}"))
 }
 
-/// The engine an index with `params` is built with: quantized vectors always use the native
-/// one (its graph stores the codes; usearch here keeps full vectors).
+/// The engine an index with `params` is built with: quantized vectors and multivectors always
+/// use the native one (its graph stores the codes, or the rows; usearch here keeps one f32
+/// vector per key).
 pub fn engine_for(engine: IndexEngine, params: &HnswParams) -> IndexEngine {
-    match params.quantization {
-        Some(_) => IndexEngine::Native,
-        None => engine,
+    if params.quantization.is_some() || params.multi {
+        return IndexEngine::Native;
     }
+    engine
 }
 
 /// The index saved at `path` if it is there and fits `params`, else a new empty one.
@@ -162,6 +166,7 @@ mod tests {
             ef_construct,
             quantization: None,
             datatype: Datatype::Float32,
+            multi: false,
         }
     }
 

@@ -188,13 +188,13 @@ impl Worker {
             }
             let batch: Vec<(u32, Vec<f32>)> = {
                 let st = self.state.read();
-                let (Some(ist), Some(arena)) = (st.index_state.get(name), st.dense.get(name)) else {
+                let Some(ist) = st.index_state.get(name) else {
                     continue;
                 };
                 ist.pending
                     .iter()
                     .take(BATCH)
-                    .filter_map(|s| arena.get(*s).map(|v| (*s, v.into_owned())))
+                    .filter_map(|s| st.index_vector(name, *s).map(|v| (*s, v.into_owned())))
                     .collect()
             };
             if batch.is_empty() {
@@ -248,7 +248,7 @@ impl Worker {
     fn train(&self, name: &str, index: &dyn VectorIndex) -> bool {
         let sample: Vec<Vec<f32>> = {
             let st = self.state.read();
-            let (Some(ist), Some(arena)) = (st.index_state.get(name), st.dense.get(name)) else {
+            let Some(ist) = st.index_state.get(name) else {
                 return false;
             };
             if ist.pending.len() < QUANTIZE_FROM {
@@ -258,7 +258,7 @@ impl Worker {
             ist.pending
                 .iter()
                 .step_by(step)
-                .filter_map(|s| arena.get(*s).map(std::borrow::Cow::into_owned))
+                .filter_map(|s| st.index_vector(name, *s).map(std::borrow::Cow::into_owned))
                 .collect()
         };
         let started = Instant::now();

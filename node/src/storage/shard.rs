@@ -172,6 +172,16 @@ impl ShardState {
         }
     }
 
+    /// What the index of vector `name` holds for a live `slot`: the dense vector, or the
+    /// multivector's rows concatenated.
+    pub(crate) fn index_vector(&self, name: &str, slot: u32) -> Option<std::borrow::Cow<'_, [f32]>> {
+        let point = self.live(slot)?;
+        match self.dense.get(name) {
+            Some(arena) => arena.get(slot),
+            None => point.multi.get(name).map(|m| std::borrow::Cow::Borrowed(&*m.rows)),
+        }
+    }
+
     fn index_sparse(&mut self, slot: u32, sparse: &BTreeMap<String, SparseVector>) {
         for (name, v) in sparse {
             self.sparse_index.entry(name.clone()).or_default().insert(slot, v);
@@ -385,17 +395,34 @@ impl LocalShard {
         let mut indexes = BTreeMap::new();
         for (name, params) in config.params.vectors.by_name() {
             let dim = params.size as usize;
+            let hnsw = config.hnsw_for(&name);
             if params.is_multi() {
-                // Multivectors are scored exactly by MaxSim; they have no arena nor HNSW.
+                // Multivectors live in their points' entries (no arena) and are scored by
+                // MaxSim: through an HNSW over whole multivectors unless `m` is 0 (Qdrant's
+                // way to keep a vector for rescoring only), candidates rescored exactly.
                 let space = MultiSpace {
                     dim,
                     distance: params.distance,
                     keep_norms: keeps_norms(&params),
                 };
-                state.multi.insert(name, space);
+                state.multi.insert(name.clone(), space);
+                if hnsw.m > 0 {
+                    state.index_state.insert(name.clone(), IndexState::default());
+                    let p = HnswParams {
+                        dim,
+                        distance: params.distance,
+                        m: hnsw.m,
+                        ef_construct: hnsw.ef_construct,
+                        quantization: None,
+                        datatype: crate::model::collection::Datatype::Float32,
+                        multi: true,
+                    };
+                    let engine = index::engine_for(indexing.engine, &p);
+                    let index = index::open(engine, p, &index::index_path(path, &name, engine))?;
+                    indexes.insert(name, index);
+                }
                 continue;
             }
-            let hnsw = config.hnsw_for(&name);
             let mut arena = DenseArena::new(
                 dim,
                 params.distance,
@@ -420,6 +447,7 @@ impl LocalShard {
                 ef_construct: hnsw.ef_construct,
                 quantization: config.quantization_for(&name),
                 datatype: params.datatype(),
+                multi: false,
             };
             let engine = index::engine_for(indexing.engine, &p);
             let index = index::open(engine, p, &index::index_path(path, &name, engine))?;
@@ -485,10 +513,9 @@ impl LocalShard {
         // A saved HNSW may predate later writes: keep an entry only if it holds exactly the
         // point's current vector; everything else is (re)indexed in the background.
         for (name, index) in &indexes {
-            let arena = &state.dense[name];
             let mut ist = IndexState::default();
             for slot in 0..state.slots.len() as u32 {
-                let current = arena.get(slot).filter(|_| state.live(slot).is_some());
+                let current = state.index_vector(name, slot);
                 let saved = !index.is_empty() && index.contains(slot);
                 match current {
                     Some(c) if saved && index.holds(slot, &c) => {
@@ -911,6 +938,13 @@ impl LocalShard {
                             }
                         }
                     }
+                    if !reused {
+                        for name in multi.keys() {
+                            if let Some(ist) = state.index_state.get_mut(name) {
+                                ist.pending.insert(slot);
+                            }
+                        }
+                    }
                     state.payload_indexes.insert(slot, &p.payload);
                     state.index_sparse(slot, &sparse);
                     state.slots[slot as usize] = Slot::Live(PointEntry {
@@ -1196,16 +1230,7 @@ impl LocalShard {
                         q.iter().find(|r| r.len() != space.dim).map_or(0, Vec::len)
                     )));
                 }
-                let flat = q.concat();
-                let mut scored: Vec<(u32, f32)> = universe()
-                    .filter(|s| accept(*s))
-                    .filter_map(|s| {
-                        let rows = state.live(s)?.multi.get(&query.using)?;
-                        Some((s, vector::max_sim(space.distance, &flat, &rows.rows, space.dim)))
-                    })
-                    .collect();
-                top_k(&mut scored, query.limit, space.distance);
-                scored
+                self.search_multi(&state, space, &q.concat(), query, candidates.as_deref(), &accept)?
             }
             // Re-scoring prefetched candidates: score just those.
             ShardQueryKind::Sparse(q) => {
@@ -1292,6 +1317,50 @@ impl LocalShard {
                 })
             })
             .collect())
+    }
+
+    /// MaxSim search of one multivector name: the HNSW over whole multivectors where there is
+    /// one (`m` > 0) and the search allows it, plus an exact pass over what it does not hold
+    /// yet; an exact scan otherwise. Scores are always computed exactly from the stored rows.
+    fn search_multi(
+        &self,
+        state: &ShardState,
+        space: &MultiSpace,
+        flat: &[f32],
+        query: &ShardQuery,
+        candidates: Option<&[u32]>,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Result<Vec<(u32, f32)>> {
+        let limit = query.limit;
+        let score = |s: u32| {
+            let rows = state.live(s)?.multi.get(&query.using)?;
+            Some((s, vector::max_sim(space.distance, flat, &rows.rows, space.dim)))
+        };
+        let exact = |slots: &mut dyn Iterator<Item = u32>| {
+            let mut scored: Vec<(u32, f32)> = slots.filter(|s| accept(*s)).filter_map(score).collect();
+            top_k(&mut scored, limit, space.distance);
+            scored
+        };
+        if let Some(slots) = candidates {
+            return Ok(exact(&mut slots.iter().copied()));
+        }
+        let (Some(index), Some(ist)) = (self.indexes.get(&query.using), state.index_state.get(&query.using)) else {
+            return Ok(exact(&mut state.ids.values().copied()));
+        };
+        if query.params.exact || ist.indexed.is_empty() {
+            return Ok(exact(&mut state.ids.values().copied()));
+        }
+        let ef = query.params.hnsw_ef.unwrap_or(index.params().ef_construct).max(limit);
+        let found = index.search(flat, limit, ef, &|slot| ist.indexed.contains(slot) && accept(slot))?;
+        if query.filter.is_some() && found.len() < limit {
+            // The graph walk can run dry under a restrictive filter: fall back to a scan.
+            return Ok(exact(&mut state.ids.values().copied()));
+        }
+        let mut hits: Vec<(u32, f32)> = found.into_iter().filter_map(|(s, _)| score(s)).collect();
+        let seen: HashSet<u32> = hits.iter().map(|h| h.0).collect();
+        hits.extend(exact(&mut ist.pending.iter().copied().filter(|s| !seen.contains(s))));
+        top_k(&mut hits, limit, space.distance);
+        Ok(hits)
     }
 
     fn search_dense(

@@ -269,3 +269,80 @@ fn digests_match_for_equal_replicas_however_filled_and_differ_otherwise() {
     let (da_, db_) = (a.digest(16), b.digest(16));
     assert_eq!(da_.iter().zip(&db_).filter(|(x, y)| x != y).count(), 1);
 }
+
+fn multi_shard(dir: &std::path::Path) -> LocalShard {
+    let config = config(
+        r#"{"vectors": {"mv": {"size": 4, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}}}"#,
+    );
+    let indexing = IndexingOptions {
+        threads: 2,
+        engine: Default::default(),
+    };
+    LocalShard::open(0, dir, &config, indexing).unwrap()
+}
+
+fn multi_nearest(shard: &LocalShard, exact: bool) -> Vec<(PointId, f32)> {
+    let query = ShardQuery {
+        using: "mv".into(),
+        kind: ShardQueryKind::MultiDense(vec![vec![0.3, -0.2, 0.9, 0.1], vec![-0.5, 0.4, 0.0, 0.7]]),
+        filter: None,
+        limit: 5,
+        params: SearchParams {
+            exact,
+            hnsw_ef: Some(400),
+            ..Default::default()
+        },
+        score_threshold: None,
+        with_payload: PayloadSelector::None,
+        with_vector: WithVector::default(),
+        exclude: Vec::new(),
+        candidates: None,
+        sibling: false,
+    };
+    shard
+        .search(&query)
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.id, p.score))
+        .collect()
+}
+
+#[test]
+fn multivectors_are_indexed_searched_through_the_graph_and_reloaded_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = multi_shard(dir.path());
+    let mut s = 1u64;
+    let mut next = move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let points = (0..300u64)
+        .map(|i| {
+            let rows: Vec<Vec<f32>> = (0..1 + i % 4).map(|_| (0..4).map(|_| next()).collect()).collect();
+            PointStruct {
+                id: PointId::Num(i),
+                vector: serde_json::from_value::<VectorInput>(serde_json::json!({ "mv": rows })).unwrap(),
+                payload: None,
+            }
+        })
+        .collect();
+    shard
+        .apply(&PointOperation::Upsert(points, Default::default()), 0, false)
+        .unwrap();
+    assert!(shard.wait_indexed(Duration::from_secs(30)));
+    assert_eq!(shard.indexed_vectors_count(), 300, "every multivector is in the graph");
+    let exact = multi_nearest(&shard, true);
+    assert_eq!(exact.len(), 5);
+    // 300 nodes at ef 400: the walk sees the whole graph, so it finds the exact answer.
+    assert_eq!(multi_nearest(&shard, false), exact);
+    drop(shard);
+
+    let shard = multi_shard(dir.path());
+    assert_eq!(
+        shard.pending_vectors_count(),
+        0,
+        "the saved graph was loaded, not rebuilt"
+    );
+    assert_eq!(shard.indexed_vectors_count(), 300);
+    assert_eq!(multi_nearest(&shard, false), exact);
+}
