@@ -1398,7 +1398,7 @@ impl LocalShard {
         };
         // `indexed_only` leaves out a backlog of vectors too large to scan (as Qdrant skips large
         // unindexed segments); a small one is searched anyway.
-        let backlog_kb = ist.pending.len() * arena.dim * 4 / 1024;
+        let backlog_kb = arena.kb_of(ist.pending.len());
         let skip_backlog = query.params.indexed_only && backlog_kb > arena.unindexed_search_kb;
         if query.params.exact || ist.indexed.is_empty() {
             if skip_backlog {
@@ -1410,7 +1410,7 @@ impl LocalShard {
         // exact and cheaper than walking the graph (Qdrant's full_scan_threshold, in KB).
         if let Some(filter) = &query.filter {
             if let Some(candidates) = state.payload_indexes.candidates(filter) {
-                let kb = candidates.len() as usize * arena.dim * 4 / 1024;
+                let kb = arena.kb_of(candidates.len() as usize);
                 if kb < arena.full_scan_kb {
                     return Ok(exact(&mut candidates.iter()));
                 }

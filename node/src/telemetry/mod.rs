@@ -217,7 +217,7 @@ pub fn local_view(shard: &LocalShard, config: &CollectionConfig) -> LocalView {
         let count = (ist.indexed.len() as usize + ist.pending.len()).saturating_sub(dying_indexed);
         view.vectors.insert(name.clone(), count);
         if let Some(arena) = state.dense.get(name) {
-            let backlog_kb = ist.pending.len() * arena.dim * 4 / 1024;
+            let backlog_kb = arena.kb_of(ist.pending.len());
             if backlog_kb > arena.unindexed_search_kb && !ist.pending.is_empty() {
                 view.indexed_only_excluded.insert(name.clone(), ist.pending.len());
             }

@@ -131,6 +131,12 @@ impl DenseArena {
         Ok(self)
     }
 
+    /// KB that `vectors` vectors take in this arena's element type (what Qdrant's
+    /// `full_scan_threshold` and `indexing_threshold` measure).
+    pub fn kb_of(&self, vectors: usize) -> usize {
+        vectors * self.dim * width(self.element) / 1024
+    }
+
     /// Bytes of vectors the arena holds in RAM.
     pub fn ram_bytes(&self) -> usize {
         let data = match &self.store {
