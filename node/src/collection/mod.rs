@@ -764,12 +764,19 @@ impl Collection {
             .count();
         let wcf = self.meta.read().config.params.write_consistency_factor.max(1) as usize;
         let needed = wcf.min(active.max(1));
+        let peer_of = |target: &Target| match (target, routing.as_deref()) {
+            (Target::Local(_), Some(r)) => r.this_peer,
+            (Target::Local(_), None) => 0,
+            (Target::Remote(peer), _) => *peer,
+        };
         let mut seq = 0;
         let mut acks = 0;
         let mut failed = Vec::new();
+        let mut took_it = Vec::new();
         for (target, result) in targets.iter().zip(results) {
             match result.and_then(|r| expect_response!(r, Updated)) {
                 Ok(s) => {
+                    took_it.push(peer_of(target));
                     seq = seq.max(s);
                     if state_of(target) == crate::cluster::ReplicaState::Active {
                         acks += 1;
@@ -791,10 +798,7 @@ impl Collection {
         }
         if let (Some(routing), false) = (routing.as_ref(), failed.is_empty()) {
             for (target, error) in failed {
-                let peer = match target {
-                    Target::Local(_) => routing.this_peer,
-                    Target::Remote(peer) => *peer,
-                };
+                let peer = peer_of(target);
                 let state = replica_state(routing, shard, peer);
                 tracing::warn!(collection = %self.name, shard, peer, %error, "replica missed a write; marking it dead");
                 (routing.on_replica_failed)(self.name.clone(), shard, peer, state)
@@ -805,8 +809,39 @@ impl Collection {
                         ))
                     })?;
             }
+            self.demote_refilled_since(shard, routing, &took_it).await?;
         }
         Ok(seq)
+    }
+
+    /// After replicas that missed a write were marked Dead: a replica that has turned Active
+    /// since the write was routed, without taking the write itself, was filled by a transfer,
+    /// and if that transfer copied from one of the replicas that missed the write (announced
+    /// complete before the source was marked Dead), it lacks the write too. Which source it
+    /// used is not known here, so every such replica is marked Dead as well (rare: a write
+    /// failing while a transfer completes; the cost is one more transfer).
+    async fn demote_refilled_since(&self, shard: ShardId, routed: &Routing, took_it: &[crate::cluster::PeerId]) -> Result<()> {
+        let index = (routed.sync_view)().await?;
+        self.wait_for_routing(index, Duration::from_secs(5)).await?;
+        let Some(now) = self.routing.read().clone() else {
+            return Ok(());
+        };
+        let refilled: Vec<crate::cluster::PeerId> = now
+            .replicas(shard)
+            .iter()
+            .filter(|r| r.state == crate::cluster::ReplicaState::Active)
+            .filter(|r| replica_state(routed, shard, r.peer) != crate::cluster::ReplicaState::Active)
+            .filter(|r| !took_it.contains(&r.peer))
+            .map(|r| r.peer)
+            .collect();
+        for peer in refilled {
+            tracing::warn!(collection = %self.name, shard, peer,
+                "replica turned Active while a write failed elsewhere; it may have copied a replica that missed it: marking it dead");
+            (now.on_replica_failed)(self.name.clone(), shard, peer, crate::cluster::ReplicaState::Active)
+                .await
+                .map_err(|e| e.context(format!("shard {shard}: replica on peer {peer} could not be marked dead")))?;
+        }
+        Ok(())
     }
 
     /// The peers that may order the `ordering` writes of `shard` in cluster mode, first choice
