@@ -41,6 +41,13 @@ impl Collection {
     /// whose divergence held since the previous check (`suspects` carries it between checks).
     pub async fn check_replicas(&self, suspects: &mut Suspects) -> Result<CheckOutcome> {
         let mut outcome = CheckOutcome::default();
+        let Some(stale) = self.routing.read().clone() else {
+            return Ok(outcome);
+        };
+        // A peer that was cut off may still see its replica Active (and itself the reference)
+        // when it was marked Dead long ago: its data must not be pushed anywhere. Catch up first.
+        let index = (stale.sync_view)().await?;
+        self.wait_for_routing(index, std::time::Duration::from_secs(5)).await?;
         let Some(routing) = self.routing.read().clone() else {
             return Ok(outcome);
         };
@@ -139,8 +146,17 @@ impl Collection {
             blocking(move || l.merge(&to_me, false, true)).await?;
         }
         if !to_them.is_empty() {
-            let repair = ShardRequest::Repair { points: to_them };
-            routing.remote.call(peer, uri, &self.name, shard, &repair).await?;
+            let repair = ShardRequest::Repair {
+                points: to_them,
+                routing_index: routing.index,
+            };
+            let answer = routing.remote.call(peer, uri, &self.name, shard, &repair).await?;
+            if let super::shard_request::ShardResponse::Fenced(epoch) = answer {
+                return Err(crate::error::Error::Unavailable(format!(
+                    "the replica on peer {peer} was refilled since cluster state {} (now {epoch}); repair skipped",
+                    routing.index
+                )));
+            }
         }
         Ok(moved)
     }

@@ -97,7 +97,9 @@ fn a_transfer_page_is_served_only_once_the_source_routes_by_the_transfer_start()
     };
     assert!(execute_fenced(&routing, &shard, &export(11)).is_err());
     match execute_fenced(&routing, &shard, &export(10)).unwrap() {
-        ShardResponse::Page { points, routing_index } => {
+        ShardResponse::Page {
+            points, routing_index, ..
+        } => {
             assert_eq!(routing_index, 10);
             assert_eq!(
                 points.iter().map(|p| (p.point.id, p.version)).collect::<Vec<_>>(),
@@ -124,4 +126,34 @@ fn a_replica_marked_dead_serves_no_transfer_page() {
         assert!(refused.is_err(), "{state:?}: {refused:?}");
     }
     assert!(execute_fenced(&routing_with(12, 0, ReplicaState::Active), &shard, &export).is_ok());
+}
+
+#[test]
+fn a_repair_compared_before_the_replica_was_refilled_is_refused() {
+    // The replica was reset and refilled (a transfer began at 8): it has lost its tombstones,
+    // so a repair planned on an older view could bring back a point deleted meanwhile.
+    let dir = tempfile::tempdir().unwrap();
+    let shard = shard(dir.path());
+    let routing = routing(10, 8);
+    let stale = crate::model::operations::ReplicaPoints {
+        points: vec![crate::model::operations::VersionedPoint {
+            point: PointStruct {
+                id: PointId::Num(1),
+                vector: serde_json::from_value::<VectorInput>(serde_json::json!([1.0, 2.0])).unwrap(),
+                payload: None,
+            },
+            version: 50,
+        }],
+        tombstones: Vec::new(),
+    };
+    let repair = |routing_index| ShardRequest::Repair {
+        points: stale.clone(),
+        routing_index,
+    };
+    let refused = execute_fenced(&routing, &shard, &repair(7)).unwrap();
+    assert!(matches!(refused, ShardResponse::Fenced(8)), "{refused:?}");
+    assert_eq!(shard.points_count(), 0);
+    let taken = execute_fenced(&routing, &shard, &repair(9)).unwrap();
+    assert!(matches!(taken, ShardResponse::Updated(_)), "{taken:?}");
+    assert_eq!(shard.points_count(), 1);
 }

@@ -820,7 +820,12 @@ impl Collection {
     /// complete before the source was marked Dead), it lacks the write too. Which source it
     /// used is not known here, so every such replica is marked Dead as well (rare: a write
     /// failing while a transfer completes; the cost is one more transfer).
-    async fn demote_refilled_since(&self, shard: ShardId, routed: &Routing, took_it: &[crate::cluster::PeerId]) -> Result<()> {
+    async fn demote_refilled_since(
+        &self,
+        shard: ShardId,
+        routed: &Routing,
+        took_it: &[crate::cluster::PeerId],
+    ) -> Result<()> {
         let index = (routed.sync_view)().await?;
         self.wait_for_routing(index, Duration::from_secs(5)).await?;
         let Some(now) = self.routing.read().clone() else {
@@ -839,7 +844,11 @@ impl Collection {
                 "replica turned Active while a write failed elsewhere; it may have copied a replica that missed it: marking it dead");
             (now.on_replica_failed)(self.name.clone(), shard, peer, crate::cluster::ReplicaState::Active)
                 .await
-                .map_err(|e| e.context(format!("shard {shard}: replica on peer {peer} could not be marked dead")))?;
+                .map_err(|e| {
+                    e.context(format!(
+                        "shard {shard}: replica on peer {peer} could not be marked dead"
+                    ))
+                })?;
         }
         Ok(())
     }
@@ -1349,7 +1358,7 @@ fn execute_fenced(
     request: &ShardRequest,
 ) -> Result<ShardResponse> {
     match request {
-        ShardRequest::Update { routing_index, .. } => {
+        ShardRequest::Update { routing_index, .. } | ShardRequest::Repair { routing_index, .. } => {
             let routing = routing.read();
             let epoch = routing.as_ref().map_or(0, |r| r.write_epoch(shard.id));
             if *routing_index < epoch {
@@ -1375,9 +1384,11 @@ fn execute_fenced(
                     )));
                 }
             }
+            let (points, tombstones) = shard.export(*offset, *limit);
             Ok(ShardResponse::Page {
-                points: shard.export(*offset, *limit),
+                points,
                 routing_index: index,
+                tombstones,
             })
         }
         _ => execute(shard, request),

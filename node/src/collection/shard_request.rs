@@ -87,9 +87,13 @@ pub enum ShardRequest {
         buckets: u32,
     },
     /// Anti-entropy: take the reference replica's points and deletes where they are newer than
-    /// (or, for points, as new as) what this replica holds.
+    /// (or, for points, as new as) what this replica holds. Fenced like a write by the cluster
+    /// state the reference compared in (`routing_index`): a replica refilled since then (its
+    /// tombstones gone with the reset) must not take points the reference had not seen deleted.
     Repair {
         points: ReplicaPoints,
+        #[serde(default)]
+        routing_index: u64,
     },
 }
 
@@ -169,6 +173,10 @@ pub enum ShardResponse {
     Page {
         points: Vec<VersionedPoint>,
         routing_index: u64,
+        /// The source's tombstones in the page's id range: a refilled replica keeps knowing
+        /// what was deleted recently, so a late older write or repair cannot bring it back.
+        #[serde(default)]
+        tombstones: Vec<(PointId, u64)>,
     },
     /// A write refused by the write fence: the writer routed it with a state older than
     /// `epoch`, so it may have skipped a replica; it must route it again.
@@ -227,7 +235,7 @@ pub fn execute(shard: &LocalShard, request: &ShardRequest) -> Result<ShardRespon
         ShardRequest::BucketPoints { wanted, buckets } => {
             ShardResponse::Bucket(shard.bucket_contents(wanted, *buckets))
         }
-        ShardRequest::Repair { points } => ShardResponse::Updated(shard.merge(points, true, true)?),
+        ShardRequest::Repair { points, .. } => ShardResponse::Updated(shard.merge(points, true, true)?),
     })
 }
 

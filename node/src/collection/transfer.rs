@@ -77,6 +77,7 @@ impl Collection {
             let ShardResponse::Page {
                 points: mut page,
                 routing_index,
+                tombstones,
             } = response
             else {
                 return Err(Error::internal("a transfer source answered something else than a page"));
@@ -97,10 +98,17 @@ impl Collection {
             if let Some(newest) = page.iter().map(|p| p.version).max() {
                 self.observe_version(newest);
             }
-            if !page.is_empty() {
+            if let Some(newest) = tombstones.iter().map(|(_, v)| *v).max() {
+                self.observe_version(newest);
+            }
+            if !page.is_empty() || !tombstones.is_empty() {
                 // Points written meanwhile (queued on this replica) keep their newer version.
                 let local = local.clone();
-                blocking(move || local.install(&page, false)).await?;
+                let copy = crate::model::operations::ReplicaPoints {
+                    points: page,
+                    tombstones,
+                };
+                blocking(move || local.merge(&copy, false, false)).await?;
             }
             match next {
                 Some(id) => offset = Some(id),

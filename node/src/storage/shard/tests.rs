@@ -194,7 +194,7 @@ fn transferred_points_keep_newer_writes_and_merges_take_only_newer_or_tied() {
     upsert_at(&source, point(2, "two"), 11);
     let target = plain_shard(db.path());
     upsert_at(&target, point(2, "written during the transfer"), 50);
-    let page = source.export(None, 10);
+    let (page, _) = source.export(None, 10);
     assert_eq!(page.iter().map(|p| p.version).collect::<Vec<_>>(), vec![10, 11]);
     target.install(&page, false).unwrap();
     assert_eq!(tag_of(&target, 1).as_deref(), Some("one"));
@@ -204,7 +204,7 @@ fn transferred_points_keep_newer_writes_and_merges_take_only_newer_or_tied() {
     target.merge(&merge(page.clone(), vec![]), true, false).unwrap();
     assert_eq!(tag_of(&target, 2).as_deref(), Some("written during the transfer"));
     // ... but settles a tie, and takes newer deletes.
-    let mut tied = source.export(Some(PointId::Num(1)), 1);
+    let (mut tied, _) = source.export(Some(PointId::Num(1)), 1);
     tied[0].point.payload = Some(serde_json::from_value(serde_json::json!({ "tag": "reference" })).unwrap());
     target
         .merge(&merge(tied, vec![(PointId::Num(2), 60)]), true, false)
@@ -258,7 +258,7 @@ fn digests_match_for_equal_replicas_however_filled_and_differ_otherwise() {
     delete_at(&a, 4, 201);
     // b gets the same points by a transfer instead of by the writes.
     let b = plain_shard(db.path());
-    b.install(&a.export(None, 1000), false).unwrap();
+    b.install(&a.export(None, 1000).0, false).unwrap();
     assert_eq!(a.digest(16), b.digest(16));
     // Reloaded from disk, the fingerprints are the same.
     drop(b);
@@ -345,4 +345,41 @@ fn multivectors_are_indexed_searched_through_the_graph_and_reloaded_with_it() {
     );
     assert_eq!(shard.indexed_vectors_count(), 300);
     assert_eq!(multi_nearest(&shard, false), exact);
+}
+
+#[test]
+fn a_transfer_page_carries_the_tombstones_of_its_id_range() {
+    use crate::model::operations::ReplicaPoints;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let source = plain_shard(da.path());
+    for id in 1..=6 {
+        upsert_at(&source, point(id, "x"), 10 + id);
+    }
+    delete_at(&source, 2, 30);
+    delete_at(&source, 5, 31);
+    delete_at(&source, 9, 32); // never held: still a tombstone
+                               // Pages of 2 (plus the next page's first id): [1, 3), [3, 6), [6, ..).
+    let (p1, t1) = source.export(None, 3);
+    assert_eq!(p1.len(), 3);
+    assert_eq!(t1, vec![(PointId::Num(2), 30)]);
+    let (_, t2) = source.export(Some(PointId::Num(3)), 3);
+    assert_eq!(t2, vec![(PointId::Num(5), 31)]);
+    let (p3, t3) = source.export(Some(PointId::Num(6)), 3);
+    assert_eq!(p3.len(), 1);
+    assert_eq!(t3, vec![(PointId::Num(9), 32)]);
+    // A refilled replica that took the page keeps the older write of point 2 out.
+    let target = plain_shard(db.path());
+    target
+        .merge(
+            &ReplicaPoints {
+                points: p1,
+                tombstones: t1,
+            },
+            false,
+            false,
+        )
+        .unwrap();
+    upsert_at(&target, point(2, "late"), 20);
+    assert_eq!(tag_of(&target, 2), None);
+    assert_eq!(tag_of(&target, 1).as_deref(), Some("x"));
 }

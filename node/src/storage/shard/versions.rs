@@ -93,18 +93,25 @@ impl LocalShard {
         self.state.read().max_version
     }
 
-    /// Up to `limit` points with id >= `offset`, in id order, with their versions (a page of a
-    /// transfer).
-    pub fn export(&self, offset: Option<PointId>, limit: usize) -> Vec<VersionedPoint> {
+    /// A page of a transfer: up to `limit` points with id >= `offset`, in id order, with their
+    /// versions, and the tombstones of the ids the page covers (from `offset` to the last
+    /// point when the page is full, the next page starting there; to the end otherwise).
+    pub fn export(&self, offset: Option<PointId>, limit: usize) -> (Vec<VersionedPoint>, Vec<(PointId, u64)>) {
         let state = self.state.read();
         let range = match offset {
             Some(o) => state.ids.range(o..),
             None => state.ids.range(..),
         };
-        range
-            .take(limit)
-            .filter_map(|(_, slot)| state.versioned(*slot))
-            .collect()
+        let ids: Vec<(PointId, u32)> = range.take(limit).map(|(id, slot)| (*id, *slot)).collect();
+        let end = (ids.len() == limit).then(|| ids.last().map(|(id, _)| *id)).flatten();
+        let points = ids.iter().filter_map(|(_, slot)| state.versioned(*slot)).collect();
+        let mut tombstones: Vec<(PointId, u64)> = state
+            .tombstones
+            .iter()
+            .filter(|(id, _)| offset.is_none_or(|o| *id >= o) && end.is_none_or(|e| *id < e))
+            .collect();
+        tombstones.sort_unstable();
+        (points, tombstones)
     }
 
     /// Writes points copied from another replica (a transfer) with the versions they have
