@@ -11,7 +11,7 @@
 //! of the version: a wall clock that jumps forward (or a peer stamping ahead) must not make a
 //! fresh tombstone look old and let a late older write bring the point back.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{Change, LocalShard, ShardState};
@@ -33,10 +33,11 @@ pub(crate) fn is_newer(version: u64, held: Option<u64>) -> bool {
     held.is_none_or(|h| version > h)
 }
 
-/// Versions of recently deleted points, with when this replica made (or loaded) each.
+/// Versions of recently deleted points, with when this replica made (or loaded) each; in id
+/// order, so a transfer page finds the tombstones of its id range without a scan.
 #[derive(Default)]
 pub(crate) struct Tombstones {
-    by_id: HashMap<PointId, (u64, Instant)>,
+    by_id: BTreeMap<PointId, (u64, Instant)>,
 }
 
 impl Tombstones {
@@ -61,9 +62,23 @@ impl Tombstones {
         self.by_id.values().map(|(v, _)| *v).max().unwrap_or(0)
     }
 
-    /// Every tombstone's id and version.
+    /// Every tombstone's id and version, in id order.
     pub fn iter(&self) -> impl Iterator<Item = (PointId, u64)> + '_ {
         self.by_id.iter().map(|(id, (v, _))| (*id, *v))
+    }
+
+    /// The tombstones with ids from `from` (all if None) up to, not including, `to` (to the end
+    /// if None), in id order.
+    pub fn in_range(&self, from: Option<PointId>, to: Option<PointId>) -> Vec<(PointId, u64)> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let lower = from.map_or(Unbounded, Included);
+        let upper = to.map_or(Unbounded, Excluded);
+        if let (Included(a), Excluded(b)) = (&lower, &upper) {
+            if a >= b {
+                return Vec::new();
+            }
+        }
+        self.by_id.range((lower, upper)).map(|(id, (v, _))| (*id, *v)).collect()
     }
 
     /// Tombstones made more than the TTL before `now`.
@@ -105,13 +120,7 @@ impl LocalShard {
         let ids: Vec<(PointId, u32)> = range.take(limit).map(|(id, slot)| (*id, *slot)).collect();
         let end = (ids.len() == limit).then(|| ids.last().map(|(id, _)| *id)).flatten();
         let points = ids.iter().filter_map(|(_, slot)| state.versioned(*slot)).collect();
-        let mut tombstones: Vec<(PointId, u64)> = state
-            .tombstones
-            .iter()
-            .filter(|(id, _)| offset.is_none_or(|o| *id >= o) && end.is_none_or(|e| *id < e))
-            .collect();
-        tombstones.sort_unstable();
-        (points, tombstones)
+        (points, state.tombstones.in_range(offset, end))
     }
 
     /// Writes points copied from another replica (a transfer) with the versions they have
