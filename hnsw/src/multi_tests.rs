@@ -2,25 +2,12 @@
 
 use crate::graph::Params;
 use crate::kernels::Metric;
+use crate::quantized_tests::uniform;
 use crate::{Error, Hnsw};
-
-fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut s = seed.wrapping_add(0x9e37_79b9);
-    (0..n)
-        .map(|_| {
-            (0..dim)
-                .map(|_| {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                })
-                .collect()
-        })
-        .collect()
-}
 
 /// `n` multivectors of 1..=5 rows of `dim` values (rows normalised: cosine data).
 fn multivectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-    let rows = random_vectors(n * 5, dim, seed);
+    let rows = uniform(n * 5, dim, seed.wrapping_add(0x9e37_79b9));
     (0..n)
         .map(|i| {
             let count = 1 + (i * 7 + seed as usize) % 5;

@@ -5,7 +5,8 @@ use crate::graph::Params;
 use crate::kernels::Metric;
 use crate::{Error, Hnsw};
 
-fn uniform(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+/// `n` vectors of `dim` values uniform in [-0.5, 0.5), from a seeded LCG.
+pub(crate) fn uniform(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut s = seed;
     (0..n)
         .map(|_| {

@@ -46,8 +46,7 @@ impl Collection {
         };
         // A peer that was cut off may still see its replica Active (and itself the reference)
         // when it was marked Dead long ago: its data must not be pushed anywhere. Catch up first.
-        let index = (stale.sync_view)().await?;
-        self.wait_for_routing(index, std::time::Duration::from_secs(5)).await?;
+        self.catch_up(&stale).await?;
         let Some(routing) = self.routing.read().clone() else {
             return Ok(outcome);
         };

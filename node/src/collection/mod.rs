@@ -511,8 +511,7 @@ impl Collection {
             if let Some(r) = routing.as_ref() {
                 // A consistent read must not trust a view of the replicas that may be behind
                 // (a replica marked Dead elsewhere still looks Active here): catch up first.
-                let index = (r.sync_view)().await?;
-                self.wait_for_routing(index, Duration::from_secs(5)).await?;
+                self.catch_up(r).await?;
                 (targets, routing) = self.targets(shard, Purpose::Read)?;
             }
         }
@@ -715,6 +714,32 @@ impl Collection {
         }
     }
 
+    /// Brings this peer's routing up to a read index taken now (see `Consensus::sync_view`):
+    /// a view that may be behind (a peer back from a partition) must not decide what to read,
+    /// mark or repair. Fails without a leader or quorum.
+    pub(crate) async fn catch_up(&self, routing: &Routing) -> Result<()> {
+        let index = (routing.sync_view)().await?;
+        self.wait_for_routing(index, Duration::from_secs(5)).await
+    }
+
+    /// Marks the replica of `shard` on `peer` Dead through consensus if it is still `seen`.
+    async fn mark_dead(
+        &self,
+        routing: &Routing,
+        shard: ShardId,
+        peer: crate::cluster::PeerId,
+        seen: crate::cluster::ReplicaState,
+        why: &str,
+    ) -> Result<()> {
+        (routing.on_replica_failed)(self.name.clone(), shard, peer, seen)
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "shard {shard}: replica on peer {peer} {why} and could not be marked dead"
+                ))
+            })
+    }
+
     /// Waits until this peer routes by a cluster state at least as new as `index`.
     pub async fn wait_for_routing(&self, index: u64, timeout: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -801,13 +826,7 @@ impl Collection {
                 let peer = peer_of(target);
                 let state = replica_state(routing, shard, peer);
                 tracing::warn!(collection = %self.name, shard, peer, %error, "replica missed a write; marking it dead");
-                (routing.on_replica_failed)(self.name.clone(), shard, peer, state)
-                    .await
-                    .map_err(|e| {
-                        e.context(format!(
-                            "shard {shard}: replica on peer {peer} missed the write and could not be marked dead"
-                        ))
-                    })?;
+                self.mark_dead(routing, shard, peer, state, "missed the write").await?;
             }
             self.demote_refilled_since(shard, routing, &took_it).await?;
         }
@@ -826,8 +845,7 @@ impl Collection {
         routed: &Routing,
         took_it: &[crate::cluster::PeerId],
     ) -> Result<()> {
-        let index = (routed.sync_view)().await?;
-        self.wait_for_routing(index, Duration::from_secs(5)).await?;
+        self.catch_up(routed).await?;
         let Some(now) = self.routing.read().clone() else {
             return Ok(());
         };
@@ -842,13 +860,9 @@ impl Collection {
         for peer in refilled {
             tracing::warn!(collection = %self.name, shard, peer,
                 "replica turned Active while a write failed elsewhere; it may have copied a replica that missed it: marking it dead");
-            (now.on_replica_failed)(self.name.clone(), shard, peer, crate::cluster::ReplicaState::Active)
-                .await
-                .map_err(|e| {
-                    e.context(format!(
-                        "shard {shard}: replica on peer {peer} could not be marked dead"
-                    ))
-                })?;
+            let why = "may have copied a replica that missed a write";
+            self.mark_dead(&now, shard, peer, crate::cluster::ReplicaState::Active, why)
+                .await?;
         }
         Ok(())
     }

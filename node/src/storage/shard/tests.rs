@@ -33,24 +33,30 @@ fn upsert(shard: &LocalShard, ids: std::ops::Range<u64>) {
         .unwrap();
 }
 
-fn nearest_ids(shard: &LocalShard, indexed_only: bool, exact: bool) -> Vec<u64> {
-    let query = ShardQuery {
-        using: String::new(),
-        kind: ShardQueryKind::Dense(vec![0.0, 1.0]),
+/// A plain nearest query of `using` (no filter, payload or vectors).
+fn nearest(using: &str, kind: ShardQueryKind, limit: usize, params: SearchParams) -> ShardQuery {
+    ShardQuery {
+        using: using.into(),
+        kind,
         filter: None,
-        limit: 10_000,
-        params: SearchParams {
-            indexed_only,
-            exact,
-            ..Default::default()
-        },
+        limit,
+        params,
         score_threshold: None,
         with_payload: PayloadSelector::None,
         with_vector: WithVector::default(),
         exclude: Vec::new(),
         candidates: None,
         sibling: false,
+    }
+}
+
+fn nearest_ids(shard: &LocalShard, indexed_only: bool, exact: bool) -> Vec<u64> {
+    let params = SearchParams {
+        indexed_only,
+        exact,
+        ..Default::default()
     };
+    let query = nearest("", ShardQueryKind::Dense(vec![0.0, 1.0]), 10_000, params);
     let mut ids: Vec<u64> = shard
         .search(&query)
         .unwrap()
@@ -196,11 +202,12 @@ fn transferred_points_keep_newer_writes_and_merges_take_only_newer_or_tied() {
     upsert_at(&target, point(2, "written during the transfer"), 50);
     let (page, _) = source.export(None, 10);
     assert_eq!(page.iter().map(|p| p.version).collect::<Vec<_>>(), vec![10, 11]);
-    target.install(&page, false).unwrap();
+    let merge = |points: Vec<_>, tombstones: Vec<_>| ReplicaPoints { points, tombstones };
+    // A transfer page: taken where newer.
+    target.merge(&merge(page.clone(), vec![]), false, false).unwrap();
     assert_eq!(tag_of(&target, 1).as_deref(), Some("one"));
     assert_eq!(tag_of(&target, 2).as_deref(), Some("written during the transfer"));
     // A repair never replaces something newer, even with ties allowed ...
-    let merge = |points: Vec<_>, tombstones: Vec<_>| ReplicaPoints { points, tombstones };
     target.merge(&merge(page.clone(), vec![]), true, false).unwrap();
     assert_eq!(tag_of(&target, 2).as_deref(), Some("written during the transfer"));
     // ... but settles a tie, and takes newer deletes.
@@ -258,7 +265,13 @@ fn digests_match_for_equal_replicas_however_filled_and_differ_otherwise() {
     delete_at(&a, 4, 201);
     // b gets the same points by a transfer instead of by the writes.
     let b = plain_shard(db.path());
-    b.install(&a.export(None, 1000).0, false).unwrap();
+    let (points, tombstones) = a.export(None, 1000);
+    b.merge(
+        &crate::model::operations::ReplicaPoints { points, tombstones },
+        false,
+        false,
+    )
+    .unwrap();
     assert_eq!(a.digest(16), b.digest(16));
     // Reloaded from disk, the fingerprints are the same.
     drop(b);
@@ -282,23 +295,13 @@ fn multi_shard(dir: &std::path::Path) -> LocalShard {
 }
 
 fn multi_nearest(shard: &LocalShard, exact: bool) -> Vec<(PointId, f32)> {
-    let query = ShardQuery {
-        using: "mv".into(),
-        kind: ShardQueryKind::MultiDense(vec![vec![0.3, -0.2, 0.9, 0.1], vec![-0.5, 0.4, 0.0, 0.7]]),
-        filter: None,
-        limit: 5,
-        params: SearchParams {
-            exact,
-            hnsw_ef: Some(400),
-            ..Default::default()
-        },
-        score_threshold: None,
-        with_payload: PayloadSelector::None,
-        with_vector: WithVector::default(),
-        exclude: Vec::new(),
-        candidates: None,
-        sibling: false,
+    let params = SearchParams {
+        exact,
+        hnsw_ef: Some(400),
+        ..Default::default()
     };
+    let rows = vec![vec![0.3, -0.2, 0.9, 0.1], vec![-0.5, 0.4, 0.0, 0.7]];
+    let query = nearest("mv", ShardQueryKind::MultiDense(rows), 5, params);
     shard
         .search(&query)
         .unwrap()
@@ -357,8 +360,9 @@ fn a_transfer_page_carries_the_tombstones_of_its_id_range() {
     }
     delete_at(&source, 2, 30);
     delete_at(&source, 5, 31);
-    delete_at(&source, 9, 32); // never held: still a tombstone
-                               // Pages of 2 (plus the next page's first id): [1, 3), [3, 6), [6, ..).
+    // Point 9 was never held: still a tombstone.
+    delete_at(&source, 9, 32);
+    // Pages of 2 (plus the next page's first id): [1, 3), [3, 6), [6, ..).
     let (p1, t1) = source.export(None, 3);
     assert_eq!(p1.len(), 3);
     assert_eq!(t1, vec![(PointId::Num(2), 30)]);

@@ -123,21 +123,9 @@ impl LocalShard {
         (points, state.tombstones.in_range(offset, end))
     }
 
-    /// Writes points copied from another replica (a transfer) with the versions they have
-    /// there; a point this replica holds at least as new is kept (written meanwhile).
-    pub fn install(&self, points: &[VersionedPoint], sync: bool) -> Result<u64> {
-        self.merge(
-            &ReplicaPoints {
-                points: points.to_vec(),
-                tombstones: Vec::new(),
-            },
-            false,
-            sync,
-        )
-    }
-
     /// Takes what another replica holds where it is newer than what this one holds: its points
-    /// (with their versions) and its deletes (as tombstones). With `ties`, a point held at the
+    /// (with their versions) and its deletes (as tombstones). A transfer page is merged so (a
+    /// point written meanwhile, queued here, keeps its newer version), as is a repair. With `ties`, a point held at the
     /// same version is replaced too (anti-entropy's reference replica settles such a tie).
     pub fn merge(&self, other: &ReplicaPoints, ties: bool, sync: bool) -> Result<u64> {
         let _guard = self.write_lock.lock();
