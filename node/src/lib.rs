@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod settings;
+pub mod snapshot;
 pub mod storage;
 pub mod telemetry;
 

@@ -95,6 +95,27 @@ pub struct Metrics {
     grpc: Mutex<Requests<i32>>,
     /// Replica comparisons of the anti-entropy checks.
     anti_entropy: Mutex<AntiEntropyStats>,
+    snapshots: Mutex<SnapshotStats>,
+}
+
+/// Counters of snapshot creation and recovery.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct SnapshotStats {
+    pub created: u64,
+    pub created_bytes: u64,
+    pub creation_seconds: f64,
+    pub recovered: u64,
+    pub recovered_bytes: u64,
+    pub recovery_seconds: f64,
+    pub failed: u64,
+}
+
+/// What a snapshot operation did, for [`Metrics::observe_snapshot`].
+#[derive(Debug, Clone, Copy)]
+pub enum SnapshotEvent {
+    Created { bytes: u64, seconds: f64 },
+    Recovered { bytes: u64, seconds: f64 },
+    Failed,
 }
 
 /// Counters of the anti-entropy checks (cluster mode).
@@ -143,6 +164,79 @@ impl Metrics {
         a.divergent_buckets = a.divergent_buckets.saturating_sub(previous_divergent) + divergent_buckets;
         a.repairs += repairs;
         a.repaired_points += repaired_points;
+    }
+
+    pub fn observe_snapshot(&self, event: SnapshotEvent) {
+        let mut s = self.snapshots.lock();
+        match event {
+            SnapshotEvent::Created { bytes, seconds } => {
+                s.created += 1;
+                s.created_bytes += bytes;
+                s.creation_seconds += seconds;
+            }
+            SnapshotEvent::Recovered { bytes, seconds } => {
+                s.recovered += 1;
+                s.recovered_bytes += bytes;
+                s.recovery_seconds += seconds;
+            }
+            SnapshotEvent::Failed => s.failed += 1,
+        }
+    }
+
+    pub fn snapshots(&self) -> SnapshotStats {
+        *self.snapshots.lock()
+    }
+
+    /// `snapshot_*` families: Qdrant's `snapshot_created_total`, and our own for the rest.
+    pub fn render_snapshots(&self, e: &mut Exposition) {
+        let s = *self.snapshots.lock();
+        let lines = [
+            (
+                "snapshot_created_total",
+                Kind::Counter,
+                "snapshots created",
+                s.created as f64,
+            ),
+            (
+                "snapshot_created_bytes_total",
+                Kind::Counter,
+                "bytes of the snapshots created",
+                s.created_bytes as f64,
+            ),
+            (
+                "snapshot_creation_seconds_total",
+                Kind::Counter,
+                "time spent creating snapshots",
+                s.creation_seconds,
+            ),
+            (
+                "snapshot_recovered_total",
+                Kind::Counter,
+                "snapshots recovered",
+                s.recovered as f64,
+            ),
+            (
+                "snapshot_recovered_bytes_total",
+                Kind::Counter,
+                "bytes of the snapshots recovered",
+                s.recovered_bytes as f64,
+            ),
+            (
+                "snapshot_recovery_seconds_total",
+                Kind::Counter,
+                "time spent recovering snapshots",
+                s.recovery_seconds,
+            ),
+            (
+                "snapshot_failed_total",
+                Kind::Counter,
+                "snapshot creations and recoveries that failed",
+                s.failed as f64,
+            ),
+        ];
+        for (name, kind, help, value) in lines {
+            e.single(name, help, kind, value);
+        }
     }
 
     /// Our own `anti_entropy_*` families (Qdrant has no anti-entropy).

@@ -44,6 +44,8 @@ pub struct ServiceConfig {
     pub slow_query_secs: Option<f32>,
     /// Put in front of every metric name on `/metrics`.
     pub metrics_prefix: Option<String>,
+    /// Allow recovering snapshots from `http(s)://` locations.
+    pub enable_snapshot_url_recovery: bool,
 }
 
 impl ServiceConfig {
@@ -81,6 +83,8 @@ impl Default for TlsConfig {
 pub struct StorageConfig {
     pub storage_path: PathBuf,
     pub snapshots_path: PathBuf,
+    /// Where snapshots are staged and downloads land; `null`: `<storage_path>/snapshots_temp`.
+    pub temp_path: Option<PathBuf>,
     pub on_disk_payload: bool,
     pub hnsw_index: HnswIndexDefaults,
     pub performance: PerformanceConfig,
@@ -167,7 +171,17 @@ impl Default for ServiceConfig {
             verify_https_client_certificate: false,
             slow_query_secs: None,
             metrics_prefix: None,
+            enable_snapshot_url_recovery: true,
         }
+    }
+}
+
+impl StorageConfig {
+    /// `temp_path`, or Qdrant's default beside the storage.
+    pub fn temp_dir(&self) -> PathBuf {
+        self.temp_path
+            .clone()
+            .unwrap_or_else(|| self.storage_path.join("snapshots_temp"))
     }
 }
 
@@ -176,6 +190,7 @@ impl Default for StorageConfig {
         StorageConfig {
             storage_path: "./storage".into(),
             snapshots_path: "./snapshots".into(),
+            temp_path: None,
             on_disk_payload: true,
             hnsw_index: HnswIndexDefaults::default(),
             performance: PerformanceConfig::default(),

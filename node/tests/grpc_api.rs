@@ -1534,3 +1534,64 @@ fn health_services_answer() {
         assert!(!h.title.is_empty() && !h.version.is_empty(), "{h:?}");
     });
 }
+
+#[test]
+fn snapshots_are_created_listed_and_deleted() {
+    let s = Server::start();
+    run(LIMIT, async {
+        let c = connect(&s.grpc_url, None).await;
+        c.create_collection(
+            CreateCollectionBuilder::new("snap").vectors_config(VectorParamsBuilder::new(4, Distance::Dot)),
+        )
+        .await
+        .unwrap();
+        let points: Vec<PointStruct> = vectors(50, 4, 3)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| PointStruct::new(i as u64, v, payload(vec![("i", Value::from(i as i64))])))
+            .collect();
+        c.upsert_points(UpsertPointsBuilder::new("snap", points).wait(true))
+            .await
+            .unwrap();
+
+        let created = c.create_snapshot("snap").await.unwrap().snapshot_description.unwrap();
+        assert!(
+            created.name.starts_with("snap-") && created.name.ends_with(".snapshot"),
+            "{created:?}"
+        );
+        assert!(created.size > 0 && created.creation_time.is_some());
+        let file = s.dir.path().join("snapshots/snap").join(&created.name);
+        assert_eq!(std::fs::metadata(&file).unwrap().len() as i64, created.size);
+        let checksum = created.checksum.clone().unwrap();
+        assert_eq!(checksum.len(), 64);
+        let listed = c.list_snapshots("snap").await.unwrap().snapshot_descriptions;
+        assert_eq!(
+            listed.iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
+            vec![created.name.clone()]
+        );
+        assert_eq!(listed[0].checksum.as_deref(), Some(checksum.as_str()));
+
+        expect_code(
+            "snapshot of a missing collection",
+            c.create_snapshot("missing").await,
+            Code::NotFound,
+        );
+        let missing = qdrant_client::qdrant::DeleteSnapshotRequestBuilder::new("snap", "nope.snapshot");
+        expect_code(
+            "delete a missing snapshot",
+            c.delete_snapshot(missing).await,
+            Code::NotFound,
+        );
+        let delete = qdrant_client::qdrant::DeleteSnapshotRequestBuilder::new("snap", created.name.clone());
+        c.delete_snapshot(delete).await.unwrap();
+        assert!(c.list_snapshots("snap").await.unwrap().snapshot_descriptions.is_empty());
+        assert!(!file.exists());
+
+        let full = c.create_full_snapshot().await.unwrap().snapshot_description.unwrap();
+        assert!(full.name.starts_with("full-snapshot-"), "{full:?}");
+        let listed = c.list_full_snapshots().await.unwrap().snapshot_descriptions;
+        assert_eq!(listed.len(), 1);
+        c.delete_full_snapshot(full.name.clone()).await.unwrap();
+        assert!(c.list_full_snapshots().await.unwrap().snapshot_descriptions.is_empty());
+    });
+}

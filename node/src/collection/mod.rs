@@ -17,6 +17,7 @@ pub mod query;
 pub mod remote;
 pub mod resolve;
 pub mod shard_request;
+pub mod snapshot;
 pub mod strict_mode;
 pub mod transfer;
 pub mod validate;
@@ -1468,7 +1469,7 @@ fn with_selector(op: &PointOperation, selector: Selector) -> PointOperation {
 }
 
 /// Writes the collection's metadata atomically (temp file, fsync, rename).
-fn write_meta(dir: &Path, meta: &CollectionMeta) -> Result<()> {
+pub(crate) fn write_meta(dir: &Path, meta: &CollectionMeta) -> Result<()> {
     let tmp = dir.join(format!("{META_FILE}.tmp"));
     let bytes = serde_json::to_vec_pretty(meta).map_err(Error::internal)?;
     {

@@ -15,6 +15,7 @@ pub mod payload;
 pub mod point_id;
 pub mod quantization;
 pub mod query;
+pub mod snapshot;
 pub mod vector;
 pub mod vector_name;
 

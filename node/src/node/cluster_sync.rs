@@ -47,7 +47,7 @@ async fn wait_reconciled(node: &Node, index: u64, deadline: Instant) -> Result<(
 }
 
 /// Proposes `op` and waits until this peer's collections reflect it; returns the log index.
-pub(super) async fn propose_and_sync(
+pub(crate) async fn propose_and_sync(
     node: &Node,
     consensus: &Consensus,
     op: ClusterOp,
@@ -66,13 +66,26 @@ pub async fn create_collection(
     request: CreateCollection,
     timeout: Option<Duration>,
 ) -> Result<bool> {
+    // Qdrant's default: one shard per peer.
+    let peers = consensus.state().peers.len().max(1) as u32;
+    let config = request.into_config(&node.settings, peers)?;
+    create_with_config(node, consensus, name, config, timeout).await
+}
+
+/// Creates a collection of a complete config (a request's, or a recovered snapshot's) and waits
+/// for its replicas to turn Active.
+pub async fn create_with_config(
+    node: &Node,
+    consensus: &Consensus,
+    name: &str,
+    config: CollectionConfig,
+    timeout: Option<Duration>,
+) -> Result<bool> {
     let timeout = timeout.unwrap_or(DEFAULT_META_TIMEOUT);
     let deadline = Instant::now() + timeout;
     // Whether the name is taken is decided where the creation is applied (in log order), not
     // by this peer's view, which may be behind: the answer is linearizable.
     let state = consensus.state();
-    // Qdrant's default: one shard per peer.
-    let config = request.into_config(&node.settings, state.peers.len().max(1) as u32)?;
     let placement = state.placement_for(config.params.shard_number, config.params.replication_factor);
     let op = ClusterOp::CreateCollection {
         name: name.to_string(),

@@ -8,6 +8,7 @@ pub mod anti_entropy;
 pub mod cluster_sync;
 pub mod query;
 pub mod rebalance;
+pub mod snapshots;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -95,6 +96,7 @@ impl Node {
             // Leftovers of deletions interrupted by a crash.
             let _ = std::fs::remove_dir_all(&deleted);
         }
+        node.clean_snapshot_leftovers();
         *node.aliases.write() = aliases::load(&node.aliases_file())?;
         let mut points = 0;
         for entry in std::fs::read_dir(&dir)? {

@@ -1564,6 +1564,7 @@ fn example_score(kind: &ShardQueryKind, distance: Distance, v: &[f32]) -> f32 {
 }
 
 mod arena;
+mod checkpoint;
 mod digest;
 mod quantized;
 #[cfg(test)]

@@ -205,6 +205,7 @@ pub fn render(s: &Snapshot, d: Detail, metrics: &Metrics, uptime_seconds: f64) -
         );
     }
     metrics.render_anti_entropy(&mut e);
+    metrics.render_snapshots(&mut e);
     e.single(
         "process_uptime_seconds",
         "time since the node started",

@@ -14,6 +14,7 @@ pub mod error;
 pub mod per_collection;
 pub mod points;
 pub mod service;
+pub mod snapshots;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -63,7 +64,7 @@ pub async fn serve(
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         )
-        .add_service(SnapshotsServer::new(service::SnapshotsService));
+        .add_service(SnapshotsServer::new(snapshots::SnapshotsService::new(node.clone())));
     match tls {
         Some(config) => {
             let incoming = TlsListener::new(listener, config)?.into_stream();

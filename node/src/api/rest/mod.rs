@@ -7,6 +7,7 @@ pub mod extract;
 pub mod points;
 pub mod response;
 pub mod service;
+pub mod snapshots;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -70,6 +71,40 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/cluster/peer/{peer_id}/drain", post(cluster::drain_peer))
         .route("/cluster/rebalance", post(cluster::rebalance))
         .route("/collections", get(collections::list))
+        .route("/snapshots", get(snapshots::list_full).post(snapshots::create_full))
+        .route(
+            "/snapshots/{snapshot_name}",
+            get(snapshots::download_full).delete(snapshots::delete_full),
+        )
+        .route(
+            &format!("{c}/snapshots"),
+            get(snapshots::list_collection).post(snapshots::create_collection),
+        )
+        .route(&format!("{c}/snapshots/recover"), put(snapshots::recover_collection))
+        .route(
+            &format!("{c}/snapshots/upload"),
+            post(snapshots::upload_collection).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            &format!("{c}/snapshots/{{snapshot_name}}"),
+            get(snapshots::download_collection).delete(snapshots::delete_collection),
+        )
+        .route(
+            &format!("{c}/shards/{{shard}}/snapshots"),
+            get(snapshots::list_shard).post(snapshots::create_shard),
+        )
+        .route(
+            &format!("{c}/shards/{{shard}}/snapshots/recover"),
+            put(snapshots::recover_shard),
+        )
+        .route(
+            &format!("{c}/shards/{{shard}}/snapshots/upload"),
+            post(snapshots::upload_shard).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            &format!("{c}/shards/{{shard}}/snapshots/{{snapshot_name}}"),
+            get(snapshots::download_shard).delete(snapshots::delete_shard),
+        )
         .route("/aliases", get(collections::list_aliases))
         .route(
             c,

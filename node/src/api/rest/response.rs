@@ -20,3 +20,14 @@ pub fn ok<T: Serialize>(started: Instant, result: T) -> Response {
     })
     .into_response()
 }
+
+/// `202 Accepted` with `{"result": null, "status": "accepted", ...}`: the operation goes on in the
+/// background (`?wait=false` of snapshot operations, as Qdrant answers them).
+pub fn accepted(started: Instant) -> Response {
+    let body = axum::Json(Envelope {
+        result: (),
+        status: "accepted",
+        time: started.elapsed().as_secs_f64(),
+    });
+    (axum::http::StatusCode::ACCEPTED, body).into_response()
+}

@@ -1,0 +1,463 @@
+//! Snapshots at the node: where snapshot files live, creating them from the local collections,
+//! and recovering collections and shards from them. Standalone a recovery replaces the
+//! collection; in cluster mode it replaces this peer's replicas and then brings the other
+//! replicas in line as `priority` says.
+//!
+//! Layout (as Qdrant's): `<snapshots_path>/<collection>/` for collection snapshots,
+//! `<snapshots_path>/<collection>/shards/<id>/` for shard snapshots, `<snapshots_path>/` for
+//! full ones. Staging areas and downloads go to `storage.temp_path`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{cluster_sync, Node};
+use crate::cluster::{ClusterOp, Consensus, ReplicaState, ShardId};
+use crate::collection::{blocking, Collection};
+use crate::error::{Error, Result};
+use crate::metrics::SnapshotEvent;
+use crate::model::collection::validate_collection_name;
+use crate::model::snapshot::{
+    same_checksum, validate_checksum, SnapshotDescription, SnapshotPriority, SnapshotRecover,
+};
+use crate::snapshot::fetch::{self, Download, Fetched};
+use crate::snapshot::{archive, store, CollectionEntry, Manifest, SnapshotKind};
+
+/// What a snapshot covers.
+#[derive(Debug, Clone, Copy)]
+pub enum SnapshotScope<'a> {
+    /// Every collection of this node, and the aliases.
+    Full,
+    /// The local shards of one collection.
+    Collection(&'a str),
+    /// One local shard of one collection.
+    Shard(&'a str, ShardId),
+}
+
+/// Where a recovery's snapshot comes from.
+pub enum SnapshotSource {
+    /// `PUT .../snapshots/recover`: a `file://` or `http(s)://` location.
+    Location(SnapshotRecover),
+    /// `POST .../snapshots/upload`: a file the request body was streamed into (removed after).
+    Upload {
+        path: PathBuf,
+        priority: Option<SnapshotPriority>,
+        checksum: Option<String>,
+    },
+}
+
+impl Node {
+    fn snapshots_root(&self) -> &Path {
+        &self.settings.storage.snapshots_path
+    }
+
+    /// Where uploads are streamed to before they are recovered.
+    pub fn snapshot_upload_path(&self) -> Result<PathBuf> {
+        let dir = self.settings.storage.temp_dir();
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir.join(format!("upload-{}.snapshot.partial", uuid::Uuid::new_v4())))
+    }
+
+    /// Removes what snapshots interrupted by a crash left behind (at start).
+    pub fn clean_snapshot_leftovers(&self) {
+        let removed = store::clean(self.snapshots_root()) + store::clean(&self.settings.storage.temp_dir());
+        if removed > 0 {
+            tracing::info!(removed, "removed leftovers of interrupted snapshots");
+        }
+    }
+
+    /// The directory of the scope's snapshots; the collection (alias resolved) must exist.
+    fn snapshot_dir(&self, scope: SnapshotScope<'_>) -> Result<(PathBuf, Option<Arc<Collection>>)> {
+        let root = self.snapshots_root();
+        Ok(match scope {
+            SnapshotScope::Full => (root.to_path_buf(), None),
+            SnapshotScope::Collection(name) => {
+                let c = self.collection(name)?;
+                (root.join(&c.name), Some(c))
+            }
+            SnapshotScope::Shard(name, shard) => {
+                let c = self.collection(name)?;
+                if c.local_shard(shard).is_none() {
+                    return Err(Error::not_found(format!("Shard {shard} is not found on this peer")));
+                }
+                (root.join(&c.name).join("shards").join(shard.to_string()), Some(c))
+            }
+        })
+    }
+
+    pub fn list_snapshots(&self, scope: SnapshotScope<'_>) -> Result<Vec<SnapshotDescription>> {
+        store::list(&self.snapshot_dir(scope)?.0)
+    }
+
+    /// The file of snapshot `name` (for download).
+    pub fn snapshot_file(&self, scope: SnapshotScope<'_>, name: &str) -> Result<PathBuf> {
+        store::existing(&self.snapshot_dir(scope)?.0, name)
+    }
+
+    pub async fn delete_snapshot(&self, scope: SnapshotScope<'_>, name: &str) -> Result<bool> {
+        let dir = self.snapshot_dir(scope)?.0;
+        let name = name.to_string();
+        blocking(move || store::delete(&dir, &name)).await?;
+        Ok(true)
+    }
+
+    /// Writes a snapshot of `scope` and returns its description.
+    pub async fn create_snapshot(&self, scope: SnapshotScope<'_>) -> Result<SnapshotDescription> {
+        let started = Instant::now();
+        let (dir, collection) = self.snapshot_dir(scope)?;
+        let peer = self.consensus().map_or(0, |c| c.peer_id());
+        let (name, kind, collections, only) = match (scope, collection) {
+            (SnapshotScope::Collection(_), Some(c)) => {
+                (store::new_name(&c.name, peer), SnapshotKind::Collection, vec![c], None)
+            }
+            (SnapshotScope::Shard(_, shard), Some(c)) => {
+                let prefix = format!("{}-shard-{shard}", c.name);
+                (
+                    store::new_name(&prefix, peer),
+                    SnapshotKind::Shard,
+                    vec![c],
+                    Some(shard),
+                )
+            }
+            _ => {
+                let name = format!(
+                    "full-snapshot-{}.{}",
+                    chrono::Utc::now().format("%Y-%m-%d-%H-%M-%S"),
+                    store::EXTENSION
+                );
+                (name, SnapshotKind::Full, self.collections(), None)
+            }
+        };
+        let aliases = match kind {
+            SnapshotKind::Full => self
+                .list_aliases()
+                .into_iter()
+                .map(|a| (a.alias_name, a.collection_name))
+                .collect(),
+            _ => Default::default(),
+        };
+        let temp = self.settings.storage.temp_dir();
+        let written = blocking(move || {
+            let mut manifest = Manifest::new(kind);
+            manifest.aliases = aliases;
+            write_snapshot(&temp, &dir, &name, manifest, &collections, only)
+        })
+        .await;
+        match &written {
+            Ok(d) => {
+                let seconds = started.elapsed().as_secs_f64();
+                tracing::info!(snapshot = %d.name, bytes = d.size, seconds, "snapshot created");
+                self.metrics
+                    .observe_snapshot(SnapshotEvent::Created { bytes: d.size, seconds });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "snapshot failed");
+                self.metrics.observe_snapshot(SnapshotEvent::Failed);
+            }
+        }
+        written
+    }
+
+    /// Recovers a collection (or one shard of one) from a snapshot.
+    pub async fn recover_snapshot(
+        &self,
+        scope: SnapshotScope<'_>,
+        source: SnapshotSource,
+        timeout: Option<Duration>,
+    ) -> Result<bool> {
+        let started = Instant::now();
+        let (fetched, priority, checksum) = match source {
+            SnapshotSource::Location(request) => {
+                validate_checksum(request.checksum.as_deref())?;
+                let settings = &self.settings;
+                let temp = settings.storage.temp_dir();
+                let download = Download {
+                    temp_dir: &temp,
+                    api_key: request.api_key.as_deref(),
+                    ca_cert: settings.tls.ca_cert.as_deref(),
+                    allow_remote: settings.service.enable_snapshot_url_recovery,
+                };
+                let fetched = fetch::fetch(&request.location, self.snapshots_root(), download).await?;
+                (fetched, request.priority, request.checksum)
+            }
+            SnapshotSource::Upload {
+                path,
+                priority,
+                checksum,
+            } => {
+                let fetched = Fetched { path, temporary: true };
+                if let Err(e) = validate_checksum(checksum.as_deref()) {
+                    fetched.discard();
+                    return Err(e);
+                }
+                (fetched, priority, checksum)
+            }
+        };
+        let bytes = std::fs::metadata(&fetched.path).map(|m| m.len()).unwrap_or(0);
+        let unpacked = self
+            .settings
+            .storage
+            .temp_dir()
+            .join(format!("recover-{}.partial", uuid::Uuid::new_v4()));
+        let result = self
+            .recover_from(
+                scope,
+                &fetched.path,
+                &unpacked,
+                priority.unwrap_or_default(),
+                checksum,
+                timeout,
+            )
+            .await;
+        fetched.discard();
+        let _ = tokio::fs::remove_dir_all(&unpacked).await;
+        match &result {
+            Ok(_) => {
+                let seconds = started.elapsed().as_secs_f64();
+                tracing::info!(?scope, bytes, seconds, "snapshot recovered");
+                self.metrics
+                    .observe_snapshot(SnapshotEvent::Recovered { bytes, seconds });
+            }
+            Err(e) => {
+                tracing::warn!(?scope, error = %e, "snapshot recovery failed");
+                self.metrics.observe_snapshot(SnapshotEvent::Failed);
+            }
+        }
+        result.map(|()| true)
+    }
+
+    async fn recover_from(
+        &self,
+        scope: SnapshotScope<'_>,
+        archive_path: &Path,
+        unpacked: &Path,
+        priority: SnapshotPriority,
+        checksum: Option<String>,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        let (archive_path, dest) = (archive_path.to_path_buf(), unpacked.to_path_buf());
+        let manifest = blocking(move || {
+            if let Some(expected) = checksum {
+                let actual = archive::hash_file(&archive_path)?.sha256;
+                if !same_checksum(&actual, &expected) {
+                    return Err(Error::BadRequest(format!(
+                        "Checksum mismatch: expected {expected}, got {actual}"
+                    )));
+                }
+            }
+            archive::unpack(&archive_path, &dest)
+        })
+        .await?;
+        let entry = manifest.single_collection()?;
+        let copy = unpacked.join(Collection::archive_dir(&entry.name));
+        match scope {
+            SnapshotScope::Full => Err(Error::BadRequest(
+                "a full snapshot is recovered collection by collection".into(),
+            )),
+            SnapshotScope::Collection(name) => {
+                let name = &self.real_name(name);
+                if manifest.kind == SnapshotKind::Shard {
+                    return Err(Error::BadRequest(format!(
+                        "this is a snapshot of one shard; recover it with PUT /collections/{name}/shards/{{shard_id}}/snapshots/recover"
+                    )));
+                }
+                match self.consensus() {
+                    None => self.restore_collection(name, entry, &copy).await,
+                    Some(consensus) => {
+                        self.restore_clustered(consensus, name, entry, &copy, priority, timeout)
+                            .await
+                    }
+                }
+            }
+            SnapshotScope::Shard(name, shard) => {
+                let collection = self.collection(name)?;
+                check_compatible(&collection, entry)?;
+                // A shard snapshot may go to any shard id; a collection snapshot gives its copy
+                // of that shard.
+                let from = match (manifest.kind, entry.shards.as_slice()) {
+                    (SnapshotKind::Shard, [one]) => one.id,
+                    _ if entry.shards.iter().any(|s| s.id == shard) => shard,
+                    _ => {
+                        return Err(Error::BadRequest(format!(
+                            "the snapshot holds no copy of shard {shard}"
+                        )))
+                    }
+                };
+                self.restore_shard(&collection, shard, &copy.join(from.to_string()), priority, timeout)
+                    .await
+            }
+        }
+    }
+
+    /// Standalone: replaces (or creates) collection `name` with the snapshot's.
+    async fn restore_collection(&self, name: &str, entry: &CollectionEntry, copy: &Path) -> Result<()> {
+        validate_collection_name(name)?;
+        let _lifecycle = self.lifecycle.lock().await;
+        if self.aliases.read().contains(name) {
+            return Err(crate::cluster::state::alias_taken(name));
+        }
+        std::fs::create_dir_all(copy)?;
+        let mut meta = entry.meta.clone();
+        meta.cluster = None;
+        crate::collection::write_meta(copy, &meta)?;
+        self.delete_local(name).await?;
+        let target = self.collections_dir().join(name);
+        let (copy, n, indexing) = (copy.to_path_buf(), name.to_string(), self.indexing);
+        let opened = blocking(move || {
+            store::move_dir(&copy, &target)?;
+            Collection::open(&n, &target, indexing)
+        })
+        .await?;
+        self.registry_insert(opened);
+        Ok(())
+    }
+
+    /// Cluster mode: creates the collection with the snapshot's config if it does not exist,
+    /// then recovers every shard the snapshot holds that has a replica on this peer.
+    async fn restore_clustered(
+        &self,
+        consensus: &Arc<Consensus>,
+        name: &str,
+        entry: &CollectionEntry,
+        copy: &Path,
+        priority: SnapshotPriority,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        validate_collection_name(name)?;
+        if !consensus.state().collections.contains_key(name) {
+            let config = entry.meta.config.clone();
+            cluster_sync::create_with_config(self, consensus, name, config, timeout).await?;
+            for (field, schema) in &entry.meta.payload_indexes {
+                self.create_payload_index(name, field, schema.clone(), timeout).await?;
+            }
+        }
+        self.sync_view().await?;
+        let collection = self.collection(name)?;
+        check_compatible(&collection, entry)?;
+        let mut recovered = 0;
+        for shard in &entry.shards {
+            if collection.local_shard(shard.id).is_none() {
+                tracing::info!(collection = %name, shard = shard.id, "snapshot shard has no replica on this peer; skipped");
+                continue;
+            }
+            self.restore_shard(
+                &collection,
+                shard.id,
+                &copy.join(shard.id.to_string()),
+                priority,
+                timeout,
+            )
+            .await?;
+            recovered += 1;
+        }
+        if recovered == 0 {
+            return Err(Error::BadRequest(format!(
+                "none of the snapshot's shards ({:?}) has a replica on this peer",
+                entry.shards.iter().map(|s| s.id).collect::<Vec<_>>()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces the local replica of `shard` with `copy`, then, in cluster mode, makes the
+    /// replicas agree: `snapshot` marks the other replicas Dead (they are refilled from this
+    /// one), `replica` marks this one Dead (refilled from the others), `no_sync` leaves them.
+    async fn restore_shard(
+        &self,
+        collection: &Arc<Collection>,
+        shard: ShardId,
+        copy: &Path,
+        priority: SnapshotPriority,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        let (c, dir) = (collection.clone(), copy.to_path_buf());
+        blocking(move || c.replace_local_shard(shard, &dir)).await?;
+        let Some(consensus) = self.consensus() else {
+            return Ok(());
+        };
+        let replicas = consensus
+            .state()
+            .collections
+            .get(&collection.name)
+            .and_then(|c| c.shards.get(&shard).cloned())
+            .unwrap_or_default();
+        let me = consensus.peer_id();
+        let others_active: Vec<_> = replicas
+            .iter()
+            .filter(|(peer, state)| **peer != me && **state == ReplicaState::Active)
+            .map(|(peer, _)| *peer)
+            .collect();
+        let dead = match priority {
+            SnapshotPriority::NoSync => Vec::new(),
+            SnapshotPriority::Snapshot => {
+                if replicas.get(&me) != Some(&ReplicaState::Active) {
+                    return Err(Error::Unavailable(format!(
+                        "shard {shard}: the recovered replica on this peer is {:?}, not Active; recover again once it is",
+                        replicas.get(&me)
+                    )));
+                }
+                others_active
+            }
+            SnapshotPriority::Replica if others_active.is_empty() => Vec::new(),
+            SnapshotPriority::Replica => vec![me],
+        };
+        let timeout = timeout.unwrap_or(super::DEFAULT_META_TIMEOUT);
+        for peer in dead {
+            let op = ClusterOp::SetReplicaState {
+                collection: collection.name.clone(),
+                shard,
+                peer,
+                state: ReplicaState::Dead,
+                from_state: Some(ReplicaState::Active),
+                source_active: None,
+            };
+            cluster_sync::propose_and_sync(self, consensus, op, timeout).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A snapshot's shards fit a collection only with the same vectors and shard count.
+fn check_compatible(collection: &Collection, entry: &CollectionEntry) -> Result<()> {
+    let (ours, theirs) = (collection.config().params, &entry.meta.config.params);
+    let key = |p: &crate::model::collection::CollectionParams| {
+        serde_json::json!([p.vectors, p.sparse_vectors, p.shard_number])
+    };
+    if key(&ours) != key(theirs) {
+        return Err(Error::BadRequest(format!(
+            "the snapshot's collection `{}` does not fit collection `{}`: vectors, sparse vectors and shard number must be the same",
+            entry.name, collection.name
+        )));
+    }
+    Ok(())
+}
+
+/// Checkpoints `collections` into a staging area under `temp`, packs it into `dir/name` and
+/// returns its description (blocking). Nothing is left behind on failure.
+fn write_snapshot(
+    temp: &Path,
+    dir: &Path,
+    name: &str,
+    mut manifest: Manifest,
+    collections: &[Arc<Collection>],
+    only: Option<ShardId>,
+) -> Result<SnapshotDescription> {
+    std::fs::create_dir_all(dir)?;
+    let staging = temp.join(format!("{name}-staging-{}.partial", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&staging)?;
+    let path = dir.join(name);
+    let partial = store::partial_path(&path);
+    let written = (|| {
+        for collection in collections {
+            manifest.collections.push(collection.checkpoint(&staging, only)?);
+        }
+        let sum = archive::pack(&staging, &mut manifest, &partial)?;
+        store::publish(&partial, &path, &sum.sha256)?;
+        store::describe(&path)
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
+}
