@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::{cluster_sync, Node};
 use crate::cluster::{ClusterOp, Consensus, ReplicaState, ShardId};
-use crate::collection::{blocking, Collection};
+use crate::collection::{blocking, wait_unused, Collection};
 use crate::error::{Error, Result};
 use crate::metrics::SnapshotEvent;
 use crate::model::collection::validate_collection_name;
@@ -289,7 +289,9 @@ impl Node {
         }
     }
 
-    /// Standalone: replaces (or creates) collection `name` with the snapshot's.
+    /// Standalone: replaces (or creates) collection `name` with the snapshot's. The old
+    /// collection is moved aside, not deleted, until the new one opened: a recovery that fails
+    /// leaves it as it was.
     async fn restore_collection(&self, name: &str, entry: &CollectionEntry, copy: &Path) -> Result<()> {
         validate_collection_name(name)?;
         let _lifecycle = self.lifecycle.lock().await;
@@ -300,16 +302,54 @@ impl Node {
         let mut meta = entry.meta.clone();
         meta.cluster = None;
         crate::collection::write_meta(copy, &meta)?;
-        self.delete_local(name).await?;
+        let old = self.collections.write().remove(name);
         let target = self.collections_dir().join(name);
+        let aside = self
+            .settings
+            .storage
+            .storage_path
+            .join(".deleted")
+            .join(format!("{name}-{}", uuid::Uuid::new_v4()));
         let (copy, n, indexing) = (copy.to_path_buf(), name.to_string(), self.indexing);
-        let opened = blocking(move || {
-            store::move_dir(&copy, &target)?;
-            Collection::open(&n, &target, indexing)
+        let swapped = blocking(move || {
+            let had_old = old.is_some();
+            if let Some(old) = old {
+                old.close();
+                wait_unused(&old, Duration::from_secs(30));
+                drop(old);
+                std::fs::create_dir_all(aside.parent().unwrap_or(Path::new(".")))?;
+                std::fs::rename(&target, &aside)?;
+            }
+            let opened = store::move_dir(&copy, &target).and_then(|()| Collection::open(&n, &target, indexing));
+            match opened {
+                Ok(c) => {
+                    let _ = std::fs::remove_dir_all(&aside);
+                    Ok(Ok(c))
+                }
+                Err(e) if had_old => {
+                    let _ = std::fs::remove_dir_all(&target);
+                    std::fs::rename(&aside, &target)?;
+                    Ok(Err((e, Some(Collection::open(&n, &target, indexing)?))))
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&target);
+                    Ok(Err((e, None)))
+                }
+            }
         })
         .await?;
-        self.registry_insert(opened);
-        Ok(())
+        match swapped {
+            Ok(c) => {
+                self.registry_insert(c);
+                Ok(())
+            }
+            Err((e, old)) => {
+                if let Some(old) = old {
+                    self.registry_insert(old);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Cluster mode: creates the collection with the snapshot's config if it does not exist,

@@ -133,6 +133,9 @@ pub struct UploadArgs {
     /// `?wait=` of each upsert.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub wait: bool,
+    /// Give every point a small payload (an integer, a keyword, a short text).
+    #[arg(long)]
+    pub payload: bool,
     /// Qdrant `quantization_config` of the collection, a JSON object sent as given over REST
     /// (e.g. `{"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}}`,
     /// `{"binary": {"always_ram": true, "encoding": "one_bit"}}`, `{"product": {"compression": "x16"}}`,

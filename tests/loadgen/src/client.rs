@@ -91,7 +91,8 @@ pub trait ServerClient: Clone + Send + Sync + 'static {
     fn encode_query(&self, collection: &str, vector: &[f32], limit: usize, params: &QueryParams) -> Self::Query;
 
     /// Points `first_id..` with the `dim`-wide rows of `rows` as their vectors.
-    fn encode_batch(&self, collection: &str, first_id: u64, rows: &[f32], dim: usize) -> Self::Batch;
+    /// `payload`: each point gets [`point_payload`] (otherwise vectors only).
+    fn encode_batch(&self, collection: &str, first_id: u64, rows: &[f32], dim: usize, payload: bool) -> Self::Batch;
 
     /// Sends a query encoded for `collection`; the result ids, best first.
     fn query(&self, collection: &str, q: &Self::Query) -> impl Future<Output = Result<Vec<u64>, ClientError>> + Send;
@@ -114,4 +115,14 @@ pub trait ServerClient: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), ClientError>> + Send;
 
     fn collection_info(&self, name: &str) -> impl Future<Output = Result<CollectionInfo, ClientError>> + Send;
+}
+
+/// The payload of point `id` when an upload asks for payloads: an integer, a keyword of 1000
+/// values and a short text, about 60 bytes of JSON.
+pub fn point_payload(id: u64) -> (u64, String, String) {
+    (
+        id,
+        format!("g{}", id % 1000),
+        format!("point number {id} of the benchmark"),
+    )
 }

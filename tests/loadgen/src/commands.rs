@@ -155,6 +155,7 @@ fn upload(a: &UploadArgs) -> anyhow::Result<()> {
         batch: a.batch,
         concurrency: a.concurrency,
         wait: a.wait,
+        payload: a.payload,
         index_timeout: Duration::from_secs(a.index_timeout_s),
         poll: Duration::from_millis(a.poll_ms),
         server_pids: a.server.server_pids.clone(),
@@ -213,7 +214,7 @@ fn upload(a: &UploadArgs) -> anyhow::Result<()> {
                 json!({
                     "m": a.m, "ef_construct": a.ef_construct, "shards": a.shards,
                     "replication": a.replication, "batch": a.batch, "concurrency": a.concurrency,
-                    "wait": a.wait, "quantization": quantization, "on_disk": a.on_disk,
+                    "wait": a.wait, "payload": a.payload, "quantization": quantization, "on_disk": a.on_disk,
                     "datatype": a.datatype,
                 }),
                 serde_json::to_value(&r)?,

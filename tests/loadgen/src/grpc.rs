@@ -448,7 +448,7 @@ pub fn query_request(collection: &str, vector: &[f32], limit: usize, params: &Qu
 }
 
 /// `UpsertPoints` of the points `first_id..` (as [`crate::rest::upsert_body`]); `wait` set at send.
-pub fn upsert_request(collection: &str, first_id: u64, rows: &[f32], dim: usize) -> UpsertPoints {
+pub fn upsert_request(collection: &str, first_id: u64, rows: &[f32], dim: usize, payload: bool) -> UpsertPoints {
     let points = rows
         .chunks_exact(dim)
         .enumerate()
@@ -461,6 +461,18 @@ pub fn upsert_request(collection: &str, first_id: u64, rows: &[f32], dim: usize)
                     data: v.to_vec(),
                 }))),
             }),
+            payload: if payload {
+                let (i, group, text) = crate::client::point_payload(first_id + i as u64);
+                [
+                    ("i".to_string(), (i as i64).into()),
+                    ("group".to_string(), group.into()),
+                    ("text".to_string(), text.into()),
+                ]
+                .into_iter()
+                .collect()
+            } else {
+                Default::default()
+            },
             ..Default::default()
         })
         .collect();
@@ -509,8 +521,8 @@ impl ServerClient for GrpcClient {
         query_request(collection, vector, limit, params)
     }
 
-    fn encode_batch(&self, collection: &str, first_id: u64, rows: &[f32], dim: usize) -> UpsertPoints {
-        upsert_request(collection, first_id, rows, dim)
+    fn encode_batch(&self, collection: &str, first_id: u64, rows: &[f32], dim: usize, payload: bool) -> UpsertPoints {
+        upsert_request(collection, first_id, rows, dim, payload)
     }
 
     async fn query(&self, collection: &str, q: &QueryPoints) -> Result<Vec<u64>, ClientError> {
@@ -726,7 +738,7 @@ mod tests {
 
     #[test]
     fn upsert_numbers_points_from_first_id() {
-        let u = upsert_request("c", 7, &[0.1, 1e-7, 3.0, -2.5], 2);
+        let u = upsert_request("c", 7, &[0.1, 1e-7, 3.0, -2.5], 2, false);
         assert_eq!(u.points.len(), 2);
         let ids: Vec<_> = u
             .points

@@ -117,11 +117,19 @@ enum PointId {
 }
 
 /// JSON body of `PUT /collections/{c}/points`: `{"points":[{"id":..,"vector":[..]},..]}`.
-pub fn upsert_body(first_id: u64, rows: &[f32], dim: usize) -> Bytes {
+pub fn upsert_body(first_id: u64, rows: &[f32], dim: usize, payload: bool) -> Bytes {
+    #[derive(Serialize)]
+    struct Payload {
+        i: u64,
+        group: String,
+        text: String,
+    }
     #[derive(Serialize)]
     struct Point<'a> {
         id: u64,
         vector: &'a [f32],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        payload: Option<Payload>,
     }
     #[derive(Serialize)]
     struct Body<'a> {
@@ -130,9 +138,16 @@ pub fn upsert_body(first_id: u64, rows: &[f32], dim: usize) -> Bytes {
     let points = rows
         .chunks_exact(dim)
         .enumerate()
-        .map(|(i, vector)| Point {
-            id: first_id + i as u64,
-            vector,
+        .map(|(i, vector)| {
+            let id = first_id + i as u64;
+            Point {
+                id,
+                vector,
+                payload: payload.then(|| {
+                    let (i, group, text) = crate::client::point_payload(id);
+                    Payload { i, group, text }
+                }),
+            }
         })
         .collect();
     // Serialising plain structs of numbers and slices cannot fail.
@@ -262,8 +277,8 @@ impl ServerClient for QdrantClient {
         query_body(vector, limit, params)
     }
 
-    fn encode_batch(&self, _collection: &str, first_id: u64, rows: &[f32], dim: usize) -> Bytes {
-        upsert_body(first_id, rows, dim)
+    fn encode_batch(&self, _collection: &str, first_id: u64, rows: &[f32], dim: usize, payload: bool) -> Bytes {
+        upsert_body(first_id, rows, dim, payload)
     }
 
     async fn query(&self, name: &str, body: &Bytes) -> Result<Vec<u64>, ClientError> {
@@ -351,7 +366,7 @@ mod tests {
     #[test]
     fn upsert_body_shape_and_float_round_trip() {
         let rows = [0.1f32, 1e-7, 3.0, -2.5];
-        let b = upsert_body(7, &rows, 2);
+        let b = upsert_body(7, &rows, 2, false);
         let v: serde_json::Value = serde_json::from_slice(&b).expect("json");
         assert_eq!(v["points"][1]["id"], 8);
         let back: Vec<f32> = serde_json::from_value(v["points"][0]["vector"].clone()).expect("floats");

@@ -24,6 +24,8 @@ pub struct UploadConfig {
     pub batch: usize,
     pub concurrency: usize,
     pub wait: bool,
+    /// Give every point a small payload (`client::point_payload`).
+    pub payload: bool,
     pub index_timeout: Duration,
     pub poll: Duration,
     pub server_pids: Vec<u32>,
@@ -83,7 +85,7 @@ pub async fn run<C: ServerClient>(
                 let lo = b * cfg.batch;
                 let hi = (lo + cfg.batch).min(base.rows);
                 let rows = &base.data[lo * base.cols..hi * base.cols];
-                let body = client.encode_batch(&cfg.collection, lo as u64, rows, base.cols);
+                let body = client.encode_batch(&cfg.collection, lo as u64, rows, base.cols, cfg.payload);
                 let t = Instant::now();
                 client
                     .upsert(&cfg.collection, body, cfg.wait)
