@@ -473,7 +473,6 @@ pub fn upsert_request(collection: &str, first_id: u64, rows: &[f32], dim: usize,
             } else {
                 Default::default()
             },
-            ..Default::default()
         })
         .collect();
     UpsertPoints {
