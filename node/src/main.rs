@@ -27,6 +27,23 @@ struct Cli {
     /// Accepted for compatibility with Qdrant's CLI.
     #[arg(long, hide = true)]
     disable_telemetry: bool,
+    /// A full snapshot (`POST /snapshots`) to restore at start: every collection and alias.
+    #[arg(long, value_name = "PATH")]
+    storage_snapshot: Option<PathBuf>,
+    /// A collection snapshot to restore at start, as `PATH:COLLECTION` (repeatable).
+    #[arg(long, value_name = "PATH:COLLECTION", value_parser = parse_snapshot_arg)]
+    snapshot: Vec<(PathBuf, String)>,
+    /// With --storage-snapshot/--snapshot: replace collections that exist.
+    #[arg(long)]
+    force_snapshot: bool,
+}
+
+/// `PATH:COLLECTION` of `--snapshot` (split at the last colon).
+fn parse_snapshot_arg(s: &str) -> Result<(PathBuf, String), String> {
+    match s.rsplit_once(':') {
+        Some((path, name)) if !path.is_empty() && !name.is_empty() => Ok((PathBuf::from(path), name.to_string())),
+        _ => Err(format!("`{s}` is not PATH:COLLECTION")),
+    }
 }
 
 /// A peer URI must be an absolute http(s) URI with a host and a port.
@@ -85,7 +102,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(settings, cli.uri, cli.bootstrap)) {
+    let restore = node::node::snapshots::RestoreAtStart {
+        storage_snapshot: cli.storage_snapshot,
+        snapshots: cli.snapshot,
+        force: cli.force_snapshot,
+    };
+    match runtime.block_on(run(settings, cli.uri, cli.bootstrap, restore)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -95,7 +117,12 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(settings: Settings, uri: Option<String>, bootstrap: Option<String>) -> anyhow::Result<()> {
+async fn run(
+    settings: Settings,
+    uri: Option<String>,
+    bootstrap: Option<String>,
+    restore: node::node::snapshots::RestoreAtStart,
+) -> anyhow::Result<()> {
     let addr: SocketAddr = format!("{}:{}", settings.service.host, settings.service.http_port)
         .parse()
         .map_err(|e| anyhow::anyhow!("service.host/http_port do not form an address: {e}"))?;
@@ -117,6 +144,12 @@ async fn run(settings: Settings, uri: Option<String>, bootstrap: Option<String>)
     let rest_tls = node::api::tls::server_config(&settings, &[b"h2", b"http/1.1"])?;
     let grpc_tls = node::api::tls::server_config(&settings, &[b"h2"])?;
     let node = Arc::new(tokio::task::spawn_blocking(move || Node::open(settings)).await??);
+    if restore.storage_snapshot.is_some() || !restore.snapshots.is_empty() {
+        if node.settings.cluster.enabled {
+            anyhow::bail!("--storage-snapshot/--snapshot restore a standalone node; in a cluster recover each collection through the API");
+        }
+        node.restore_at_start(&restore).await?;
+    }
     // Cluster mode: join or resume the cluster, serving the data plane on the peer port too,
     // then let the cluster sync bring the local collections in line with the cluster state.
     if node.settings.cluster.enabled {

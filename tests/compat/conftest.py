@@ -100,6 +100,7 @@ class QdrantServer:
         self.port = self.http_port
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.extra_env = dict(extra_env or {})
+        self.args: list[str] = []                  # command-line arguments of the next start
         self.process: subprocess.Popen | None = None
         self._log_file = None
         self.starts = 0
@@ -131,7 +132,7 @@ class QdrantServer:
         self._log_file.write(f"\n===== start #{self.starts + 1} =====\n".encode())
         self._log_file.flush()
         self.process = subprocess.Popen(
-            [str(self.binary)], cwd=self.workdir, env=self.env(),
+            [str(self.binary), *self.args], cwd=self.workdir, env=self.env(),
             stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

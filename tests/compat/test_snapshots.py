@@ -333,3 +333,56 @@ def test_a_recovery_that_fails_to_open_keeps_the_old_collection(qdrant_factory):
     assert state(client, "c") == before
     client.upsert("c", wait=True, points=[models.PointStruct(id=1000, vector=[0.5] * DIM)])
     assert client.count("c").count == 101
+
+
+@pytest.mark.timeout(180)
+def test_full_snapshots_restore_a_node_at_start_and_single_collections_over_the_api(qdrant_factory, tmp_path):
+    """A full snapshot holds every collection and alias: `--storage-snapshot` restores them all on a
+    fresh node at start; `PUT /collections/{c}/snapshots/recover` takes one collection out of it;
+    `--snapshot PATH:NAME` restores a collection snapshot under a new name."""
+    source = qdrant_factory(name="snap-full-src")
+    client = source.client("rest")
+    fill(client, "a", 400, shard_number=2)
+    fill(client, "b", 300, seed=8, shard_number=1)
+    client.update_collection_aliases(change_aliases_operations=[
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="a", alias_name="a-live"))])
+    expected = {n: state(client, n) for n in ("a", "b")}
+    http = httpx.Client(base_url=source.url, timeout=60)
+    full = http.post("/snapshots").json()["result"]["name"]
+    full_path = tmp_path / "full.snapshot"
+    full_path.write_bytes(http.get(f"/snapshots/{full}").content)
+    col = client.create_snapshot("b")
+    col_path = tmp_path / "b.snapshot"
+    col_path.write_bytes(http.get(f"/collections/b/snapshots/{col.name}").content)
+
+    # One collection of the full snapshot, the one of the same name, over the API.
+    client.delete("b", points_selector=models.PointIdsList(points=list(range(50))), wait=True)
+    assert client.recover_snapshot("b", location=(source.snapshots_path / full).as_uri())
+    r = http.put("/collections/nope/snapshots/recover", json={"location": (source.snapshots_path / full).as_uri()})
+    assert r.status_code == 400 and "holds no collection `nope`" in r.text, r.text
+    assert state(client, "b") == expected["b"]
+
+    # A fresh node restored at start.
+    target = qdrant_factory(name="snap-full-dst")
+    target.stop()
+    target.args = ["--storage-snapshot", str(full_path), "--snapshot", f"{col_path}:b-copy"]
+    target.start()
+    restored = target.client("rest")
+    assert sorted(c.name for c in restored.get_collections().collections) == ["a", "b", "b-copy"]
+    for name in ("a", "b"):
+        assert state(restored, name) == expected[name]
+    assert state(restored, "b-copy") == expected["b"]
+    assert [(a.alias_name, a.collection_name) for a in restored.get_aliases().aliases] == [("a-live", "a")]
+    info = restored.get_collection("a")
+    assert info.indexed_vectors_count == info.points_count == 400
+
+    # Restarting with the same arguments leaves existing collections alone; a bad file fails the start.
+    restored.upsert("a", wait=True, points=[models.PointStruct(id=5000, vector=[1.0] * DIM)])
+    target.restart(kill9=False)
+    assert restored.count("a").count == 401
+    target.stop()
+    (tmp_path / "junk.snapshot").write_bytes(b"junk")
+    target.args = ["--storage-snapshot", str(tmp_path / "junk.snapshot")]
+    with pytest.raises(BaseException):
+        target.start(timeout=15)
+    assert "not a snapshot of this database" in target.log_tail(30)

@@ -16,6 +16,7 @@ use crate::cluster::{ClusterOp, Consensus, ReplicaState, ShardId};
 use crate::collection::{blocking, wait_unused, Collection};
 use crate::error::{Error, Result};
 use crate::metrics::SnapshotEvent;
+use crate::model::alias::AliasAction;
 use crate::model::collection::validate_collection_name;
 use crate::model::snapshot::{
     same_checksum, validate_checksum, SnapshotDescription, SnapshotPriority, SnapshotRecover,
@@ -248,14 +249,20 @@ impl Node {
             archive::unpack(&archive_path, &dest)
         })
         .await?;
-        let entry = manifest.single_collection()?;
+        let target =
+            match scope {
+                SnapshotScope::Full => return Err(Error::BadRequest(
+                    "a full snapshot is recovered collection by collection, or whole with --storage-snapshot at start"
+                        .into(),
+                )),
+                SnapshotScope::Collection(name) | SnapshotScope::Shard(name, _) => self.real_name(name),
+            };
+        let entry = manifest.collection_for(&target)?;
         let copy = unpacked.join(Collection::archive_dir(&entry.name));
         match scope {
-            SnapshotScope::Full => Err(Error::BadRequest(
-                "a full snapshot is recovered collection by collection".into(),
-            )),
-            SnapshotScope::Collection(name) => {
-                let name = &self.real_name(name);
+            SnapshotScope::Full => unreachable!("refused above"),
+            SnapshotScope::Collection(_) => {
+                let name = &target;
                 if manifest.kind == SnapshotKind::Shard {
                     return Err(Error::BadRequest(format!(
                         "this is a snapshot of one shard; recover it with PUT /collections/{name}/shards/{{shard_id}}/snapshots/recover"
@@ -452,6 +459,83 @@ impl Node {
                 source_active: None,
             };
             cluster_sync::propose_and_sync(self, consensus, op, timeout).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What to restore before the node serves (Qdrant's `--storage-snapshot` and `--snapshot`).
+#[derive(Debug, Clone, Default)]
+pub struct RestoreAtStart {
+    /// A full snapshot: every collection and alias in it.
+    pub storage_snapshot: Option<PathBuf>,
+    /// Collection snapshots, each into the named collection.
+    pub snapshots: Vec<(PathBuf, String)>,
+    /// Replace collections that exist (otherwise they are left as they are).
+    pub force: bool,
+}
+
+impl Node {
+    /// Restores the snapshots named on the command line (standalone, before serving).
+    pub async fn restore_at_start(&self, restore: &RestoreAtStart) -> Result<()> {
+        if self.consensus().is_some() {
+            return Err(Error::BadRequest(
+                "--storage-snapshot/--snapshot restore a standalone node; in a cluster recover each collection through the API".into(),
+            ));
+        }
+        let temp = self.settings.storage.temp_dir();
+        let mut plan: Vec<(PathBuf, Option<String>)> = restore
+            .snapshots
+            .iter()
+            .map(|(path, name)| (path.clone(), Some(name.clone())))
+            .collect();
+        if let Some(full) = &restore.storage_snapshot {
+            plan.insert(0, (full.clone(), None));
+        }
+        for (path, only) in plan {
+            let unpacked = temp.join(format!("recover-{}.partial", uuid::Uuid::new_v4()));
+            let result = self.restore_file_at_start(&path, only, &unpacked, restore.force).await;
+            let _ = tokio::fs::remove_dir_all(&unpacked).await;
+            result.map_err(|e| e.context(format!("restoring {}", path.display())))?;
+        }
+        Ok(())
+    }
+
+    async fn restore_file_at_start(
+        &self,
+        path: &Path,
+        only: Option<String>,
+        unpacked: &Path,
+        force: bool,
+    ) -> Result<()> {
+        let (archive_path, dest) = (path.to_path_buf(), unpacked.to_path_buf());
+        let manifest = blocking(move || archive::unpack(&archive_path, &dest)).await?;
+        let entries: Vec<(String, &CollectionEntry)> = match &only {
+            Some(name) => vec![(name.clone(), manifest.collection_for(name)?)],
+            None => manifest.collections.iter().map(|c| (c.name.clone(), c)).collect(),
+        };
+        for (name, entry) in entries {
+            if self.exists(&name) && !force {
+                tracing::warn!(collection = %name, "exists; not restored from the snapshot (--force-snapshot replaces it)");
+                continue;
+            }
+            let copy = unpacked.join(Collection::archive_dir(&entry.name));
+            self.restore_collection(&name, entry, &copy).await?;
+            tracing::info!(collection = %name, snapshot = %path.display(), "restored collection");
+        }
+        if only.is_none() && !manifest.aliases.is_empty() {
+            let table = self.aliases.read().clone();
+            let actions: Vec<AliasAction> = manifest
+                .aliases
+                .iter()
+                .filter(|(alias, collection)| self.exists(collection) && !self.exists(alias) && !table.contains(alias))
+                .map(|(alias, collection)| AliasAction::CreateAlias {
+                    collection_name: collection.clone(),
+                    alias_name: alias.clone(),
+                })
+                .collect();
+            let table = table.apply(&actions, &|c| self.exists(c))?;
+            self.save_aliases(table)?;
         }
         Ok(())
     }

@@ -96,14 +96,18 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// The one collection of a collection or shard snapshot.
-    pub fn single_collection(&self) -> Result<&CollectionEntry> {
+    /// The collection a recovery into `target` takes: the one of a collection or shard snapshot,
+    /// or the one named `target` of a full snapshot.
+    pub fn collection_for(&self, target: &str) -> Result<&CollectionEntry> {
         match (self.kind, self.collections.as_slice()) {
-            (SnapshotKind::Collection | SnapshotKind::Shard, [one]) => Ok(one),
-            (kind, _) => Err(Error::BadRequest(format!(
-                "expected a collection or shard snapshot, this is a {kind:?} snapshot of {} collections",
-                self.collections.len()
-            ))),
+            (SnapshotKind::Full, all) => all.iter().find(|c| c.name == target).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "the full snapshot holds no collection `{target}` (it holds: {})",
+                    all.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                ))
+            }),
+            (_, [one]) => Ok(one),
+            (kind, all) => Err(corrupt(format!("a {kind:?} snapshot of {} collections", all.len()))),
         }
     }
 }
