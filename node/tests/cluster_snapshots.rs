@@ -136,7 +136,8 @@ fn a_cluster_is_restored_from_its_peers_snapshots_into_a_fresh_cluster() {
     }
 
     // A fresh cluster: the first recovery creates the collection from the snapshot's config.
-    let target = start_cluster(3, &[]);
+    // Without anti-entropy, so that only the recovery's own replica sync can make them agree.
+    let target = start_cluster(3, &[("QDRANT__CLUSTER__ANTI_ENTROPY_INTERVAL_SEC", "0")]);
     let b = &target[0];
     let r = b.ok(
         "PUT",
@@ -185,6 +186,46 @@ fn a_cluster_is_restored_from_its_peers_snapshots_into_a_fresh_cluster() {
             }
         });
     }
+    // `priority: replica`: an older shard snapshot recovered on one peer loses to the existing
+    // replicas, which refill it: the points written after the snapshot stay everywhere.
+    let holder = target
+        .iter()
+        .find(|p| placement(p, "c")[&0].contains_key(&p.peer_id().unwrap()))
+        .unwrap();
+    let old = holder.ok("POST", "/collections/c/shards/0/snapshots", None);
+    let late: Vec<Value> = (POINTS..POINTS + 200)
+        .map(|i| json!({"id": i, "vector": [1.0, 0.5, 0.25, 0.0, 0.0, 0.0, 0.0, 1.0], "payload": {"late": true}}))
+        .collect();
+    b.ok("PUT", "/collections/c/points?wait=true", Some(json!({"points": late})));
+    let location = format!(
+        "file://{}",
+        holder
+            .dir
+            .path()
+            .join("snapshots/c/shards/0")
+            .join(old["name"].as_str().unwrap())
+            .display()
+    );
+    let (status, body) = holder.call(
+        "PUT",
+        "/collections/c/shards/0/snapshots/recover?timeout=60",
+        Some(json!({"location": location, "priority": "replica"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    eventually(Duration::from_secs(120), "target replicas active", || {
+        all_active(&target, "c")
+    });
+    eventually(Duration::from_secs(60), "late points everywhere", || {
+        let n = holder.ok("POST", "/collections/c/points/count", Some(json!({"exact": true})))["count"]
+            .as_u64()
+            .unwrap();
+        if n == POINTS + 200 {
+            Ok(())
+        } else {
+            Err(format!("{n} points"))
+        }
+    });
+
     // And each replica of each shard holds the same count.
     let counts: BTreeMap<(u64, u64), u64> = target
         .iter()

@@ -417,18 +417,38 @@ impl Node {
         priority: SnapshotPriority,
         timeout: Option<Duration>,
     ) -> Result<()> {
+        let replicas = || {
+            self.consensus().map(|consensus| {
+                let replicas = consensus
+                    .state()
+                    .collections
+                    .get(&collection.name)
+                    .and_then(|c| c.shards.get(&shard).cloned())
+                    .unwrap_or_default();
+                (consensus.peer_id(), replicas)
+            })
+        };
+        // The snapshot can only win from a replica that serves: checked before and after the
+        // swap (a write that failed on it meanwhile has it marked Dead and refilled).
+        let serving = |(me, replicas): &(crate::cluster::PeerId, crate::cluster::state::ShardReplicas)| {
+            if priority == SnapshotPriority::Snapshot && replicas.get(me) != Some(&ReplicaState::Active) {
+                return Err(Error::Unavailable(format!(
+                    "shard {shard}: the replica on this peer is {:?}, not Active; recover again once it is",
+                    replicas.get(me)
+                )));
+            }
+            Ok(())
+        };
+        if let Some(before) = replicas() {
+            serving(&before)?;
+        }
         let (c, dir) = (collection.clone(), copy.to_path_buf());
         blocking(move || c.replace_local_shard(shard, &dir)).await?;
-        let Some(consensus) = self.consensus() else {
+        let (Some(consensus), Some(after)) = (self.consensus(), replicas()) else {
             return Ok(());
         };
-        let replicas = consensus
-            .state()
-            .collections
-            .get(&collection.name)
-            .and_then(|c| c.shards.get(&shard).cloned())
-            .unwrap_or_default();
-        let me = consensus.peer_id();
+        serving(&after)?;
+        let (me, replicas) = after;
         let others_active: Vec<_> = replicas
             .iter()
             .filter(|(peer, state)| **peer != me && **state == ReplicaState::Active)
@@ -436,15 +456,7 @@ impl Node {
             .collect();
         let dead = match priority {
             SnapshotPriority::NoSync => Vec::new(),
-            SnapshotPriority::Snapshot => {
-                if replicas.get(&me) != Some(&ReplicaState::Active) {
-                    return Err(Error::Unavailable(format!(
-                        "shard {shard}: the recovered replica on this peer is {:?}, not Active; recover again once it is",
-                        replicas.get(&me)
-                    )));
-                }
-                others_active
-            }
+            SnapshotPriority::Snapshot => others_active,
             SnapshotPriority::Replica if others_active.is_empty() => Vec::new(),
             SnapshotPriority::Replica => vec![me],
         };
