@@ -212,27 +212,23 @@ impl Node {
         let Some(collection) = self.collections.write().remove(name) else {
             return Ok(false);
         };
-        let trash = self.settings.storage.storage_path.join(".deleted");
-        std::fs::create_dir_all(&trash)?;
-        let target = trash.join(format!("{name}-{}", uuid::Uuid::new_v4()));
+        let trash = self.trash_path(name)?;
         blocking(move || {
-            collection.close();
-            wait_unused(&collection, Duration::from_secs(30));
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while collection.shards_in_use() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let path = collection.path().to_path_buf();
-            drop(collection);
-            // Renaming first makes the delete atomic: a crash leaves only trash behind.
-            std::fs::rename(&path, &target)?;
-            std::fs::remove_dir_all(&target)?;
+            retire(collection, &trash)?;
+            std::fs::remove_dir_all(&trash)?;
             Ok(())
         })
         .await?;
         self.issues.collection_deleted(name);
         tracing::info!(collection = %name, "deleted collection");
         Ok(true)
+    }
+
+    /// A fresh place in `<storage>/.deleted` for collection `name`'s directory (emptied at start).
+    fn trash_path(&self, name: &str) -> Result<PathBuf> {
+        let trash = self.settings.storage.storage_path.join(".deleted");
+        std::fs::create_dir_all(&trash)?;
+        Ok(trash.join(format!("{name}-{}", uuid::Uuid::new_v4())))
     }
 
     pub async fn create_collection(
@@ -440,4 +436,20 @@ impl Node {
             c.close();
         }
     }
+}
+
+/// Closes an unregistered collection once running requests let go of it and its shards, and
+/// moves its directory to `to` (blocking). Renaming first makes a delete atomic: a crash leaves
+/// only trash behind; a recovery can still move it back.
+fn retire(collection: Arc<Collection>, to: &std::path::Path) -> Result<()> {
+    collection.close();
+    wait_unused(&collection, Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while collection.shards_in_use() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let path = collection.path().to_path_buf();
+    drop(collection);
+    std::fs::rename(&path, to)?;
+    Ok(())
 }

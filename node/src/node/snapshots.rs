@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::{cluster_sync, Node};
 use crate::cluster::{ClusterOp, Consensus, ReplicaState, ShardId};
-use crate::collection::{blocking, wait_unused, Collection};
+use crate::collection::{blocking, Collection};
 use crate::error::{Error, Result};
 use crate::metrics::SnapshotEvent;
 use crate::model::alias::AliasAction;
@@ -24,15 +24,26 @@ use crate::model::snapshot::{
 use crate::snapshot::fetch::{self, Download, Fetched};
 use crate::snapshot::{archive, store, CollectionEntry, Manifest, SnapshotKind};
 
-/// What a snapshot covers.
-#[derive(Debug, Clone, Copy)]
-pub enum SnapshotScope<'a> {
+/// What a snapshot covers (a collection by its name or an alias of it).
+#[derive(Debug, Clone)]
+pub enum SnapshotScope {
     /// Every collection of this node, and the aliases.
     Full,
     /// The local shards of one collection.
-    Collection(&'a str),
+    Collection(String),
     /// One local shard of one collection.
-    Shard(&'a str, ShardId),
+    Shard(String, ShardId),
+}
+
+impl SnapshotScope {
+    /// The collection and, for a shard scope, the shard a recovery goes to (none for `Full`).
+    fn recovery_target(&self) -> Option<(&str, Option<ShardId>)> {
+        match self {
+            SnapshotScope::Full => None,
+            SnapshotScope::Collection(name) => Some((name, None)),
+            SnapshotScope::Shard(name, shard) => Some((name, Some(*shard))),
+        }
+    }
 }
 
 /// Where a recovery's snapshot comes from.
@@ -68,7 +79,7 @@ impl Node {
     }
 
     /// The directory of the scope's snapshots; the collection (alias resolved) must exist.
-    fn snapshot_dir(&self, scope: SnapshotScope<'_>) -> Result<(PathBuf, Option<Arc<Collection>>)> {
+    fn snapshot_dir(&self, scope: &SnapshotScope) -> Result<(PathBuf, Option<Arc<Collection>>)> {
         let root = self.snapshots_root();
         Ok(match scope {
             SnapshotScope::Full => (root.to_path_buf(), None),
@@ -77,7 +88,7 @@ impl Node {
                 (root.join(&c.name), Some(c))
             }
             SnapshotScope::Shard(name, shard) => {
-                let c = self.collection(name)?;
+                let (c, shard) = (self.collection(name)?, *shard);
                 if c.local_shard(shard).is_none() {
                     return Err(Error::not_found(format!("Shard {shard} is not found on this peer")));
                 }
@@ -86,16 +97,16 @@ impl Node {
         })
     }
 
-    pub fn list_snapshots(&self, scope: SnapshotScope<'_>) -> Result<Vec<SnapshotDescription>> {
+    pub fn list_snapshots(&self, scope: &SnapshotScope) -> Result<Vec<SnapshotDescription>> {
         store::list(&self.snapshot_dir(scope)?.0)
     }
 
     /// The file of snapshot `name` (for download).
-    pub fn snapshot_file(&self, scope: SnapshotScope<'_>, name: &str) -> Result<PathBuf> {
+    pub fn snapshot_file(&self, scope: &SnapshotScope, name: &str) -> Result<PathBuf> {
         store::existing(&self.snapshot_dir(scope)?.0, name)
     }
 
-    pub async fn delete_snapshot(&self, scope: SnapshotScope<'_>, name: &str) -> Result<bool> {
+    pub async fn delete_snapshot(&self, scope: &SnapshotScope, name: &str) -> Result<bool> {
         let dir = self.snapshot_dir(scope)?.0;
         let name = name.to_string();
         blocking(move || store::delete(&dir, &name)).await?;
@@ -103,7 +114,7 @@ impl Node {
     }
 
     /// Writes a snapshot of `scope` and returns its description.
-    pub async fn create_snapshot(&self, scope: SnapshotScope<'_>) -> Result<SnapshotDescription> {
+    pub async fn create_snapshot(&self, scope: &SnapshotScope) -> Result<SnapshotDescription> {
         let started = Instant::now();
         let (dir, collection) = self.snapshot_dir(scope)?;
         let peer = self.consensus().map_or(0, |c| c.peer_id());
@@ -117,7 +128,7 @@ impl Node {
                     store::new_name(&prefix, peer),
                     SnapshotKind::Shard,
                     vec![c],
-                    Some(shard),
+                    Some(*shard),
                 )
             }
             _ => {
@@ -162,11 +173,20 @@ impl Node {
     /// Recovers a collection (or one shard of one) from a snapshot.
     pub async fn recover_snapshot(
         &self,
-        scope: SnapshotScope<'_>,
+        scope: &SnapshotScope,
         source: SnapshotSource,
         timeout: Option<Duration>,
     ) -> Result<bool> {
         let started = Instant::now();
+        let Some(target) = scope.recovery_target() else {
+            if let SnapshotSource::Upload { path, .. } = source {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(Error::BadRequest(
+                "a full snapshot is recovered collection by collection, or whole with --storage-snapshot at start"
+                    .into(),
+            ));
+        };
         let (fetched, priority, checksum) = match source {
             SnapshotSource::Location(request) => {
                 validate_checksum(request.checksum.as_deref())?;
@@ -195,14 +215,10 @@ impl Node {
             }
         };
         let bytes = std::fs::metadata(&fetched.path).map(|m| m.len()).unwrap_or(0);
-        let unpacked = self
-            .settings
-            .storage
-            .temp_dir()
-            .join(format!("recover-{}.partial", uuid::Uuid::new_v4()));
+        let unpacked = self.unpack_dir();
         let result = self
             .recover_from(
-                scope,
+                target,
                 &fetched.path,
                 &unpacked,
                 priority.unwrap_or_default(),
@@ -227,9 +243,18 @@ impl Node {
         result.map(|()| true)
     }
 
+    /// A fresh directory in `storage.temp_path` to unpack an archive into (removed after).
+    fn unpack_dir(&self) -> PathBuf {
+        self.settings
+            .storage
+            .temp_dir()
+            .join(format!("recover-{}.partial", uuid::Uuid::new_v4()))
+    }
+
+    /// Recovers `target` (a collection, or one of its shards) from the archive at `archive_path`.
     async fn recover_from(
         &self,
-        scope: SnapshotScope<'_>,
+        (name, shard): (&str, Option<ShardId>),
         archive_path: &Path,
         unpacked: &Path,
         priority: SnapshotPriority,
@@ -249,51 +274,38 @@ impl Node {
             archive::unpack(&archive_path, &dest)
         })
         .await?;
-        let target =
-            match scope {
-                SnapshotScope::Full => return Err(Error::BadRequest(
-                    "a full snapshot is recovered collection by collection, or whole with --storage-snapshot at start"
-                        .into(),
-                )),
-                SnapshotScope::Collection(name) | SnapshotScope::Shard(name, _) => self.real_name(name),
-            };
+        let target = self.real_name(name);
         let entry = manifest.collection_for(&target)?;
         let copy = unpacked.join(Collection::archive_dir(&entry.name));
-        match scope {
-            SnapshotScope::Full => unreachable!("refused above"),
-            SnapshotScope::Collection(_) => {
-                let name = &target;
-                if manifest.kind == SnapshotKind::Shard {
-                    return Err(Error::BadRequest(format!(
-                        "this is a snapshot of one shard; recover it with PUT /collections/{name}/shards/{{shard_id}}/snapshots/recover"
-                    )));
-                }
-                match self.consensus() {
-                    None => self.restore_collection(name, entry, &copy).await,
-                    Some(consensus) => {
-                        self.restore_clustered(consensus, name, entry, &copy, priority, timeout)
-                            .await
-                    }
-                }
+        let Some(shard) = shard else {
+            if manifest.kind == SnapshotKind::Shard {
+                return Err(Error::BadRequest(format!(
+                    "this is a snapshot of one shard; recover it with PUT /collections/{target}/shards/{{shard_id}}/snapshots/recover"
+                )));
             }
-            SnapshotScope::Shard(name, shard) => {
-                let collection = self.collection(name)?;
-                check_compatible(&collection, entry)?;
-                // A shard snapshot may go to any shard id; a collection snapshot gives its copy
-                // of that shard.
-                let from = match (manifest.kind, entry.shards.as_slice()) {
-                    (SnapshotKind::Shard, [one]) => one.id,
-                    _ if entry.shards.iter().any(|s| s.id == shard) => shard,
-                    _ => {
-                        return Err(Error::BadRequest(format!(
-                            "the snapshot holds no copy of shard {shard}"
-                        )))
-                    }
-                };
-                self.restore_shard(&collection, shard, &copy.join(from.to_string()), priority, timeout)
-                    .await
+            return match self.consensus() {
+                None => self.restore_collection(&target, entry, &copy).await,
+                Some(consensus) => {
+                    self.restore_clustered(consensus, &target, entry, &copy, priority, timeout)
+                        .await
+                }
+            };
+        };
+        let collection = self.collection(&target)?;
+        check_compatible(&collection, entry)?;
+        // A shard snapshot may go to any shard id; a collection snapshot gives its copy of that
+        // shard.
+        let from = match (manifest.kind, entry.shards.as_slice()) {
+            (SnapshotKind::Shard, [one]) => one.id,
+            _ if entry.shards.iter().any(|s| s.id == shard) => shard,
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "the snapshot holds no copy of shard {shard}"
+                )))
             }
-        }
+        };
+        self.restore_shard(&collection, shard, &copy.join(from.to_string()), priority, timeout)
+            .await
     }
 
     /// Standalone: replaces (or creates) collection `name` with the snapshot's. The old
@@ -311,21 +323,12 @@ impl Node {
         crate::collection::write_meta(copy, &meta)?;
         let old = self.collections.write().remove(name);
         let target = self.collections_dir().join(name);
-        let aside = self
-            .settings
-            .storage
-            .storage_path
-            .join(".deleted")
-            .join(format!("{name}-{}", uuid::Uuid::new_v4()));
+        let aside = self.trash_path(name)?;
         let (copy, n, indexing) = (copy.to_path_buf(), name.to_string(), self.indexing);
         let swapped = blocking(move || {
             let had_old = old.is_some();
             if let Some(old) = old {
-                old.close();
-                wait_unused(&old, Duration::from_secs(30));
-                drop(old);
-                std::fs::create_dir_all(aside.parent().unwrap_or(Path::new(".")))?;
-                std::fs::rename(&target, &aside)?;
+                super::retire(old, &aside)?;
             }
             let opened = store::move_dir(&copy, &target).and_then(|()| Collection::open(&n, &target, indexing));
             match opened {
@@ -495,7 +498,6 @@ impl Node {
                 "--storage-snapshot/--snapshot restore a standalone node; in a cluster recover each collection through the API".into(),
             ));
         }
-        let temp = self.settings.storage.temp_dir();
         let mut plan: Vec<(PathBuf, Option<String>)> = restore
             .snapshots
             .iter()
@@ -505,7 +507,7 @@ impl Node {
             plan.insert(0, (full.clone(), None));
         }
         for (path, only) in plan {
-            let unpacked = temp.join(format!("recover-{}.partial", uuid::Uuid::new_v4()));
+            let unpacked = self.unpack_dir();
             let result = self.restore_file_at_start(&path, only, &unpacked, restore.force).await;
             let _ = tokio::fs::remove_dir_all(&unpacked).await;
             result.map_err(|e| e.context(format!("restoring {}", path.display())))?;
@@ -556,10 +558,9 @@ impl Node {
 /// A snapshot's shards fit a collection only with the same vectors and shard count.
 fn check_compatible(collection: &Collection, entry: &CollectionEntry) -> Result<()> {
     let (ours, theirs) = (collection.config().params, &entry.meta.config.params);
-    let key = |p: &crate::model::collection::CollectionParams| {
-        serde_json::json!([p.vectors, p.sparse_vectors, p.shard_number])
-    };
-    if key(&ours) != key(theirs) {
+    let shape =
+        |p: &crate::model::collection::CollectionParams| (p.vectors.clone(), p.sparse_vectors.clone(), p.shard_number);
+    if shape(&ours) != shape(theirs) {
         return Err(Error::BadRequest(format!(
             "the snapshot's collection `{}` does not fit collection `{}`: vectors, sparse vectors and shard number must be the same",
             entry.name, collection.name

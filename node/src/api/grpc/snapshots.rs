@@ -40,30 +40,23 @@ fn description(d: SnapshotDescription) -> grpc::SnapshotDescription {
 }
 
 impl SnapshotsService {
-    async fn create_in(&self, scope: SnapshotScope<'_>) -> Result<Response<grpc::CreateSnapshotResponse>, Status> {
+    async fn create_in(&self, scope: SnapshotScope) -> Result<Response<grpc::CreateSnapshotResponse>, Status> {
         let t = Instant::now();
         let node = self.node.clone();
         // Its own task, as on REST: a client that goes away does not cancel the snapshot.
-        let owned = match scope {
-            SnapshotScope::Collection(c) => Some(c.to_string()),
-            _ => None,
-        };
-        let created = tokio::spawn(async move {
-            let scope = owned.as_deref().map_or(SnapshotScope::Full, SnapshotScope::Collection);
-            node.create_snapshot(scope).await
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(status)?;
+        let created = tokio::spawn(async move { node.create_snapshot(&scope).await })
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(status)?;
         Ok(Response::new(grpc::CreateSnapshotResponse {
             snapshot_description: Some(description(created)),
             time: elapsed(t),
         }))
     }
 
-    fn list_in(&self, scope: SnapshotScope<'_>) -> Result<Response<grpc::ListSnapshotsResponse>, Status> {
+    fn list_in(&self, scope: SnapshotScope) -> Result<Response<grpc::ListSnapshotsResponse>, Status> {
         let t = Instant::now();
-        let listed = self.node.list_snapshots(scope).map_err(status)?;
+        let listed = self.node.list_snapshots(&scope).map_err(status)?;
         Ok(Response::new(grpc::ListSnapshotsResponse {
             snapshot_descriptions: listed.into_iter().map(description).collect(),
             time: elapsed(t),
@@ -72,11 +65,11 @@ impl SnapshotsService {
 
     async fn delete_in(
         &self,
-        scope: SnapshotScope<'_>,
+        scope: SnapshotScope,
         name: &str,
     ) -> Result<Response<grpc::DeleteSnapshotResponse>, Status> {
         let t = Instant::now();
-        self.node.delete_snapshot(scope, name).await.map_err(status)?;
+        self.node.delete_snapshot(&scope, name).await.map_err(status)?;
         Ok(Response::new(grpc::DeleteSnapshotResponse { time: elapsed(t) }))
     }
 }
@@ -88,14 +81,14 @@ impl grpc::snapshots_server::Snapshots for SnapshotsService {
         request: Request<grpc::CreateSnapshotRequest>,
     ) -> Result<Response<grpc::CreateSnapshotResponse>, Status> {
         let r = request.into_inner();
-        self.create_in(SnapshotScope::Collection(&r.collection_name)).await
+        self.create_in(SnapshotScope::Collection(r.collection_name)).await
     }
 
     async fn list(
         &self,
         request: Request<grpc::ListSnapshotsRequest>,
     ) -> Result<Response<grpc::ListSnapshotsResponse>, Status> {
-        self.list_in(SnapshotScope::Collection(&request.into_inner().collection_name))
+        self.list_in(SnapshotScope::Collection(request.into_inner().collection_name))
     }
 
     async fn delete(
@@ -103,7 +96,7 @@ impl grpc::snapshots_server::Snapshots for SnapshotsService {
         request: Request<grpc::DeleteSnapshotRequest>,
     ) -> Result<Response<grpc::DeleteSnapshotResponse>, Status> {
         let r = request.into_inner();
-        self.delete_in(SnapshotScope::Collection(&r.collection_name), &r.snapshot_name)
+        self.delete_in(SnapshotScope::Collection(r.collection_name), &r.snapshot_name)
             .await
     }
 

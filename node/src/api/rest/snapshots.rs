@@ -17,6 +17,7 @@ use tokio::io::AsyncWriteExt;
 use super::error::ApiError;
 use super::extract::{Body, Params};
 use super::response::{accepted, ok};
+use super::WriteParams;
 use crate::cluster::ShardId;
 use crate::error::{Error, Result};
 use crate::model::snapshot::{SnapshotPriority, SnapshotRecover};
@@ -24,12 +25,6 @@ use crate::node::snapshots::{SnapshotScope, SnapshotSource};
 use crate::node::Node;
 
 type ApiResult = Result<Response, ApiError>;
-
-#[derive(Debug, Default, Deserialize)]
-pub struct WaitParams {
-    pub wait: Option<bool>,
-    pub timeout: Option<u64>,
-}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct UploadParams {
@@ -63,24 +58,6 @@ pub struct ShardSnapshotPath {
     snapshot_name: String,
 }
 
-/// An owned scope, to move into the task that runs the operation.
-#[derive(Clone)]
-enum Scope {
-    Full,
-    Collection(String),
-    Shard(String, ShardId),
-}
-
-impl Scope {
-    fn get(&self) -> SnapshotScope<'_> {
-        match self {
-            Scope::Full => SnapshotScope::Full,
-            Scope::Collection(c) => SnapshotScope::Collection(c),
-            Scope::Shard(c, s) => SnapshotScope::Shard(c, *s),
-        }
-    }
-}
-
 /// Runs `work` on its own task; answers with its result, or 202 at once without `wait`.
 async fn run<T, F>(wait: Option<bool>, work: F) -> ApiResult
 where
@@ -102,28 +79,24 @@ where
     Ok(ok(t, result))
 }
 
-fn timeout(secs: Option<u64>) -> Option<std::time::Duration> {
-    crate::api::consensus_timeout(secs)
-}
-
 // ---- list, create, download, delete: one implementation per operation, three scopes ----
 
-fn list(node: &Node, scope: Scope) -> ApiResult {
+fn list(node: &Node, scope: SnapshotScope) -> ApiResult {
     let t = Instant::now();
-    Ok(ok(t, node.list_snapshots(scope.get())?))
+    Ok(ok(t, node.list_snapshots(&scope)?))
 }
 
-async fn create(node: Arc<Node>, scope: Scope, wait: Option<bool>) -> ApiResult {
-    run(wait, async move { node.create_snapshot(scope.get()).await }).await
+async fn create(node: Arc<Node>, scope: SnapshotScope, wait: Option<bool>) -> ApiResult {
+    run(wait, async move { node.create_snapshot(&scope).await }).await
 }
 
-async fn delete(node: Arc<Node>, scope: Scope, name: String, wait: Option<bool>) -> ApiResult {
-    run(wait, async move { node.delete_snapshot(scope.get(), &name).await }).await
+async fn delete(node: Arc<Node>, scope: SnapshotScope, name: String, wait: Option<bool>) -> ApiResult {
+    run(wait, async move { node.delete_snapshot(&scope, &name).await }).await
 }
 
 /// Streams the snapshot file (never read into memory whole), its sha256 in a header.
-async fn download(node: &Node, scope: Scope, name: &str) -> ApiResult {
-    let path = node.snapshot_file(scope.get(), name)?;
+async fn download(node: &Node, scope: SnapshotScope, name: &str) -> ApiResult {
+    let path = node.snapshot_file(&scope, name)?;
     let file = tokio::fs::File::open(&path).await.map_err(Error::from)?;
     let len = file.metadata().await.map_err(Error::from)?.len();
     let checksum = crate::snapshot::store::describe(&path)?.checksum;
@@ -141,9 +114,9 @@ async fn download(node: &Node, scope: Scope, name: &str) -> ApiResult {
         .map_err(|e| Error::internal(e).into())
 }
 
-async fn recover(node: Arc<Node>, scope: Scope, request: SnapshotRecover, p: WaitParams) -> ApiResult {
+async fn recover(node: Arc<Node>, scope: SnapshotScope, request: SnapshotRecover, p: WriteParams) -> ApiResult {
     run(p.wait, async move {
-        node.recover_snapshot(scope.get(), SnapshotSource::Location(request), timeout(p.timeout))
+        node.recover_snapshot(&scope, SnapshotSource::Location(request), p.timeout())
             .await
     })
     .await
@@ -152,7 +125,7 @@ async fn recover(node: Arc<Node>, scope: Scope, request: SnapshotRecover, p: Wai
 /// Streams the multipart field `snapshot` to a temporary file, then recovers from it.
 async fn upload(
     node: Arc<Node>,
-    scope: Scope,
+    scope: SnapshotScope,
     p: UploadParams,
     multipart: std::result::Result<Multipart, MultipartRejection>,
 ) -> ApiResult {
@@ -170,7 +143,8 @@ async fn upload(
         checksum: p.checksum,
     };
     run(p.wait, async move {
-        node.recover_snapshot(scope.get(), source, timeout(p.timeout)).await
+        node.recover_snapshot(&scope, source, crate::api::consensus_timeout(p.timeout))
+            .await
     })
     .await
 }
@@ -197,36 +171,42 @@ async fn save_field(multipart: &mut Multipart, path: &std::path::Path) -> Result
 // ---- routes ----
 
 pub async fn list_collection(State(node): State<Arc<Node>>, Path(p): Path<CollectionPath>) -> ApiResult {
-    list(&node, Scope::Collection(p.collection_name))
+    list(&node, SnapshotScope::Collection(p.collection_name))
 }
 
 pub async fn create_collection(
     State(node): State<Arc<Node>>,
     Path(p): Path<CollectionPath>,
-    Params(q): Params<WaitParams>,
+    Params(q): Params<WriteParams>,
 ) -> ApiResult {
-    create(node, Scope::Collection(p.collection_name), q.wait).await
+    create(node, SnapshotScope::Collection(p.collection_name), q.wait).await
 }
 
 pub async fn download_collection(State(node): State<Arc<Node>>, Path(p): Path<CollectionSnapshotPath>) -> ApiResult {
-    download(&node, Scope::Collection(p.collection_name), &p.snapshot_name).await
+    download(&node, SnapshotScope::Collection(p.collection_name), &p.snapshot_name).await
 }
 
 pub async fn delete_collection(
     State(node): State<Arc<Node>>,
     Path(p): Path<CollectionSnapshotPath>,
-    Params(q): Params<WaitParams>,
+    Params(q): Params<WriteParams>,
 ) -> ApiResult {
-    delete(node, Scope::Collection(p.collection_name), p.snapshot_name, q.wait).await
+    delete(
+        node,
+        SnapshotScope::Collection(p.collection_name),
+        p.snapshot_name,
+        q.wait,
+    )
+    .await
 }
 
 pub async fn recover_collection(
     State(node): State<Arc<Node>>,
     Path(p): Path<CollectionPath>,
-    Params(q): Params<WaitParams>,
+    Params(q): Params<WriteParams>,
     Body(request): Body<SnapshotRecover>,
 ) -> ApiResult {
-    recover(node, Scope::Collection(p.collection_name), request, q).await
+    recover(node, SnapshotScope::Collection(p.collection_name), request, q).await
 }
 
 pub async fn upload_collection(
@@ -235,40 +215,51 @@ pub async fn upload_collection(
     Params(q): Params<UploadParams>,
     multipart: std::result::Result<Multipart, MultipartRejection>,
 ) -> ApiResult {
-    upload(node, Scope::Collection(p.collection_name), q, multipart).await
+    upload(node, SnapshotScope::Collection(p.collection_name), q, multipart).await
 }
 
 pub async fn list_shard(State(node): State<Arc<Node>>, Path(p): Path<ShardPath>) -> ApiResult {
-    list(&node, Scope::Shard(p.collection_name, p.shard))
+    list(&node, SnapshotScope::Shard(p.collection_name, p.shard))
 }
 
 pub async fn create_shard(
     State(node): State<Arc<Node>>,
     Path(p): Path<ShardPath>,
-    Params(q): Params<WaitParams>,
+    Params(q): Params<WriteParams>,
 ) -> ApiResult {
-    create(node, Scope::Shard(p.collection_name, p.shard), q.wait).await
+    create(node, SnapshotScope::Shard(p.collection_name, p.shard), q.wait).await
 }
 
 pub async fn download_shard(State(node): State<Arc<Node>>, Path(p): Path<ShardSnapshotPath>) -> ApiResult {
-    download(&node, Scope::Shard(p.collection_name, p.shard), &p.snapshot_name).await
+    download(
+        &node,
+        SnapshotScope::Shard(p.collection_name, p.shard),
+        &p.snapshot_name,
+    )
+    .await
 }
 
 pub async fn delete_shard(
     State(node): State<Arc<Node>>,
     Path(p): Path<ShardSnapshotPath>,
-    Params(q): Params<WaitParams>,
+    Params(q): Params<WriteParams>,
 ) -> ApiResult {
-    delete(node, Scope::Shard(p.collection_name, p.shard), p.snapshot_name, q.wait).await
+    delete(
+        node,
+        SnapshotScope::Shard(p.collection_name, p.shard),
+        p.snapshot_name,
+        q.wait,
+    )
+    .await
 }
 
 pub async fn recover_shard(
     State(node): State<Arc<Node>>,
     Path(p): Path<ShardPath>,
-    Params(q): Params<WaitParams>,
+    Params(q): Params<WriteParams>,
     Body(request): Body<SnapshotRecover>,
 ) -> ApiResult {
-    recover(node, Scope::Shard(p.collection_name, p.shard), request, q).await
+    recover(node, SnapshotScope::Shard(p.collection_name, p.shard), request, q).await
 }
 
 pub async fn upload_shard(
@@ -277,25 +268,25 @@ pub async fn upload_shard(
     Params(q): Params<UploadParams>,
     multipart: std::result::Result<Multipart, MultipartRejection>,
 ) -> ApiResult {
-    upload(node, Scope::Shard(p.collection_name, p.shard), q, multipart).await
+    upload(node, SnapshotScope::Shard(p.collection_name, p.shard), q, multipart).await
 }
 
 pub async fn list_full(State(node): State<Arc<Node>>) -> ApiResult {
-    list(&node, Scope::Full)
+    list(&node, SnapshotScope::Full)
 }
 
-pub async fn create_full(State(node): State<Arc<Node>>, Params(q): Params<WaitParams>) -> ApiResult {
-    create(node, Scope::Full, q.wait).await
+pub async fn create_full(State(node): State<Arc<Node>>, Params(q): Params<WriteParams>) -> ApiResult {
+    create(node, SnapshotScope::Full, q.wait).await
 }
 
 pub async fn download_full(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
-    download(&node, Scope::Full, &name).await
+    download(&node, SnapshotScope::Full, &name).await
 }
 
 pub async fn delete_full(
     State(node): State<Arc<Node>>,
     Path(name): Path<String>,
-    Params(q): Params<WaitParams>,
+    Params(q): Params<WriteParams>,
 ) -> ApiResult {
-    delete(node, Scope::Full, name, q.wait).await
+    delete(node, SnapshotScope::Full, name, q.wait).await
 }
