@@ -89,6 +89,8 @@ pub struct StorageConfig {
     pub hnsw_index: HnswIndexDefaults,
     pub performance: PerformanceConfig,
     pub collection: CollectionDefaults,
+    /// The transfer method of transfers that name none (`null`: chosen per transfer).
+    pub shard_transfer_method: Option<crate::model::cluster::TransferMethod>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -195,6 +197,7 @@ impl Default for StorageConfig {
             hnsw_index: HnswIndexDefaults::default(),
             performance: PerformanceConfig::default(),
             collection: CollectionDefaults::default(),
+            shard_transfer_method: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cluster::{eventually, start_cluster, Peer};
+use common::cluster::{eventually, placement, start_cluster, Peer};
 use common::{request, vectors};
 use serde_json::{json, Value};
 
@@ -252,26 +252,6 @@ fn rf2_survives_a_killed_peer_and_recovers_its_replicas() {
     );
     assert_eq!(scroll_ids(&peers[victim]), acked, "scroll via the restarted peer");
     println!("rf2 test took {:?}", started.elapsed());
-}
-
-/// shard id -> {peer id -> state}, as `peer` reports the placement.
-fn placement(p: &Peer, name: &str) -> BTreeMap<u64, BTreeMap<u64, String>> {
-    let info = p.ok("GET", &format!("/collections/{name}/cluster"), None);
-    let me = info["peer_id"].as_u64().unwrap();
-    let mut out: BTreeMap<u64, BTreeMap<u64, String>> = BTreeMap::new();
-    for s in info["local_shards"].as_array().unwrap() {
-        let state = s["state"].as_str().unwrap().to_string();
-        out.entry(s["shard_id"].as_u64().unwrap())
-            .or_default()
-            .insert(me, state);
-    }
-    for s in info["remote_shards"].as_array().unwrap() {
-        let state = s["state"].as_str().unwrap().to_string();
-        out.entry(s["shard_id"].as_u64().unwrap())
-            .or_default()
-            .insert(s["peer_id"].as_u64().unwrap(), state);
-    }
-    out
 }
 
 /// An upsert body of points `from..from + n` (4-d vectors seeded by `from`, payload `{"i": id}`).

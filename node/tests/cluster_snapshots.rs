@@ -9,30 +9,12 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::cluster::{eventually, start_cluster, Peer};
+use common::cluster::{eventually, placement, start_cluster, Peer};
 use common::vectors;
 use serde_json::{json, Value};
 
 const SHARDS: u64 = 3;
 const POINTS: u64 = 3000;
-
-/// shard -> peer -> state, as `peer` sees it.
-fn placement(p: &Peer, name: &str) -> BTreeMap<u64, BTreeMap<u64, String>> {
-    let info = p.ok("GET", &format!("/collections/{name}/cluster"), None);
-    let me = info["peer_id"].as_u64().unwrap();
-    let mut out: BTreeMap<u64, BTreeMap<u64, String>> = BTreeMap::new();
-    for s in info["local_shards"].as_array().unwrap() {
-        out.entry(s["shard_id"].as_u64().unwrap())
-            .or_default()
-            .insert(me, s["state"].as_str().unwrap().to_string());
-    }
-    for s in info["remote_shards"].as_array().unwrap() {
-        out.entry(s["shard_id"].as_u64().unwrap())
-            .or_default()
-            .insert(s["peer_id"].as_u64().unwrap(), s["state"].as_str().unwrap().to_string());
-    }
-    out
-}
 
 fn all_active(peers: &[Peer], name: &str) -> Result<(), String> {
     for p in peers {

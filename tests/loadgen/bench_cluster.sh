@@ -15,9 +15,12 @@ BIN=${QDRANT_BIN:-$ROOT/target/release/qdrant}
 PEERS=${PEERS:-3}
 SHARDS=${SHARDS:-$PEERS}
 REPLICATION=${REPLICATION:-1}
-# TRANSFER=1: afterwards, upload the whole dataset into a 1-shard collection and time a
-# replicate_shard of it to another peer (until the new replica is Active).
+# TRANSFER=1: afterwards, for each of METHODS upload the whole dataset into a 1-shard collection
+# and time a replicate_shard of it to another peer with that method: until the new replica is
+# Active, and until it alone (the source replica dropped) has every vector indexed.
 TRANSFER=${TRANSFER:-0}
+# The transfer methods timed (one 1-shard collection each): stream_records, snapshot.
+METHODS=${METHODS:-stream_records,snapshot}
 SEARCH=${SEARCH:-1}
 N=${N:-100000}
 NQ=${NQ:-1000}
@@ -101,31 +104,45 @@ if [ "$SEARCH" = 1 ]; then
     --requests "$REQUESTS" --warmup 300 "${SP[@]}" --label "$LABEL" --json-out "$OUT"
 fi
 if [ "$TRANSFER" = 1 ]; then
-  "$QBENCH" upload "${DATA[@]}" "${TR[@]}" --url "$URL" --collection xfer --shards 1 --replication 1 --batch 256 \
+  for METHOD in ${METHODS//,/ }; do
+  "$QBENCH" upload "${DATA[@]}" "${TR[@]}" --url "$URL" --collection "xfer-$METHOD" --shards 1 --replication 1 --batch 256 \
     --concurrency 1 --wait true "${SP[@]}" --label "$LABEL-xfer" --json-out "$OUT" >/dev/null
-  python3 - "$URL" <<'PY'
+  python3 - "$URL" "xfer-$METHOD" "$METHOD" "$OUT" <<'PY'
 import json, sys, time, urllib.request
-url = sys.argv[1]
-def call(method, path, body=None):
-    req = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+url, name, method, out = sys.argv[1:5]
+def call(method_, path, body=None):
+    req = urllib.request.Request(url + path, method=method_, data=None if body is None else json.dumps(body).encode(),
                                  headers={"content-type": "application/json"})
     return json.load(urllib.request.urlopen(req, timeout=30))["result"]
 peers = [int(p) for p in call("GET", "/cluster")["peers"]]
 def replicas():
-    info = call("GET", "/collections/xfer/cluster")
+    info = call("GET", f"/collections/{name}/cluster")
     out = {s["peer_id"] if "peer_id" in s else info["peer_id"]: s["state"] for s in info["local_shards"] + info["remote_shards"]}
     return out
+def wait(what, done):
+    while not done():
+        if time.time() - t0 > 1800:
+            sys.exit(f"{what} not within 1800 s")
+        time.sleep(0.05)
+    return round(time.time() - t0, 2)
 source = next(iter(replicas()))
 target = next(p for p in peers if p != source)
-points = call("POST", "/collections/xfer/points/count", {"exact": True})["count"]
+points = call("POST", f"/collections/{name}/points/count", {"exact": True})["count"]
 t0 = time.time()
-call("POST", "/collections/xfer/cluster", {"replicate_shard": {"shard_id": 0, "from_peer_id": source, "to_peer_id": target}})
-while replicas().get(target) != "Active":
-    if time.time() - t0 > 600:
-        sys.exit("transfer did not finish in 600 s")
-    time.sleep(0.05)
-print(f"transfer: replicate_shard of {points} points from peer {source} to {target}: Active after {time.time() - t0:.2f} s",
-      file=sys.stderr)
+call("POST", f"/collections/{name}/cluster",
+     {"replicate_shard": {"shard_id": 0, "from_peer_id": source, "to_peer_id": target, "method": method}})
+active = wait("Active", lambda: replicas().get(target) == "Active")
+# The copy alone: searchable at full speed once its vectors are all indexed.
+call("POST", f"/collections/{name}/cluster", {"drop_replica": {"shard_id": 0, "peer_id": source}})
+def indexed():
+    info = call("GET", f"/collections/{name}")
+    return info["indexed_vectors_count"] >= info["points_count"] > 0
+ready = wait("indexed", indexed)
+r = {"kind": "transfer", "method": method, "points": points, "to_active_s": active, "to_indexed_s": ready}
+open(out, "a").write(json.dumps(r) + "\n")
+print(f"transfer ({method}): replicate_shard of {points} points from peer {source} to {target}: "
+      f"Active after {active} s, all indexed on the copy after {ready} s", file=sys.stderr)
 PY
+  done
 fi
 echo "results: $OUT" >&2

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::model::alias::{AliasAction, AliasTable};
+use crate::model::cluster::TransferMethod;
 use crate::model::collection::CollectionConfig;
 
 pub type PeerId = u64;
@@ -79,9 +80,32 @@ pub struct CollectionState {
     /// the added replica (see `Collection::write_shard`).
     #[serde(default)]
     pub write_epochs: BTreeMap<ShardId, u64>,
+    /// The transfer method asked for each replica being filled (shard -> peer -> method), until
+    /// it is Active or gone.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub transfer_methods: BTreeMap<ShardId, BTreeMap<PeerId, TransferMethod>>,
 }
 
 impl CollectionState {
+    /// The transfer method asked for the replica of `shard` on `peer`, if any.
+    pub fn transfer_method(&self, shard: ShardId, peer: PeerId) -> Option<TransferMethod> {
+        self.transfer_methods.get(&shard)?.get(&peer).copied()
+    }
+
+    /// Forgets the methods of replicas that are filled (Active) or gone.
+    fn forget_finished_transfers(&mut self) {
+        let shards = &self.shards;
+        self.transfer_methods.retain(|shard, peers| {
+            peers.retain(|peer, _| {
+                shards
+                    .get(shard)
+                    .and_then(|r| r.get(peer))
+                    .is_some_and(|s| *s != ReplicaState::Active)
+            });
+            !peers.is_empty()
+        });
+    }
+
     /// The write fence of `shard`: writes routed by a state older than this are refused.
     pub fn write_epoch(&self, shard: ShardId) -> u64 {
         self.write_epochs.get(&shard).copied().unwrap_or(0)
@@ -179,6 +203,9 @@ pub enum ClusterOp {
         collection: String,
         shard: ShardId,
         peer: PeerId,
+        /// How the new replica is to be filled (`None`: its peer chooses).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        method: Option<TransferMethod>,
     },
     /// Removes a replica; refused when it is the shard's last Active one.
     RemoveReplica {
@@ -246,6 +273,7 @@ impl ClusterState {
             .collect();
         self.apply(op)?;
         for (name, c) in self.collections.iter_mut() {
+            c.forget_finished_transfers();
             let old = before.get(name);
             for (shard, peers) in c.write_sets() {
                 let had = old.and_then(|o| o.get(&shard));
@@ -305,6 +333,7 @@ impl ClusterState {
                         payload_indexes: BTreeMap::new(),
                         generation: self.collections_created,
                         write_epochs: BTreeMap::new(),
+                        transfer_methods: BTreeMap::new(),
                     },
                 );
                 Ok(())
@@ -353,6 +382,7 @@ impl ClusterState {
                 collection,
                 shard,
                 peer,
+                method,
             } => {
                 if !self.peers.contains_key(peer) {
                     return Err(Error::BadRequest(format!("Peer {peer} does not exist")));
@@ -364,6 +394,9 @@ impl ClusterState {
                     )));
                 }
                 replicas.insert(*peer, ReplicaState::Dead);
+                if let (Some(method), Some(c)) = (method, self.collections.get_mut(collection)) {
+                    c.transfer_methods.entry(*shard).or_default().insert(*peer, *method);
+                }
                 Ok(())
             }
             ClusterOp::RemoveReplica {
@@ -835,6 +868,7 @@ mod tests {
             collection: "c".into(),
             shard: 0,
             peer,
+            method: None,
         };
         let remove = |peer| ClusterOp::RemoveReplica {
             collection: "c".into(),
@@ -853,10 +887,53 @@ mod tests {
             s.apply(&ClusterOp::AddReplica {
                 collection: "c".into(),
                 shard: 7,
-                peer: other
+                peer: other,
+                method: None,
             }),
             Err(Error::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn a_transfer_method_is_kept_until_the_replica_is_filled_or_gone() {
+        let mut s = three_peers();
+        s.apply(&create("c", 1, 1, &s.clone())).unwrap();
+        let holder = *s.collections["c"].shards[&0].keys().next().unwrap();
+        let other = [10, 20, 30].into_iter().find(|p| *p != holder).unwrap();
+        let add = ClusterOp::AddReplica {
+            collection: "c".into(),
+            shard: 0,
+            peer: other,
+            method: Some(TransferMethod::Snapshot),
+        };
+        let set = |state, from| ClusterOp::SetReplicaState {
+            collection: "c".into(),
+            shard: 0,
+            peer: other,
+            state,
+            from_state: Some(from),
+            source_active: None,
+        };
+        s.apply_at(&add, 5).unwrap();
+        assert_eq!(
+            s.collections["c"].transfer_method(0, other),
+            Some(TransferMethod::Snapshot)
+        );
+        s.apply_at(&set(ReplicaState::Partial, ReplicaState::Dead), 6).unwrap();
+        assert_eq!(
+            s.collections["c"].transfer_method(0, other),
+            Some(TransferMethod::Snapshot)
+        );
+        // Survives a round trip through the stored state.
+        let copy: ClusterState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(
+            copy.collections["c"].transfer_method(0, other),
+            Some(TransferMethod::Snapshot)
+        );
+        s.apply_at(&set(ReplicaState::Active, ReplicaState::Partial), 7)
+            .unwrap();
+        assert_eq!(s.collections["c"].transfer_method(0, other), None);
+        assert!(s.collections["c"].transfer_methods.is_empty());
     }
 
     #[test]

@@ -67,7 +67,16 @@ impl Collection {
                 let uri = routing.uri(peer)?;
                 let theirs = match routing
                     .remote
-                    .call(peer, uri, &self.name, shard, &ShardRequest::Digest { buckets: BUCKETS })
+                    .call(
+                        peer,
+                        uri,
+                        &self.name,
+                        shard,
+                        &ShardRequest::Digest {
+                            buckets: BUCKETS,
+                            fence: None,
+                        },
+                    )
                     .await
                     .and_then(|r| expect_response!(r, Digest))
                 {
@@ -131,6 +140,7 @@ impl Collection {
         let request = ShardRequest::BucketPoints {
             wanted: wanted.clone(),
             buckets: BUCKETS,
+            fence: None,
         };
         let response = routing.remote.call(peer, uri, &self.name, shard, &request).await?;
         let theirs = expect_response!(response, Bucket)?;

@@ -741,6 +741,11 @@ impl Collection {
             })
     }
 
+    /// Refuses to serve a transfer (a snapshot of `shard`) from a replica that is not Active.
+    pub fn check_transfer_source(&self, shard: ShardId) -> Result<()> {
+        transfer_source_check(self.routing.read().as_deref(), shard, 0).map(|_| ())
+    }
+
     /// Waits until this peer routes by a cluster state at least as new as `index`.
     pub async fn wait_for_routing(&self, index: u64, timeout: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -1383,22 +1388,7 @@ fn execute_fenced(
         }
         ShardRequest::Export { offset, limit, fence } => {
             let routing = routing.read();
-            let index = routing.as_ref().map_or(0, |r| r.index);
-            if index < *fence {
-                return Err(Error::Unavailable(format!(
-                    "the source replica has not applied the transfer's start ({index} < {fence})"
-                )));
-            }
-            // A replica marked Dead missed an acknowledged write: it must not be copied.
-            if let Some(r) = routing.as_ref() {
-                let state = replica_state(r, shard.id, r.this_peer);
-                if state != crate::cluster::ReplicaState::Active {
-                    return Err(Error::Unavailable(format!(
-                        "the source replica of shard {} is {state:?}, not Active",
-                        shard.id
-                    )));
-                }
-            }
+            let index = transfer_source_check(routing.as_deref(), shard.id, *fence)?;
             let (points, tombstones) = shard.export(*offset, *limit);
             Ok(ShardResponse::Page {
                 points,
@@ -1406,8 +1396,37 @@ fn execute_fenced(
                 tombstones,
             })
         }
-        _ => execute(shard, request),
+        _ => match request.transfer_fence() {
+            Some(fence) => {
+                // Held across the read, as for a page: the state cannot move under it.
+                let routing = routing.read();
+                transfer_source_check(routing.as_deref(), shard.id, fence)?;
+                execute(shard, request)
+            }
+            None => execute(shard, request),
+        },
     }
+}
+
+/// A transfer source serves what it holds only once it routes by the transfer's start
+/// (`fence`), and only from an Active replica (one marked Dead missed an acknowledged write).
+/// Returns the index it routes by.
+fn transfer_source_check(routing: Option<&Routing>, shard: ShardId, fence: u64) -> Result<u64> {
+    let index = routing.map_or(0, |r| r.index);
+    if index < fence {
+        return Err(Error::Unavailable(format!(
+            "the source replica has not applied the transfer's start ({index} < {fence})"
+        )));
+    }
+    if let Some(r) = routing {
+        let state = replica_state(r, shard, r.this_peer);
+        if state != crate::cluster::ReplicaState::Active {
+            return Err(Error::Unavailable(format!(
+                "the source replica of shard {shard} is {state:?}, not Active"
+            )));
+        }
+    }
+    Ok(index)
 }
 
 fn replica_state(routing: &Routing, shard: ShardId, peer: crate::cluster::PeerId) -> crate::cluster::ReplicaState {

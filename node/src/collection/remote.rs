@@ -13,7 +13,7 @@ use crate::cluster::wire::from_peer_error;
 use crate::cluster::{PeerId, ReplicaState, ShardId};
 use crate::error::{Error, Result};
 use crate::peer_proto::shards_client::ShardsClient;
-use crate::peer_proto::{ShardBatch, ShardCall};
+use crate::peer_proto::{ShardBatch, ShardCall, ShardSnapshotCall};
 
 use super::shard_request::{ShardRequest, ShardResponse};
 
@@ -22,6 +22,9 @@ fn shards_client(channel: Channel) -> ShardsClient<Channel> {
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
+
+/// How long a transfer waits for its source to have a shard snapshot ready.
+const SNAPSHOT_START: Duration = Duration::from_secs(600);
 
 /// Client side of the `Shards` service, sharing the consensus layer's connections.
 pub struct RemoteShards {
@@ -32,6 +35,44 @@ pub struct RemoteShards {
 impl RemoteShards {
     pub fn new(clients: Arc<PeerClients>, timeout: Duration) -> RemoteShards {
         RemoteShards { clients, timeout }
+    }
+
+    /// Downloads a snapshot of the replica of `collection`/`shard` held by `peer` at `uri` into
+    /// the file `dest` (a transfer's copy). Returns its size in bytes.
+    pub async fn fetch_snapshot(
+        &self,
+        peer: PeerId,
+        uri: &str,
+        collection: &str,
+        shard: ShardId,
+        dest: &std::path::Path,
+    ) -> Result<u64> {
+        use tokio::io::AsyncWriteExt;
+        let failed = |e: String| Error::Unavailable(format!("snapshot of shard {shard} from peer {peer}: {e}"));
+        let mut client = shards_client(self.clients.channel(uri)?);
+        let call = ShardSnapshotCall {
+            collection: collection.to_string(),
+            shard_id: shard,
+        };
+        // The source checkpoints and packs the shard before the first byte.
+        let mut stream = tokio::time::timeout(SNAPSHOT_START, client.snapshot(call))
+            .await
+            .map_err(|_| failed(format!("no answer within {SNAPSHOT_START:?}")))?
+            .map_err(|status| failed(status.message().to_string()))?
+            .into_inner();
+        let mut file = tokio::fs::File::create(dest).await?;
+        let mut bytes = 0u64;
+        loop {
+            let chunk = tokio::time::timeout(self.timeout, stream.message())
+                .await
+                .map_err(|_| failed(format!("stalled for {:?}", self.timeout)))?
+                .map_err(|status| failed(status.message().to_string()))?;
+            let Some(chunk) = chunk else { break };
+            bytes += chunk.data.len() as u64;
+            file.write_all(&chunk.data).await?;
+        }
+        file.sync_all().await?;
+        Ok(bytes)
     }
 
     /// Runs `request` on the replica of `collection`/`shard` held by `peer` at `uri`.

@@ -77,14 +77,20 @@ pub enum ShardRequest {
         indices: Vec<u32>,
         corpus: Option<Filter>,
     },
-    /// Anti-entropy: the replica's digest over `buckets` buckets.
+    /// Anti-entropy: the replica's digest over `buckets` buckets. With `fence`, a transfer's
+    /// catch-up: served like [`ShardRequest::Export`].
     Digest {
         buckets: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fence: Option<u64>,
     },
-    /// Anti-entropy: the points and tombstones of the `wanted` buckets (of `buckets`).
+    /// Anti-entropy: the points and tombstones of the `wanted` buckets (of `buckets`). With
+    /// `fence`, a transfer's catch-up: served like [`ShardRequest::Export`].
     BucketPoints {
         wanted: Vec<u32>,
         buckets: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fence: Option<u64>,
     },
     /// Anti-entropy: take the reference replica's points and deletes where they are newer than
     /// (or, for points, as new as) what this replica holds. Fenced like a write by the cluster
@@ -98,6 +104,15 @@ pub enum ShardRequest {
 }
 
 impl ShardRequest {
+    /// The consensus index a transfer read must be served at (see [`ShardRequest::Export`]).
+    pub fn transfer_fence(&self) -> Option<u64> {
+        match self {
+            ShardRequest::Export { fence, .. } => Some(*fence),
+            ShardRequest::Digest { fence, .. } | ShardRequest::BucketPoints { fence, .. } => *fence,
+            _ => None,
+        }
+    }
+
     /// A nearest-neighbour search that walks `shard`'s HNSW with no filter, no exclusions and a
     /// modest `hnsw_ef`: short (well under a millisecond at typical ef) and bounded, so it runs on
     /// the async worker instead of a blocking thread, saving two thread hand-offs per request.
@@ -231,8 +246,8 @@ pub fn execute(shard: &LocalShard, request: &ShardRequest) -> Result<ShardRespon
         ShardRequest::SparseStats { using, indices, corpus } => {
             ShardResponse::SparseStats(shard.sparse_stats(using, indices, corpus.as_ref()))
         }
-        ShardRequest::Digest { buckets } => ShardResponse::Digest(shard.digest(*buckets)),
-        ShardRequest::BucketPoints { wanted, buckets } => {
+        ShardRequest::Digest { buckets, .. } => ShardResponse::Digest(shard.digest(*buckets)),
+        ShardRequest::BucketPoints { wanted, buckets, .. } => {
             ShardResponse::Bucket(shard.bucket_contents(wanted, *buckets))
         }
         ShardRequest::Repair { points, .. } => ShardResponse::Updated(shard.merge(points, true, true)?),

@@ -1,22 +1,34 @@
-//! The stream of a shard transfer: the target replica pulls every point of a shard from a
-//! source replica in pages (while writes to the shard are queued on the target, see
-//! `LocalShard::begin_buffering`). Used to recover Dead replicas.
+//! The copy of a shard transfer, while writes to the shard are queued on the target (see
+//! `LocalShard::begin_buffering`): either every point of the source replica in pages
+//! (`stream_records`), or, when the target already holds most of it (a shard snapshot of the
+//! source, or what a replica that was down still has), only the digest buckets that differ.
+//! Used to recover Dead replicas.
 
 use super::shard_request::{expect_response, ShardRequest, ShardResponse};
 use super::{blocking, Collection};
 use crate::cluster::{PeerId, ShardId};
 use crate::error::{Error, Result};
+use crate::model::cluster::TransferMethod;
 
 /// How far the transfer into one local replica is.
 pub struct TransferProgress {
+    pub method: TransferMethod,
+    /// Points copied (`stream_records`) or buckets caught up.
     pub copied: usize,
-    /// Points of the source replica when the copy started, if it said.
+    /// Points of the source replica when the copy started, if it said (or buckets to catch up).
     pub total: Option<usize>,
     pub started: std::time::Instant,
 }
 
 /// Points per page of a transfer.
 const PAGE: usize = 512;
+
+/// Digest buckets of a catch-up: finer than anti-entropy's, so that a bucket written since the
+/// snapshot (or the downtime) drags few unchanged points along.
+const CATCH_UP_BUCKETS: u32 = 1024;
+
+/// Differing buckets fetched per request of a catch-up.
+const BUCKETS_PER_REQUEST: usize = 8;
 
 impl Collection {
     /// Copies every point of `shard` from the replica on `source` into the local replica.
@@ -37,15 +49,9 @@ impl Collection {
             .local_shard(shard)
             .ok_or_else(|| Error::internal(format!("shard {shard} has no local replica to fill")))?;
         let uri = routing.uri(source)?.to_string();
-        let total = match routing
-            .remote
-            .call(source, &uri, &self.name, shard, &ShardRequest::Count { filter: None })
-            .await
-        {
-            Ok(response) => expect_response!(response, Count).ok(),
-            Err(_) => None,
-        };
+        let total = self.remote_count(shard, source).await.ok();
         let progress = TransferProgress {
+            method: TransferMethod::StreamRecords,
             copied: 0,
             total,
             started: std::time::Instant::now(),
@@ -54,6 +60,112 @@ impl Collection {
         let result = self.copy_pages(shard, source, &uri, &routing, &local, fence).await;
         self.transfers.lock().remove(&shard);
         result
+    }
+
+    /// Brings the local replica of `shard`, which already holds most of what the replica on
+    /// `source` holds, up to it: compares their digests and takes the source's contents of
+    /// every bucket that differs (`LocalShard::take_bucket`). Served under the transfer's
+    /// `fence` like [`Collection::pull_shard`]'s pages, so it is as complete. `method` is what
+    /// the progress reports. Returns how many buckets differed.
+    pub async fn catch_up_shard(
+        &self,
+        shard: ShardId,
+        source: PeerId,
+        fence: u64,
+        method: TransferMethod,
+    ) -> Result<usize> {
+        let routing = self
+            .routing
+            .read()
+            .clone()
+            .ok_or_else(|| Error::internal("a transfer needs cluster mode"))?;
+        let local = self
+            .local_shard(shard)
+            .ok_or_else(|| Error::internal(format!("shard {shard} has no local replica to fill")))?;
+        let uri = routing.uri(source)?.to_string();
+        let call = |request: ShardRequest| {
+            let (routing, uri) = (routing.clone(), uri.clone());
+            async move { routing.remote.call(source, &uri, &self.name, shard, &request).await }
+        };
+        let theirs = expect_response!(
+            call(ShardRequest::Digest {
+                buckets: CATCH_UP_BUCKETS,
+                fence: Some(fence),
+            })
+            .await?,
+            Digest
+        )?;
+        let l = local.clone();
+        let mine = blocking(move || Ok(l.digest(CATCH_UP_BUCKETS))).await?;
+        if mine.len() != theirs.len() {
+            return Err(Error::internal(format!(
+                "transfer source peer {source} answered a digest of {} buckets, not {}",
+                theirs.len(),
+                mine.len()
+            )));
+        }
+        let differing: Vec<u32> = (0..CATCH_UP_BUCKETS)
+            .filter(|b| mine[*b as usize] != theirs[*b as usize])
+            .collect();
+        self.transfers.lock().insert(
+            shard,
+            TransferProgress {
+                method,
+                copied: 0,
+                total: Some(differing.len()),
+                started: std::time::Instant::now(),
+            },
+        );
+        let result = async {
+            let mut done = 0;
+            for wanted in differing.chunks(BUCKETS_PER_REQUEST) {
+                let request = ShardRequest::BucketPoints {
+                    wanted: wanted.to_vec(),
+                    buckets: CATCH_UP_BUCKETS,
+                    fence: Some(fence),
+                };
+                let contents = expect_response!(call(request).await?, Bucket)?;
+                if let Some(newest) = contents
+                    .points
+                    .iter()
+                    .map(|p| p.version)
+                    .chain(contents.tombstones.iter().map(|(_, v)| *v))
+                    .max()
+                {
+                    self.observe_version(newest);
+                }
+                let (l, w) = (local.clone(), wanted.to_vec());
+                blocking(move || l.take_buckets(&contents, &w, CATCH_UP_BUCKETS)).await?;
+                done += wanted.len();
+                if let Some(p) = self.transfers.lock().get_mut(&shard) {
+                    p.copied = done;
+                }
+            }
+            Ok(differing.len())
+        }
+        .await;
+        self.transfers.lock().remove(&shard);
+        result
+    }
+
+    /// How many points the replica of `shard` on `source` holds.
+    pub async fn remote_count(&self, shard: ShardId, source: PeerId) -> Result<usize> {
+        let routing = self
+            .routing
+            .read()
+            .clone()
+            .ok_or_else(|| Error::internal("a transfer needs cluster mode"))?;
+        let uri = routing.uri(source)?;
+        let response = routing
+            .remote
+            .call(source, uri, &self.name, shard, &ShardRequest::Count { filter: None })
+            .await?;
+        expect_response!(response, Count)
+    }
+
+    /// The method of the transfer filling the local replica of `shard`, if one runs.
+    pub fn running_transfer(&self, shard: ShardId) -> Option<TransferMethod> {
+        self.transfers.lock().get(&shard).map(|p| p.method)
     }
 
     async fn copy_pages(
@@ -122,8 +234,12 @@ impl Collection {
         let transfers = self.transfers.lock();
         let p = transfers.get(&shard)?;
         let total = p.total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
+        let what = match p.method {
+            TransferMethod::StreamRecords => "Transferring records",
+            _ => "Catching up differing buckets",
+        };
         Some(format!(
-            "Transferring records ({}/{total}), started {}s ago",
+            "{what} ({}/{total}), started {}s ago",
             p.copied,
             p.started.elapsed().as_secs()
         ))

@@ -24,9 +24,35 @@ pub struct ShardTransferRequest {
     pub shard_id: u32,
     pub from_peer_id: u64,
     pub to_peer_id: u64,
-    /// Accepted for compatibility; every transfer streams records.
+    /// How the target copies the shard; unset: `storage.shard_transfer_method`, else chosen
+    /// by the target (see [`TransferMethod`]).
     #[serde(default)]
-    pub method: Option<String>,
+    pub method: Option<TransferMethod>,
+}
+
+/// How a transfer fills a replica (Qdrant's `ShardTransferMethod`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferMethod {
+    /// Pages through the source's points; the target indexes them again.
+    StreamRecords,
+    /// Ships a snapshot of the source's shard (points, payload indexes, HNSW graph: nothing to
+    /// re-index), then catches up on the writes since by comparing digests.
+    Snapshot,
+    /// Keeps what the target replica still holds and only catches up on what differs (Qdrant
+    /// replays its WAL; this node compares digests, which needs no log). A replica with no data
+    /// left is filled as by `stream_records`.
+    WalDelta,
+}
+
+impl TransferMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferMethod::StreamRecords => "stream_records",
+            TransferMethod::Snapshot => "snapshot",
+            TransferMethod::WalDelta => "wal_delta",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -68,7 +94,7 @@ pub struct ShardTransferInfo {
     pub to: PeerId,
     /// Always false: every transfer here fills a new replica (Qdrant's `sync: false`).
     pub sync: bool,
-    pub method: &'static str,
+    pub method: TransferMethod,
     /// Progress, known on the target peer only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
@@ -98,7 +124,7 @@ mod tests {
                 from: None,
                 to: 8,
                 sync: false,
-                method: "stream_records",
+                method: TransferMethod::StreamRecords,
                 comment: None,
             }],
         };

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{Node, DEFAULT_META_TIMEOUT};
+use super::{shard_transfer, Node, DEFAULT_META_TIMEOUT};
 use crate::cluster::{
     AppliedState, ClusterOp, ClusterState, CollectionState, Consensus, PeerId, ReplicaState, ShardId,
 };
@@ -22,6 +22,7 @@ use crate::collection::{blocking, Collection, LocalPlacement};
 use crate::error::{Error, Result};
 use crate::model::cluster::{
     ClusterOperation, CollectionClusterInfo, LocalShardInfo, RemoteShardInfo, ShardTransferInfo, ShardTransferRequest,
+    TransferMethod,
 };
 use crate::model::collection::{CollectionConfig, CreateCollection, UpdateCollection};
 use crate::model::operations::{UpdateResult, UpdateStatus};
@@ -309,6 +310,7 @@ pub async fn update_collection_cluster(
                 collection: name.to_string(),
                 shard: t.shard_id,
                 peer: t.to_peer_id,
+                method: t.method,
             };
             consensus.propose(op, timeout).await?;
             if matches!(operation, ClusterOperation::MoveShard(_)) {
@@ -472,7 +474,10 @@ fn transfers(c: &CollectionState, me: PeerId, local: Option<&Collection>) -> Vec
                 from,
                 to: *peer,
                 sync: false,
-                method: "stream_records",
+                method: c
+                    .transfer_method(*shard, *peer)
+                    .or_else(|| local.filter(|_| *peer == me).and_then(|l| l.running_transfer(*shard)))
+                    .unwrap_or(TransferMethod::StreamRecords),
                 comment: local.filter(|_| *peer == me).and_then(|c| c.transfer_comment(*shard)),
             });
         }
@@ -845,9 +850,12 @@ impl Sync {
         }
     }
 
-    /// One transfer into this peer's replica of `shard`: empty it, queue incoming writes,
-    /// announce it Partial (writers start sending to it), copy every point from `source`, apply
-    /// the queue, announce it Active. Returns (points copied, writes queued meanwhile).
+    /// One transfer into this peer's replica of `shard` (see [`shard_transfer::choose_method`]):
+    /// empty it (`stream_records`), swap it for a snapshot of the source (`snapshot`) or keep
+    /// what it holds (`wal_delta`); queue incoming writes, announce it Partial (writers start
+    /// sending to it), copy every point from `source` or catch up on the buckets that differ,
+    /// apply the queue, announce it Active. Returns (points copied or buckets caught up,
+    /// writes queued meanwhile).
     async fn recover_once(&self, name: &str, shard: ShardId, source: PeerId) -> Result<(usize, usize)> {
         let _slot = self
             .transfer_slots
@@ -855,10 +863,25 @@ impl Sync {
             .await
             .map_err(|_| Error::Unavailable("shutting down".into()))?;
         let collection = self.node.collection(name)?;
-        {
-            let _lifecycle = self.node.lifecycle.lock().await;
-            let c = collection.clone();
-            blocking(move || c.reset_local_shard(shard)).await?;
+        let method = self.transfer_method(&collection, shard, source).await?;
+        let uri = self.consensus.state().peers.get(&source).map(|p| p.uri.clone());
+        match method {
+            TransferMethod::StreamRecords => {
+                let _lifecycle = self.node.lifecycle.lock().await;
+                let c = collection.clone();
+                blocking(move || c.reset_local_shard(shard)).await?;
+            }
+            TransferMethod::Snapshot => {
+                let uri = uri.ok_or_else(|| Error::internal(format!("peer {source} has no address")))?;
+                let started = Instant::now();
+                let bytes = self
+                    .node
+                    .install_transfer_snapshot(&collection, shard, &self.remote, (source, &uri))
+                    .await?;
+                tracing::info!(collection = %name, shard, source, bytes, ms = started.elapsed().as_millis() as u64,
+                    "shard snapshot installed; catching up on the writes since");
+            }
+            TransferMethod::WalDelta => {}
         }
         let local = collection
             .local_shard(shard)
@@ -870,7 +893,10 @@ impl Sync {
             let fence = self
                 .set_my_state(name, shard, ReplicaState::Partial, ReplicaState::Dead, None)
                 .await?;
-            let copied = collection.pull_shard(shard, source, fence).await?;
+            let copied = match method {
+                TransferMethod::StreamRecords => collection.pull_shard(shard, source, fence).await?,
+                _ => collection.catch_up_shard(shard, source, fence, method).await?,
+            };
             let l = local.clone();
             let queued = blocking(move || l.finish_buffering()).await?;
             // Refused if the source was marked Dead meanwhile: it may have missed a write
@@ -884,6 +910,27 @@ impl Sync {
             local.cancel_buffering();
         }
         result
+    }
+
+    /// The method of the next transfer into this peer's replica of `shard`.
+    async fn transfer_method(&self, collection: &Collection, shard: ShardId, source: PeerId) -> Result<TransferMethod> {
+        let asked = self
+            .consensus
+            .state()
+            .collections
+            .get(&collection.name)
+            .and_then(|c| c.transfer_method(shard, self.consensus.peer_id()));
+        let configured = self.node.settings.storage.shard_transfer_method;
+        let local_points = collection.local_shard(shard).map_or(0, |s| s.points_count());
+        let source_points = if asked.or(configured).is_none() && local_points == 0 {
+            collection.remote_count(shard, source).await.ok()
+        } else {
+            None
+        };
+        let method = shard_transfer::choose_method(asked, configured, local_points, source_points);
+        tracing::info!(collection = %collection.name, shard, source, method = method.name(), local_points, ?source_points,
+            "recovering a replica");
+        Ok(method)
     }
 
     async fn set_my_state(

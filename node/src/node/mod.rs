@@ -8,6 +8,7 @@ pub mod anti_entropy;
 pub mod cluster_sync;
 pub mod query;
 pub mod rebalance;
+pub mod shard_transfer;
 pub mod snapshots;
 
 use std::collections::BTreeMap;

@@ -244,7 +244,7 @@ impl Node {
     }
 
     /// A fresh directory in `storage.temp_path` to unpack an archive into (removed after).
-    fn unpack_dir(&self) -> PathBuf {
+    pub(super) fn unpack_dir(&self) -> PathBuf {
         self.settings
             .storage
             .temp_dir()
@@ -556,7 +556,7 @@ impl Node {
 }
 
 /// A snapshot's shards fit a collection only with the same vectors and shard count.
-fn check_compatible(collection: &Collection, entry: &CollectionEntry) -> Result<()> {
+pub(super) fn check_compatible(collection: &Collection, entry: &CollectionEntry) -> Result<()> {
     let (ours, theirs) = (collection.config().params, &entry.meta.config.params);
     let shape =
         |p: &crate::model::collection::CollectionParams| (p.vectors.clone(), p.sparse_vectors.clone(), p.shard_number);
@@ -571,7 +571,7 @@ fn check_compatible(collection: &Collection, entry: &CollectionEntry) -> Result<
 
 /// Checkpoints `collections` into a staging area under `temp`, packs it into `dir/name` and
 /// returns its description (blocking). Nothing is left behind on failure.
-fn write_snapshot(
+pub(super) fn write_snapshot(
     temp: &Path,
     dir: &Path,
     name: &str,

@@ -1,7 +1,7 @@
 //! Multi-process cluster harness: peers of the real `qdrant` binary on free ports in temp dirs,
 //! started with `--uri`/`--bootstrap` and `QDRANT__CLUSTER__ENABLED=true`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -316,4 +316,24 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> R
             Err(_) => std::thread::sleep(Duration::from_millis(25)),
         }
     }
+}
+
+/// shard -> peer -> replica state, as `p` sees collection `name`.
+pub fn placement(p: &Peer, name: &str) -> BTreeMap<u64, BTreeMap<u64, String>> {
+    let info = p.ok("GET", &format!("/collections/{name}/cluster"), None);
+    let me = info["peer_id"].as_u64().unwrap();
+    let mut out: BTreeMap<u64, BTreeMap<u64, String>> = BTreeMap::new();
+    for s in info["local_shards"].as_array().unwrap() {
+        let state = s["state"].as_str().unwrap().to_string();
+        out.entry(s["shard_id"].as_u64().unwrap())
+            .or_default()
+            .insert(me, state);
+    }
+    for s in info["remote_shards"].as_array().unwrap() {
+        let state = s["state"].as_str().unwrap().to_string();
+        out.entry(s["shard_id"].as_u64().unwrap())
+            .or_default()
+            .insert(s["peer_id"].as_u64().unwrap(), state);
+    }
+    out
 }

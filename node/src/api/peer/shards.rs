@@ -13,12 +13,17 @@ use crate::collection::shard_request::{execute, ShardRequest, ShardResponse};
 use crate::error::Result;
 use crate::node::{cluster_sync, Node};
 use crate::peer_proto::shards_server::{Shards, ShardsServer};
-use crate::peer_proto::{ShardBatch, ShardBatchReply, ShardCall, ShardReply};
+use crate::peer_proto::{ShardBatch, ShardBatchReply, ShardCall, ShardReply, ShardSnapshotCall, SnapshotChunk};
 
 /// How long a request may wait for this peer to create a replica it was just assigned.
 const REPLICA_WAIT: Duration = Duration::from_secs(5);
 /// How long a transfer source may take to apply the cluster state the transfer started at.
 const FENCE_WAIT: Duration = Duration::from_secs(10);
+/// Bytes per message of a snapshot stream.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// The chunks of a snapshot stream.
+type SnapshotStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<SnapshotChunk, Status>> + Send>>;
 
 pub struct ShardsApi {
     node: Arc<Node>,
@@ -43,12 +48,13 @@ impl ShardsApi {
         let shard =
             cluster_sync::local_shard_when_ready(&self.node, &call.collection, call.shard_id, REPLICA_WAIT).await?;
         let collection = self.node.collection(&call.collection)?;
-        match &request {
-            // Writes this peer coordinates later are stamped after the ones it applies.
-            ShardRequest::Update { version, .. } => collection.observe_version(*version),
-            // A transfer copies only what this peer holds once it applied the transfer's start.
-            ShardRequest::Export { fence, .. } => collection.wait_for_routing(*fence, FENCE_WAIT).await?,
-            _ => {}
+        // Writes this peer coordinates later are stamped after the ones it applies.
+        if let ShardRequest::Update { version, .. } = &request {
+            collection.observe_version(*version);
+        }
+        // A transfer copies only what this peer holds once it applied the transfer's start.
+        if let Some(fence) = request.transfer_fence() {
+            collection.wait_for_routing(fence, FENCE_WAIT).await?;
         }
         let response = blocking(move || collection.execute_fenced(&shard, &request)).await?;
         encode(&response)
@@ -82,6 +88,32 @@ impl ShardsApi {
 
 #[tonic::async_trait]
 impl Shards for ShardsApi {
+    type SnapshotStream = SnapshotStream;
+
+    async fn snapshot(&self, request: Request<ShardSnapshotCall>) -> Result<Response<SnapshotStream>, Status> {
+        use tokio::io::AsyncReadExt;
+        let call = request.into_inner();
+        let snapshot = self
+            .node
+            .transfer_snapshot(&call.collection, call.shard_id)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let file = tokio::fs::File::open(snapshot.path())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        // The snapshot file goes when the stream ends or the target hangs up.
+        let chunks = futures::stream::try_unfold((file, snapshot), |(mut file, snapshot)| async move {
+            let mut data = Vec::with_capacity(SNAPSHOT_CHUNK);
+            let read = (&mut file)
+                .take(SNAPSHOT_CHUNK as u64)
+                .read_to_end(&mut data)
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?;
+            Ok((read > 0).then_some((SnapshotChunk { data }, (file, snapshot))))
+        });
+        Ok(Response::new(Box::pin(chunks)))
+    }
+
     async fn call(&self, request: Request<ShardCall>) -> Result<Response<ShardReply>, Status> {
         let reply = match self.run(request.into_inner()).await {
             Ok(response) => ShardReply { error: None, response },

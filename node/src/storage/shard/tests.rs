@@ -283,6 +283,50 @@ fn digests_match_for_equal_replicas_however_filled_and_differ_otherwise() {
     assert_eq!(da_.iter().zip(&db_).filter(|(x, y)| x != y).count(), 1);
 }
 
+#[test]
+fn taking_the_differing_buckets_makes_a_stale_copy_equal_to_the_source() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let source = plain_shard(da.path());
+    for i in 0..40 {
+        upsert_at(&source, point(i, "x"), 100 + i);
+    }
+    // The copy as a snapshot had it, then the source moves on.
+    let copy = plain_shard(db.path());
+    let (points, tombstones) = source.export(None, 1000);
+    copy.merge(
+        &crate::model::operations::ReplicaPoints { points, tombstones },
+        false,
+        false,
+    )
+    .unwrap();
+    upsert_at(&source, point(3, "rewritten"), 300);
+    upsert_at(&source, point(77, "new"), 301);
+    delete_at(&source, 5, 302);
+    // A point the copy holds that the source dropped with no tombstone left (expired).
+    upsert_at(&copy, point(90, "forgotten"), 50);
+    // A write that reached the copy first, newer than the source's: kept.
+    upsert_at(&copy, point(8, "newer here"), 400);
+    upsert_at(&source, point(8, "older"), 350);
+
+    let buckets = 32;
+    let (mine, theirs) = (copy.digest(buckets), source.digest(buckets));
+    let differing: Vec<u32> = (0..buckets)
+        .filter(|b| mine[*b as usize] != theirs[*b as usize])
+        .collect();
+    assert!(!differing.is_empty() && differing.len() < buckets as usize);
+    let contents = source.bucket_contents(&differing, buckets);
+    let dropped = copy.take_buckets(&contents, &differing, buckets).unwrap();
+    assert_eq!(dropped, 1, "only the point the source forgot");
+    assert_eq!(tag_of(&copy, 3).as_deref(), Some("rewritten"));
+    assert_eq!(tag_of(&copy, 77).as_deref(), Some("new"));
+    assert_eq!(tag_of(&copy, 5), None);
+    assert_eq!(tag_of(&copy, 90), None);
+    assert_eq!(tag_of(&copy, 8).as_deref(), Some("newer here"));
+    // Apart from the point newer on the copy, the two hold the same.
+    upsert_at(&source, point(8, "newer here"), 400);
+    assert_eq!(copy.digest(buckets), source.digest(buckets));
+}
+
 fn multi_shard(dir: &std::path::Path) -> LocalShard {
     let config = config(
         r#"{"vectors": {"mv": {"size": 4, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}}}"#,

@@ -11,7 +11,7 @@
 //! of the version: a wall clock that jumps forward (or a peer stamping ahead) must not make a
 //! fresh tombstone look old and let a late older write bring the point back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::{Change, LocalShard, ShardState};
@@ -169,6 +169,53 @@ impl LocalShard {
         self.commit(seq, changes, sync)?;
         self.wake_indexer();
         Ok(seq)
+    }
+}
+
+impl LocalShard {
+    /// Makes digest buckets of this replica hold what a transfer source holds in them: takes
+    /// its newer points and deletes ([`LocalShard::merge`]), and drops the points the source
+    /// neither holds nor remembers deleting (its tombstone expired), each leaving a tombstone at
+    /// the version it had here. Returns how many points it dropped so.
+    pub fn take_buckets(&self, source: &ReplicaPoints, wanted: &[u32], buckets: u32) -> Result<usize> {
+        let known: HashSet<PointId> = source
+            .points
+            .iter()
+            .map(|p| p.point.id)
+            .chain(source.tombstones.iter().map(|(id, _)| *id))
+            .collect();
+        let mine = self.bucket_contents(wanted, buckets);
+        let gone: Vec<(PointId, u64)> = mine
+            .points
+            .iter()
+            .filter(|p| !known.contains(&p.point.id))
+            .map(|p| (p.point.id, p.version))
+            .collect();
+        self.merge(source, false, false)?;
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        let _guard = self.write_lock.lock();
+        let (seq, changes) = {
+            let state = self.state.read();
+            // Unless a newer copy came with the merge.
+            let live_version = |id: &PointId| state.ids.get(id).and_then(|slot| state.live(*slot)).map(|p| p.version);
+            let changes: Vec<Change> = gone
+                .iter()
+                .filter(|(id, version)| live_version(id) == Some(*version))
+                .map(|(id, version)| Change::Delete {
+                    id: *id,
+                    version: *version,
+                })
+                .collect();
+            (state.seq + 1, changes)
+        };
+        let dropped = changes.len();
+        if dropped > 0 {
+            self.commit(seq, changes, false)?;
+            self.wake_indexer();
+        }
+        Ok(dropped)
     }
 }
 

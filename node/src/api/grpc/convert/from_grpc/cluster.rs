@@ -5,19 +5,8 @@ use qdrant_client::qdrant as grpc;
 use qdrant_client::qdrant::update_collection_cluster_setup_request::Operation;
 use tonic::Status;
 
-use super::collection_config::enum_name;
-use crate::api::grpc::error::{invalid, status};
-use crate::model::cluster::{ClusterOperation, DropReplicaRequest, ShardTransferRequest};
-
-const TRANSFER_METHODS: &[(grpc::ShardTransferMethod, &str)] = &[
-    (grpc::ShardTransferMethod::StreamRecords, "stream_records"),
-    (grpc::ShardTransferMethod::Snapshot, "snapshot"),
-    (grpc::ShardTransferMethod::WalDelta, "wal_delta"),
-    (
-        grpc::ShardTransferMethod::ReshardingStreamRecords,
-        "resharding_stream_records",
-    ),
-];
+use crate::api::grpc::error::invalid;
+use crate::model::cluster::{ClusterOperation, DropReplicaRequest, ShardTransferRequest, TransferMethod};
 
 /// The operation, `InvalidArgument` for a malformed one and `Unimplemented` for the kinds this
 /// node has no equivalent of (shard keys, resharding transfers, restarts, point replication).
@@ -28,10 +17,18 @@ pub fn cluster_operation(operation: Option<Operation>) -> Result<ClusterOperatio
                 "transfers between different shards (to_shard_id, resharding) are not supported by this node yet",
             ));
         }
-        let method = method
-            .map(|m| enum_name(TRANSFER_METHODS, m, "method").map(str::to_string))
-            .transpose()
-            .map_err(status)?;
+        let method = match method.map(grpc::ShardTransferMethod::try_from) {
+            None => None,
+            Some(Ok(grpc::ShardTransferMethod::StreamRecords)) => Some(TransferMethod::StreamRecords),
+            Some(Ok(grpc::ShardTransferMethod::Snapshot)) => Some(TransferMethod::Snapshot),
+            Some(Ok(grpc::ShardTransferMethod::WalDelta)) => Some(TransferMethod::WalDelta),
+            Some(Ok(grpc::ShardTransferMethod::ReshardingStreamRecords)) => {
+                return Err(Status::unimplemented(
+                    "resharding transfers are not supported by this node yet",
+                ))
+            }
+            Some(Err(_)) => return Err(invalid(format!("method: unknown enum value {}", method.unwrap_or(0)))),
+        };
         Ok(ShardTransferRequest {
             shard_id,
             from_peer_id: from,
@@ -100,7 +97,7 @@ mod tests {
             panic!("not a move: {op:?}")
         };
         assert_eq!((t.shard_id, t.from_peer_id, t.to_peer_id), (1, 10, 20));
-        assert_eq!(t.method.as_deref(), Some("wal_delta"));
+        assert_eq!(t.method, Some(TransferMethod::WalDelta));
         let drop = cluster_operation(Some(Operation::DropReplica(grpc::Replica {
             shard_id: 2,
             peer_id: 5,

@@ -88,7 +88,7 @@ mod tests {
                 from: Some(3),
                 to: 2,
                 sync: false,
-                method: "stream_records",
+                method: crate::model::cluster::TransferMethod::StreamRecords,
                 comment: None,
             }],
         });
