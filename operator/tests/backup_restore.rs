@@ -645,3 +645,49 @@ async fn s3_store_round_trip_list_and_prune_against_moto() {
     store.delete("odd dir/a+b=c&d.json").await.expect("absent is fine");
     assert_eq!(store.list("").await.expect("list"), ["20261203T000000Z/manifest.json"]);
 }
+
+/// The agent binary without any node: configuration errors and unreachable clusters end up in
+/// its result file (the termination message) and its exit status.
+#[test]
+fn agent_reports_failures_in_its_result() {
+    let store = tempfile::tempdir().expect("store");
+    let (ok, result) = agent(
+        &[("QDRANT_NODES", format!("http://127.0.0.1:{}", free_port()))],
+        &["backup"],
+    );
+    assert!(!ok);
+    assert!(
+        result
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("BACKUP_DIR or S3_ENDPOINT")),
+        "{result:?}"
+    );
+    let env = [
+        ("QDRANT_NODES", format!("http://127.0.0.1:{}", free_port())),
+        ("BACKUP_DIR", store.path().display().to_string()),
+        ("RETENTION_MAX_AGE", "7x".to_string()),
+    ];
+    let (ok, result) = agent(&env, &["backup"]);
+    assert!(!ok);
+    assert!(
+        result.error.as_deref().is_some_and(|e| e.contains("invalid age")),
+        "{result:?}"
+    );
+    let (ok, result) = agent(&env[..2], &["backup"]);
+    assert!(!ok);
+    assert!(
+        result.error.as_deref().is_some_and(|e| e.contains("no node answered")),
+        "{result:?}"
+    );
+    assert!(result.backup.is_none());
+    let (ok, result) = agent(&env[..2], &["restore"]);
+    assert!(!ok);
+    assert!(
+        result
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("incomplete or does not exist")),
+        "{result:?}"
+    );
+}
