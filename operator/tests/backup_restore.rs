@@ -255,7 +255,7 @@ async fn searches(url: &str) -> Vec<Vec<(u64, f64)>> {
     let v = rest(
         reqwest::Method::POST,
         format!("{url}/collections/small/points/search"),
-        json!({"vector": vector(7, 4), "limit": 5}),
+        json!({"vector": vector(7, 4), "limit": 5, "params": {"exact": true}}),
     )
     .await;
     out.push(
