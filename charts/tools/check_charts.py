@@ -133,6 +133,10 @@ def _default_container(c):
     """The apiserver's defaults for fields manifests usually omit."""
     if "image" in c:
         c["image"] = _strip_image_tag(c["image"])
+    # The operator's OPERATOR_IMAGE (image of its backup Jobs) is its own image: compared like it.
+    for e in c.get("env", []):
+        if e.get("name") == "OPERATOR_IMAGE" and "value" in e:
+            e["value"] = _strip_image_tag(e["value"])
     c.setdefault("imagePullPolicy", "IfNotPresent")
     for p in c.get("ports", []):
         p.setdefault("protocol", "TCP")

@@ -159,6 +159,53 @@ pub struct QdrantClusterSpec {
     #[serde(default = "default_grace")]
     #[schemars(range(min = 0, max = 3600))]
     pub termination_grace_period_seconds: i64,
+
+    /// Restore a backup into this (new, empty) cluster once it formed. The cluster reports
+    /// Available only after every collection was recovered. Only acted upon once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<RestoreFrom>,
+}
+
+/// Which backup to restore.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreFrom {
+    /// Name of a QdrantBackup in the same namespace (its target is read from there).
+    #[schemars(length(min = 1))]
+    pub backup: String,
+    /// Id of the backup (`YYYYMMDDTHHMMSSZ`); default: the newest complete one in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// Progress of `spec.restoreFrom`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreStatus {
+    /// Pending (waiting for the cluster to form), Running, Succeeded or Failed.
+    pub phase: RestorePhase,
+    /// The QdrantBackup restored from.
+    pub backup: String,
+    /// The backup id restored (once known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The restore Job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+}
+
+/// Phase of a restore.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum RestorePhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
 }
 
 /// Image pull policy.
@@ -321,6 +368,9 @@ pub struct QdrantClusterStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
+    /// Progress of `spec.restoreFrom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreStatus>,
 }
 
 /// One Raft peer of the cluster.
@@ -415,7 +465,7 @@ fn quantity_string(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
-fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let mut schema = generator.subschema_for::<Vec<Condition>>();
     schema.insert("x-kubernetes-list-type".to_string(), "map".into());
     schema.insert("x-kubernetes-list-map-keys".to_string(), serde_json::json!(["type"]));

@@ -7,14 +7,19 @@
 //! cluster), `planner` (pure next-step decision), `status`, `reconcile` (the controller),
 //! `lease` (leader election), `metrics` and `server` (`/metrics`, `/healthz`).
 
+pub mod backup;
+pub mod backup_controller;
 pub mod build;
 pub mod cluster_api;
 pub mod crd;
+pub mod crd_backup;
 pub mod error;
+pub mod jobs;
 pub mod lease;
 pub mod metrics;
 pub mod planner;
 pub mod reconcile;
+pub mod restore;
 pub mod server;
 pub mod snapshot;
 pub mod status;

@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use kube::Client;
+use operator::backup::agent::{run_agent, AgentArgs};
+use operator::backup_controller::{self, BackupContext};
 use operator::cluster_api::HttpProvider;
 use operator::lease::{LeaderElector, LeaseSettings};
 use operator::metrics::Metrics;
@@ -45,6 +47,17 @@ struct Args {
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     log_format: LogFormat,
+    /// Image of the backup and restore Jobs (this operator's own image).
+    #[arg(long, env = "OPERATOR_IMAGE")]
+    agent_image: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Back up or restore a cluster (what the backup and restore Jobs run).
+    BackupAgent(AgentArgs),
 }
 
 fn init_tracing(format: LogFormat) {
@@ -98,17 +111,31 @@ async fn run(args: Args) -> Result<(), Error> {
         .clone()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "qdrant-operator".to_string());
-    let ctx = Arc::new(Context::new(
+    let ctx = Arc::new(
+        Context::new(client.clone(), HttpProvider, metrics.clone(), Some(identity.clone()))
+            .with_agent_image(args.agent_image.clone()),
+    );
+    let backup_ctx = Arc::new(BackupContext::new(
         client.clone(),
-        HttpProvider,
         metrics.clone(),
         Some(identity.clone()),
+        args.agent_image.clone(),
     ));
     let namespace = args.namespace.filter(|ns| !ns.is_empty());
+    let controllers = {
+        let namespace = namespace.clone();
+        async move {
+            let (clusters, backups) = tokio::join!(
+                reconcile::run(ctx, namespace.clone()),
+                backup_controller::run(backup_ctx, namespace)
+            );
+            clusters.and(backups)
+        }
+    };
 
     if !args.leader_election {
         metrics.leader.set(1);
-        return reconcile::run(ctx, namespace).await;
+        return controllers.await;
     }
     let elector = LeaderElector::new(
         client,
@@ -119,7 +146,7 @@ async fn run(args: Args) -> Result<(), Error> {
     }
     metrics.leader.set(1);
     info!(%identity, lease = args.lease_name, "acquired the leader lease");
-    let controller = reconcile::run(ctx, namespace);
+    let controller = controllers;
     tokio::pin!(controller);
     let renewing = elector.keep_renewing(&metrics, &stop_rx);
     tokio::pin!(renewing);
@@ -140,8 +167,11 @@ async fn run(args: Args) -> Result<(), Error> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
     init_tracing(args.log_format);
+    if let Some(Command::BackupAgent(agent)) = args.command.take() {
+        return run_agent(agent).await;
+    }
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

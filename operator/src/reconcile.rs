@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -22,13 +23,17 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::{debug, info, instrument, warn};
 
+use crate::build::backup_job::{restore_job_name, RESTORE_LABEL};
 use crate::build::config::checksum;
 use crate::build::{self, selector_string, BuildInputs, Desired, Names, MANAGER};
 use crate::cluster_api::{ClusterApi, ClusterApiProvider, Connection};
-use crate::crd::{PeerStatus, Phase, QdrantCluster, QdrantClusterStatus};
+use crate::crd::{PeerStatus, Phase, QdrantCluster, QdrantClusterStatus, RestorePhase, RestoreStatus};
+use crate::crd_backup::QdrantBackup;
 use crate::error::Error;
+use crate::jobs;
 use crate::metrics::Metrics;
 use crate::planner::{self, ClusterAction, PlanInput, PodView, Step, StsView};
+use crate::restore::{self, gate_available, RestoreJob};
 use crate::snapshot::{observe_cluster, ClusterSnapshot, PodTopology, Topology};
 use crate::status::{conditions_for, conditions_for_rejection, describe_operation, merge_conditions, Availability};
 use crate::validate::validate;
@@ -50,6 +55,8 @@ pub struct Context<P: ClusterApiProvider> {
     pub recorder: Recorder,
     pub metrics: Metrics,
     pub provider: P,
+    /// Image of the restore Jobs (the operator's own image), unless the QdrantBackup names one.
+    pub agent_image: Option<String>,
 }
 
 impl<P: ClusterApiProvider> Context<P> {
@@ -64,7 +71,14 @@ impl<P: ClusterApiProvider> Context<P> {
             client,
             metrics,
             provider,
+            agent_image: None,
         }
+    }
+
+    /// Sets the image of the restore Jobs.
+    pub fn with_agent_image(mut self, image: Option<String>) -> Self {
+        self.agent_image = image;
+        self
     }
 }
 
@@ -257,6 +271,26 @@ async fn reconcile_cluster<P: ClusterApiProvider>(qc: &QdrantCluster, ctx: &Cont
     )?;
     apply_objects(&ctx.client, &names, &desired).await?;
     execute(ctx, qc, &names, &api, &topology, &plan.step).await?;
+    let formed = i32::try_from(ready.len()).unwrap_or(i32::MAX) >= qc.spec.size
+        && snapshot
+            .as_ref()
+            .is_ok_and(|s| s.leader.is_some() && s.peers.len() >= usize::try_from(qc.spec.size).unwrap_or(usize::MAX));
+    let restore = reconcile_restore(ctx, qc, &names, formed, previous.restore.as_ref()).await?;
+    let mut conditions = conditions_for(
+        &plan.step,
+        plan.phase,
+        &Availability {
+            desired: qc.desired_pods(),
+            ready: i32::try_from(ready.len()).unwrap_or(i32::MAX),
+            leader: snapshot.as_ref().ok().and_then(|s| s.leader),
+            unobservable: snapshot.as_ref().err().cloned(),
+        },
+    );
+    gate_available(&mut conditions, qc.spec.restore_from.as_ref(), restore.as_ref());
+    let restoring = qc.spec.restore_from.is_some()
+        && restore
+            .as_ref()
+            .is_none_or(|r| !matches!(r.phase, RestorePhase::Succeeded | RestorePhase::Failed));
 
     let status = QdrantClusterStatus {
         phase: Some(plan.phase),
@@ -271,22 +305,15 @@ async fn reconcile_cluster<P: ClusterApiProvider>(qc: &QdrantCluster, ctx: &Cont
         },
         conditions: merge_conditions(
             &previous.conditions,
-            &conditions_for(
-                &plan.step,
-                plan.phase,
-                &Availability {
-                    desired: qc.desired_pods(),
-                    ready: i32::try_from(ready.len()).unwrap_or(i32::MAX),
-                    leader: snapshot.as_ref().ok().and_then(|s| s.leader),
-                    unobservable: snapshot.as_ref().err().cloned(),
-                },
-            ),
+            &conditions,
             qc.metadata.generation,
             &Time(jiff::Timestamp::now()),
         ),
+        restore,
     };
     patch_status(ctx, qc, &previous, status).await?;
     Ok(Action::requeue(match plan.step {
+        _ if restoring => REQUEUE_BUSY,
         Step::Idle => REQUEUE_IDLE,
         Step::Blocked { .. } => REQUEUE_BLOCKED,
         _ => REQUEUE_BUSY,
@@ -313,6 +340,107 @@ fn peer_statuses(
             ))
         })
         .collect()
+}
+
+/// Drives `spec.restoreFrom`: waits for the cluster to form, runs the restore Job once,
+/// records its outcome. Returns the restore status.
+async fn reconcile_restore<P: ClusterApiProvider>(
+    ctx: &Context<P>,
+    qc: &QdrantCluster,
+    names: &Names,
+    formed: bool,
+    previous: Option<&RestoreStatus>,
+) -> Result<Option<RestoreStatus>, Error> {
+    let Some(from) = &qc.spec.restore_from else {
+        return Ok(previous.cloned());
+    };
+    let ns = &names.namespace;
+    let job_name = restore_job_name(&names.cluster);
+    if previous.is_some_and(|p| p.phase == RestorePhase::Failed) {
+        return Ok(previous.cloned());
+    }
+    let job_api: Api<Job> = Api::namespaced(ctx.client.clone(), ns);
+    let uid = qc.metadata.uid.clone().unwrap_or_default();
+    let job = match job_api.get_opt(&job_name).await? {
+        Some(job) if job.owner_references().iter().any(|o| o.uid == uid) => {
+            Some(match jobs::outcome(&ctx.client, ns, &job).await? {
+                jobs::Outcome::Running => RestoreJob::Running,
+                jobs::Outcome::Succeeded(result) => RestoreJob::Succeeded(result),
+                jobs::Outcome::Failed(message) => RestoreJob::Failed(message),
+            })
+        }
+        _ => None,
+    };
+    let backups: Api<QdrantBackup> = Api::namespaced(ctx.client.clone(), ns);
+    let backup = backups.get_opt(&from.backup).await?;
+    let decision = restore::decide(
+        Some(from),
+        previous,
+        formed,
+        backup.is_some(),
+        job.as_ref(),
+        &job_name,
+        &jiff::Timestamp::now().to_string(),
+    );
+    if decision.start_job {
+        if let Some(backup) = &backup {
+            let image = backup.spec.image.clone().or_else(|| ctx.agent_image.clone());
+            let Some(image) = image else {
+                return Ok(decision.status.map(|s| RestoreStatus {
+                    phase: RestorePhase::Pending,
+                    message: Some(
+                        "no agent image: set the QdrantBackup's spec.image or the operator's OPERATOR_IMAGE"
+                            .to_string(),
+                    ),
+                    ..s
+                }));
+            };
+            let job = build::backup_job::restore_job(qc, backup, from.id.as_deref(), &image)?;
+            apply::<Job>(&ctx.client, ns, &job).await?;
+            publish(
+                ctx,
+                qc,
+                EventType::Normal,
+                "RestoreStarted",
+                "Restore",
+                &format!("restoring from QdrantBackup {}", from.backup),
+            )
+            .await;
+        }
+    }
+    if decision.delete_job {
+        jobs::delete_job(&ctx.client, ns, &job_name).await?;
+    }
+    if let Some(status) = &decision.status {
+        if previous.map(|p| p.phase) != Some(status.phase) {
+            match status.phase {
+                RestorePhase::Succeeded => {
+                    publish(
+                        ctx,
+                        qc,
+                        EventType::Normal,
+                        "RestoreSucceeded",
+                        "Restore",
+                        "every collection was restored",
+                    )
+                    .await
+                }
+                RestorePhase::Failed => {
+                    publish(
+                        ctx,
+                        qc,
+                        EventType::Warning,
+                        "RestoreFailed",
+                        "Restore",
+                        status.message.as_deref().unwrap_or("the restore failed"),
+                    )
+                    .await
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(decision.status)
 }
 
 /// Reads the StatefulSet, the pods and the volumes of a cluster.
@@ -690,6 +818,10 @@ pub async fn run<P: ClusterApiProvider>(ctx: Arc<Context<P>>, namespace: Option<
         .owns(scoped::<Service>(&client, &namespace), owned.clone())
         .owns(scoped::<PodDisruptionBudget>(&client, &namespace), owned.clone())
         .owns(scoped::<NetworkPolicy>(&client, &namespace), owned)
+        .owns(
+            scoped::<Job>(&client, &namespace),
+            watcher::Config::default().labels(RESTORE_LABEL),
+        )
         .shutdown_on_signal()
         .run(reconcile_guarded, error_policy_guarded, ctx)
         .for_each(|result| async move {

@@ -282,3 +282,45 @@ fn config_changes_change_the_checksum_but_bootstrap_peers_do_not() {
     );
     assert_ne!(a, annotation(&changed, vec![]));
 }
+
+fn backup(spec: serde_json::Value) -> operator::crd_backup::QdrantBackup {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "qdrant.dev/v1alpha1",
+        "kind": "QdrantBackup",
+        "metadata": {"name": "nightly", "namespace": "db", "uid": "6f1c0e4c-0000-4000-8000-000000000002"},
+        "spec": spec,
+    }))
+    .expect("valid QdrantBackup")
+}
+
+#[test]
+fn golden_backup_and_restore_jobs() {
+    use operator::build::backup_job::{backup_job, restore_job};
+    let secured = cluster(serde_json::json!({
+        "size": 3,
+        "apiKey": {"name": "qdrant-keys", "key": "api-key"},
+        "tls": {"secretName": "qdrant-tls"},
+    }));
+    let pvc = backup(serde_json::json!({
+        "cluster": "demo", "schedule": "0 3 * * *",
+        "retention": {"count": 7, "maxAge": "14d"},
+        "target": {"pvc": {"claimName": "qdrant-backups", "path": "/qdrant/"}},
+    }));
+    let job = backup_job(&pvc, &secured, "20261207T030000Z", "qdrant-operator:dev").expect("job");
+    check("backup", "backup-job-pvc.yaml", &to_yaml(&job));
+
+    let plain = cluster(serde_json::json!({"size": 2}));
+    let s3 = backup(serde_json::json!({
+        "cluster": "demo", "schedule": "@hourly",
+        "target": {"s3": {"endpoint": "http://minio.storage:9000", "bucket": "b", "prefix": "prod",
+                          "credentialsSecret": {"name": "s3", "accessKeyIdKey": "id", "secretAccessKeyKey": "secret"}}},
+        "image": "registry.example/qdrant-operator:1.0",
+    }));
+    let job = backup_job(&s3, &plain, "20261207T040000Z", "qdrant-operator:dev").expect("job");
+    check("backup", "backup-job-s3.yaml", &to_yaml(&job));
+
+    let mut restored = cluster(serde_json::json!({"size": 2, "restoreFrom": {"backup": "nightly"}}));
+    restored.metadata.name = Some("demo2".to_string());
+    let job = restore_job(&restored, &pvc, Some("20261207T030000Z"), "qdrant-operator:dev").expect("job");
+    check("backup", "restore-job.yaml", &to_yaml(&job));
+}

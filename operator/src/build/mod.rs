@@ -1,6 +1,7 @@
 //! Pure builders: a `QdrantCluster` (plus a few planner decisions) in, Kubernetes objects out.
 //! Nothing here performs I/O, so every object is covered by golden tests.
 
+pub mod backup_job;
 pub mod config;
 pub mod configmap;
 pub mod network_policy;

@@ -35,6 +35,8 @@ pub const SECRETS: &str = "api/v1/namespaces/db/secrets";
 pub const PDBS: &str = "apis/policy/v1/namespaces/db/poddisruptionbudgets";
 pub const NPS: &str = "apis/networking.k8s.io/v1/namespaces/db/networkpolicies";
 pub const EVENTS: &str = "apis/events.k8s.io/v1/namespaces/db/events";
+pub const QBS: &str = "apis/qdrant.dev/v1alpha1/namespaces/db/qdrantbackups";
+pub const JOBS: &str = "apis/batch/v1/namespaces/db/jobs";
 
 pub fn names() -> Names {
     Names {
@@ -59,12 +61,10 @@ impl Sim {
     pub fn new() -> Sim {
         let (client, api) = ApiServer::start();
         let fake = FakeCluster::new();
-        let ctx = Arc::new(Context::new(
-            client,
-            fake.clone(),
-            Metrics::new(),
-            Some("test".to_string()),
-        ));
+        let ctx = Arc::new(
+            Context::new(client, fake.clone(), Metrics::new(), Some("test".to_string()))
+                .with_agent_image(Some("qdrant-operator:test".to_string())),
+        );
         Sim {
             api,
             fake,
