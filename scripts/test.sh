@@ -34,6 +34,8 @@ if [ "$failed" -gt 0 ]; then
   exit 1
 fi
 run lint 1200 bash -c 'cargo fmt --all --check && cargo clippy --release --workspace --all-targets -- -D warnings'
+# The Python venv first: the operator's S3 test starts moto_server from it.
+./scripts/py-env.sh >/dev/null || echo "python venv setup failed"
 run rust 1800 cargo test --release --workspace
 [ -x tests/compat/run.sh ] && run compat 1500 tests/compat/run.sh
 [ -x tests/loadgen/smoke.sh ] && run loadgen 600 env QDRANT_BIN="$ROOT/target/release/qdrant" tests/loadgen/smoke.sh
