@@ -1,6 +1,6 @@
 //! Shard transfer methods with real processes, under writes: `snapshot` (the target installs a
 //! snapshot of the source's shard, then catches up on the writes since by digest) and the
-//! delta catch-up a replica back from downtime gets (`wal_delta`, chosen automatically). In
+//! delta catch-up of a replica back from downtime (`wal_delta`, from `storage.shard_transfer_method`). In
 //! both, once the copy is Active the source replica is dropped and the copy alone must hold
 //! every acknowledged write: upserts, overwrites and deletes made while it was filled.
 
@@ -196,7 +196,7 @@ fn snapshot_transfer_under_writes_keeps_every_acknowledged_write() {
 
 #[test]
 fn a_replica_back_from_downtime_catches_up_on_what_it_missed() {
-    let mut peers = start_cluster(3, &[]);
+    let mut peers = start_cluster(3, &[("QDRANT__STORAGE__SHARD_TRANSFER_METHOD", "wal_delta")]);
     let entry = 0;
     let create = json!({"vectors": {"size": DIM, "distance": "Cosine"}, "shard_number": 1, "replication_factor": 2});
     assert_eq!(

@@ -922,7 +922,7 @@ impl Sync {
             .and_then(|c| c.transfer_method(shard, self.consensus.peer_id()));
         let configured = self.node.settings.storage.shard_transfer_method;
         let local_points = collection.local_shard(shard).map_or(0, |s| s.points_count());
-        let source_points = if asked.or(configured).is_none() && local_points == 0 {
+        let source_points = if asked.or(configured).is_none() {
             collection.remote_count(shard, source).await.ok()
         } else {
             None
