@@ -64,7 +64,7 @@ impl Collection {
 
     /// Brings the local replica of `shard`, which already holds most of what the replica on
     /// `source` holds, up to it: compares their digests and takes the source's contents of
-    /// every bucket that differs (`LocalShard::take_bucket`). Served under the transfer's
+    /// every bucket that differs (`LocalShard::take_buckets`). Served under the transfer's
     /// `fence` like [`Collection::pull_shard`]'s pages, so it is as complete. `method` is what
     /// the progress reports. Returns how many buckets differed.
     pub async fn catch_up_shard(
