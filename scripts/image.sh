@@ -46,7 +46,7 @@ for t in "${targets[@]}"; do
     operator) pkg=operator; bin=operator; image="$OPERATOR_IMAGE" ;;
   esac
   [ -x "target/release/$bin" ] || { echo "image.sh: target/release/$bin is missing" >&2; exit 1; }
-  # The release profile keeps line tables (and the C++ deps full debug info): strip them for the image.
+  # The release profile keeps line tables of the workspace crates: strip them for the image.
   mkdir -p target/image
   if command -v strip >/dev/null 2>&1; then
     strip --strip-debug -o "target/image/$bin.tmp" "target/release/$bin"

@@ -28,7 +28,7 @@ run() {
   fi
 }
 
-run build 3600 cargo build --release --workspace --bins --tests
+run build 4500 cargo build --release --workspace --bins --tests
 if [ "$failed" -gt 0 ]; then
   echo "summary: $passed passed, $failed failed"
   exit 1
