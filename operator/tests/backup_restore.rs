@@ -8,11 +8,14 @@
 //! `QDRANT_BIN` overrides the node binary (default: target/release/qdrant). The S3 test takes
 //! `moto_server` from the project's virtualenv (`scripts/py-env.sh`, tests/requirements.txt).
 
-use std::net::TcpListener;
+#[path = "support/nodes.rs"]
+mod nodes;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nodes::{free_port, rest, wait_for_cluster, Node, Proc};
 use operator::backup::agent::AgentResult;
 use operator::backup::node::NodeClient;
 use operator::backup::run::{self, Cluster};
@@ -22,81 +25,6 @@ use operator::backup::{hex, BackupStore, DirStore};
 use operator::cluster_api::Connection;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-
-fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let mut given = GIVEN.lock().unwrap();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
-}
-
-fn qdrant_bin() -> PathBuf {
-    std::env::var_os("QDRANT_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/qdrant"))
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One node process; killed on drop.
-struct Node {
-    _proc: Proc,
-    http: u16,
-    p2p: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Node {
-    fn start(bootstrap_p2p: Option<u16>) -> Node {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (http, grpc, p2p) = (free_port(), free_port(), free_port());
-        let mut cmd = Command::new(qdrant_bin());
-        cmd.current_dir(dir.path())
-            .env("QDRANT__SERVICE__HOST", "127.0.0.1")
-            .env("QDRANT__SERVICE__HTTP_PORT", http.to_string())
-            .env("QDRANT__SERVICE__GRPC_PORT", grpc.to_string())
-            .env("QDRANT__CLUSTER__ENABLED", "true")
-            .env("QDRANT__CLUSTER__P2P__PORT", p2p.to_string())
-            .env("QDRANT__STORAGE__STORAGE_PATH", dir.path().join("storage"))
-            .env("QDRANT__STORAGE__SNAPSHOTS_PATH", dir.path().join("snapshots"))
-            .arg("--uri")
-            .arg(format!("http://127.0.0.1:{p2p}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(seed) = bootstrap_p2p {
-            cmd.arg("--bootstrap").arg(format!("http://127.0.0.1:{seed}"));
-        }
-        let child = cmd
-            .spawn()
-            .expect("start the node (build it with cargo build --release -p node)");
-        Node {
-            _proc: Proc(child),
-            http,
-            p2p,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http)
-    }
-}
 
 /// A cluster of `size` node processes, formed (every peer agrees on a leader).
 struct TestCluster {
@@ -109,11 +37,11 @@ impl TestCluster {
         let first = Node::start(None);
         let seed = first.p2p;
         let mut nodes = vec![first];
-        wait_for_cluster(&nodes, 1).await;
+        wait_for_cluster(&[&nodes[0]], 1).await;
         for _ in 1..size {
             nodes.push(Node::start(Some(seed)));
         }
-        wait_for_cluster(&nodes, size).await;
+        wait_for_cluster(&nodes.iter().collect::<Vec<_>>(), size).await;
         TestCluster {
             nodes,
             scratch: tempfile::tempdir().expect("scratch"),
@@ -131,38 +59,6 @@ impl TestCluster {
             scratch: self.scratch.path().to_path_buf(),
         }
     }
-}
-
-async fn wait_for_cluster(nodes: &[Node], peers: usize) {
-    let client = NodeClient::new(&Connection::default()).expect("client");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut leaders = Vec::new();
-        for n in nodes {
-            match client.cluster_info(&n.url()).await {
-                Ok(info) if info.peers.len() == peers => leaders.push(info.leader()),
-                _ => leaders.push(None),
-            }
-        }
-        if leaders.iter().all(|l| l.is_some() && *l == leaders[0]) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "cluster of {peers} did not form");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn rest(method: reqwest::Method, url: String, body: Value) -> Value {
-    let response = reqwest::Client::new()
-        .request(method, &url)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    let value: Value = response.json().await.expect("json");
-    assert!(status.is_success(), "{url}: {status} {value}");
-    value
 }
 
 /// A deterministic pseudo-random vector.

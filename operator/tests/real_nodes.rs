@@ -1,99 +1,19 @@
 //! Drain, peer removal and re-balance driven by the operator's planner and its real HTTP
 //! `ClusterApi` against real node processes of this project on loopback ports.
 //!
-//! They start the node binary built by the workspace build (`cargo build --release`):
 //!   cargo test --release -p operator --test real_nodes
-//! `QDRANT_BIN` overrides the binary (default: target/release/qdrant).
+//! (node processes from support/nodes.rs: `QDRANT_BIN` overrides the binary).
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+#[path = "support/nodes.rs"]
+mod nodes;
+
 use std::time::{Duration, Instant};
 
+use nodes::{rest, wait_for_cluster, Node};
 use operator::cluster_api::{ClusterApi, Connection, HttpClusterApi};
 use operator::planner::{plan, ClusterAction, PlanInput, PodView, Step, StsView};
 use operator::snapshot::{observe_cluster, Topology};
 use serde_json::{json, Value};
-
-/// A port nothing listens on, never the same twice in this process: the tests run in parallel
-/// and a port released by one probe must not be handed to two nodes.
-fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let mut given = GIVEN.lock().unwrap();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
-}
-
-fn qdrant_bin() -> PathBuf {
-    std::env::var_os("QDRANT_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/qdrant"))
-}
-
-/// One node process; killed on drop.
-struct Node {
-    child: Option<Child>,
-    http: u16,
-    p2p: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Node {
-    fn start(bootstrap_p2p: Option<u16>) -> Node {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (http, grpc, p2p) = (free_port(), free_port(), free_port());
-        let mut cmd = Command::new(qdrant_bin());
-        cmd.current_dir(dir.path())
-            .env("QDRANT__SERVICE__HOST", "127.0.0.1")
-            .env("QDRANT__SERVICE__HTTP_PORT", http.to_string())
-            .env("QDRANT__SERVICE__GRPC_PORT", grpc.to_string())
-            .env("QDRANT__CLUSTER__ENABLED", "true")
-            .env("QDRANT__CLUSTER__P2P__PORT", p2p.to_string())
-            .env("QDRANT__STORAGE__STORAGE_PATH", dir.path().join("storage"))
-            .env("QDRANT__STORAGE__SNAPSHOTS_PATH", dir.path().join("snapshots"))
-            .arg("--uri")
-            .arg(format!("http://127.0.0.1:{p2p}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(seed) = bootstrap_p2p {
-            cmd.arg("--bootstrap").arg(format!("http://127.0.0.1:{seed}"));
-        }
-        let child = cmd
-            .spawn()
-            .expect("start the node (build it with cargo build --release -p node)");
-        Node {
-            child: Some(child),
-            http,
-            p2p,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http)
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// Ordinal k = the k-th node; peers are recognised by their p2p port.
 struct Loopback {
@@ -108,37 +28,6 @@ impl Topology for Loopback {
         let port: u16 = uri.trim_end_matches('/').rsplit(':').next()?.parse().ok()?;
         self.ports.iter().position(|(_, p2p)| *p2p == port).map(|i| i as u32)
     }
-}
-
-async fn wait_for_cluster(api: &HttpClusterApi, nodes: &[&Node], peers: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut leaders = Vec::new();
-        for n in nodes {
-            match api.cluster_info(&n.url()).await {
-                Ok(info) if info.peers.len() == peers => leaders.push(info.leader()),
-                _ => leaders.push(None),
-            }
-        }
-        if leaders.iter().all(|l| l.is_some() && *l == leaders[0]) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "cluster of {peers} did not form");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn rest(method: reqwest::Method, url: String, body: Value) -> Value {
-    let response = reqwest::Client::new()
-        .request(method, &url)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    let value: Value = response.json().await.expect("json");
-    assert!(status.is_success(), "{url}: {status} {value}");
-    value
 }
 
 async fn seed_collection(node: &Node, shards: u32, points: u64) {
@@ -235,7 +124,7 @@ async fn drain_and_remove_the_highest_peer_without_losing_points() {
     let second = Node::start(Some(first.p2p));
     let third = Node::start(Some(first.p2p));
     let mut nodes = vec![first, second, third];
-    wait_for_cluster(&api, &nodes.iter().collect::<Vec<_>>(), 3).await;
+    wait_for_cluster(&nodes.iter().collect::<Vec<_>>(), 3).await;
     seed_collection(&nodes[0], 6, 300).await;
     assert_eq!(count(&nodes[0]).await, 300);
 
@@ -259,11 +148,11 @@ async fn rebalance_onto_a_new_peer() {
     let api = HttpClusterApi::new(&Connection::default()).expect("client");
     let first = Node::start(None);
     let second = Node::start(Some(first.p2p));
-    wait_for_cluster(&api, &[&first, &second], 2).await;
+    wait_for_cluster(&[&first, &second], 2).await;
     seed_collection(&first, 6, 200).await;
     let third = Node::start(Some(first.p2p));
     let mut nodes = vec![first, second, third];
-    wait_for_cluster(&api, &nodes.iter().collect::<Vec<_>>(), 3).await;
+    wait_for_cluster(&nodes.iter().collect::<Vec<_>>(), 3).await;
     converge(&api, &mut nodes, 3, 3).await;
     let c = api.collection_cluster(&nodes[2].url(), "c").await.expect("collection");
     assert_eq!(c.local_shards.len(), 2, "the new peer holds its share: {c:?}");
@@ -275,7 +164,7 @@ async fn peer_removal_is_refused_while_it_holds_shards() {
     let api = HttpClusterApi::new(&Connection::default()).expect("client");
     let first = Node::start(None);
     let second = Node::start(Some(first.p2p));
-    wait_for_cluster(&api, &[&first, &second], 2).await;
+    wait_for_cluster(&[&first, &second], 2).await;
     seed_collection(&first, 4, 50).await;
     let info = api.cluster_info(&second.url()).await.expect("cluster");
     let second_id = info.peer_id.expect("peer id");

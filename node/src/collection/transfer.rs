@@ -4,11 +4,15 @@
 //! source, or what a replica that was down still has), only the digest buckets that differ.
 //! Used to recover Dead replicas.
 
+use std::sync::Arc;
+
+use super::remote::Routing;
 use super::shard_request::{expect_response, ShardRequest, ShardResponse};
 use super::{blocking, Collection};
 use crate::cluster::{PeerId, ShardId};
 use crate::error::{Error, Result};
 use crate::model::cluster::TransferMethod;
+use crate::storage::shard::LocalShard;
 
 /// How far the transfer into one local replica is.
 pub struct TransferProgress {
@@ -40,15 +44,8 @@ impl Collection {
     /// state was applied there before (under the routing lock). So each write reaches this
     /// replica through the copy or through its queue: the copy is complete when this returns.
     pub async fn pull_shard(&self, shard: ShardId, source: PeerId, fence: u64) -> Result<usize> {
-        let routing = self
-            .routing
-            .read()
-            .clone()
-            .ok_or_else(|| Error::internal("a transfer needs cluster mode"))?;
-        let local = self
-            .local_shard(shard)
-            .ok_or_else(|| Error::internal(format!("shard {shard} has no local replica to fill")))?;
-        let uri = routing.uri(source)?.to_string();
+        let (routing, uri) = self.transfer_source(source)?;
+        let local = self.transfer_target(shard)?;
         let total = self.remote_count(shard, source).await.ok();
         let progress = TransferProgress {
             method: TransferMethod::StreamRecords,
@@ -74,15 +71,8 @@ impl Collection {
         fence: u64,
         method: TransferMethod,
     ) -> Result<usize> {
-        let routing = self
-            .routing
-            .read()
-            .clone()
-            .ok_or_else(|| Error::internal("a transfer needs cluster mode"))?;
-        let local = self
-            .local_shard(shard)
-            .ok_or_else(|| Error::internal(format!("shard {shard} has no local replica to fill")))?;
-        let uri = routing.uri(source)?.to_string();
+        let (routing, uri) = self.transfer_source(source)?;
+        let local = self.transfer_target(shard)?;
         let call = |request: ShardRequest| {
             let (routing, uri) = (routing.clone(), uri.clone());
             async move { routing.remote.call(source, &uri, &self.name, shard, &request).await }
@@ -150,17 +140,29 @@ impl Collection {
 
     /// How many points the replica of `shard` on `source` holds.
     pub async fn remote_count(&self, shard: ShardId, source: PeerId) -> Result<usize> {
+        let (routing, uri) = self.transfer_source(source)?;
+        let response = routing
+            .remote
+            .call(source, &uri, &self.name, shard, &ShardRequest::Count { filter: None })
+            .await?;
+        expect_response!(response, Count)
+    }
+
+    /// Where a transfer reads from: the cluster routing and the URI of the `source` peer.
+    fn transfer_source(&self, source: PeerId) -> Result<(Arc<Routing>, String)> {
         let routing = self
             .routing
             .read()
             .clone()
             .ok_or_else(|| Error::internal("a transfer needs cluster mode"))?;
-        let uri = routing.uri(source)?;
-        let response = routing
-            .remote
-            .call(source, uri, &self.name, shard, &ShardRequest::Count { filter: None })
-            .await?;
-        expect_response!(response, Count)
+        let uri = routing.uri(source)?.to_string();
+        Ok((routing, uri))
+    }
+
+    /// The local replica of `shard` a transfer fills.
+    fn transfer_target(&self, shard: ShardId) -> Result<Arc<LocalShard>> {
+        self.local_shard(shard)
+            .ok_or_else(|| Error::internal(format!("shard {shard} has no local replica to fill")))
     }
 
     /// The method of the transfer filling the local replica of `shard`, if one runs.
@@ -173,8 +175,8 @@ impl Collection {
         shard: ShardId,
         source: PeerId,
         uri: &str,
-        routing: &super::remote::Routing,
-        local: &std::sync::Arc<crate::storage::shard::LocalShard>,
+        routing: &Routing,
+        local: &Arc<LocalShard>,
         fence: u64,
     ) -> Result<usize> {
         let mut offset = None;
