@@ -674,7 +674,10 @@ impl Hnsw {
     /// as they are. The caller keeps inserts out of `self` meanwhile; searches of `self` may go
     /// on.
     pub fn rebuilt(&self, threads: usize) -> Result<Hnsw> {
-        let live: Vec<(u32, u32)> = self.key_map.read().iter().map(|(k, id)| (*k, *id)).collect();
+        let mut live: Vec<(u32, u32)> = self.key_map.read().iter().map(|(k, id)| (*k, *id)).collect();
+        // In key order, not the map's (random per process): one thread rebuilds the same graph
+        // every time.
+        live.sort_unstable();
         let capacity = live.len() + live.len() / 2 + 1024;
         if self.is_multi() {
             // The row store is append-only: the new graph gets a store of the live rows only.
