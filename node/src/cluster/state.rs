@@ -452,6 +452,16 @@ impl ClusterState {
                         }
                     }
                 }
+                // A shard keeps one Active replica at least (as Qdrant): with none, no replica
+                // could be recovered from and the shard would stay unavailable for good. A write
+                // that failed on the last one is refused instead (see `mark_dead_through`).
+                let was_active = replicas.get(peer) == Some(&ReplicaState::Active);
+                let other_active = replicas.iter().any(|(p, s)| p != peer && *s == ReplicaState::Active);
+                if was_active && *state != ReplicaState::Active && !other_active {
+                    return Err(Error::BadInput(format!(
+                        "Cannot deactivate the last active replica {peer} of shard {shard} of collection `{collection}`"
+                    )));
+                }
                 if let Some(source) = source_active {
                     let source_state = replicas.get(source).copied().unwrap_or(ReplicaState::Dead);
                     if source_state != ReplicaState::Active {
@@ -800,8 +810,15 @@ mod tests {
             source_active: None,
         };
         assert!(s.apply(&set(ReplicaState::Dead, Some(ReplicaState::Partial))).is_err());
-        s.apply(&set(ReplicaState::Dead, Some(ReplicaState::Active))).unwrap();
-        assert_eq!(s.collections["c"].shards[&0][&holder], ReplicaState::Dead);
+        // The shard's only Active replica stays Active.
+        let err = s
+            .apply(&set(ReplicaState::Dead, Some(ReplicaState::Active)))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::BadInput(m) if m.contains("last active replica")),
+            "{err}"
+        );
+        assert_eq!(s.collections["c"].shards[&0][&holder], ReplicaState::Active);
         // A new replica (no from_state) on another peer.
         let other = [10, 20, 30].into_iter().find(|p| *p != holder).unwrap();
         s.apply(&ClusterOp::SetReplicaState {
@@ -828,9 +845,49 @@ mod tests {
     }
 
     #[test]
+    fn the_last_active_replica_of_a_shard_is_never_deactivated() {
+        let mut s = three_peers();
+        s.apply(&create("c", 1, 3, &s.clone())).unwrap();
+        let peers: Vec<PeerId> = s.collections["c"].shards[&0].keys().copied().collect();
+        let set = |peer, state, from| ClusterOp::SetReplicaState {
+            collection: "c".into(),
+            shard: 0,
+            peer,
+            state,
+            from_state: Some(from),
+            source_active: None,
+        };
+        s.apply(&set(peers[0], ReplicaState::Dead, ReplicaState::Active))
+            .unwrap();
+        s.apply(&set(peers[1], ReplicaState::Dead, ReplicaState::Active))
+            .unwrap();
+        // peers[0] is being refilled (Partial): it does not count as Active.
+        s.apply(&set(peers[0], ReplicaState::Partial, ReplicaState::Dead))
+            .unwrap();
+        for state in [ReplicaState::Dead, ReplicaState::Partial] {
+            let err = s.apply(&set(peers[2], state, ReplicaState::Active)).unwrap_err();
+            assert!(
+                matches!(&err, Error::BadInput(m) if m.contains("last active replica")),
+                "{err}"
+            );
+        }
+        assert_eq!(s.collections["c"].shards[&0][&peers[2]], ReplicaState::Active);
+        // Once another replica is Active again, it may go.
+        s.apply(&set(peers[0], ReplicaState::Active, ReplicaState::Partial))
+            .unwrap();
+        s.apply(&set(peers[2], ReplicaState::Dead, ReplicaState::Active))
+            .unwrap();
+        let err = s
+            .apply(&set(peers[0], ReplicaState::Dead, ReplicaState::Active))
+            .unwrap_err();
+        assert!(err.to_string().contains("last active replica"), "{err}");
+    }
+
+    #[test]
     fn a_transfer_target_turns_active_only_while_its_source_is() {
         let mut s = three_peers();
-        s.apply(&create("c", 1, 2, &s.clone())).unwrap();
+        // Three replicas: the third stays Active, so the source may be marked Dead.
+        s.apply(&create("c", 1, 3, &s.clone())).unwrap();
         let mut holders = s.collections["c"].shards[&0].keys().copied();
         let (source, target) = (holders.next().unwrap(), holders.next().unwrap());
         let set = |peer, state, from| ClusterOp::SetReplicaState {

@@ -528,7 +528,8 @@ pub fn spawn(node: Arc<Node>, consensus: Arc<Consensus>) -> JoinHandle<()> {
 }
 
 /// Marks a replica Dead through consensus, if it is still in the state the write saw (a replica
-/// that changed state meanwhile was handled by someone else).
+/// that changed state meanwhile was handled by someone else). The shard's last Active replica
+/// is never marked Dead: the write that it missed fails (503) rather than be acknowledged.
 fn mark_dead_through(consensus: Arc<Consensus>) -> ReplicaFailed {
     Arc::new(move |collection, shard, peer, seen| {
         let consensus = consensus.clone();
@@ -551,16 +552,25 @@ fn mark_dead_through(consensus: Arc<Consensus>) -> ReplicaFailed {
                         .await
                     {
                         Ok(_) | Err(Error::BadRequest(_)) => Ok(()),
-                        Err(e) => Err(e),
+                        Err(e) => Err(last_active(e)),
                     }
                 }
                 // Marked Dead by someone else, or refilled by a transfer that started after
                 // this write was routed (the copy holds it: see the write fence).
                 Err(Error::BadRequest(_)) => Ok(()),
-                Err(e) => Err(e),
+                Err(e) => Err(last_active(e)),
             }
         })
     })
+}
+
+/// The refusal to deactivate a shard's last Active replica is, for the write that replica
+/// missed, a shard that cannot take writes right now, not bad input.
+fn last_active(e: Error) -> Error {
+    match e {
+        Error::BadInput(m) => Error::Unavailable(m),
+        other => other,
+    }
 }
 
 /// Brings this peer's applied cluster state up to a read index (see `Consensus::sync_view`).
