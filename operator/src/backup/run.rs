@@ -15,7 +15,7 @@ use super::manifest::{backup_id, AliasBackup, CollectionBackup, Manifest, ShardB
 use super::node::NodeClient;
 use super::retention::{to_prune, Retention, StoredBackup};
 use super::{hex, BackupError, BackupStore};
-use crate::cluster_api::{PeerId, ReplicaState};
+use crate::cluster_api::{ClusterApiError, PeerId, ReplicaState};
 
 /// Where the peers answer and where temporary files go.
 #[derive(Clone, Debug)]
@@ -353,6 +353,38 @@ pub struct RestoreReport {
 /// replica of that shard (the node re-syncs the others), recreates the aliases and checks the
 /// point counts. A collection that already exists is reused (its shard shapes must fit), so a
 /// failed restore can simply be run again.
+/// Pause between two attempts of a shard upload the node answered 503.
+const UPLOAD_RETRY: Duration = Duration::from_secs(2);
+
+/// Uploads one shard snapshot, again while the node answers 503 (its replica of the shard is
+/// still in use and it kept it rather than swap it half-way; or it has no quorum right now),
+/// until `deadline`.
+async fn upload_shard(
+    cluster: &Cluster,
+    node: &str,
+    collection: &str,
+    shard: u32,
+    file: &Path,
+    sha256: &str,
+    deadline: Instant,
+) -> Result<(), BackupError> {
+    loop {
+        match cluster
+            .client
+            .upload_shard_snapshot(node, collection, shard, file, sha256)
+            .await
+        {
+            Err(ClusterApiError::Status {
+                status: 503, message, ..
+            }) if Instant::now() + UPLOAD_RETRY < deadline => {
+                warn!(collection, shard, node, %message, "shard upload refused for now; retrying");
+                tokio::time::sleep(UPLOAD_RETRY).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 pub async fn restore<S: BackupStore>(
     cluster: &Cluster,
     store: &S,
@@ -406,10 +438,16 @@ pub async fn restore<S: BackupStore>(
                     actual,
                 });
             }
-            let uploaded = cluster
-                .client
-                .upload_shard_snapshot(&peers[&peer], name, shard.id, &scratch, &shard.sha256)
-                .await;
+            let uploaded = upload_shard(
+                cluster,
+                &peers[&peer],
+                name,
+                shard.id,
+                &scratch,
+                &shard.sha256,
+                deadline,
+            )
+            .await;
             let _ = tokio::fs::remove_file(&scratch).await;
             uploaded?;
             info!(collection = %name, shard = shard.id, peer, "shard restored");
