@@ -23,6 +23,9 @@ pub enum Error {
     /// An operation that needs cluster mode on a standalone node. HTTP 405.
     #[error("Bad request: {0}")]
     NotSupported(String),
+    /// The caller's access rights do not allow the call (JWT RBAC, the read-only key). HTTP 403.
+    #[error("Forbidden: {0}")]
+    Forbidden(String),
     /// A bounded wait ran out. HTTP 408.
     #[error("Timeout: {0}")]
     Timeout(String),
@@ -64,6 +67,7 @@ impl Error {
             Error::NotFound(m) => Error::NotFound(wrap(m)),
             Error::AlreadyExists(m) => Error::AlreadyExists(wrap(m)),
             Error::NotSupported(m) => Error::NotSupported(wrap(m)),
+            Error::Forbidden(m) => Error::Forbidden(wrap(m)),
             Error::Timeout(m) => Error::Timeout(wrap(m)),
             Error::Unavailable(m) => Error::Unavailable(wrap(m)),
             Error::Internal(m) => Error::Internal(wrap(m)),

@@ -33,6 +33,11 @@ pub struct ServiceConfig {
     pub api_key: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
     pub read_only_api_key: Option<String>,
+    /// A second full-access key (and JWT secret), for rotating `api_key`.
+    #[serde(deserialize_with = "lenient_string")]
+    pub alt_api_key: Option<String>,
+    /// Accept JWTs signed (HS256) with `api_key`/`alt_api_key` that carry their own access rights.
+    pub jwt_rbac: bool,
     pub max_request_size_mb: usize,
     pub enable_cors: bool,
     /// Serve the public APIs over TLS with `tls.cert`/`tls.key`.
@@ -167,6 +172,8 @@ impl Default for ServiceConfig {
             grpc_port: Some(6334),
             api_key: None,
             read_only_api_key: None,
+            alt_api_key: None,
+            jwt_rbac: false,
             max_request_size_mb: 32,
             enable_cors: true,
             enable_tls: false,

@@ -24,6 +24,7 @@ impl From<&Error> for WireError {
             Error::NotFound(m) => ("not_found", m, None),
             Error::AlreadyExists(m) => ("already_exists", m, None),
             Error::NotSupported(m) => ("not_supported", m, None),
+            Error::Forbidden(m) => ("forbidden", m, None),
             Error::Timeout(m) => ("timeout", m, None),
             Error::Unavailable(m) => ("unavailable", m, None),
             Error::Internal(m) => ("internal", m, None),
@@ -47,6 +48,7 @@ impl From<WireError> for Error {
             "not_found" => Error::NotFound(m),
             "already_exists" => Error::AlreadyExists(m),
             "not_supported" => Error::NotSupported(m),
+            "forbidden" => Error::Forbidden(m),
             "timeout" => Error::Timeout(m),
             "unavailable" => Error::Unavailable(m),
             "rate_limited" => Error::RateLimited {
@@ -107,6 +109,7 @@ mod tests {
             Error::NotFound("d".into()),
             Error::AlreadyExists("e".into()),
             Error::NotSupported("f".into()),
+            Error::Forbidden("l".into()),
             Error::Timeout("g".into()),
             Error::Unavailable("h".into()),
             Error::Internal("i".into()),

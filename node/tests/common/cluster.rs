@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{free_port, request, ureq_get, BIN};
+use super::{free_port, request, try_request, ureq_get, BIN};
 
 pub struct Peer {
     pub dir: tempfile::TempDir,
@@ -203,12 +203,28 @@ impl Peer {
 
     /// `GET /cluster`'s result, if the peer answers.
     pub fn cluster(&self) -> Option<Value> {
-        let (status, body) = ureq_get(&format!("{}/cluster", self.url)).ok()?;
+        let key = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "QDRANT__SERVICE__API_KEY")
+            .map(|(_, v)| v.as_str());
+        let headers: Vec<(&str, &str)> = key.map(|k| ("api-key", k)).into_iter().collect();
+        let (status, v) = try_request("GET", &format!("{}/cluster", self.url), None, &headers).ok()?;
         if status != 200 {
             return None;
         }
-        let v: Value = serde_json::from_str(&body).ok()?;
         Some(v["result"].clone())
+    }
+
+    /// [`Peer::call`] with extra headers (credentials).
+    pub fn call_as(&self, method: &str, path: &str, body: Option<Value>, headers: &[(String, String)]) -> (u16, Value) {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        request(
+            method,
+            &format!("{}{}", self.url, path),
+            body.map(|b| b.to_string()),
+            &headers,
+        )
     }
 
     pub fn peer_id(&self) -> Option<u64> {

@@ -1,5 +1,6 @@
-//! A tower layer in front of every gRPC service: checks the API key (`api-key` metadata or
-//! `authorization: Bearer`) with the same rules as REST, and records each call in the metrics.
+//! A tower layer in front of every gRPC service: authenticates the call (`api-key` metadata or
+//! `authorization: Bearer`, a key or a JWT) with the same rules as REST, checks what its method
+//! needs when the path says (see `access.rs`), and records each call in the metrics.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -10,54 +11,18 @@ use tonic::body::Body;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
+use super::access::{method_need, MethodNeed};
 use super::per_collection::CollectionName;
-use crate::api::auth::{self, Refusal};
+use crate::api::auth::jwt::ValueExists;
+use crate::api::auth::{self, Access, Refusal};
+use crate::error::Error;
 use crate::node::Node;
 
-/// Methods served without a key: health checks, as Qdrant does.
-fn is_public(path: &str) -> bool {
-    path == "/qdrant.Qdrant/HealthCheck" || path.starts_with("/grpc.health.v1.Health/")
-}
-
-/// Methods the read-only key may call.
-fn is_read(path: &str) -> bool {
-    const READS: [&str; 28] = [
-        "/qdrant.Collections/Get",
-        "/qdrant.Collections/List",
-        "/qdrant.Collections/ListCollectionAliases",
-        "/qdrant.Collections/ListAliases",
-        "/qdrant.Collections/CollectionClusterInfo",
-        "/qdrant.Collections/CollectionExists",
-        "/qdrant.Collections/ListShardKeys",
-        "/qdrant.Points/Get",
-        "/qdrant.Points/Search",
-        "/qdrant.Points/SearchBatch",
-        "/qdrant.Points/SearchGroups",
-        "/qdrant.Points/Scroll",
-        "/qdrant.Points/Recommend",
-        "/qdrant.Points/RecommendBatch",
-        "/qdrant.Points/RecommendGroups",
-        "/qdrant.Points/Discover",
-        "/qdrant.Points/DiscoverBatch",
-        "/qdrant.Points/Count",
-        "/qdrant.Points/Query",
-        "/qdrant.Points/QueryBatch",
-        "/qdrant.Points/QueryGroups",
-        "/qdrant.Points/Facet",
-        "/qdrant.Points/SearchMatrixPairs",
-        "/qdrant.Points/SearchMatrixOffsets",
-        "/qdrant.Snapshots/List",
-        "/qdrant.Snapshots/ListFull",
-        "/qdrant.Qdrant/HealthCheck",
-        "/grpc.health.v1.Health/Check",
-    ];
-    READS.contains(&path)
-}
-
-fn refusal_status(refusal: Refusal) -> Status {
-    let code = match refusal {
-        Refusal::Missing | Refusal::Invalid => Code::Unauthenticated,
-        Refusal::ReadOnly => Code::PermissionDenied,
+fn refusal_status(refusal: &Refusal) -> Status {
+    let code = if refusal.is_forbidden() {
+        Code::PermissionDenied
+    } else {
+        Code::Unauthenticated
     };
     Status::new(code, refusal.message())
 }
@@ -92,8 +57,9 @@ pub struct Authenticated<S> {
 
 impl<S, B> Service<http::Request<B>> for Authenticated<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<Body>> + Send + 'static,
+    S: Service<http::Request<B>, Response = http::Response<Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    B: Send + 'static,
 {
     type Response = http::Response<Body>;
     type Error = S::Error;
@@ -103,26 +69,26 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let started = Instant::now();
         let path = req.uri().path().to_string();
-        let service = &self.node.settings.service;
-        let allowed = if is_public(&path) {
-            Ok(())
-        } else {
-            let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-            let presented = auth::presented_key(header("api-key"), header("authorization"));
-            auth::check(service, presented, is_read(&path))
-        };
+        let verdict = self.authorize(&mut req, &path);
         let node = self.node.clone();
-        let response = match allowed {
-            Ok(()) => Ok(self.inner.call(req)),
-            Err(refusal) => Err(refusal_status(refusal)),
-        };
+        // The readied service takes this call; a clone waits for the next one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let response = match response {
-                Ok(call) => call.await?,
-                Err(status) => status.into_http(),
+            let refused = match verdict {
+                Ok(Some(condition)) => auth::check_value_exists(&node, &condition)
+                    .await
+                    .err()
+                    .map(|r| refusal_status(&r)),
+                Ok(None) => None,
+                Err(status) => Some(status),
+            };
+            let response = match refused {
+                None => inner.call(req).await?,
+                Some(status) => status.into_http(),
             };
             // A failed call answers with its status in the headers (trailers-only response);
             // a successful one puts `grpc-status: 0` in the trailers. As Qdrant: the header's
@@ -140,18 +106,39 @@ where
     }
 }
 
+impl<S> Authenticated<S> {
+    /// Authenticates the call and checks what its method needs, if that is known from the path;
+    /// leaves the caller's access in the request for the per-collection checks. Returns a
+    /// JWT's `value_exists` condition, still to be checked.
+    fn authorize<B>(&self, req: &mut http::Request<B>, path: &str) -> Result<Option<ValueExists>, Status> {
+        let service = &self.node.settings.service;
+        let need = method_need(path);
+        if need == MethodNeed::Public || !auth::keys_configured(service) {
+            req.extensions_mut().insert(Access::FULL);
+            return Ok(None);
+        }
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let presented = auth::presented_key(header("api-key"), header("authorization"));
+        let credential = auth::authenticate(service, presented, auth::now()).map_err(|r| refusal_status(&r))?;
+        if let MethodNeed::Global(need) = need {
+            credential
+                .access
+                .check(&need)
+                .map_err(|why| super::error::status(Error::Forbidden(why)))?;
+        }
+        req.extensions_mut().insert(credential.access);
+        Ok(credential.value_exists)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn method_classes() {
-        assert!(is_public("/grpc.health.v1.Health/Check"));
-        assert!(!is_public("/qdrant.Points/Search"));
-        assert!(is_read("/qdrant.Points/Query"));
-        assert!(!is_read("/qdrant.Points/Upsert"));
-        assert!(!is_read("/qdrant.Collections/Delete"));
-        assert_eq!(refusal_status(Refusal::ReadOnly).code(), Code::PermissionDenied);
-        assert_eq!(refusal_status(Refusal::Missing).code(), Code::Unauthenticated);
+    fn refusal_codes() {
+        assert_eq!(refusal_status(&Refusal::Expired).code(), Code::PermissionDenied);
+        assert_eq!(refusal_status(&Refusal::Missing).code(), Code::Unauthenticated);
+        assert_eq!(refusal_status(&Refusal::Invalid).code(), Code::Unauthenticated);
     }
 }

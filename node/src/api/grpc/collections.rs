@@ -11,9 +11,11 @@ use std::time::Instant;
 use qdrant_client::qdrant as grpc;
 use tonic::{Request, Response, Status};
 
+use super::access::{access_of, guard};
 use super::convert::{from_grpc, to_grpc};
 use super::elapsed;
 use super::error::status;
+use crate::api::auth::Need;
 use crate::api::consensus_timeout;
 use crate::node::Node;
 
@@ -64,6 +66,7 @@ impl grpc::collections_server::Collections for CollectionsService {
         request: Request<grpc::GetCollectionInfoRequest>,
     ) -> Result<Response<grpc::GetCollectionInfoResponse>, Status> {
         let started = Instant::now();
+        guard(&request, Need::read(&request.get_ref().collection_name))?;
         let name = request.into_inner().collection_name;
         self.node.sync_view().await.map_err(status)?;
         let info = self
@@ -81,14 +84,16 @@ impl grpc::collections_server::Collections for CollectionsService {
 
     async fn list(
         &self,
-        _request: Request<grpc::ListCollectionsRequest>,
+        request: Request<grpc::ListCollectionsRequest>,
     ) -> Result<Response<grpc::ListCollectionsResponse>, Status> {
         let started = Instant::now();
+        let access = access_of(&request)?;
         self.node.sync_view().await.map_err(status)?;
         let collections = self
             .node
             .collection_names()
             .into_iter()
+            .filter(|name| access.sees(name))
             .map(|name| grpc::CollectionDescription { name })
             .collect();
         Ok(Response::new(grpc::ListCollectionsResponse {
@@ -152,19 +157,25 @@ impl grpc::collections_server::Collections for CollectionsService {
         request: Request<grpc::ListCollectionAliasesRequest>,
     ) -> Result<Response<grpc::ListAliasesResponse>, Status> {
         let started = Instant::now();
-        let aliases = self
+        guard(&request, Need::read(&request.get_ref().collection_name))?;
+        let access = access_of(&request)?.clone();
+        let mut aliases = self
             .node
             .collection_aliases(&request.into_inner().collection_name)
             .map_err(status)?;
+        aliases.retain(|a| access.sees(&a.alias_name));
         Ok(aliases_response(started, aliases))
     }
 
     async fn list_aliases(
         &self,
-        _request: Request<grpc::ListAliasesRequest>,
+        request: Request<grpc::ListAliasesRequest>,
     ) -> Result<Response<grpc::ListAliasesResponse>, Status> {
         let started = Instant::now();
-        Ok(aliases_response(started, self.node.list_aliases()))
+        let access = access_of(&request)?;
+        let mut aliases = self.node.list_aliases();
+        aliases.retain(|a| access.sees(&a.alias_name) && access.sees(&a.collection_name));
+        Ok(aliases_response(started, aliases))
     }
 
     async fn collection_cluster_info(
@@ -172,6 +183,7 @@ impl grpc::collections_server::Collections for CollectionsService {
         request: Request<grpc::CollectionClusterInfoRequest>,
     ) -> Result<Response<grpc::CollectionClusterInfoResponse>, Status> {
         let started = Instant::now();
+        guard(&request, Need::read_extras(&request.get_ref().collection_name))?;
         let info = self
             .node
             .collection_cluster_info(&request.into_inner().collection_name)
@@ -187,6 +199,7 @@ impl grpc::collections_server::Collections for CollectionsService {
         request: Request<grpc::CollectionExistsRequest>,
     ) -> Result<Response<grpc::CollectionExistsResponse>, Status> {
         let started = Instant::now();
+        guard(&request, Need::read(&request.get_ref().collection_name))?;
         self.node.sync_view().await.map_err(status)?;
         let exists = self.node.collection(&request.into_inner().collection_name).is_ok();
         Ok(Response::new(grpc::CollectionExistsResponse {
@@ -200,6 +213,13 @@ impl grpc::collections_server::Collections for CollectionsService {
         request: Request<grpc::UpdateCollectionClusterSetupRequest>,
     ) -> Result<Response<grpc::UpdateCollectionClusterSetupResponse>, Status> {
         let started = Instant::now();
+        let need = Need::Collection {
+            name: request.get_ref().collection_name.clone(),
+            write: true,
+            manage: true,
+            extras: true,
+        };
+        guard(&request, need)?;
         let request = request.into_inner();
         let op = from_grpc::cluster::cluster_operation(request.operation)?;
         let result = self
@@ -233,6 +253,7 @@ impl grpc::collections_server::Collections for CollectionsService {
         &self,
         request: Request<grpc::ListShardKeysRequest>,
     ) -> Result<Response<grpc::ListShardKeysResponse>, Status> {
+        guard(&request, Need::read(&request.get_ref().collection_name))?;
         self.existing(&request.into_inner().collection_name)?;
         Err(Status::unimplemented(SHARD_KEYS))
     }

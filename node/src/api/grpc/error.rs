@@ -10,6 +10,7 @@ pub fn code_of(e: &Error) -> Code {
         Error::NotFound(_) => Code::NotFound,
         Error::AlreadyExists(_) => Code::AlreadyExists,
         Error::NotSupported(_) => Code::FailedPrecondition,
+        Error::Forbidden(_) => Code::PermissionDenied,
         Error::Timeout(_) => Code::DeadlineExceeded,
         Error::Unavailable(_) => Code::Unavailable,
         Error::Internal(_) => Code::Internal,

@@ -7,6 +7,7 @@
 //! and per-call metrics are a tower layer (`auth.rs`) in front of every service; TLS is the same as
 //! REST's (`api::tls`).
 
+pub mod access;
 pub mod auth;
 pub mod collections;
 pub mod convert;

@@ -6,8 +6,10 @@ use std::time::Instant;
 use qdrant_client::qdrant as grpc;
 use tonic::{Request, Response, Status};
 
+use super::access::guard;
 use super::elapsed;
 use super::error::status;
+use crate::api::auth::Need;
 use crate::model::snapshot::SnapshotDescription;
 use crate::node::snapshots::SnapshotScope;
 use crate::node::Node;
@@ -80,6 +82,7 @@ impl grpc::snapshots_server::Snapshots for SnapshotsService {
         &self,
         request: Request<grpc::CreateSnapshotRequest>,
     ) -> Result<Response<grpc::CreateSnapshotResponse>, Status> {
+        guard(&request, Need::write_extras(&request.get_ref().collection_name))?;
         let r = request.into_inner();
         self.create_in(SnapshotScope::Collection(r.collection_name)).await
     }
@@ -88,6 +91,7 @@ impl grpc::snapshots_server::Snapshots for SnapshotsService {
         &self,
         request: Request<grpc::ListSnapshotsRequest>,
     ) -> Result<Response<grpc::ListSnapshotsResponse>, Status> {
+        guard(&request, Need::read_extras(&request.get_ref().collection_name))?;
         self.list_in(SnapshotScope::Collection(request.into_inner().collection_name))
     }
 
@@ -95,6 +99,7 @@ impl grpc::snapshots_server::Snapshots for SnapshotsService {
         &self,
         request: Request<grpc::DeleteSnapshotRequest>,
     ) -> Result<Response<grpc::DeleteSnapshotResponse>, Status> {
+        guard(&request, Need::write_extras(&request.get_ref().collection_name))?;
         let r = request.into_inner();
         self.delete_in(SnapshotScope::Collection(r.collection_name), &r.snapshot_name)
             .await

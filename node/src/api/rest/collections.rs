@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
+use axum::Extension;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -12,18 +13,20 @@ use super::error::ApiError;
 use super::extract::{Body, Params};
 use super::response::ok;
 use super::WriteParams;
+use crate::api::auth::Access;
 use crate::model::collection::{CreateCollection, UpdateCollection};
 use crate::node::Node;
 use crate::storage::payload_index::PayloadFieldSchema;
 
 type ApiResult = Result<Response, ApiError>;
 
-pub async fn list(State(node): State<Arc<Node>>) -> ApiResult {
+pub async fn list(State(node): State<Arc<Node>>, Extension(access): Extension<Access>) -> ApiResult {
     let t = Instant::now();
     node.sync_view().await?;
     let collections: Vec<_> = node
         .collection_names()
         .into_iter()
+        .filter(|name| access.sees(name))
         .map(|name| json!({"name": name}))
         .collect();
     Ok(ok(t, json!({"collections": collections})))
@@ -144,15 +147,23 @@ pub async fn update_cluster(
 }
 
 /// `GET /aliases`.
-pub async fn list_aliases(State(node): State<Arc<Node>>) -> ApiResult {
+pub async fn list_aliases(State(node): State<Arc<Node>>, Extension(access): Extension<Access>) -> ApiResult {
     let t = Instant::now();
-    Ok(ok(t, json!({"aliases": node.list_aliases()})))
+    let mut aliases = node.list_aliases();
+    aliases.retain(|a| access.sees(&a.alias_name) && access.sees(&a.collection_name));
+    Ok(ok(t, json!({"aliases": aliases})))
 }
 
 /// `GET /collections/{c}/aliases`.
-pub async fn collection_aliases(State(node): State<Arc<Node>>, Path(name): Path<String>) -> ApiResult {
+pub async fn collection_aliases(
+    State(node): State<Arc<Node>>,
+    Extension(access): Extension<Access>,
+    Path(name): Path<String>,
+) -> ApiResult {
     let t = Instant::now();
-    Ok(ok(t, json!({"aliases": node.collection_aliases(&name)?})))
+    let mut aliases = node.collection_aliases(&name)?;
+    aliases.retain(|a| access.sees(&a.alias_name));
+    Ok(ok(t, json!({"aliases": aliases})))
 }
 
 /// `POST /collections/aliases`: create, delete and rename aliases, all or nothing.

@@ -14,8 +14,8 @@ pub enum ApiError {
     Node(Error),
     /// Malformed body or query string: 400 with the message as is.
     Format(String),
-    /// A missing or wrong API key (401) or a read-only key used for a write (403); plain text,
-    /// as Qdrant.
+    /// A request not authenticated: a missing or wrong key (401), a JWT refused (401/403);
+    /// plain text, as Qdrant.
     Refused(Refusal),
 }
 
@@ -32,6 +32,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::AlreadyExists(_) => StatusCode::CONFLICT,
         Error::NotSupported(_) => StatusCode::METHOD_NOT_ALLOWED,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -66,9 +67,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::Format(msg) => (StatusCode::BAD_REQUEST, axum::Json(error_body(&msg))).into_response(),
             ApiError::Refused(refusal) => {
-                let status = match refusal {
-                    Refusal::Missing | Refusal::Invalid => StatusCode::UNAUTHORIZED,
-                    Refusal::ReadOnly => StatusCode::FORBIDDEN,
+                let status = if refusal.is_forbidden() {
+                    StatusCode::FORBIDDEN
+                } else {
+                    StatusCode::UNAUTHORIZED
                 };
                 (status, refusal.message()).into_response()
             }

@@ -1,5 +1,6 @@
 //! Qdrant's REST API over axum. Handlers are thin: parse, call `Node`/`Collection`, render.
 
+pub mod access;
 pub mod cluster;
 pub mod collections;
 pub mod error;
@@ -22,7 +23,6 @@ use axum::Router;
 use serde::Deserialize;
 
 use crate::node::Node;
-use error::ApiError;
 
 /// Query parameters of writes.
 #[derive(Debug, Default, Deserialize)]
@@ -162,7 +162,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(&format!("{c}/points/discover/batch"), post(points::discover_batch))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(node.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(node.clone(), access::authorize))
         .layer(middleware::from_fn_with_state(node.clone(), observe));
     let api = if node.settings.service.enable_cors {
         api.layer(tower_http::cors::CorsLayer::permissive())
@@ -227,54 +227,4 @@ fn percent_decode(raw: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Paths Qdrant serves without a key: the root (version check) and the health probes.
-fn is_public(path: &str) -> bool {
-    path == "/" || path == "/healthz" || path.starts_with("/readyz") || path.starts_with("/livez")
-}
-
-/// With `service.api_key` set, every request but the probes needs `api-key: KEY` or
-/// `Authorization: Bearer KEY`. `read_only_api_key` grants reads only.
-async fn authenticate(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
-    let service = &node.settings.service;
-    if !crate::api::auth::keys_configured(service) || is_public(req.uri().path()) {
-        return next.run(req).await;
-    }
-    let verdict = {
-        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let presented = crate::api::auth::presented_key(header("api-key"), header("authorization"));
-        crate::api::auth::check(service, presented, is_read_request(req.method(), req.uri().path()))
-    };
-    match verdict {
-        Ok(()) => next.run(req).await,
-        Err(refusal) => ApiError::Refused(refusal).into_response(),
-    }
-}
-
-/// Reads: GETs and the POST endpoints that only read.
-fn is_read_request(method: &Method, path: &str) -> bool {
-    if method == Method::GET || method == Method::HEAD {
-        return true;
-    }
-    const READ_SUFFIXES: [&str; 17] = [
-        "/points",
-        "/points/scroll",
-        "/points/count",
-        "/points/search",
-        "/points/search/batch",
-        "/points/query",
-        "/points/query/batch",
-        "/points/recommend",
-        "/points/recommend/batch",
-        "/points/discover",
-        "/points/discover/batch",
-        "/points/query/groups",
-        "/points/search/groups",
-        "/points/recommend/groups",
-        "/facet",
-        "/points/search/matrix/pairs",
-        "/points/search/matrix/offsets",
-    ];
-    method == Method::POST && READ_SUFFIXES.iter().any(|s| path.ends_with(s))
 }
