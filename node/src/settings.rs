@@ -71,6 +71,8 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub ca_cert: Option<PathBuf>,
+    /// Read `cert`/`key` again once the loaded ones are this many seconds old (`null`: never).
+    pub cert_ttl: Option<u64>,
 }
 
 impl Default for TlsConfig {
@@ -79,6 +81,7 @@ impl Default for TlsConfig {
             cert: "./tls/cert.pem".into(),
             key: "./tls/key.pem".into(),
             ca_cert: None,
+            cert_ttl: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! TLS on the public APIs: REST and gRPC over TLS with a CA the test makes (openssl), mutual TLS
-//! refusing clients without a certificate, plain requests to a TLS port failing cleanly, and a
-//! bad certificate path failing the start with a clear message.
+//! refusing clients without a certificate, plain requests to a TLS port failing cleanly, a
+//! certificate rotated on disk served without a restart (`tls.cert_ttl`), and a bad certificate
+//! path failing the start with a clear message.
 
 mod common;
 
@@ -54,38 +55,55 @@ impl Pki {
             "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
         )
         .unwrap();
-        for name in ["server", "client"] {
-            run(&[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                &format!("/CN={name}"),
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-            ]);
-            run(&[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "san.ext",
-                "-out",
-                &format!("{name}.pem"),
-            ]);
-        }
-        Pki { dir }
+        let pki = Pki { dir };
+        pki.issue("server");
+        pki.issue("client");
+        pki
+    }
+
+    /// `name.pem`/`name.key`: a certificate for 127.0.0.1/localhost with CN `name`, signed by the CA.
+    fn issue(&self, name: &str) {
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(self.dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            &format!("{name}.pem"),
+        ]);
     }
 
     fn path(&self, file: &str) -> PathBuf {
@@ -125,12 +143,17 @@ impl TlsNode {
     }
 
     fn start(pki: &Pki, mutual: bool) -> TlsNode {
+        Self::start_with(pki, mutual, &[])
+    }
+
+    fn start_with(pki: &Pki, mutual: bool, extra: &[(&str, &str)]) -> TlsNode {
         let dir = tempfile::tempdir().unwrap();
         let (http, grpc) = (free_port(), free_port());
         let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
         let child = Command::new(BIN)
             .current_dir(dir.path())
             .envs(Self::env(pki, dir.path(), http, grpc, mutual))
+            .envs(extra.iter().copied())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -292,4 +315,54 @@ fn unreadable_certificate_fails_the_start() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("tls.cert"), "{stderr}");
+}
+
+/// The subject of the certificate a TLS port serves (as `openssl s_client` prints it).
+fn served_subject(port: u16) -> String {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-servername",
+            "localhost",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| l.starts_with("subject="))
+        .unwrap_or_else(|| panic!("no certificate served on {port}: {text}"))
+        .to_string()
+}
+
+#[test]
+fn a_certificate_rotated_on_disk_is_served_without_a_restart() {
+    let pki = Pki::new();
+    pki.issue("rotated");
+    let node = TlsNode::start_with(&pki, false, &[("QDRANT__TLS__CERT_TTL", "1")]);
+    assert!(served_subject(node.http).contains("server"));
+    // Rotated as cert-manager does: new files at the same paths.
+    std::fs::copy(pki.path("rotated.key"), pki.path("server.key")).unwrap();
+    std::fs::copy(pki.path("rotated.pem"), pki.path("server.pem")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for port in [node.http, node.grpc] {
+        while !served_subject(port).contains("rotated") {
+            assert!(
+                Instant::now() < deadline,
+                "port {port} still serves the old certificate:\n{}",
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // Clients that trust the CA keep working; a half-written rotation keeps the last good one.
+    let client = rest_client(&pki, false);
+    assert_eq!(client.get(node.url("/collections")).send().unwrap().status(), 200);
+    std::fs::write(pki.path("server.pem"), "-----BEGIN CERTIFICATE-----\ntruncated").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(served_subject(node.http).contains("rotated"));
+    assert_eq!(client.get(node.url("/collections")).send().unwrap().status(), 200);
+    assert!(node.log().contains("TLS certificate reload failed"), "{}", node.log());
 }

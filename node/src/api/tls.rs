@@ -1,16 +1,20 @@
 //! TLS of the public APIs (REST and gRPC), configured as Qdrant configures it:
-//! `service.enable_tls` with `tls.cert`/`tls.key`, and `service.verify_https_client_certificate`
-//! requiring client certificates signed by `tls.ca_cert`.
+//! `service.enable_tls` with `tls.cert`/`tls.key` (read again every `tls.cert_ttl` seconds), and
+//! `service.verify_https_client_certificate` requiring client certificates signed by
+//! `tls.ca_cert`.
 //!
 //! Connections are accepted on one task and their handshakes run on tasks of their own, bounded
 //! in time, so a client that connects and says nothing cannot hold up anyone else's connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use rustls::server::WebPkiClientVerifier;
+use parking_lot::RwLock;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -19,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::settings::Settings;
+use crate::settings::{Settings, TlsConfig};
 
 /// How long a client may take to complete its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,12 +35,8 @@ pub fn server_config(settings: &Settings, alpn: &[&[u8]]) -> anyhow::Result<Opti
         return Ok(None);
     }
     let tls = &settings.tls;
-    let certs = CertificateDer::pem_file_iter(&tls.cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow!("tls.cert: cannot read certificates from {}: {e}", tls.cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(&tls.key)
-        .map_err(|e| anyhow!("tls.key: cannot read a private key from {}: {e}", tls.key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certificate = ReloadingCertificate::load(tls, provider.clone())?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
@@ -61,11 +61,81 @@ pub fn server_config(settings: &Settings, alpn: &[&[u8]]) -> anyhow::Result<Opti
     } else {
         builder.with_no_client_auth()
     };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| anyhow!("tls.cert/tls.key do not form a usable certificate: {e}"))?;
+    let mut config = builder.with_cert_resolver(Arc::new(certificate));
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Some(Arc::new(config)))
+}
+
+/// Reads `tls.cert` and `tls.key` into a certificate rustls can serve.
+fn read_certificate(tls: &TlsConfig, provider: &CryptoProvider) -> anyhow::Result<CertifiedKey> {
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow!("tls.cert: cannot read certificates from {}: {e}", tls.cert.display()))?;
+    if certs.is_empty() {
+        return Err(anyhow!("tls.cert: no certificate in {}", tls.cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| anyhow!("tls.key: cannot read a private key from {}: {e}", tls.key.display()))?;
+    CertifiedKey::from_der(certs, key, provider)
+        .map_err(|e| anyhow!("tls.cert/tls.key do not form a usable certificate: {e}"))
+}
+
+/// The server certificate, read again from `tls.cert`/`tls.key` once it is `tls.cert_ttl`
+/// seconds old (as Qdrant: certificates rotated on disk, by cert-manager say, are served without
+/// a restart). A rotation caught half-written keeps the previous certificate until the next try.
+#[derive(Debug)]
+struct ReloadingCertificate {
+    tls: TlsConfig,
+    provider: Arc<CryptoProvider>,
+    ttl: Option<Duration>,
+    current: RwLock<(Arc<CertifiedKey>, Instant)>,
+}
+
+impl ReloadingCertificate {
+    fn load(tls: &TlsConfig, provider: Arc<CryptoProvider>) -> anyhow::Result<ReloadingCertificate> {
+        let certificate = read_certificate(tls, &provider)?;
+        Ok(ReloadingCertificate {
+            tls: tls.clone(),
+            ttl: tls.cert_ttl.filter(|s| *s > 0).map(Duration::from_secs),
+            provider,
+            current: RwLock::new((Arc::new(certificate), Instant::now())),
+        })
+    }
+
+    fn certificate(&self) -> Arc<CertifiedKey> {
+        let Some(ttl) = self.ttl else {
+            return self.current.read().0.clone();
+        };
+        {
+            let current = self.current.read();
+            if current.1.elapsed() < ttl {
+                return current.0.clone();
+            }
+        }
+        let mut slot = self.current.write();
+        if slot.1.elapsed() < ttl {
+            return slot.0.clone(); // another handshake reloaded it meanwhile
+        }
+        match read_certificate(&self.tls, &self.provider) {
+            Ok(fresh) => {
+                if fresh.cert != slot.0.cert {
+                    tracing::info!(cert = %self.tls.cert.display(), "TLS certificate reloaded from disk");
+                }
+                *slot = (Arc::new(fresh), Instant::now());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS certificate reload failed; serving the previous one");
+                slot.1 = Instant::now();
+            }
+        }
+        slot.0.clone()
+    }
+}
+
+impl ResolvesServerCert for ReloadingCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.certificate())
+    }
 }
 
 /// TLS connections accepted on `listener`, handshaken concurrently.
