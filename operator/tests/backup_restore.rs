@@ -223,7 +223,6 @@ async fn sha256_of(path: &Path) -> String {
 }
 
 #[tokio::test]
-#[ignore = "flaky: a restore upload can fail with 500 `IO error: lock hold by current process ... db/LOCK` (the old replica was still in use 30 s into the swap; Collection::replace_local_shard now refuses such a swap with a retryable 503 instead, and what held the replica is not known); seen once in 3 runs, see the issue 16 note"]
 async fn backup_then_restore_into_fresh_clusters_of_2_and_3_peers() {
     let source = TestCluster::start(3).await;
     seed(&source.nodes[0].url()).await;
@@ -380,7 +379,6 @@ fn agent(env: &[(&str, String)], args: &[&str]) -> (bool, AgentResult) {
 }
 
 #[tokio::test]
-#[ignore = "flaky: a restore upload can fail with 500 `IO error: lock hold by current process ... db/LOCK` (the old replica was still in use 30 s into the swap; Collection::replace_local_shard now refuses such a swap with a retryable 503 instead, and what held the replica is not known); seen once in 3 runs, see the issue 16 note"]
 async fn s3_backup_prune_and_restore_through_the_agent() {
     let moto = Moto::start().await;
     // Create the bucket (moto accepts any credentials).

@@ -445,8 +445,14 @@ impl Node {
         if let Some(before) = replicas() {
             serving(&before)?;
         }
-        let (c, dir) = (collection.clone(), copy.to_path_buf());
-        blocking(move || c.replace_local_shard(shard, &dir)).await?;
+        {
+            // Under the lifecycle lock: while the shard is out of the collection for the swap,
+            // the cluster sync would otherwise see a placed replica missing, open a new one on
+            // the same files, and the swap would find its RocksDB locked.
+            let _lifecycle = self.lifecycle.lock().await;
+            let (c, dir) = (collection.clone(), copy.to_path_buf());
+            blocking(move || c.replace_local_shard(shard, &dir)).await?;
+        }
         let (Some(consensus), Some(after)) = (self.consensus(), replicas()) else {
             return Ok(());
         };
