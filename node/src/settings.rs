@@ -22,7 +22,8 @@ pub struct Settings {
     pub telemetry_disabled: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `Debug` redacts the keys (see below): settings may end up in logs or panic messages.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ServiceConfig {
     pub host: String,
@@ -51,6 +52,22 @@ pub struct ServiceConfig {
     pub metrics_prefix: Option<String>,
     /// Allow recovering snapshots from `http(s)://` locations.
     pub enable_snapshot_url_recovery: bool,
+}
+
+impl std::fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |key: &Option<String>| key.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ServiceConfig")
+            .field("host", &self.host)
+            .field("http_port", &self.http_port)
+            .field("grpc_port", &self.grpc_port)
+            .field("api_key", &secret(&self.api_key))
+            .field("read_only_api_key", &secret(&self.read_only_api_key))
+            .field("alt_api_key", &secret(&self.alt_api_key))
+            .field("jwt_rbac", &self.jwt_rbac)
+            .field("enable_tls", &self.enable_tls)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServiceConfig {
@@ -145,6 +162,9 @@ pub struct ClusterConfig {
 #[serde(default)]
 pub struct P2pConfig {
     pub port: u16,
+    /// Peers talk TLS with `tls.cert`/`tls.key`, verifying each other against `tls.ca_cert`
+    /// (their URIs are `https://`).
+    pub enable_tls: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -250,7 +270,10 @@ impl Default for ClusterConfig {
 
 impl Default for P2pConfig {
     fn default() -> Self {
-        P2pConfig { port: 6335 }
+        P2pConfig {
+            port: 6335,
+            enable_tls: false,
+        }
     }
 }
 
@@ -529,6 +552,7 @@ mod tests {
         assert!(s.cluster.enabled);
         assert_eq!(s.log_level, "123");
         assert_eq!(s.service.api_key.as_deref(), Some("12345"));
+        assert!(!format!("{s:?}").contains("12345"), "keys are redacted from Debug");
         assert_eq!(s.storage.storage_path, PathBuf::from("/data"));
     }
 

@@ -366,3 +366,92 @@ fn a_certificate_rotated_on_disk_is_served_without_a_restart() {
     assert_eq!(client.get(node.url("/collections")).send().unwrap().status(), 200);
     assert!(node.log().contains("TLS certificate reload failed"), "{}", node.log());
 }
+
+#[test]
+fn a_cluster_with_peer_tls_forms_replicates_and_survives_a_restart() {
+    use common::cluster::{start_cluster, wait_agreed, Agreement};
+    let pki = Pki::new();
+    let (cert, key, ca) = (
+        pki.path("server.pem").display().to_string(),
+        pki.path("server.key").display().to_string(),
+        pki.path("ca.pem").display().to_string(),
+    );
+    let env = [
+        ("QDRANT__CLUSTER__P2P__ENABLE_TLS", "true"),
+        ("QDRANT__TLS__CERT", cert.as_str()),
+        ("QDRANT__TLS__KEY", key.as_str()),
+        ("QDRANT__TLS__CA_CERT", ca.as_str()),
+    ];
+    let mut peers = start_cluster(3, &env);
+    assert!(peers.iter().all(|p| p.uri.starts_with("https://")));
+    let create =
+        serde_json::json!({"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 3, "replication_factor": 2});
+    peers[0].ok("PUT", "/collections/p2p?timeout=30", Some(create));
+    let points: Vec<_> = (0..60)
+        .map(|i| serde_json::json!({"id": i, "vector": [1.0, i as f32]}))
+        .collect();
+    peers[1].ok(
+        "PUT",
+        "/collections/p2p/points?wait=true",
+        Some(serde_json::json!({ "points": points })),
+    );
+    let count = serde_json::json!({"exact": true});
+    for p in &peers {
+        let n = p.ok(
+            "POST",
+            "/collections/p2p/points/count?consistency=all",
+            Some(count.clone()),
+        );
+        assert_eq!(n["count"], 60, "{}", p.log());
+    }
+    // The peer port refuses plain gRPC and TLS clients without a certificate of the CA.
+    let plain = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    assert!(plain
+        .get(format!("http://127.0.0.1:{}/", peers[2].p2p_port))
+        .send()
+        .is_err());
+    let stranger = rest_client(&pki, false);
+    assert!(stranger
+        .get(format!("https://127.0.0.1:{}/", peers[2].p2p_port))
+        .send()
+        .is_err());
+    // A restarted peer rejoins over TLS and catches up.
+    peers[2].kill();
+    peers[0].ok(
+        "PUT",
+        "/collections/p2p/points?wait=true",
+        Some(serde_json::json!({"points": [{"id": 100, "vector": [0.5, 0.5]}]})),
+    );
+    peers[2].respawn();
+    peers[2].wait_ready(Duration::from_secs(60));
+    let refs: Vec<&common::cluster::Peer> = peers.iter().collect();
+    wait_agreed(
+        &refs,
+        Agreement {
+            peers: 3,
+            voters: true,
+            same_commit: true,
+        },
+        Duration::from_secs(60),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = peers[2].call(
+            "POST",
+            "/collections/p2p/points/count?consistency=all",
+            Some(count.clone()),
+        );
+        if status == 200 && body["result"]["count"] == 61 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "restarted peer did not catch up: {status} {body}\n{}",
+            peers[2].log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

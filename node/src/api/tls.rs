@@ -45,16 +45,7 @@ pub fn server_config(settings: &Settings, alpn: &[&[u8]]) -> anyhow::Result<Opti
             .ca_cert
             .as_ref()
             .ok_or_else(|| anyhow!("service.verify_https_client_certificate needs tls.ca_cert"))?;
-        let mut roots = RootCertStore::empty();
-        for cert in
-            CertificateDer::pem_file_iter(ca).map_err(|e| anyhow!("tls.ca_cert: cannot read {}: {e}", ca.display()))?
-        {
-            let cert = cert.map_err(|e| anyhow!("tls.ca_cert: {}: {e}", ca.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| anyhow!("tls.ca_cert: {}: {e}", ca.display()))?;
-        }
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(read_ca(ca)?), provider)
             .build()
             .map_err(|e| anyhow!("tls.ca_cert: {e}"))?;
         builder.with_client_cert_verifier(verifier)
@@ -64,6 +55,77 @@ pub fn server_config(settings: &Settings, alpn: &[&[u8]]) -> anyhow::Result<Opti
     let mut config = builder.with_cert_resolver(Arc::new(certificate));
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Some(Arc::new(config)))
+}
+
+/// The rustls configuration of the peer port with `cluster.p2p.enable_tls`: the node's
+/// certificate (reloaded as the public one), and peers must present one signed by
+/// `tls.ca_cert`. `None` when peer TLS is off.
+pub fn peer_server_config(settings: &Settings) -> anyhow::Result<Option<Arc<ServerConfig>>> {
+    if !settings.cluster.p2p.enable_tls {
+        return Ok(None);
+    }
+    let tls = &settings.tls;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certificate = ReloadingCertificate::load(tls, provider.clone())?;
+    let ca = peer_ca(tls)?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(ca), provider.clone())
+        .build()
+        .map_err(|e| anyhow!("tls.ca_cert: {e}"))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(Arc::new(certificate));
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Some(Arc::new(config)))
+}
+
+/// How this node calls its peers with `cluster.p2p.enable_tls`: it verifies them against
+/// `tls.ca_cert` and presents `tls.cert`. `None` when peer TLS is off.
+pub fn peer_client_config(settings: &Settings) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+    if !settings.cluster.p2p.enable_tls {
+        return Ok(None);
+    }
+    let tls = &settings.tls;
+    peer_ca(tls)?; // readable and well-formed, or the start fails with its reason
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|e| anyhow!("{what}: cannot read {}: {e}", path.display()))
+    };
+    let ca = tls.ca_cert.as_ref().expect("checked by peer_ca");
+    Ok(Some(
+        tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(read(ca, "tls.ca_cert")?))
+            .identity(tonic::transport::Identity::from_pem(
+                read(&tls.cert, "tls.cert")?,
+                read(&tls.key, "tls.key")?,
+            )),
+    ))
+}
+
+/// The CA peers are verified against (`tls.ca_cert`, required with peer TLS).
+fn peer_ca(tls: &TlsConfig) -> anyhow::Result<RootCertStore> {
+    let ca = tls
+        .ca_cert
+        .as_ref()
+        .ok_or_else(|| anyhow!("cluster.p2p.enable_tls needs tls.ca_cert (the CA peers are verified against)"))?;
+    read_ca(ca)
+}
+
+/// The certificates of the PEM file `ca` (`tls.ca_cert`).
+fn read_ca(ca: &std::path::Path) -> anyhow::Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in
+        CertificateDer::pem_file_iter(ca).map_err(|e| anyhow!("tls.ca_cert: cannot read {}: {e}", ca.display()))?
+    {
+        let cert = cert.map_err(|e| anyhow!("tls.ca_cert: {}: {e}", ca.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| anyhow!("tls.ca_cert: {}: {e}", ca.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(anyhow!("tls.ca_cert: no certificate in {}", ca.display()));
+    }
+    Ok(roots)
 }
 
 /// Reads `tls.cert` and `tls.key` into a certificate rustls can serve.

@@ -85,16 +85,17 @@ fn raft_config(t: &Timing, compaction: Compaction) -> Result<openraft::Config> {
         .map_err(|e| Error::bad_input(format!("invalid consensus settings: {e}")))
 }
 
-/// This peer's URI when the first peer is started without `--uri`.
-fn default_uri(host: &str, port: u16) -> String {
+/// This peer's URI when the first peer is started without `--uri` (`https://` with peer TLS).
+fn default_uri(host: &str, port: u16, tls: bool) -> String {
     let host = match host {
         "0.0.0.0" | "::" | "[::]" | "" => "127.0.0.1",
         h => h,
     };
+    let scheme = if tls { "https" } else { "http" };
     if host.contains(':') && !host.starts_with('[') {
-        format!("http://[{host}]:{port}")
+        format!("{scheme}://[{host}]:{port}")
     } else {
-        format!("http://{host}:{port}")
+        format!("{scheme}://{host}:{port}")
     }
 }
 
@@ -131,7 +132,10 @@ pub async fn start_with(
     let log_store = LogStore::new(db.clone());
     let state_machine = StateMachineStore::open(db)?;
     let state_rx = state_machine.state_sender().subscribe();
-    let clients = Arc::new(PeerClients::new(timing.connect, timing.rpc));
+    let peer_tls = |e: anyhow::Error| Error::bad_input(format!("peer TLS: {e:#}"));
+    let client_tls = crate::api::tls::peer_client_config(settings).map_err(peer_tls)?;
+    let server_tls = crate::api::tls::peer_server_config(settings).map_err(peer_tls)?;
+    let clients = Arc::new(PeerClients::new(timing.connect, timing.rpc).with_tls(client_tls));
     let network = NetworkFactory::new(clients.clone(), timing.tick * 2);
     let config = raft_config(&timing, compaction)?;
     let raft = Raft::new(id, Arc::new(config), network, log_store, state_machine)
@@ -145,11 +149,13 @@ pub async fn start_with(
         .await
         .map_err(|e| Error::internal(format!("cannot listen for peers on {host}:{p2p_port}: {e}")))?;
     tracing::info!(addr = %format!("{host}:{p2p_port}"), "peer API listening");
-    consensus.add_task(crate::api::peer::serve(listener, consensus.clone(), extra));
+    consensus.add_task(crate::api::peer::serve(listener, server_tls, consensus.clone(), extra));
     consensus.add_task(spawn_leader_duties(&consensus));
     consensus.add_task(spawn_metrics_watch(&consensus));
 
-    let own_uri = uri.clone().unwrap_or_else(|| default_uri(&host, p2p_port));
+    let own_uri = uri
+        .clone()
+        .unwrap_or_else(|| default_uri(&host, p2p_port, settings.cluster.p2p.enable_tls));
     if let Err(e) = enter_cluster(&consensus, uri, own_uri, bootstrap).await {
         consensus.shutdown().await;
         return Err(e);

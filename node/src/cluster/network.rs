@@ -17,7 +17,7 @@ use openraft::raft::{
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::state::PeerId;
 use super::types::{PeerNode, TypeConfig};
@@ -57,6 +57,8 @@ pub struct PeerClients {
     answered: Mutex<HashMap<String, Instant>>,
     failures: Mutex<BTreeMap<String, SendFailure>>,
     last_success: Mutex<HashMap<PeerId, Instant>>,
+    /// How `https://` peers are called (`cluster.p2p.enable_tls`).
+    tls: Option<ClientTlsConfig>,
 }
 
 /// Why a call to another peer failed.
@@ -89,7 +91,14 @@ impl PeerClients {
             answered: Mutex::new(HashMap::new()),
             failures: Mutex::new(BTreeMap::new()),
             last_success: Mutex::new(HashMap::new()),
+            tls: None,
         }
+    }
+
+    /// Calls `https://` peers over TLS with `tls`.
+    pub fn with_tls(mut self, tls: Option<ClientTlsConfig>) -> PeerClients {
+        self.tls = tls;
+        self
     }
 
     pub fn rpc_timeout(&self) -> Duration {
@@ -107,8 +116,19 @@ impl PeerClients {
         let channel = match channels.get(uri) {
             Some(c) => c.clone(),
             None => {
-                let endpoint = Endpoint::from_shared(uri.to_string())
-                    .map_err(|e| Error::bad_input(format!("invalid peer URI `{uri}`: {e}")))?
+                let mut endpoint = Endpoint::from_shared(uri.to_string())
+                    .map_err(|e| Error::bad_input(format!("invalid peer URI `{uri}`: {e}")))?;
+                if uri.starts_with("https://") {
+                    let tls = self.tls.clone().ok_or_else(|| {
+                        Error::bad_input(format!(
+                            "peer URI `{uri}` is https but cluster.p2p.enable_tls is off on this peer"
+                        ))
+                    })?;
+                    endpoint = endpoint
+                        .tls_config(tls)
+                        .map_err(|e| Error::internal(format!("peer TLS for `{uri}`: {e}")))?;
+                }
+                let endpoint = endpoint
                     .connect_timeout(self.connect_timeout)
                     .tcp_nodelay(true)
                     // A connection that died silently (a partition that healed, a peer whose

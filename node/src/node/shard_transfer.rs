@@ -161,7 +161,7 @@ mod tests {
     }
 
     #[test]
-    fn unasked_the_cheapest_is_picked() {
+    fn unasked_a_large_source_is_snapshotted_and_a_small_one_streamed() {
         // Never a delta unasked; a snapshot of a large source, the records of a small one.
         assert_eq!(choose_method(None, None, 1, Some(1_000_000)), Snapshot);
         assert_eq!(choose_method(None, None, 0, Some(SNAPSHOT_MIN_POINTS)), Snapshot);

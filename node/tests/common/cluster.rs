@@ -32,6 +32,10 @@ impl Peer {
     pub fn new(env: &[(&str, &str)]) -> Peer {
         // free_port never hands out the same port twice in this process.
         let (http_port, p2p_port, grpc_port) = (free_port(), free_port(), free_port());
+        let peer_tls = env
+            .iter()
+            .any(|(k, v)| *k == "QDRANT__CLUSTER__P2P__ENABLE_TLS" && *v == "true");
+        let scheme = if peer_tls { "https" } else { "http" };
         Peer {
             dir: tempfile::tempdir().unwrap(),
             http_port,
@@ -39,7 +43,7 @@ impl Peer {
             grpc_port,
             grpc_url: format!("http://127.0.0.1:{grpc_port}"),
             url: format!("http://127.0.0.1:{http_port}"),
-            uri: format!("http://127.0.0.1:{p2p_port}"),
+            uri: format!("{scheme}://127.0.0.1:{p2p_port}"),
             args: Vec::new(),
             env: env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             child: None,

@@ -34,22 +34,34 @@ pub struct PeerApi {
     consensus: Arc<Consensus>,
 }
 
-/// Serves the peer API (plus `extra` services) on `listener` until the task is aborted.
+/// Serves the peer API (plus `extra` services) on `listener` until the task is aborted, over
+/// TLS with `tls` (`cluster.p2p.enable_tls`).
 pub fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     consensus: Arc<Consensus>,
     extra: tonic::service::Routes,
 ) -> JoinHandle<()> {
     let service = PeerServer::new(PeerApi { consensus })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tokio::spawn(async move {
-        let result = tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .add_routes(extra)
-            .add_service(service)
-            .serve_with_incoming(incoming)
-            .await;
+            .add_service(service);
+        let result = match tls {
+            Some(config) => match crate::api::tls::TlsListener::new(listener, config) {
+                Ok(tls) => router.serve_with_incoming(tls.into_stream()).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "peer API: cannot serve TLS");
+                    return;
+                }
+            },
+            None => {
+                let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+                router.serve_with_incoming(incoming).await
+            }
+        };
         if let Err(e) = result {
             tracing::error!(error = %e, "peer API server stopped");
         }
