@@ -494,6 +494,21 @@ async fn s3_store_round_trip_list_and_prune_against_moto() {
         .expect("get file");
     assert_eq!(n, big.len() as u64);
     assert_eq!(sha256_of(&back).await, hex(&Sha256::digest(&big)));
+    // Larger than a part: a multipart upload (parts of S3's minimum, 5 MiB; the last shorter).
+    let parted = store.clone().with_part_size(5 << 20);
+    let huge: Vec<u8> = (0..11 * 1024 * 1024 + 5).map(|i| (i % 253) as u8).collect();
+    let source = dir.path().join("huge");
+    std::fs::write(&source, &huge).expect("write");
+    parted
+        .put_file("20261201T000000Z/c1-s0.snapshot", &source)
+        .await
+        .expect("multipart put");
+    let n = store
+        .get_file("20261201T000000Z/c1-s0.snapshot", &back)
+        .await
+        .expect("get multipart object");
+    assert_eq!(n, huge.len() as u64);
+    assert_eq!(sha256_of(&back).await, hex(&Sha256::digest(&huge)));
     // Keys with characters that need encoding.
     store
         .put_bytes("odd dir/a+b=c&d.json", b"{}".to_vec())
@@ -520,8 +535,8 @@ async fn s3_store_round_trip_list_and_prune_against_moto() {
         keys.iter().all(|k| !k.starts_with("p/")),
         "the prefix is stripped: {keys:?}"
     );
-    assert_eq!(keys.len(), 5, "{keys:?}");
-    assert_eq!(store.list("2026120").await.expect("list").len(), 4);
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    assert_eq!(store.list("2026120").await.expect("list").len(), 5);
     let now: jiff::Timestamp = "2026-12-05T00:00:00Z".parse().expect("ts");
     let pruned = run::prune(
         &store,

@@ -1,7 +1,8 @@
 //! An S3-compatible bucket as a [`BackupStore`]: path-style URLs
 //! (`<endpoint>/<bucket>/<prefix>/<key>`, as MinIO, Ceph RGW, moto and AWS accept), requests
-//! signed with SigV4, objects streamed from and to files. One PUT per object (S3 limits a
-//! single PUT to 5 GiB).
+//! signed with SigV4, objects streamed from and to files. A file larger than one part (64 MiB)
+//! goes up as a multipart upload (S3 limits a single PUT to 5 GiB; 10 000 parts of 64 MiB reach
+//! 625 GiB), aborted if any part fails.
 
 use std::path::Path;
 use std::time::Duration;
@@ -35,7 +36,14 @@ pub struct S3Store {
     base: reqwest::Url,
     host: String,
     prefix: String,
+    /// Files larger than this go up in parts of this size.
+    part_size: u64,
 }
+
+/// The part size of multipart uploads.
+pub const DEFAULT_PART_SIZE: u64 = 64 << 20;
+/// S3's smallest part (but the last).
+pub const MIN_PART_SIZE: u64 = 5 << 20;
 
 impl S3Store {
     pub fn new(config: S3Config) -> Result<S3Store, StoreError> {
@@ -66,7 +74,132 @@ impl S3Store {
             base,
             host,
             prefix,
+            part_size: DEFAULT_PART_SIZE,
         })
+    }
+
+    /// Uploads files larger than `bytes` in parts of `bytes` (at least S3's 5 MiB).
+    pub fn with_part_size(mut self, bytes: u64) -> S3Store {
+        self.part_size = bytes.max(MIN_PART_SIZE);
+        self
+    }
+
+    /// A multipart upload of `path` (`len` bytes) to `object`: initiate, upload each part with
+    /// its own checksum, complete; aborted (best effort) when any step fails, so no parts are
+    /// left behind to be billed.
+    async fn put_multipart(&self, key: &str, object: &str, path: &Path, len: u64) -> Result<(), StoreError> {
+        let object_path = self.bucket_path(Some(object));
+        let query = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let request = self.signed(
+            reqwest::Method::POST,
+            &object_path,
+            &query(&[("uploads", "")]),
+            EMPTY_SHA256,
+        )?;
+        let answer = self.send("put", key, request).await?.text().await.unwrap_or_default();
+        let Some(upload_id) = xml_values(&answer, "UploadId").into_iter().next() else {
+            return Err(StoreError::S3 {
+                operation: "put",
+                key: key.to_string(),
+                message: format!("no UploadId in the answer to a multipart upload: {answer}"),
+            });
+        };
+        let uploaded = self.put_parts(key, &object_path, &upload_id, path, len).await;
+        let completed = match uploaded {
+            Ok(etags) => {
+                let mut xml = String::from("<CompleteMultipartUpload>");
+                for (i, etag) in etags.iter().enumerate() {
+                    xml.push_str(&format!(
+                        "<Part><PartNumber>{}</PartNumber><ETag>{etag}</ETag></Part>",
+                        i + 1
+                    ));
+                }
+                xml.push_str("</CompleteMultipartUpload>");
+                let sha = hex(&Sha256::digest(xml.as_bytes()));
+                let request = self
+                    .signed(
+                        reqwest::Method::POST,
+                        &object_path,
+                        &query(&[("uploadId", &upload_id)]),
+                        &sha,
+                    )?
+                    .body(xml);
+                match self.send("put", key, request).await {
+                    // S3 may answer 200 with an error in the body.
+                    Ok(response) => match response.text().await.unwrap_or_default() {
+                        body if body.contains("<Error>") => Err(StoreError::S3 {
+                            operation: "put",
+                            key: key.to_string(),
+                            message: format!("completing the multipart upload failed: {body}"),
+                        }),
+                        _ => Ok(()),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if completed.is_err() {
+            if let Ok(abort) = self.signed(
+                reqwest::Method::DELETE,
+                &object_path,
+                &query(&[("uploadId", &upload_id)]),
+                EMPTY_SHA256,
+            ) {
+                let _ = self.send("delete", key, abort).await;
+            }
+        }
+        completed
+    }
+
+    /// Uploads the parts of `path`; returns their ETags in order.
+    async fn put_parts(
+        &self,
+        key: &str,
+        object_path: &str,
+        upload_id: &str,
+        path: &Path,
+        len: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        use tokio::io::AsyncReadExt;
+        let io = |source| StoreError::Io {
+            key: key.to_string(),
+            source,
+        };
+        let mut file = tokio::fs::File::open(path).await.map_err(io)?;
+        let mut etags = Vec::new();
+        let mut offset = 0;
+        while offset < len {
+            let size = self.part_size.min(len - offset) as usize;
+            let mut part = vec![0u8; size];
+            file.read_exact(&mut part).await.map_err(io)?;
+            let sha = hex(&Sha256::digest(&part));
+            let number = (etags.len() + 1).to_string();
+            let query = vec![
+                ("partNumber".to_string(), number),
+                ("uploadId".to_string(), upload_id.to_string()),
+            ];
+            let request = self
+                .signed(reqwest::Method::PUT, object_path, &query, &sha)?
+                .header(reqwest::header::CONTENT_LENGTH, size)
+                .body(part);
+            let response = self.send("put", key, request).await?;
+            let etag = response
+                .headers()
+                .get(reqwest::header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .ok_or_else(|| StoreError::S3 {
+                    operation: "put",
+                    key: key.to_string(),
+                    message: format!("part {} was stored without an ETag", etags.len() + 1),
+                })?;
+            etags.push(etag);
+            offset += size as u64;
+        }
+        Ok(etags)
     }
 
     /// The full object key of a store key.
@@ -185,9 +318,13 @@ impl BackupStore for S3Store {
             key: key.to_string(),
             source,
         };
+        let object = self.object_key(key);
+        let size = tokio::fs::metadata(path).await.map_err(io)?.len();
+        if size > self.part_size {
+            return self.put_multipart(key, &object, path, size).await;
+        }
         let (sha, len) = sha256_of(path).await.map_err(io)?;
         let file = tokio::fs::File::open(path).await.map_err(io)?;
-        let object = self.object_key(key);
         let request = self
             .signed(reqwest::Method::PUT, &self.bucket_path(Some(&object)), &[], &sha)?
             .header(reqwest::header::CONTENT_LENGTH, len)
