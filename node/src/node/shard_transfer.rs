@@ -19,10 +19,9 @@ use crate::model::cluster::TransferMethod;
 use crate::snapshot::{archive, Manifest, SnapshotKind};
 
 /// Source points from which a transfer that names no method ships a snapshot rather than the
-/// records. Not a speed threshold (the snapshot was quicker even at 3 000 points, see
-/// docs/design-notes.md "Snapshot transfers"): small shards keep the path the chaos suite has
-/// exercised most under failures.
-pub const SNAPSHOT_MIN_POINTS: usize = 20_000;
+/// records: the smallest size measured where the snapshot was the quicker (see
+/// docs/design-notes.md "Snapshot transfers"); below it the records are not measured slower.
+pub const SNAPSHOT_MIN_POINTS: usize = 3_000;
 
 /// The method of one transfer: the one asked for (`move_shard`/`replicate_shard`), else
 /// `storage.shard_transfer_method`, else a snapshot of a large source and the records of a
