@@ -22,20 +22,10 @@ struct Pki {
 
 impl Pki {
     fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        let pki = Pki {
+            dir: tempfile::tempdir().unwrap(),
         };
-        run(&[
+        pki.openssl(&[
             "req",
             "-x509",
             "-newkey",
@@ -50,12 +40,7 @@ impl Pki {
             "-out",
             "ca.pem",
         ]);
-        std::fs::write(
-            dir.path().join("san.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-        )
-        .unwrap();
-        let pki = Pki { dir };
+        std::fs::write(pki.path("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
         pki.issue("server");
         pki.issue("client");
         pki
@@ -63,19 +48,7 @@ impl Pki {
 
     /// `name.pem`/`name.key`: a certificate for 127.0.0.1/localhost with CN `name`, signed by the CA.
     fn issue(&self, name: &str) {
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(self.dir.path())
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        run(&[
+        self.openssl(&[
             "req",
             "-newkey",
             "rsa:2048",
@@ -87,7 +60,7 @@ impl Pki {
             "-out",
             &format!("{name}.csr"),
         ]);
-        run(&[
+        self.openssl(&[
             "x509",
             "-req",
             "-in",
@@ -104,6 +77,20 @@ impl Pki {
             "-out",
             &format!("{name}.pem"),
         ]);
+    }
+
+    /// Runs `openssl args` in the PKI's directory.
+    fn openssl(&self, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn path(&self, file: &str) -> PathBuf {

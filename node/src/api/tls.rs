@@ -35,49 +35,52 @@ pub fn server_config(settings: &Settings, alpn: &[&[u8]]) -> anyhow::Result<Opti
         return Ok(None);
     }
     let tls = &settings.tls;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certificate = ReloadingCertificate::load(tls, provider.clone())?;
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?;
-    let builder = if settings.service.verify_https_client_certificate {
+    let client_ca = if settings.service.verify_https_client_certificate {
         let ca = tls
             .ca_cert
             .as_ref()
             .ok_or_else(|| anyhow!("service.verify_https_client_certificate needs tls.ca_cert"))?;
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(read_ca(ca)?), provider)
-            .build()
-            .map_err(|e| anyhow!("tls.ca_cert: {e}"))?;
-        builder.with_client_cert_verifier(verifier)
+        Some(read_ca(ca)?)
     } else {
-        builder.with_no_client_auth()
+        None
     };
-    let mut config = builder.with_cert_resolver(Arc::new(certificate));
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(Some(Arc::new(config)))
+    build_server_config(tls, client_ca, alpn).map(Some)
 }
 
 /// The rustls configuration of the peer port with `cluster.p2p.enable_tls`: the node's
-/// certificate (reloaded as the public one), and peers must present one signed by
-/// `tls.ca_cert`. `None` when peer TLS is off.
+/// certificate, and peers must present one signed by `tls.ca_cert`. `None` when peer TLS is off.
 pub fn peer_server_config(settings: &Settings) -> anyhow::Result<Option<Arc<ServerConfig>>> {
     if !settings.cluster.p2p.enable_tls {
         return Ok(None);
     }
     let tls = &settings.tls;
+    build_server_config(tls, Some(peer_ca(tls)?), &[b"h2"]).map(Some)
+}
+
+/// A server configuration serving `tls.cert`/`tls.key` (read again every `tls.cert_ttl`
+/// seconds), requiring client certificates signed by `client_ca` when given, speaking `alpn`.
+fn build_server_config(
+    tls: &TlsConfig,
+    client_ca: Option<RootCertStore>,
+    alpn: &[&[u8]],
+) -> anyhow::Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certificate = ReloadingCertificate::load(tls, provider.clone())?;
-    let ca = peer_ca(tls)?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(ca), provider.clone())
-        .build()
-        .map_err(|e| anyhow!("tls.ca_cert: {e}"))?;
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_client_cert_verifier(verifier)
-        .with_cert_resolver(Arc::new(certificate));
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Some(Arc::new(config)))
+        .context("TLS protocol versions")?;
+    let builder = match client_ca {
+        Some(ca) => {
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(ca), provider)
+                .build()
+                .map_err(|e| anyhow!("tls.ca_cert: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(certificate));
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
 }
 
 /// How this node calls its peers with `cluster.p2p.enable_tls`: it verifies them against

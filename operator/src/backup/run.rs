@@ -348,11 +348,6 @@ pub struct RestoreReport {
     pub collections: Vec<(String, u64)>,
 }
 
-/// Restores backup `id` (default: the newest complete one) into the cluster: recreates each
-/// collection and its payload indexes, uploads every shard snapshot to a peer holding a
-/// replica of that shard (the node re-syncs the others), recreates the aliases and checks the
-/// point counts. A collection that already exists is reused (its shard shapes must fit), so a
-/// failed restore can simply be run again.
 /// Pause between two attempts of a shard upload the node answered 503.
 const UPLOAD_RETRY: Duration = Duration::from_secs(2);
 
@@ -385,6 +380,11 @@ async fn upload_shard(
     }
 }
 
+/// Restores backup `id` (default: the newest complete one) into the cluster: recreates each
+/// collection and its payload indexes, uploads every shard snapshot to a peer holding a
+/// replica of that shard (the node re-syncs the others), recreates the aliases and checks the
+/// point counts. A collection that already exists is reused (its shard shapes must fit), so a
+/// failed restore can simply be run again.
 pub async fn restore<S: BackupStore>(
     cluster: &Cluster,
     store: &S,

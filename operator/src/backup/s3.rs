@@ -106,41 +106,33 @@ impl S3Store {
                 message: format!("no UploadId in the answer to a multipart upload: {answer}"),
             });
         };
-        let uploaded = self.put_parts(key, &object_path, &upload_id, path, len).await;
-        let completed = match uploaded {
-            Ok(etags) => {
-                let mut xml = String::from("<CompleteMultipartUpload>");
-                for (i, etag) in etags.iter().enumerate() {
-                    xml.push_str(&format!(
-                        "<Part><PartNumber>{}</PartNumber><ETag>{etag}</ETag></Part>",
-                        i + 1
-                    ));
-                }
-                xml.push_str("</CompleteMultipartUpload>");
-                let sha = hex(&Sha256::digest(xml.as_bytes()));
-                let request = self
-                    .signed(
-                        reqwest::Method::POST,
-                        &object_path,
-                        &query(&[("uploadId", &upload_id)]),
-                        &sha,
-                    )?
-                    .body(xml);
-                match self.send("put", key, request).await {
-                    // S3 may answer 200 with an error in the body.
-                    Ok(response) => match response.text().await.unwrap_or_default() {
-                        body if body.contains("<Error>") => Err(StoreError::S3 {
-                            operation: "put",
-                            key: key.to_string(),
-                            message: format!("completing the multipart upload failed: {body}"),
-                        }),
-                        _ => Ok(()),
-                    },
-                    Err(e) => Err(e),
-                }
+        let completed = async {
+            let etags = self.put_parts(key, &object_path, &upload_id, path, len).await?;
+            let mut xml = String::from("<CompleteMultipartUpload>");
+            for (i, etag) in etags.iter().enumerate() {
+                xml.push_str(&format!(
+                    "<Part><PartNumber>{}</PartNumber><ETag>{etag}</ETag></Part>",
+                    i + 1
+                ));
             }
-            Err(e) => Err(e),
-        };
+            xml.push_str("</CompleteMultipartUpload>");
+            let sha = hex(&Sha256::digest(xml.as_bytes()));
+            let query = query(&[("uploadId", &upload_id)]);
+            let request = self
+                .signed(reqwest::Method::POST, &object_path, &query, &sha)?
+                .body(xml);
+            // S3 may answer 200 with an error in the body.
+            let body = self.send("put", key, request).await?.text().await.unwrap_or_default();
+            if body.contains("<Error>") {
+                return Err(StoreError::S3 {
+                    operation: "put",
+                    key: key.to_string(),
+                    message: format!("completing the multipart upload failed: {body}"),
+                });
+            }
+            Ok(())
+        }
+        .await;
         if completed.is_err() {
             if let Ok(abort) = self.signed(
                 reqwest::Method::DELETE,

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::alias::AliasDescription;
+
 /// Rights over the whole storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GlobalAccess {
@@ -126,6 +128,12 @@ impl Access {
             Access::Global(_) => true,
             Access::Collections(allowed) => allowed.contains_key(collection),
         }
+    }
+
+    /// Whether `GET /aliases` (gRPC `ListAliases`) shows `alias` to this caller: both its name
+    /// and its collection must be ones the caller may see.
+    pub fn sees_alias(&self, alias: &AliasDescription) -> bool {
+        self.sees(&alias.alias_name) && self.sees(&alias.collection_name)
     }
 
     /// Whether the caller has rights over the whole storage.

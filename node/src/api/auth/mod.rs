@@ -78,7 +78,7 @@ pub fn keys_configured(service: &ServiceConfig) -> bool {
 
 /// The key of a request: `api-key: KEY`, else `authorization: Bearer KEY` (header or gRPC
 /// metadata).
-pub fn presented_key<'a>(api_key: Option<&'a str>, authorization: Option<&'a str>) -> Option<&'a str> {
+fn presented_key<'a>(api_key: Option<&'a str>, authorization: Option<&'a str>) -> Option<&'a str> {
     api_key.or_else(|| authorization?.strip_prefix("Bearer ").map(str::trim))
 }
 
@@ -127,8 +127,18 @@ pub fn authenticate(service: &ServiceConfig, presented: Option<&str>, now: u64) 
     })
 }
 
+/// [`authenticate`] with the credential of a request's headers (or gRPC metadata), now.
+pub fn authenticate_headers(service: &ServiceConfig, headers: &http::HeaderMap) -> Result<Credential, Refusal> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    authenticate(
+        service,
+        presented_key(header("api-key"), header("authorization")),
+        now(),
+    )
+}
+
 /// Unix seconds now.
-pub fn now() -> u64 {
+fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -117,9 +117,7 @@ impl<S> Authenticated<S> {
             req.extensions_mut().insert(Access::FULL);
             return Ok(None);
         }
-        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let presented = auth::presented_key(header("api-key"), header("authorization"));
-        let credential = auth::authenticate(service, presented, auth::now()).map_err(|r| refusal_status(&r))?;
+        let credential = auth::authenticate_headers(service, req.headers()).map_err(|r| refusal_status(&r))?;
         if let MethodNeed::Global(need) = need {
             credential
                 .access

@@ -174,7 +174,7 @@ impl grpc::collections_server::Collections for CollectionsService {
         let started = Instant::now();
         let access = access_of(&request)?;
         let mut aliases = self.node.list_aliases();
-        aliases.retain(|a| access.sees(&a.alias_name) && access.sees(&a.collection_name));
+        aliases.retain(|a| access.sees_alias(a));
         Ok(aliases_response(started, aliases))
     }
 

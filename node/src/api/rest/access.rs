@@ -11,8 +11,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use super::collection_param;
 use super::error::ApiError;
-use super::percent_decode;
 use crate::api::auth::{self, Access, Need};
 use crate::error::Error;
 use crate::node::Node;
@@ -36,12 +36,7 @@ pub async fn authorize(
         req.extensions_mut().insert(Access::FULL);
         return next.run(req).await;
     }
-    let credential = {
-        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let presented = auth::presented_key(header("api-key"), header("authorization"));
-        auth::authenticate(service, presented, auth::now())
-    };
-    let credential = match credential {
+    let credential = match auth::authenticate_headers(service, req.headers()) {
         Ok(c) => c,
         Err(refusal) => return ApiError::Refused(refusal).into_response(),
     };
@@ -51,12 +46,7 @@ pub async fn authorize(
         }
     }
     let access = credential.access;
-    let collection = params.ok().and_then(|params| {
-        params
-            .iter()
-            .find(|(name, _)| *name == "collection_name")
-            .map(|(_, value)| percent_decode(value))
-    });
+    let collection = collection_param(params);
     let pattern = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     if let Some(pattern) = pattern.as_deref() {
         let need = need_of(req.method(), pattern, collection);

@@ -150,7 +150,7 @@ pub async fn update_cluster(
 pub async fn list_aliases(State(node): State<Arc<Node>>, Extension(access): Extension<Access>) -> ApiResult {
     let t = Instant::now();
     let mut aliases = node.list_aliases();
-    aliases.retain(|a| access.sees(&a.alias_name) && access.sees(&a.collection_name));
+    aliases.retain(|a| access.sees_alias(a));
     Ok(ok(t, json!({"aliases": aliases})))
 }
 

@@ -188,12 +188,7 @@ async fn observe(
     let started = Instant::now();
     let pattern = req.extensions().get::<MatchedPath>().map_or("unknown", |p| p.as_str());
     let endpoint = format!("{} {pattern}", req.method());
-    let collection = params.ok().and_then(|params| {
-        params
-            .iter()
-            .find(|(name, _)| *name == "collection_name")
-            .map(|(_, value)| percent_decode(value))
-    });
+    let collection = collection_param(params);
     let response = next.run(req).await;
     node.metrics.observe_rest(
         &endpoint,
@@ -202,6 +197,16 @@ async fn observe(
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// The `{collection_name}` of the request's route, decoded (none for other routes).
+fn collection_param(params: Result<RawPathParams, RawPathParamsRejection>) -> Option<String> {
+    params.ok().and_then(|params| {
+        params
+            .iter()
+            .find(|(name, _)| *name == "collection_name")
+            .map(|(_, value)| percent_decode(value))
+    })
 }
 
 /// A path segment with its `%XX` escapes decoded (as routing decodes it for handlers).
