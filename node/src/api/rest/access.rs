@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, RawPathParams, Request, State};
-use axum::http::Method;
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -28,40 +28,59 @@ fn is_public(path: &str) -> bool {
 pub async fn authorize(
     State(node): State<Arc<Node>>,
     params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|n| n.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    match admit(&node, params, req).await {
+        Ok(req) => next.run(req).await,
+        Err(mut refused) => {
+            // Refused before its body was read (an upload is never spooled for a caller who
+            // may not make it): the connection cannot carry another request, and saying so
+            // keeps the client from sending its next one on a connection about to close.
+            if has_body {
+                refused
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            refused
+        }
+    }
+}
+
+/// The request, with the caller's access in its extensions, or the refusal.
+async fn admit(
+    node: &Node,
+    params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
+    mut req: Request,
+) -> Result<Request, Response> {
     let service = &node.settings.service;
     if !auth::keys_configured(service) || is_public(req.uri().path()) {
         req.extensions_mut().insert(Access::FULL);
-        return next.run(req).await;
+        return Ok(req);
     }
-    let credential = match auth::authenticate_headers(service, req.headers()) {
-        Ok(c) => c,
-        Err(refusal) => return ApiError::Refused(refusal).into_response(),
-    };
+    let refused = |refusal| ApiError::Refused(refusal).into_response();
+    let credential = auth::authenticate_headers(service, req.headers()).map_err(refused)?;
     if let Some(condition) = &credential.value_exists {
-        if let Err(refusal) = auth::check_value_exists(&node, condition).await {
-            return ApiError::Refused(refusal).into_response();
-        }
+        auth::check_value_exists(node, condition).await.map_err(refused)?;
     }
     let access = credential.access;
     let collection = collection_param(params);
     let pattern = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     if let Some(pattern) = pattern.as_deref() {
-        let need = need_of(req.method(), pattern, collection);
-        if let Err(why) = access.check(&need) {
-            return forbidden(why);
-        }
+        access
+            .check(&need_of(req.method(), pattern, collection))
+            .map_err(forbidden)?;
     }
     if !access.is_global() && reads_other_collections(req.method(), pattern.as_deref()) {
-        req = match check_lookups(&access, req).await {
-            Ok(req) => req,
-            Err(response) => return *response,
-        };
+        req = check_lookups(&access, req).await.map_err(|response| *response)?;
     }
     req.extensions_mut().insert(access);
-    next.run(req).await
+    Ok(req)
 }
 
 fn forbidden(why: String) -> Response {
