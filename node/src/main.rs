@@ -198,20 +198,16 @@ async fn run(
         }
         None => None,
     };
-    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
+    let timeouts = node.settings.service.client_timeouts();
     match rest_tls {
         Some(tls) => {
             tracing::info!(%addr, "REST API listening (TLS)");
             let listener = node::api::tls::TlsListener::new(listener, tls)?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(until_stopped())
-                .await?
+            node::api::rest::serve::serve(listener, app, timeouts, until_stopped()).await
         }
         None => {
             tracing::info!(%addr, "REST API listening");
-            axum::serve(listener, app)
-                .with_graceful_shutdown(until_stopped())
-                .await?
+            node::api::rest::serve::serve(listener, app, timeouts, until_stopped()).await
         }
     }
     if let Some(grpc) = grpc {

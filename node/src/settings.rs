@@ -52,6 +52,12 @@ pub struct ServiceConfig {
     pub metrics_prefix: Option<String>,
     /// Allow recovering snapshots from `http(s)://` locations.
     pub enable_snapshot_url_recovery: bool,
+    /// REST: a connection that has not sent a whole request head within this many seconds is
+    /// closed (a trickled head, or an idle keep-alive connection).
+    pub header_timeout_sec: u64,
+    /// REST: a request body that sends nothing for this many seconds, or after them arrives
+    /// slower than 1 KiB/s on average, is refused and its connection closed.
+    pub body_timeout_sec: u64,
 }
 
 impl std::fmt::Debug for ServiceConfig {
@@ -78,6 +84,14 @@ impl ServiceConfig {
             .filter(|s| s.is_finite() && *s > 0.0)
             .unwrap_or(crate::issues::DEFAULT_SLOW_QUERY_SECS);
         std::time::Duration::from_secs_f32(secs)
+    }
+
+    /// The REST server's client timeouts (at least a second each).
+    pub fn client_timeouts(&self) -> crate::api::rest::serve::ClientTimeouts {
+        crate::api::rest::serve::ClientTimeouts {
+            header: std::time::Duration::from_secs(self.header_timeout_sec.max(1)),
+            body: std::time::Duration::from_secs(self.body_timeout_sec.max(1)),
+        }
     }
 }
 
@@ -204,6 +218,8 @@ impl Default for ServiceConfig {
             slow_query_secs: None,
             metrics_prefix: None,
             enable_snapshot_url_recovery: true,
+            header_timeout_sec: 30,
+            body_timeout_sec: 30,
         }
     }
 }

@@ -51,7 +51,11 @@ pub async fn serve(
     health
         .set_serving::<CollectionsServer<collections::CollectionsService>>()
         .await;
+    // Pings find clients that vanished without closing their connection.
+    let keepalive = node.settings.service.client_timeouts().header;
     let router = Server::builder()
+        .http2_keepalive_interval(Some(keepalive))
+        .http2_keepalive_timeout(Some(keepalive))
         .layer(auth::AuthLayer::new(node.clone()))
         .add_service(health_service)
         .add_service(QdrantServer::new(service::QdrantService))

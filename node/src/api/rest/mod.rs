@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod points;
 pub mod response;
+pub mod serve;
 pub mod service;
 pub mod snapshots;
 
