@@ -1,7 +1,7 @@
 //! TLS on the public APIs: REST and gRPC over TLS with a CA the test makes (openssl), mutual TLS
 //! refusing clients without a certificate, plain requests to a TLS port failing cleanly, a
-//! certificate rotated on disk served without a restart (`tls.cert_ttl`), and a bad certificate
-//! path failing the start with a clear message.
+//! certificate rotated on disk served without a restart (`tls.cert_ttl`; the peer client
+//! certificate too), and a bad certificate path failing the start with a clear message.
 
 mod common;
 
@@ -441,4 +441,36 @@ fn a_cluster_with_peer_tls_forms_replicates_and_survives_a_restart() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn the_peer_client_certificate_is_read_again_after_its_ttl() {
+    let pki = Pki::new();
+    pki.issue("rotated");
+    let mut settings = node::settings::Settings::default();
+    settings.cluster.p2p.enable_tls = true;
+    settings.tls.cert = pki.path("client.pem");
+    settings.tls.key = pki.path("client.key");
+    settings.tls.ca_cert = Some(pki.path("ca.pem"));
+    settings.tls.cert_ttl = Some(1);
+    let tls = node::api::tls::PeerClientTls::load(&settings)
+        .unwrap()
+        .expect("peer TLS is on");
+    assert!(!tls.current().1, "nothing changed yet");
+    // Rotated on disk: after the TTL the next connection's configuration is the new one, once.
+    std::fs::copy(pki.path("rotated.key"), pki.path("client.key")).unwrap();
+    std::fs::copy(pki.path("rotated.pem"), pki.path("client.pem")).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(tls.current().1, "the rotated certificate was not picked up");
+    assert!(!tls.current().1);
+    // A half-written rotation keeps the last good files.
+    std::fs::write(pki.path("ca.pem"), "-----BEGIN CERTIFICATE-----\ntruncated").unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(!tls.current().1);
+    // Without peer TLS there is nothing to load; without a CA it cannot start.
+    settings.tls.ca_cert = None;
+    let err = node::api::tls::PeerClientTls::load(&settings).unwrap_err();
+    assert!(err.to_string().contains("needs tls.ca_cert"), "{err}");
+    settings.cluster.p2p.enable_tls = false;
+    assert!(node::api::tls::PeerClientTls::load(&settings).unwrap().is_none());
 }

@@ -84,42 +84,108 @@ fn build_server_config(
 }
 
 /// How this node calls its peers with `cluster.p2p.enable_tls`: it verifies them against
-/// `tls.ca_cert` and presents `tls.cert`. `None` when peer TLS is off.
-pub fn peer_client_config(settings: &Settings) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
-    if !settings.cluster.p2p.enable_tls {
-        return Ok(None);
+/// `tls.ca_cert` and presents `tls.cert`, read again from disk every `tls.cert_ttl` seconds like
+/// the server certificate. Connections made before a rotation keep the certificate they started
+/// with; new ones present the fresh one.
+#[derive(Debug)]
+pub struct PeerClientTls {
+    tls: TlsConfig,
+    ttl: Option<Duration>,
+    current: parking_lot::Mutex<PeerClientFiles>,
+}
+
+/// The files a peer client configuration was made from, and when they were read.
+#[derive(Debug)]
+struct PeerClientFiles {
+    pem: [Vec<u8>; 3],
+    config: tonic::transport::ClientTlsConfig,
+    read_at: Instant,
+}
+
+impl PeerClientTls {
+    /// `None` when peer TLS is off; an error names an unreadable or malformed file.
+    pub fn load(settings: &Settings) -> anyhow::Result<Option<PeerClientTls>> {
+        if !settings.cluster.p2p.enable_tls {
+            return Ok(None);
+        }
+        let tls = settings.tls.clone();
+        let files = PeerClientFiles::read(&tls)?;
+        Ok(Some(PeerClientTls {
+            ttl: tls.cert_ttl.filter(|s| *s > 0).map(Duration::from_secs),
+            tls,
+            current: parking_lot::Mutex::new(files),
+        }))
     }
-    let tls = &settings.tls;
-    peer_ca(tls)?; // readable and well-formed, or the start fails with its reason
-    let read = |path: &std::path::Path, what: &str| {
-        std::fs::read(path).map_err(|e| anyhow!("{what}: cannot read {}: {e}", path.display()))
-    };
-    let ca = tls.ca_cert.as_ref().expect("checked by peer_ca");
-    Ok(Some(
-        tonic::transport::ClientTlsConfig::new()
-            .ca_certificate(tonic::transport::Certificate::from_pem(read(ca, "tls.ca_cert")?))
-            .identity(tonic::transport::Identity::from_pem(
-                read(&tls.cert, "tls.cert")?,
-                read(&tls.key, "tls.key")?,
-            )),
-    ))
+
+    /// The configuration for a new connection, and whether it differs from the one the previous
+    /// call returned (then connections cached with the old one are best replaced).
+    pub fn current(&self) -> (tonic::transport::ClientTlsConfig, bool) {
+        let mut current = self.current.lock();
+        let due = self.ttl.is_some_and(|ttl| current.read_at.elapsed() >= ttl);
+        if !due {
+            return (current.config.clone(), false);
+        }
+        match PeerClientFiles::read(&self.tls) {
+            Ok(fresh) if fresh.pem != current.pem => {
+                tracing::info!(cert = %self.tls.cert.display(), "peer client TLS certificate reloaded from disk");
+                *current = fresh;
+                (current.config.clone(), true)
+            }
+            Ok(_) => {
+                current.read_at = Instant::now();
+                (current.config.clone(), false)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "peer client TLS reload failed; keeping the previous certificate");
+                current.read_at = Instant::now();
+                (current.config.clone(), false)
+            }
+        }
+    }
+}
+
+impl PeerClientFiles {
+    fn read(tls: &TlsConfig) -> anyhow::Result<PeerClientFiles> {
+        let read = |path: &std::path::Path, what: &str| {
+            std::fs::read(path).map_err(|e| anyhow!("{what}: cannot read {}: {e}", path.display()))
+        };
+        let ca_path = peer_ca_path(tls)?;
+        let ca = read(ca_path, "tls.ca_cert")?;
+        parse_ca(&ca, ca_path)?; // well-formed, or the start fails with its reason
+        let (cert, key) = (read(&tls.cert, "tls.cert")?, read(&tls.key, "tls.key")?);
+        let config = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&ca))
+            .identity(tonic::transport::Identity::from_pem(&cert, &key));
+        Ok(PeerClientFiles {
+            pem: [ca, cert, key],
+            config,
+            read_at: Instant::now(),
+        })
+    }
 }
 
 /// The CA peers are verified against (`tls.ca_cert`, required with peer TLS).
 fn peer_ca(tls: &TlsConfig) -> anyhow::Result<RootCertStore> {
-    let ca = tls
-        .ca_cert
-        .as_ref()
-        .ok_or_else(|| anyhow!("cluster.p2p.enable_tls needs tls.ca_cert (the CA peers are verified against)"))?;
-    read_ca(ca)
+    read_ca(peer_ca_path(tls)?)
+}
+
+/// `tls.ca_cert`, which peer TLS requires.
+fn peer_ca_path(tls: &TlsConfig) -> anyhow::Result<&std::path::Path> {
+    tls.ca_cert
+        .as_deref()
+        .ok_or_else(|| anyhow!("cluster.p2p.enable_tls needs tls.ca_cert (the CA peers are verified against)"))
 }
 
 /// The certificates of the PEM file `ca` (`tls.ca_cert`).
 fn read_ca(ca: &std::path::Path) -> anyhow::Result<RootCertStore> {
+    let pem = std::fs::read(ca).map_err(|e| anyhow!("tls.ca_cert: cannot read {}: {e}", ca.display()))?;
+    parse_ca(&pem, ca)
+}
+
+/// The certificates of `pem`, the contents of the file `ca`.
+fn parse_ca(pem: &[u8], ca: &std::path::Path) -> anyhow::Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
-    for cert in
-        CertificateDer::pem_file_iter(ca).map_err(|e| anyhow!("tls.ca_cert: cannot read {}: {e}", ca.display()))?
-    {
+    for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| anyhow!("tls.ca_cert: {}: {e}", ca.display()))?;
         roots
             .add(cert)

@@ -133,7 +133,7 @@ pub async fn start_with(
     let state_machine = StateMachineStore::open(db)?;
     let state_rx = state_machine.state_sender().subscribe();
     let peer_tls = |e: anyhow::Error| Error::bad_input(format!("peer TLS: {e:#}"));
-    let client_tls = crate::api::tls::peer_client_config(settings).map_err(peer_tls)?;
+    let client_tls = crate::api::tls::PeerClientTls::load(settings).map_err(peer_tls)?;
     let server_tls = crate::api::tls::peer_server_config(settings).map_err(peer_tls)?;
     let clients = Arc::new(PeerClients::new(timing.connect, timing.rpc).with_tls(client_tls));
     let network = NetworkFactory::new(clients.clone(), timing.tick * 2);

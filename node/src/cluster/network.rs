@@ -17,7 +17,7 @@ use openraft::raft::{
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, Endpoint};
 
 use super::state::PeerId;
 use super::types::{PeerNode, TypeConfig};
@@ -58,7 +58,7 @@ pub struct PeerClients {
     failures: Mutex<BTreeMap<String, SendFailure>>,
     last_success: Mutex<HashMap<PeerId, Instant>>,
     /// How `https://` peers are called (`cluster.p2p.enable_tls`).
-    tls: Option<ClientTlsConfig>,
+    tls: Option<crate::api::tls::PeerClientTls>,
 }
 
 /// Why a call to another peer failed.
@@ -96,7 +96,7 @@ impl PeerClients {
     }
 
     /// Calls `https://` peers over TLS with `tls`.
-    pub fn with_tls(mut self, tls: Option<ClientTlsConfig>) -> PeerClients {
+    pub fn with_tls(mut self, tls: Option<crate::api::tls::PeerClientTls>) -> PeerClients {
         self.tls = tls;
         self
     }
@@ -112,14 +112,19 @@ impl PeerClients {
 
     /// The cached channel to `uri`, for any service on the peer port.
     pub fn channel(&self, uri: &str) -> Result<Channel> {
+        // A rotated client certificate: connections made from now on present the new one.
+        let tls = self.tls.as_ref().map(|tls| tls.current());
         let mut channels = self.channels.lock();
+        if let Some((_, true)) = tls {
+            channels.clear();
+        }
         let channel = match channels.get(uri) {
             Some(c) => c.clone(),
             None => {
                 let mut endpoint = Endpoint::from_shared(uri.to_string())
                     .map_err(|e| Error::bad_input(format!("invalid peer URI `{uri}`: {e}")))?;
                 if uri.starts_with("https://") {
-                    let tls = self.tls.clone().ok_or_else(|| {
+                    let (tls, _) = tls.ok_or_else(|| {
                         Error::bad_input(format!(
                             "peer URI `{uri}` is https but cluster.p2p.enable_tls is off on this peer"
                         ))
