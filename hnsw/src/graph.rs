@@ -766,7 +766,9 @@ impl Hnsw {
         let start = self.greedy(&dist, entry, top, 0);
         let found = {
             let mut visited = self.visited.take(self.capacity);
-            self.search_layer(&dist, start, ef.max(k), 0, &mut visited, &accept)
+            // Wider than the graph gains nothing, and `ef` sizes the search's heaps.
+            let ef = ef.max(k).min(self.allocated().max(1));
+            self.search_layer(&dist, start, ef, 0, &mut visited, &accept)
         };
         let mut sorted = found.into_sorted_vec();
         sorted.truncate(k);

@@ -1331,7 +1331,7 @@ impl LocalShard {
         candidates: Option<&[u32]>,
         accept: &dyn Fn(u32) -> bool,
     ) -> Result<Vec<(u32, f32)>> {
-        let limit = query.limit;
+        let limit = query.limit.min(state.ids.len());
         let score = |s: u32| {
             let rows = state.live(s)?.multi.get(&query.using)?;
             Some((s, vector::max_sim(space.distance, flat, &rows.rows, space.dim)))
@@ -1350,7 +1350,12 @@ impl LocalShard {
         if query.params.exact || ist.indexed.is_empty() {
             return Ok(exact(&mut state.ids.values().copied()));
         }
-        let ef = query.params.hnsw_ef.unwrap_or(index.params().ef_construct).max(limit);
+        let ef = query
+            .params
+            .hnsw_ef
+            .unwrap_or(index.params().ef_construct)
+            .max(limit)
+            .min(ist.indexed.len().max(1) as usize);
         let found = index.search(flat, limit, ef, &|slot| ist.indexed.contains(slot) && accept(slot))?;
         if query.filter.is_some() && found.len() < limit {
             // The graph walk can run dry under a restrictive filter: fall back to a scan.
@@ -1379,7 +1384,8 @@ impl LocalShard {
                 q.len()
             )));
         }
-        let limit = query.limit;
+        // No search returns more than the shard holds; a huge `limit` must not size buffers.
+        let limit = query.limit.min(state.ids.len());
         let exact = |slots: &mut dyn Iterator<Item = u32>| {
             let mut scored: Vec<(u32, f32)> = slots
                 .filter(|s| accept(*s))
@@ -1417,7 +1423,8 @@ impl LocalShard {
             }
         }
         let ef = query.params.hnsw_ef.unwrap_or(index.params().ef_construct).max(limit);
-        let plan = QuantizedSearch::plan(index.quantization(), &query.params.quantization()?, limit, ef);
+        let plan = QuantizedSearch::plan(index.quantization(), &query.params.quantization()?, limit, ef)
+            .within(ist.indexed.len() as usize);
         // Without a filter or exclusions, and with no deleted slot left in the graph, every key of
         // the HNSW is an answer candidate: skip the per-candidate callback.
         let unrestricted = query.filter.is_none() && query.exclude.is_empty() && state.dying.is_empty();

@@ -130,7 +130,7 @@ impl SparseIndex {
             }
         }
         // Min-heap of the best so far: its top is the entry the next better hit evicts.
-        let mut best: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(limit + 1);
+        let mut best: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(limit.min(hit.len()) + 1);
         for slot in hit {
             let candidate = Ranked(acc[slot as usize].1, slot);
             let enters = best.len() < limit || best.peek().is_some_and(|Reverse(worst)| candidate > *worst);

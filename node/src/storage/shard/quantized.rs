@@ -12,6 +12,18 @@ pub(crate) struct QuantizedSearch {
 }
 
 impl QuantizedSearch {
+    /// The plan for a graph of `points`: asking for more candidates, or a wider search, than
+    /// the graph holds gains nothing (and a huge `hnsw_ef` or `oversampling` would size the
+    /// search's buffers by it).
+    pub fn within(self, points: usize) -> QuantizedSearch {
+        let most = points.max(1);
+        QuantizedSearch {
+            candidates: self.candidates.min(most),
+            ef: self.ef.min(most),
+            rescore: self.rescore,
+        }
+    }
+
     pub fn plan(
         quantization: Option<QuantizationConfig>,
         params: &QuantizationSearchParams,
