@@ -314,7 +314,17 @@ impl Collection {
             }
             shard.close();
             drop(shard);
-            let reopened = open_shard(&self.path, id, &meta, self.indexing)?;
+            let reopened = match open_shard(&self.path, id, &meta, self.indexing) {
+                Ok(reopened) => reopened,
+                Err(e) => {
+                    // The new vectors cannot open the shard: it goes back as it was, and the
+                    // configuration is not changed.
+                    tracing::warn!(collection = %self.name, shard = id, error = %e, "shard refused the new vectors");
+                    let restored = open_shard(&self.path, id, &self.meta.read().clone(), self.indexing)?;
+                    shards.insert(id, Arc::new(restored));
+                    return Err(e);
+                }
+            };
             shards.insert(id, Arc::new(reopened));
             tracing::info!(collection = %self.name, shard = id, "reopened shard with new vectors");
         }
@@ -332,6 +342,8 @@ impl Collection {
     }
 
     pub async fn create_payload_index(&self, field: &str, schema: PayloadFieldSchema) -> Result<UpdateResult> {
+        // Checked before it is stored: every later opening of the shards builds the index again.
+        check_index_field(field)?;
         self.modify_meta(|meta| {
             meta.payload_indexes.insert(field.to_string(), schema.clone());
             Ok(())
@@ -516,7 +528,8 @@ impl Collection {
                 (targets, routing) = self.targets(shard, Purpose::Read)?;
             }
         }
-        let ask = consistency.replicas_to_ask(targets.len());
+        let total = routing.as_deref().map_or(targets.len(), |r| r.replicas(shard).len());
+        let ask = consistency.replicas_to_ask(targets.len(), total);
         if ask <= 1 {
             return self.read_from(shard, &targets, routing.as_deref(), &request).await;
         }
@@ -819,6 +832,11 @@ impl Collection {
             }
         }
         if acks < needed {
+            // No replica has the point the write is about (an update of vectors of a missing
+            // point): that is the answer, as a standalone node gives it.
+            if !failed.is_empty() && failed.iter().all(|(_, e)| matches!(e, Error::NotFound(_))) && took_it.is_empty() {
+                return Err(failed.swap_remove(0).1);
+            }
             let errors: Vec<String> = failed.iter().map(|(_, e)| e.to_string()).collect();
             return Err(Error::Unavailable(format!(
                 "shard {shard} of collection `{}`: {acks} of the {needed} required replicas acknowledged the write \
@@ -1442,9 +1460,21 @@ fn replica_state(routing: &Routing, shard: ShardId, peer: crate::cluster::PeerId
 fn open_shard(path: &Path, id: ShardId, meta: &CollectionMeta, indexing: IndexingOptions) -> Result<LocalShard> {
     let shard = LocalShard::open(id, &path.join(id.to_string()), &meta.config, indexing)?;
     for (field, schema) in &meta.payload_indexes {
-        shard.create_payload_index(field, schema.clone())?;
+        // An index stored before its field was checked must not keep the shard closed.
+        match shard.create_payload_index(field, schema.clone()) {
+            Err(Error::BadInput(e)) => tracing::warn!(field = %field, error = %e, "payload index skipped"),
+            other => other?,
+        }
     }
     Ok(shard)
+}
+
+/// A payload index's field must be a JSON path (`a.b[].c`).
+pub fn check_index_field(field: &str) -> Result<()> {
+    field
+        .parse::<crate::model::payload::JsonPath>()
+        .map(|_| ())
+        .map_err(Error::BadInput)
 }
 
 /// What each dense vector's storage and index are built with: a change reopens the shards (a

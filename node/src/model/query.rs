@@ -607,11 +607,12 @@ impl ReadConsistency {
         }
     }
 
-    /// For a shard with `replicas` readable replicas: how many to ask (Qdrant's numbers).
-    pub fn replicas_to_ask(self, replicas: usize) -> usize {
+    /// How many of the `replicas` (Active, readable) to ask, of a shard of `total` replicas
+    /// (Qdrant's numbers): a factor above `total` asks them all, as Qdrant clamps it.
+    pub fn replicas_to_ask(self, replicas: usize, total: usize) -> usize {
         match self {
             ReadConsistency::One => 1,
-            ReadConsistency::Factor(n) => n,
+            ReadConsistency::Factor(n) => n.clamp(1, total.max(1)),
             ReadConsistency::All | ReadConsistency::Majority => replicas,
             ReadConsistency::Quorum => replicas / 2 + 1,
         }

@@ -46,6 +46,9 @@ pub struct Node {
     aliases: RwLock<AliasTable>,
     /// Serialises create/delete so two requests cannot race on one name.
     lifecycle: tokio::sync::Mutex<()>,
+    /// Snapshots are written one at a time: names have a resolution of a second, and two
+    /// written at once would share one.
+    snapshot_writer: tokio::sync::Mutex<()>,
     indexing: IndexingOptions,
     pub started: Instant,
     /// When the node started (`/telemetry`'s `app.startup`), to the hundredth of a second.
@@ -82,6 +85,7 @@ impl Node {
             collections: RwLock::new(BTreeMap::new()),
             aliases: RwLock::new(AliasTable::default()),
             lifecycle: tokio::sync::Mutex::new(()),
+            snapshot_writer: tokio::sync::Mutex::new(()),
             indexing,
             started,
             started_at: chrono::SubsecRound::round_subsecs(chrono::Utc::now(), 2),
@@ -360,6 +364,7 @@ impl Node {
         timeout: Option<Duration>,
     ) -> Result<UpdateResult> {
         let name = &self.real_name(name);
+        crate::collection::check_index_field(field)?;
         // Strict mode checks on the receiving peer, before the index goes through consensus.
         if let Ok(collection) = self.collection(name) {
             collection.check_create_index(timeout.map(|t| t.as_secs()))?;

@@ -115,6 +115,7 @@ impl Node {
 
     /// Writes a snapshot of `scope` and returns its description.
     pub async fn create_snapshot(&self, scope: &SnapshotScope) -> Result<SnapshotDescription> {
+        let _writer = self.snapshot_writer.lock().await;
         let started = Instant::now();
         let (dir, collection) = self.snapshot_dir(scope)?;
         let peer = self.consensus().map_or(0, |c| c.peer_id());
@@ -148,6 +149,7 @@ impl Node {
                 .collect(),
             _ => Default::default(),
         };
+        let name = store::unused_name(&dir, name);
         let temp = self.settings.storage.temp_dir();
         let written = blocking(move || {
             let mut manifest = Manifest::new(kind);

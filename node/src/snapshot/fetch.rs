@@ -45,17 +45,19 @@ pub async fn fetch(location: &str, snapshots_root: &Path, download: Download<'_>
             let path = url.to_file_path().map_err(|_| {
                 Error::BadRequest("Invalid snapshot URI, file path must be absolute or on localhost".into())
             })?;
-            if !path.is_file() {
-                return Err(Error::BadRequest(format!("Snapshot file {path:?} does not exist")));
-            }
-            let inside = std::fs::canonicalize(&path)
-                .ok()
-                .zip(std::fs::canonicalize(snapshots_root).ok())
-                .is_some_and(|(file, root)| file.starts_with(root));
+            // Containment first, so that a refusal says nothing about files outside.
+            let root = std::fs::canonicalize(snapshots_root).unwrap_or_else(|_| snapshots_root.to_path_buf());
+            let inside = match std::fs::canonicalize(&path) {
+                Ok(file) => file.starts_with(&root),
+                Err(_) => lexically_normal(&path).starts_with(&root),
+            };
             if !inside {
                 return Err(Error::BadRequest(format!(
                     "Snapshot file {path:?} is outside of the snapshots directory {snapshots_root:?}"
                 )));
+            }
+            if !path.is_file() {
+                return Err(Error::BadRequest(format!("Snapshot file {path:?} does not exist")));
             }
             Ok(Fetched { path, temporary: false })
         }
@@ -80,6 +82,21 @@ pub async fn fetch(location: &str, snapshots_root: &Path, download: Download<'_>
             "URL {url} with scheme {other} is not supported"
         ))),
     }
+}
+
+/// `path` with its `.` and `..` components resolved without the file system.
+fn lexically_normal(path: &Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 async fn download_to(url: &Url, path: &Path, download: &Download<'_>) -> Result<()> {

@@ -34,6 +34,20 @@ pub fn new_name(prefix: &str, peer_id: u64) -> String {
     )
 }
 
+/// `name`, or, when a snapshot of that name exists already in `dir` (two in one second), the
+/// first free `<stem>-<n>.snapshot`.
+pub fn unused_name(dir: &Path, name: String) -> String {
+    let taken = |n: &str| dir.join(n).exists() || dir.join(format!("{n}{PARTIAL}")).exists();
+    if !taken(&name) {
+        return name;
+    }
+    let stem = name.strip_suffix(&format!(".{EXTENSION}")).unwrap_or(&name).to_string();
+    (1..)
+        .map(|n| format!("{stem}-{n}.{EXTENSION}"))
+        .find(|n| !taken(n))
+        .expect("some suffix is free")
+}
+
 /// The file of snapshot `name` in `dir`; a name that is not a plain file name, or no such
 /// file, is 404 (as Qdrant answers).
 pub fn existing(dir: &Path, name: &str) -> Result<PathBuf> {
@@ -168,6 +182,20 @@ pub fn clean(root: &Path) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_snapshot_in_the_same_second_gets_a_name_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "c-0-2026-12-07-10-00-00.snapshot".to_string();
+        assert_eq!(unused_name(dir.path(), name.clone()), name);
+        std::fs::write(dir.path().join(&name), b"x").unwrap();
+        assert_eq!(
+            unused_name(dir.path(), name.clone()),
+            "c-0-2026-12-07-10-00-00-1.snapshot"
+        );
+        std::fs::write(dir.path().join("c-0-2026-12-07-10-00-00-1.snapshot.partial"), b"x").unwrap();
+        assert_eq!(unused_name(dir.path(), name), "c-0-2026-12-07-10-00-00-2.snapshot");
+    }
 
     #[test]
     fn names_that_are_not_plain_file_names_are_not_found() {
