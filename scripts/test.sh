@@ -4,7 +4,7 @@
 # Ends with one summary line "summary: N passed, M failed". Exit code 0 only if all passed.
 #
 #   scripts/test.sh            all suites
-#   scripts/test.sh rust       only the named suites (rust, lint, compat, loadgen, deploy, charts, container)
+#   scripts/test.sh rust       only the named suites (rust, lint, compat, attack, loadgen, deploy, charts, container)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,6 +38,7 @@ run lint 1200 bash -c 'cargo fmt --all --check && cargo clippy --release --works
 ./scripts/py-env.sh >/dev/null || echo "python venv setup failed"
 run rust 1800 cargo test --release --workspace
 [ -x tests/compat/run.sh ] && run compat 1500 tests/compat/run.sh
+[ -x tests/attack/run.sh ] && run attack 900 tests/attack/run.sh
 [ -x tests/loadgen/smoke.sh ] && run loadgen 600 env QDRANT_BIN="$ROOT/target/release/qdrant" tests/loadgen/smoke.sh
 [ -x scripts/check-crd-drift.sh ] && run crd 300 scripts/check-crd-drift.sh
 [ -x scripts/check-deploy.sh ] && run deploy 600 scripts/check-deploy.sh
