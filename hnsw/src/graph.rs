@@ -608,8 +608,10 @@ impl Hnsw {
             Accept::Live => !self.is_deleted(id),
             Accept::Keys(f) => !self.is_deleted(id) && f(self.keys[id as usize].load(Ordering::Acquire)),
         };
-        let mut candidates = BinaryHeap::with_capacity(ef * 2);
-        let mut top = BinaryHeap::with_capacity(ef + 1);
+        // Never more entries than nodes, whatever `ef` asks (a huge ef_construct too).
+        let most = self.allocated().saturating_add(1);
+        let mut candidates = BinaryHeap::with_capacity(ef.min(most).saturating_mul(2));
+        let mut top = BinaryHeap::with_capacity(ef.min(most).saturating_add(1));
         visited.insert(entry.id);
         candidates.push(Reverse(entry));
         if accepts(entry.id) {

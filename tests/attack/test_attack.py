@@ -444,3 +444,16 @@ def test_snapshots_created_at_once_all_succeed(node, collection):
     assert len(names) == 4, names
     listed = requests.get(f"{node.url}/collections/{collection}/snapshots", timeout=10).json()["result"]
     assert names <= {s["name"] for s in listed}
+
+
+def test_huge_index_parameters_are_refused_or_bounded(node, collection):
+    url = f"{node.url}/collections/{collection}"
+    r = requests.patch(url, json={"hnsw_config": {"m": 3600791748174344}}, timeout=30)
+    assert_refused(r, 400, 422)
+    # A huge ef_construct is Qdrant's to accept; the graph never sizes anything by it.
+    r = requests.patch(url, json={"hnsw_config": {"ef_construct": 10 ** 12}}, timeout=60)
+    assert r.status_code < 500, r.text
+    r = requests.post(f"{url}/points/query", json={"query": [1, 1, 1, 1], "limit": 3}, timeout=30)
+    assert r.status_code == 200 and len(r.json()["result"]["points"]) == 3, r.text
+    requests.patch(url, json={"hnsw_config": {"ef_construct": 100}}, timeout=60)
+    assert_alive(node)

@@ -179,8 +179,18 @@ impl HnswConfig {
     }
 }
 
+/// The most links per node the graph takes (the `hnsw` crate's bound).
+const MAX_HNSW_M: usize = 1024;
+
 impl HnswConfigDiff {
     pub fn validate(&self) -> Result<()> {
+        for (name, m) in [("m", self.m), ("payload_m", self.payload_m)] {
+            if let Some(m) = m.filter(|m| *m > MAX_HNSW_M) {
+                return Err(Error::validation(format!(
+                    "hnsw_config.{name}: value {m} invalid, must be {MAX_HNSW_M} or smaller"
+                )));
+            }
+        }
         if let Some(ef) = self.ef_construct {
             if ef < 4 {
                 return Err(Error::validation(format!(
