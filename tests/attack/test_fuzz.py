@@ -4,7 +4,7 @@ them to a live node holding data. Every answer must be below 500, the node must 
 log must hold no panic.
 
 Env: ATTACK_FUZZ_EXAMPLES (test cases per operation and phase, default 40),
-     ATTACK_FUZZ_SEED (default: random, printed), ATTACK_FUZZ_MAX_TIME (seconds per run, default 150).
+     ATTACK_FUZZ_SEED (default 1; `random` picks one, printed), ATTACK_FUZZ_MAX_TIME (seconds per run, default 150).
 """
 
 import json
@@ -79,7 +79,9 @@ def test_fuzzing_every_operation_of_the_openapi_spec_gets_no_server_error(tmp_pa
     requests are what the coverage phase already sends; generating them over Qdrant's large
     schemas is slower than the node answers them.)"""
     examples = int(os.environ.get("ATTACK_FUZZ_EXAMPLES", "40"))
-    seed = int(os.environ.get("ATTACK_FUZZ_SEED", random.randrange(1 << 31)))
+    # A fixed seed by default keeps CI repeatable; ATTACK_FUZZ_SEED=random explores.
+    seed = os.environ.get("ATTACK_FUZZ_SEED", "1")
+    seed = random.randrange(1 << 31) if seed == "random" else int(seed)
     max_time = int(os.environ.get("ATTACK_FUZZ_MAX_TIME", "150"))
     node = QdrantServer(qdrant_binary(), name="fuzz", extra_env={"QDRANT__LOG_LEVEL": "WARN"})
     try:
