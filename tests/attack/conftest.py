@@ -2,7 +2,7 @@
 compatibility suite starts them (its `QdrantServer`, loaded from tests/compat/conftest.py), with
 short client timeouts so that slow-client attacks resolve within seconds.
 
-Every test is bounded by pytest-timeout (default 120 s).
+Every test is bounded by pytest-timeout (default 120 s, the compatibility suite's hooks).
 """
 
 import importlib.util
@@ -21,17 +21,10 @@ qdrant_binary = compat.qdrant_binary
 # Seconds a client may take over a request head, and may stall its body (see node/src/api/rest/serve.rs).
 HEADER_TIMEOUT = 2
 BODY_TIMEOUT = 2
-DEFAULT_TEST_TIMEOUT_S = 120
 
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "timeout(seconds): per-test timeout (pytest-timeout)")
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(DEFAULT_TEST_TIMEOUT_S))
+# The compatibility suite's hooks: the timeout marker and its default of 120 s per test.
+pytest_configure = compat.pytest_configure
+pytest_collection_modifyitems = compat.pytest_collection_modifyitems
 
 
 @pytest.fixture(scope="module")

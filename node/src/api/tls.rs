@@ -117,28 +117,36 @@ impl PeerClientTls {
         }))
     }
 
-    /// The configuration for a new connection, and whether it differs from the one the previous
-    /// call returned (then connections cached with the old one are best replaced).
-    pub fn current(&self) -> (tonic::transport::ClientTlsConfig, bool) {
+    /// The configuration for a new connection.
+    pub fn config(&self) -> tonic::transport::ClientTlsConfig {
+        self.current.lock().config.clone()
+    }
+
+    /// Reads the files again once the loaded ones are `tls.cert_ttl` old; true when they changed
+    /// since the previous call (connections cached with the old ones are best replaced).
+    /// Cheap when no reload is due: it is asked on every peer call.
+    pub fn rotated(&self) -> bool {
+        let Some(ttl) = self.ttl else {
+            return false;
+        };
         let mut current = self.current.lock();
-        let due = self.ttl.is_some_and(|ttl| current.read_at.elapsed() >= ttl);
-        if !due {
-            return (current.config.clone(), false);
+        if current.read_at.elapsed() < ttl {
+            return false;
         }
         match PeerClientFiles::read(&self.tls) {
             Ok(fresh) if fresh.pem != current.pem => {
                 tracing::info!(cert = %self.tls.cert.display(), "peer client TLS certificate reloaded from disk");
                 *current = fresh;
-                (current.config.clone(), true)
+                true
             }
             Ok(_) => {
                 current.read_at = Instant::now();
-                (current.config.clone(), false)
+                false
             }
             Err(e) => {
                 tracing::warn!(error = %e, "peer client TLS reload failed; keeping the previous certificate");
                 current.read_at = Instant::now();
-                (current.config.clone(), false)
+                false
             }
         }
     }

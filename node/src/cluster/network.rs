@@ -113,9 +113,9 @@ impl PeerClients {
     /// The cached channel to `uri`, for any service on the peer port.
     pub fn channel(&self, uri: &str) -> Result<Channel> {
         // A rotated client certificate: connections made from now on present the new one.
-        let tls = self.tls.as_ref().map(|tls| tls.current());
+        let rotated = self.tls.as_ref().is_some_and(|tls| tls.rotated());
         let mut channels = self.channels.lock();
-        if let Some((_, true)) = tls {
+        if rotated {
             channels.clear();
         }
         let channel = match channels.get(uri) {
@@ -124,7 +124,7 @@ impl PeerClients {
                 let mut endpoint = Endpoint::from_shared(uri.to_string())
                     .map_err(|e| Error::bad_input(format!("invalid peer URI `{uri}`: {e}")))?;
                 if uri.starts_with("https://") {
-                    let (tls, _) = tls.ok_or_else(|| {
+                    let tls = self.tls.as_ref().map(|tls| tls.config()).ok_or_else(|| {
                         Error::bad_input(format!(
                             "peer URI `{uri}` is https but cluster.p2p.enable_tls is off on this peer"
                         ))
