@@ -6,20 +6,26 @@
 
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::codec::multi::MultiCode;
 use crate::codec::{with_code, AnyCode, Code, Precision, Quantization};
 use crate::kernels::Metric;
+pub(crate) use crate::records::zeroed_u32;
+use crate::records::Records;
 use crate::visited::{Visited, VisitedPool};
 use crate::{Error, Result};
 
 /// Levels above this are never drawn (with m = 16 the chance of level 12 is 16^-12).
 pub(crate) const MAX_LEVEL: usize = 15;
 const DELETED: u8 = 1;
+/// In-links an unreachable node gets from its nearest reachable nodes (`Hnsw::repair`).
+const RELINKS: usize = 4;
+/// Rows a multivector graph's row quantization is trained on, at most.
+const MULTI_TRAIN_ROWS: usize = 16_384;
 const NO_ENTRY: u64 = u64::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +98,7 @@ pub struct Hnsw {
     /// u32 words per level-0 record: [link count][m0 links][code words].
     pub(crate) stride: usize,
     pub(crate) capacity: usize,
-    pub(crate) level0: Box<[AtomicU32]>,
+    pub(crate) level0: Records,
     /// Per node, its levels 1..=L, each [link count][m links]; set once before the node is linked.
     pub(crate) upper: Vec<OnceLock<Box<[AtomicU32]>>>,
     pub(crate) levels: Box<[AtomicU8]>,
@@ -110,13 +116,6 @@ pub struct Hnsw {
     visited: VisitedPool,
     rng: AtomicU64,
     level_mult: f64,
-}
-
-pub(crate) fn zeroed_u32(n: usize) -> Box<[AtomicU32]> {
-    let plain = vec![0u32; n].into_boxed_slice();
-    // SAFETY: AtomicU32 has the same size, alignment and bit validity as u32. Zeroed memory comes
-    // from calloc, so untouched capacity costs no resident pages.
-    unsafe { Box::from_raw(Box::into_raw(plain) as *mut [AtomicU32]) }
 }
 
 pub(crate) fn zeroed_u8(n: usize) -> Box<[AtomicU8]> {
@@ -173,16 +172,43 @@ impl Hnsw {
 
     /// An empty index over multivectors: each key holds any number of rows of `params.dim`
     /// values (preprocessed as for a plain graph: normalised for cosine), compared by MaxSim
-    /// (see `codec::multi`). `add` and `search` take the rows concatenated.
+    /// (see `codec::multi`). `add` and `search` take the rows concatenated. Rows kept as f32.
     pub fn multi(params: Params, capacity: usize) -> Result<Self> {
+        Self::multi_with_precision(params, capacity, Precision::F32)
+    }
+
+    /// An empty multivector index keeping each row in `precision`.
+    pub fn multi_with_precision(params: Params, capacity: usize, precision: Precision) -> Result<Self> {
         params.validate()?;
-        let code = AnyCode::Multi(std::sync::Arc::new(MultiCode::new(params.dim, params.metric)));
+        let code = AnyCode::multi(AnyCode::whole(params.dim, params.metric, precision))?;
+        Self::with_code(params, capacity, code)
+    }
+
+    /// An empty multivector index keeping each row in the code `q` describes, trained on the
+    /// rows of `sample` (multivectors as they will be added). Callers rescore its candidates.
+    pub fn multi_quantized(params: Params, capacity: usize, q: &Quantization, sample: &[&[f32]]) -> Result<Self> {
+        params.validate()?;
+        if let Some(v) = sample.iter().find(|v| v.is_empty() || v.len() % params.dim != 0) {
+            return Err(Error::Dimension {
+                got: v.len(),
+                want: params.dim,
+            });
+        }
+        // As many rows as a plain graph's sample at most, spread over the multivectors.
+        let all = sample.iter().map(|v| v.len() / params.dim).sum::<usize>();
+        let step = all.div_ceil(MULTI_TRAIN_ROWS).max(1);
+        let rows: Vec<&[f32]> = sample
+            .iter()
+            .flat_map(|v| v.chunks_exact(params.dim))
+            .step_by(step)
+            .collect();
+        let code = AnyCode::multi(AnyCode::train(params.dim, params.metric, q, &rows)?)?;
         Self::with_code(params, capacity, code)
     }
 
     /// Whether this is a multivector graph.
     pub fn is_multi(&self) -> bool {
-        matches!(self.code, AnyCode::Multi(_))
+        self.code.is_multi()
     }
 
     pub(crate) fn with_code(params: Params, capacity: usize, code: AnyCode) -> Result<Self> {
@@ -201,7 +227,7 @@ impl Hnsw {
             m0,
             stride,
             capacity,
-            level0: zeroed_u32(capacity * stride),
+            level0: Records::heap(capacity * stride),
             upper: (0..capacity).map(|_| OnceLock::new()).collect(),
             levels: zeroed_u8(capacity),
             flags: zeroed_u8(capacity),
@@ -297,10 +323,44 @@ impl Hnsw {
             .iter()
             .filter_map(|u| u.get().map(|l| l.len() * 4 + 16))
             .sum();
-        self.capacity * (self.stride * 4 + 4 + 2 + std::mem::size_of::<OnceLock<Box<[AtomicU32]>>>() + 1)
+        self.level0.heap_bytes()
+            + self.capacity * (4 + 2 + std::mem::size_of::<OnceLock<Box<[AtomicU32]>>>() + 1)
             + upper
             + self.key_map.read().capacity() * 12
             + self.code.params_memory()
+    }
+
+    /// Bytes of the level-0 records kept in a mapped file (`map_records`) instead of the heap.
+    pub fn mapped_memory(&self) -> usize {
+        self.level0.mapped_bytes()
+    }
+
+    /// Moves the level-0 records (links and vector codes) into a file at `path`, mapped into
+    /// memory: the kernel may evict their pages under memory pressure and read them back when
+    /// searched. The file is a working copy, removed when the graph is dropped or unmapped
+    /// (`save` still writes the index). Takes `&mut self`, as `reserve`.
+    pub fn map_records(&mut self, path: &Path) -> Result<()> {
+        if self.level0.path() == Some(path) {
+            return Ok(());
+        }
+        self.level0 = Records::mapped(path, self.level0.len(), &self.level0)?;
+        Ok(())
+    }
+
+    /// Brings mapped records back onto the heap.
+    pub fn unmap_records(&mut self) {
+        if self.level0.path().is_some() {
+            let heap = Records::heap(self.level0.len());
+            for (d, s) in heap.iter().zip(self.level0.iter()) {
+                d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            self.level0 = heap;
+        }
+    }
+
+    /// The file the records are mapped from, if they are.
+    pub fn records_path(&self) -> Option<&Path> {
+        self.level0.path()
     }
 
     /// Grows the index to hold at least `capacity` nodes. Takes `&mut self`: callers keep
@@ -312,7 +372,7 @@ impl Hnsw {
         if capacity > u32::MAX as usize / 2 {
             return Err(Error::Params(format!("capacity {capacity} is too large")));
         }
-        self.level0 = grown_u32(&self.level0, capacity * self.stride);
+        self.level0.grow(capacity * self.stride)?;
         self.keys = grown_u32(&self.keys, capacity);
         self.levels = grown_u8(&self.levels, capacity);
         self.flags = grown_u8(&self.flags, capacity);
@@ -653,6 +713,124 @@ impl Hnsw {
         top
     }
 
+    /// Live nodes that no level-0 walk from the entry point reaches (a search's last level).
+    pub(crate) fn unreachable(&self) -> Vec<u32> {
+        let Some((entry, _)) = self.entry_point() else {
+            return Vec::new();
+        };
+        let allocated = self.allocated();
+        let mut seen = vec![false; allocated];
+        let mut stack = vec![entry];
+        seen[entry as usize] = true;
+        while let Some(id) = stack.pop() {
+            for l in self.links(self.link_list(id, 0)) {
+                let next = l.load(Ordering::Acquire) as usize;
+                if next < allocated && !std::mem::replace(&mut seen[next], true) {
+                    stack.push(next as u32);
+                }
+            }
+        }
+        (0..allocated as u32)
+            .filter(|&id| !seen[id as usize] && !self.is_deleted(id))
+            .collect()
+    }
+
+    /// Live nodes on level 0 that none of their own neighbours links back to: a search that
+    /// comes near them walks their neighbours and may never step in.
+    pub(crate) fn one_way(&self) -> Vec<u32> {
+        (0..self.allocated() as u32)
+            .filter(|&id| !self.is_deleted(id))
+            .filter(|&id| {
+                let out = self.links(self.link_list(id, 0));
+                !out.is_empty()
+                    && !out.iter().any(|n| {
+                        let back = self.link_list(n.load(Ordering::Acquire), 0);
+                        self.links(back).iter().any(|b| b.load(Ordering::Acquire) == id)
+                    })
+            })
+            .collect()
+    }
+
+    /// Links back the live nodes searches cannot find. Concurrent inserts can prune every link
+    /// into a node (each neighbour's heuristic drops it in favour of a node inserted at the same
+    /// time), or every link from its own neighbourhood; such a node is then never, or rarely,
+    /// returned. Each one gets links from a few of the nearest nodes a walk from the entry
+    /// reaches, displacing their farthest link when a list is full; a node a displaced link
+    /// leaves stranded is caught by the next round. Returns how many nodes were relinked.
+    /// Callers keep inserts out meanwhile (searches may go on).
+    pub fn repair(&self) -> usize {
+        let mut relinked = 0;
+        for _round in 0..4 {
+            let mut orphans = self.unreachable();
+            orphans.extend(self.one_way());
+            if orphans.is_empty() {
+                break;
+            }
+            relinked += orphans.len();
+            with_code!(&self.code, c => orphans.iter().for_each(|&id| self.relink(c, id)));
+        }
+        relinked
+    }
+
+    fn relink<C: Code>(&self, code: &C, id: u32) {
+        let Some((entry, top)) = self.entry_point() else {
+            return;
+        };
+        let words = self.code_words(id);
+        // Its nearest own neighbour links back to it (no longer one-way)...
+        let nearest_out = self
+            .links(self.link_list(id, 0))
+            .iter()
+            .map(|l| l.load(Ordering::Acquire))
+            .min_by(|a, b| {
+                let (da, db) = (
+                    code.distance_codes(words, self.code_words(*a)),
+                    code.distance_codes(words, self.code_words(*b)),
+                );
+                da.total_cmp(&db)
+            });
+        if let Some(n) = nearest_out {
+            self.force_link(code, n, id);
+        }
+        // ...and so do a few of the nodes a search for its vector ends at (by the query-side
+        // distance, which differs from the building one for asymmetric codes): a search must
+        // be able to come at it from the side it searches from.
+        let q = code.prepare(&code.decode(words));
+        let dist = |w: &[u32]| code.distance(&q, w);
+        let start = self.greedy(&dist, entry, top, 0);
+        let found = {
+            let mut visited = self.visited.take(self.capacity);
+            self.search_layer(&dist, start, self.params.ef_construct, 0, &mut visited, &Accept::All)
+        };
+        for near in found.into_sorted_vec().into_iter().filter(|s| s.id != id).take(RELINKS) {
+            self.force_link(code, near.id, id);
+        }
+    }
+
+    /// Adds a level-0 link from `node` to `to`, displacing `node`'s farthest link if need be.
+    fn force_link<C: Code>(&self, code: &C, node: u32, to: u32) {
+        let _lock = self.locks[node as usize].lock();
+        let list = self.link_list(node, 0);
+        let (count, slots) = list.split_first().expect("a link list has a count");
+        let n = (count.load(Ordering::Acquire) as usize).min(slots.len());
+        if slots[..n].iter().any(|s| s.load(Ordering::Relaxed) == to) {
+            return;
+        }
+        if n < slots.len() {
+            slots[n].store(to, Ordering::Release);
+            count.store(n as u32 + 1, Ordering::Release);
+            return;
+        }
+        let base = self.code_words(node);
+        let farthest = slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (code.distance_codes(base, self.code_words(s.load(Ordering::Relaxed))), i))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map_or(0, |(_, i)| i);
+        slots[farthest].store(to, Ordering::Release);
+    }
+
     /// Asks the CPU to start loading node `id`'s record and visited tag.
     #[inline(always)]
     fn prefetch(&self, id: u32, visited: &Visited) {
@@ -681,43 +859,30 @@ impl Hnsw {
         // every time.
         live.sort_unstable();
         let capacity = live.len() + live.len() / 2 + 1024;
-        if self.is_multi() {
-            // The row store is append-only: the new graph gets a store of the live rows only.
-            return self.rebuilt_multi(&live, capacity, threads);
-        }
-        let fresh = Hnsw::with_code(self.params, capacity, self.code.clone())?;
-        let chunk = live.len().div_ceil(threads.max(1)).max(1);
-        with_code!(&self.code, c => std::thread::scope(|scope| {
-            let workers: Vec<_> = live
-                .chunks(chunk)
-                .map(|part| {
-                    let fresh = &fresh;
-                    scope.spawn(move || {
-                        part.iter()
-                            .try_for_each(|(key, id)| fresh.add_code(c, *key, self.code_words(*id)))
-                    })
-                })
-                .collect();
-            workers.into_iter().try_for_each(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err(Error::Rebuild("a thread panicked".into())))
-            })
-        }))?;
+        // A multivector code gets a row store of the live records only (it is append-only).
+        let fresh = Hnsw::with_code(self.params, capacity, self.code.emptied())?;
+        with_code!(&self.code, c => self.rebuild_into(c, &fresh, &live, threads))?;
+        fresh.repair();
         Ok(fresh)
     }
 
-    fn rebuilt_multi(&self, live: &[(u32, u32)], capacity: usize, threads: usize) -> Result<Hnsw> {
-        let fresh = Hnsw::multi(self.params, capacity)?;
+    /// Adds the records of `live` ((key, node) pairs of `self`) to `fresh`, whose code is of
+    /// the same kind as `code`, with `threads` threads.
+    fn rebuild_into<C: Code>(&self, code: &C, fresh: &Hnsw, live: &[(u32, u32)], threads: usize) -> Result<()> {
+        let target = fresh
+            .code
+            .as_code::<C>()
+            .ok_or_else(|| Error::Rebuild("the new graph's code is of another kind".into()))?;
         let chunk = live.len().div_ceil(threads.max(1)).max(1);
         std::thread::scope(|scope| {
             let workers: Vec<_> = live
                 .chunks(chunk)
                 .map(|part| {
-                    let fresh = &fresh;
                     scope.spawn(move || {
+                        let mut words = vec![0u32; self.words];
                         part.iter().try_for_each(|(key, id)| {
-                            let rows = with_code!(&self.code, c => c.decode(self.code_words(*id)));
-                            fresh.add(*key, &rows)
+                            target.copy_from(code, self.code_words(*id), &mut words);
+                            fresh.add_code(target, *key, &words)
                         })
                     })
                 })
@@ -726,8 +891,7 @@ impl Hnsw {
                 w.join()
                     .unwrap_or_else(|_| Err(Error::Rebuild("a thread panicked".into())))
             })
-        })?;
-        Ok(fresh)
+        })
     }
 
     /// The `k` nearest present keys to `query` with their distances, nearest first; `ef` is the
@@ -882,6 +1046,10 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(index.len(), 4000);
+        let (orphans, one_way) = (index.unreachable().len(), index.one_way().len());
+        assert!(index.repair() >= orphans + one_way);
+        assert!(index.unreachable().is_empty() && index.one_way().is_empty());
+        eprintln!("{orphans} unreachable and {one_way} one-way nodes relinked");
         let r = recall(&index, &data, &random_vectors(50, 24, 4), Metric::L2sq, |_| false);
         assert!(r >= 0.95, "recall {r}");
     }

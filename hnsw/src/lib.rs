@@ -10,6 +10,7 @@ pub mod codec;
 mod graph;
 pub mod kernels;
 mod persist;
+mod records;
 mod visited;
 
 pub use codec::{BinaryEncoding, BinaryQueryEncoding, Compression, Precision, Quantization, TurboBits};

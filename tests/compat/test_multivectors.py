@@ -158,13 +158,14 @@ def test_integer_multivectors_over_raw_json(qdrant, collection_name):
     assert [(p["id"], p["score"]) for p in r.json()["result"]["points"]] == [(1, pytest.approx(3.0))]
 
 
-def _fill_multi(client, name, data, m):
+def _fill_multi(client, name, data, m, quantization=None, datatype=None):
     client.create_collection(
         name,
         vectors_config={"colbert": models.VectorParams(
-            size=data[0].shape[1], distance=models.Distance.COSINE,
+            size=data[0].shape[1], distance=models.Distance.COSINE, datatype=datatype,
             multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM))},
         hnsw_config=models.HnswConfigDiff(m=m, ef_construct=100),
+        quantization_config=quantization,
     )
     for s in range(0, len(data), 500):
         client.upsert(name, wait=True, points=[
@@ -172,49 +173,119 @@ def _fill_multi(client, name, data, m):
             for i in range(s, min(s + 500, len(data)))])
 
 
+def _topic_data(n=3000, dim=32, queries=25):
+    """Rows near one of 40 topics: nearest neighbours that mean something, as with real tokens."""
+    rng = np.random.default_rng(11)
+    topics = normalize(rng.normal(size=(40, dim)))
+    data = [normalize(topics[rng.integers(0, 40, size=int(rng.integers(2, 7)))]
+                      + 0.35 * rng.normal(size=(1, dim))) for _ in range(n)]
+    data = [d + 0.1 * rng.normal(size=d.shape) for d in data]
+    qs = [normalize(topics[rng.integers(0, 40, size=3)] + 0.3 * rng.normal(size=(3, dim)))
+          for _ in range(queries)]
+    return data, qs
+
+
+TOPIC_DATA, TOPIC_QUERIES = _topic_data()
+
+
+def _graph_recall(client, name, search_quantization=None, float16=False):
+    """recall@10 of the graph search at hnsw_ef 256 against numpy's exact MaxSim; every score
+    returned is checked to be the exact MaxSim (candidates are rescored from the stored rows,
+    which a float16 collection keeps rounded to half precision)."""
+    n = len(TOPIC_DATA)
+    info = wait_until(lambda: (lambda i: i if (i.indexed_vectors_count or 0) >= n else None)(
+        client.get_collection(name)), 180, what="the multivectors to be indexed")
+    assert info.indexed_vectors_count == n
+    stored = [normalize(d) for d in TOPIC_DATA]
+    if float16:
+        stored = [s.astype(np.float16).astype(np.float64) for s in stored]
+    found = 0
+    for q in TOPIC_QUERIES:
+        scores = [float((q @ stored[i].T).max(axis=1).sum()) for i in range(n)]
+        exact = sorted(range(n), key=lambda i: -scores[i])[:10]
+        hits = client.query_points(name, query=q.tolist(), using="colbert", limit=10,
+                                   search_params=models.SearchParams(
+                                       hnsw_ef=256, quantization=search_quantization)).points
+        found += len(set(h.id for h in hits) & set(exact))
+        # Scores are exact MaxSim whichever way a point was found.
+        for h in hits:
+            assert h.score == pytest.approx(scores[h.id], abs=1e-3 if float16 else 1e-4)
+    return found / (10 * len(TOPIC_QUERIES))
+
+
 @pytest.mark.timeout(300)
 def test_multivectors_are_searched_through_an_hnsw_of_whole_multivectors(client, collection_name):
     """With `m` > 0 the multivectors are indexed (an HNSW whose nodes are whole multivectors,
     compared by MaxSim), searched through it and rescored exactly; `m: 0` keeps them unindexed
     and scanned. Either way the answers match numpy's exact MaxSim."""
-    n, dim = 3000, 32
-    rng = np.random.default_rng(11)
-    # Rows near one of 40 topics: nearest neighbours that mean something, as with real tokens.
-    topics = normalize(rng.normal(size=(40, dim)))
-    data = [normalize(topics[rng.integers(0, 40, size=int(rng.integers(2, 7)))]
-                      + 0.35 * rng.normal(size=(1, dim))) for _ in range(n)]
-    data = [d + 0.1 * rng.normal(size=d.shape) for d in data]
-    _fill_multi(client, collection_name, data, m=16)
-    info = wait_until(lambda: (lambda i: i if (i.indexed_vectors_count or 0) >= n else None)(
-        client.get_collection(collection_name)), 180, what="the multivectors to be indexed")
-    assert info.indexed_vectors_count == n
-
-    stored = [normalize(d) for d in data]
-    queries = [normalize(topics[rng.integers(0, 40, size=3)] + 0.3 * rng.normal(size=(3, dim)))
-               for _ in range(25)]
-    found = 0
-    for q in queries:
+    _fill_multi(client, collection_name, TOPIC_DATA, m=16)
+    recall = _graph_recall(client, collection_name)
+    print(f"multivector HNSW recall@10 at hnsw_ef=256: {recall}")
+    assert recall >= 0.9, f"recall@10 through the multivector HNSW: {recall}"
+    n = len(TOPIC_DATA)
+    stored = [normalize(d) for d in TOPIC_DATA]
+    for q in TOPIC_QUERIES[:5]:
+        # `exact: true` scans: numpy's top 10 (compared by score: f32 against f64 near-ties).
         scores = [float((q @ stored[i].T).max(axis=1).sum()) for i in range(n)]
         exact = sorted(range(n), key=lambda i: -scores[i])[:10]
-        hits = client.query_points(collection_name, query=q.tolist(), using="colbert", limit=10,
-                                   search_params=models.SearchParams(hnsw_ef=256)).points
-        found += len(set(h.id for h in hits) & set(exact))
-        # Scores are exact MaxSim whichever way a point was found.
-        for h in hits:
-            assert h.score == pytest.approx(float((q @ stored[h.id].T).max(axis=1).sum()), abs=1e-4)
-        # `exact: true` scans: numpy's top 10 (compared by score: f32 against f64 near-ties).
         full = client.query_points(collection_name, query=q.tolist(), using="colbert", limit=10,
                                    search_params=models.SearchParams(exact=True)).points
         assert [h.score for h in full] == pytest.approx([scores[i] for i in exact], abs=1e-4)
-    recall = found / (10 * len(queries))
-    print(f"multivector HNSW recall@10 at hnsw_ef=256: {recall}")
-    assert recall >= 0.9, f"recall@10 through the multivector HNSW: {recall}"
 
     # A filtered search through the graph answers only matching points.
-    hits = client.query_points(collection_name, query=queries[0].tolist(), using="colbert", limit=10,
+    hits = client.query_points(collection_name, query=TOPIC_QUERIES[0].tolist(), using="colbert", limit=10,
                                query_filter=models.Filter(must=[models.FieldCondition(
                                    key="even", match=models.MatchValue(value=True))])).points
     assert len(hits) == 10 and all(h.id % 2 == 0 for h in hits)
+
+
+# The codes' errors add up over a MaxSim's query rows: candidates are oversampled before the
+# exact rescoring, more for one bit per value of a 32-value row (as for dense vectors, where the
+# recall test oversamples 16x).
+MULTI_QUANTIZATION = {
+    "scalar": (models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+        type=models.ScalarType.INT8, always_ram=True)), 4.0),
+    "binary_2bits_query8": (models.BinaryQuantization(binary=models.BinaryQuantizationConfig(
+        encoding=models.BinaryQuantizationEncoding.TWO_BITS,
+        query_encoding=models.BinaryQuantizationQueryEncoding.SCALAR8BITS)), 32.0),
+    "product_x4": (models.ProductQuantization(product=models.ProductQuantizationConfig(
+        compression=models.CompressionRatio.X4)), 4.0),
+    "turbo_bits4": (models.TurboQuantization(turbo=models.TurboQuantQuantizationConfig(
+        bits=models.TurboQuantBitSize.BITS4)), 4.0),
+}
+
+
+@pytest.fixture(scope="module")
+def multi_f32_recall(qdrant):
+    """The multivector HNSW's recall with f32 rows (measured once, over REST)."""
+    from qdrant_client import QdrantClient
+    client = QdrantClient(url=qdrant.url, prefer_grpc=False, timeout=60)
+    name = "multi_f32_baseline"
+    try:
+        client.delete_collection(name)
+        _fill_multi(client, name, TOPIC_DATA, m=16)
+        return _graph_recall(client, name)
+    finally:
+        client.delete_collection(name)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("method", list(MULTI_QUANTIZATION) + ["float16"])
+def test_quantized_and_float16_multivector_rows_keep_the_f32_recall(
+        client, collection_name, method, multi_f32_recall):
+    """Qdrant quantizes multivectors row by row: the graph keeps each row's code (or its
+    float16 values) and the candidates are rescored from the stored rows, so recall stays
+    within 0.01 of the f32 rows' and scores stay exact MaxSim."""
+    quantization, oversampling = MULTI_QUANTIZATION.get(method, (None, None))
+    search = oversampling and models.QuantizationSearchParams(rescore=True, oversampling=oversampling)
+    datatype = models.Datatype.FLOAT16 if method == "float16" else None
+    _fill_multi(client, collection_name, TOPIC_DATA, m=16, quantization=quantization, datatype=datatype)
+    recall = _graph_recall(client, collection_name, search, float16=method == "float16")
+    print(f"multivector {method}: recall@10 {recall} (f32 rows {multi_f32_recall})")
+    assert recall >= multi_f32_recall - 0.01, f"{method}: {recall} vs f32 {multi_f32_recall}"
+    if quantization is not None:
+        assert client.get_collection(collection_name).config.quantization_config is not None
 
 
 def test_multivectors_with_m_zero_stay_unindexed_and_are_scanned(client, collection_name):

@@ -218,6 +218,53 @@ def test_per_vector_quantization_and_on_disk_originals(qdrant, client, collectio
     assert N * DIM * 4 <= local["vectors_ram_bytes"] < 2 * N * DIM * 4, local
 
 
+def _shard_memory(qdrant, name):
+    telemetry = ok_result(rest(qdrant, "GET", "/telemetry?details_level=3"))
+    [mine] = [c for c in telemetry["collections"]["collections"] if c["id"] == name]
+    return mine["shards"][0]["local"]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("placement", ["codes_follow_on_disk_vectors", "always_ram", "hnsw_on_disk", "memory_cached"])
+def test_codes_and_graph_live_where_qdrant_puts_them(qdrant, client, collection_name, placement):
+    """Quantized codes follow the original vectors (Qdrant: `always_ram` or `memory: pinned`
+    keeps them in RAM, otherwise on-disk vectors take their codes along; `memory: cached` puts
+    them in the page cache), and `hnsw_config.on_disk` puts the graph there: the graph's records
+    then live in a mapped file, shown as `vector_index_mmap_bytes`, and search answers the same."""
+    n = 3000
+    scalar = {"type": models.ScalarType.INT8}
+    quantization, on_disk, hnsw_on_disk = {
+        "codes_follow_on_disk_vectors": (models.ScalarQuantizationConfig(**scalar), True, None),
+        "always_ram": (models.ScalarQuantizationConfig(**scalar, always_ram=True), True, None),
+        "hnsw_on_disk": (None, False, True),
+        "memory_cached": (None, False, None),
+    }[placement]
+    body = {"vectors": {"size": DIM, "distance": "Cosine", "on_disk": on_disk},
+            "optimizers_config": {"indexing_threshold": 100}}
+    if quantization is not None:
+        body["quantization_config"] = {"scalar": quantization.model_dump(exclude_none=True, mode="json")}
+    if placement == "memory_cached":
+        body["quantization_config"] = {"scalar": {"type": "int8", "memory": "cached"}}
+    if hnsw_on_disk:
+        body["hnsw_config"] = {"on_disk": True}
+    ok_result(rest(qdrant, "PUT", f"/collections/{collection_name}", body))
+    client.upsert(collection_name, wait=True, points=models.Batch(ids=list(range(n)), vectors=DATA[:n].tolist()))
+    deadline = time.monotonic() + INDEX_TIMEOUT_S
+    while (client.get_collection(collection_name).indexed_vectors_count or 0) < n:
+        assert time.monotonic() < deadline, "not indexed"
+        time.sleep(0.3)
+    local = _shard_memory(qdrant, collection_name)
+    mapped = placement != "always_ram"
+    assert (local["vector_index_mmap_bytes"] > 0) == mapped, local
+    if mapped:
+        # The records (links and codes) left the heap: what stays is per-node bookkeeping.
+        assert local["vector_index_mmap_bytes"] > local["vector_index_ram_bytes"], local
+    for i in (5, 1234, 2999):
+        hits = client.query_points(collection_name, query=DATA[i].tolist(), limit=1,
+                                   search_params=models.SearchParams(hnsw_ef=128)).points
+        assert hits[0].id == i
+
+
 @pytest.mark.parametrize("body, fragment", [
     ({"scalar": {"type": "int4"}}, "unknown variant `int4`"),
     ({"scalar": {"type": "int8", "quantile": 0.1}}, "quantile"),

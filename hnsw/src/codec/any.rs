@@ -82,7 +82,13 @@ pub(crate) enum AnyCode {
     Binary(Arc<BinaryCode>),
     Product(Arc<ProductCode>),
     Turbo(Arc<TurboCode>),
-    Multi(Arc<MultiCode>),
+    MultiF32(Arc<MultiCode<F32Code>>),
+    MultiF16(Arc<MultiCode<F16Code>>),
+    MultiU8(Arc<MultiCode<U8Code>>),
+    MultiScalar(Arc<MultiCode<ScalarCode>>),
+    MultiBinary(Arc<MultiCode<BinaryCode>>),
+    MultiProduct(Arc<MultiCode<ProductCode>>),
+    MultiTurbo(Arc<MultiCode<TurboCode>>),
 }
 
 /// Runs `$body` with `$c` bound to the concrete code inside `$any` (an `&AnyCode`): the one
@@ -118,8 +124,32 @@ macro_rules! with_code {
                 let $c: &$crate::codec::turbo::TurboCode = code;
                 $body
             }
-            $crate::codec::AnyCode::Multi(code) => {
-                let $c: &$crate::codec::multi::MultiCode = code;
+            $crate::codec::AnyCode::MultiF32(code) => {
+                let $c: &$crate::codec::multi::MultiCode<$crate::codec::f32::F32Code> = code;
+                $body
+            }
+            $crate::codec::AnyCode::MultiF16(code) => {
+                let $c: &$crate::codec::multi::MultiCode<$crate::codec::compact::F16Code> = code;
+                $body
+            }
+            $crate::codec::AnyCode::MultiU8(code) => {
+                let $c: &$crate::codec::multi::MultiCode<$crate::codec::compact::U8Code> = code;
+                $body
+            }
+            $crate::codec::AnyCode::MultiScalar(code) => {
+                let $c: &$crate::codec::multi::MultiCode<$crate::codec::scalar::ScalarCode> = code;
+                $body
+            }
+            $crate::codec::AnyCode::MultiBinary(code) => {
+                let $c: &$crate::codec::multi::MultiCode<$crate::codec::binary::BinaryCode> = code;
+                $body
+            }
+            $crate::codec::AnyCode::MultiProduct(code) => {
+                let $c: &$crate::codec::multi::MultiCode<$crate::codec::pq::ProductCode> = code;
+                $body
+            }
+            $crate::codec::AnyCode::MultiTurbo(code) => {
+                let $c: &$crate::codec::multi::MultiCode<$crate::codec::turbo::TurboCode> = code;
                 $body
             }
         }
@@ -137,13 +167,69 @@ impl AnyCode {
         }
     }
 
-    /// The element type of a code that keeps whole vectors; None for a quantized one.
+    /// The element type of a code that keeps whole vectors (or multivector rows); None for a
+    /// quantized one.
     pub(crate) fn precision(&self) -> Option<Precision> {
         match self {
-            AnyCode::F32(_) => Some(Precision::F32),
-            AnyCode::F16(_) => Some(Precision::F16),
-            AnyCode::U8(_) => Some(Precision::U8),
+            AnyCode::F32(_) | AnyCode::MultiF32(_) => Some(Precision::F32),
+            AnyCode::F16(_) | AnyCode::MultiF16(_) => Some(Precision::F16),
+            AnyCode::U8(_) | AnyCode::MultiU8(_) => Some(Precision::U8),
             _ => None,
+        }
+    }
+
+    /// Whether this is a multivector code.
+    pub(crate) fn is_multi(&self) -> bool {
+        matches!(
+            self,
+            AnyCode::MultiF32(_)
+                | AnyCode::MultiF16(_)
+                | AnyCode::MultiU8(_)
+                | AnyCode::MultiScalar(_)
+                | AnyCode::MultiBinary(_)
+                | AnyCode::MultiProduct(_)
+                | AnyCode::MultiTurbo(_)
+        )
+    }
+
+    /// A multivector code whose rows are kept in `row`, a plain code (whole or trained); an
+    /// error for a multivector code.
+    pub(crate) fn multi(row: AnyCode) -> Result<Self> {
+        fn wrap<R: Code>(row: Arc<R>) -> Arc<MultiCode<R>> {
+            Arc::new(MultiCode::new(row))
+        }
+        Ok(match row {
+            AnyCode::F32(r) => AnyCode::MultiF32(wrap(r)),
+            AnyCode::F16(r) => AnyCode::MultiF16(wrap(r)),
+            AnyCode::U8(r) => AnyCode::MultiU8(wrap(r)),
+            AnyCode::Scalar(r) => AnyCode::MultiScalar(wrap(r)),
+            AnyCode::Binary(r) => AnyCode::MultiBinary(wrap(r)),
+            AnyCode::Product(r) => AnyCode::MultiProduct(wrap(r)),
+            AnyCode::Turbo(r) => AnyCode::MultiTurbo(wrap(r)),
+            _ => return Err(Error::Params("a multivector's rows cannot be multivectors".into())),
+        })
+    }
+
+    /// The concrete code inside, if it is a `C`.
+    pub(crate) fn as_code<C: Code>(&self) -> Option<&C> {
+        with_code!(self, c => (c as &dyn std::any::Any).downcast_ref::<C>())
+    }
+
+    /// An empty multivector code with this one's row code (a rebuild's fresh row store); a
+    /// plain code is returned as it is.
+    pub(crate) fn emptied(&self) -> Self {
+        fn fresh<R: Code>(m: &MultiCode<R>) -> Arc<MultiCode<R>> {
+            Arc::new(MultiCode::new(m.row_arc()))
+        }
+        match self {
+            AnyCode::MultiF32(m) => AnyCode::MultiF32(fresh(m)),
+            AnyCode::MultiF16(m) => AnyCode::MultiF16(fresh(m)),
+            AnyCode::MultiU8(m) => AnyCode::MultiU8(fresh(m)),
+            AnyCode::MultiScalar(m) => AnyCode::MultiScalar(fresh(m)),
+            AnyCode::MultiBinary(m) => AnyCode::MultiBinary(fresh(m)),
+            AnyCode::MultiProduct(m) => AnyCode::MultiProduct(fresh(m)),
+            AnyCode::MultiTurbo(m) => AnyCode::MultiTurbo(fresh(m)),
+            plain => plain.clone(),
         }
     }
 
@@ -222,7 +308,13 @@ impl AnyCode {
             BinaryCode::KIND => AnyCode::Binary(read(dim, metric, bytes)?),
             ProductCode::KIND => AnyCode::Product(read(dim, metric, bytes)?),
             TurboCode::KIND => AnyCode::Turbo(read(dim, metric, bytes)?),
-            MultiCode::KIND => AnyCode::Multi(read(dim, metric, bytes)?),
+            MultiCode::<F32Code>::KIND => AnyCode::MultiF32(read(dim, metric, bytes)?),
+            MultiCode::<F16Code>::KIND => AnyCode::MultiF16(read(dim, metric, bytes)?),
+            MultiCode::<U8Code>::KIND => AnyCode::MultiU8(read(dim, metric, bytes)?),
+            MultiCode::<ScalarCode>::KIND => AnyCode::MultiScalar(read(dim, metric, bytes)?),
+            MultiCode::<BinaryCode>::KIND => AnyCode::MultiBinary(read(dim, metric, bytes)?),
+            MultiCode::<ProductCode>::KIND => AnyCode::MultiProduct(read(dim, metric, bytes)?),
+            MultiCode::<TurboCode>::KIND => AnyCode::MultiTurbo(read(dim, metric, bytes)?),
             _ => return Err(Error::Format(format!("unknown code kind {kind}"))),
         })
     }
@@ -306,6 +398,11 @@ pub(crate) struct ParamReader<'a> {
 impl<'a> ParamReader<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
         ParamReader { bytes }
+    }
+
+    /// The next `n` bytes as they are.
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+        self.take(n)
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {

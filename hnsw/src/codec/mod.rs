@@ -42,6 +42,13 @@ pub trait Code: Send + Sync + Sized + 'static {
         self.encode(v, &mut mine);
         mine == code
     }
+    /// Writes into `out` the code of this code's kind that stands for `code`, a code of `from`
+    /// (a graph being rebuilt with this code). Words are the code itself, except where a code
+    /// keeps records outside the graph (multivector rows).
+    fn copy_from(&self, from: &Self, code: &[u32], out: &mut [u32]) {
+        let _ = from;
+        out.copy_from_slice(code);
+    }
     /// Bytes the code's own parameters (ranges, codebooks, rotations) hold in memory.
     fn params_memory(&self) -> usize;
     /// True when a prepared query scores exactly like its vector's code, i.e.

@@ -349,6 +349,19 @@ impl CollectionConfig {
             .and_then(|q| QuantizationConfig::parse(q, "quantization_config").ok())
     }
 
+    /// Whether a vector's graph records (its links and vector codes) are kept in a mapped
+    /// file instead of the heap: the HNSW's `on_disk`, or a quantization whose codes follow
+    /// on-disk vectors (see `QuantizationConfig::codes_on_disk`).
+    pub fn graph_on_disk(&self, vector: &str) -> bool {
+        let params = self.params.vectors.get(vector);
+        let quantization = params
+            .and_then(|p| p.quantization_config.as_ref())
+            .or(self.quantization_config.as_ref());
+        let vectors_on_disk = params.and_then(|p| p.on_disk) == Some(true);
+        self.hnsw_for(vector).on_disk == Some(true)
+            || quantization.is_some_and(|q| QuantizationConfig::codes_on_disk(q, vectors_on_disk))
+    }
+
     /// The HNSW parameters that apply to one named vector (its own overrides win).
     pub fn hnsw_for(&self, vector: &str) -> HnswConfig {
         match self.params.vectors.get(vector).and_then(|p| p.hnsw_config.as_ref()) {

@@ -165,6 +165,24 @@ impl QuantizationConfig {
         })
     }
 
+    /// Whether the codes of a stored config live in a mapped file rather than on the heap:
+    /// Qdrant keeps quantized vectors in RAM when `always_ram` is true (or `memory` is
+    /// `pinned`), in the page cache for the `cached` / `cold` tiers, and otherwise where the
+    /// original vectors are (`on_disk`).
+    pub fn codes_on_disk(value: &Value, vectors_on_disk: bool) -> bool {
+        let params = value.as_object().and_then(|o| o.values().next());
+        let field = |name: &str| params.and_then(|p| p.get(name));
+        match field("memory").and_then(Value::as_str) {
+            Some("pinned") => return false,
+            Some("cached" | "cold") => return true,
+            _ => {}
+        }
+        match field("always_ram").and_then(Value::as_bool) {
+            Some(true) => false,
+            _ => vectors_on_disk,
+        }
+    }
+
     /// Whether a search rescoring is left unset rescores with the original vectors: the coarse
     /// codes do (binary, TurboQuant below 4 bits), the fine ones do not (Qdrant's defaults).
     pub fn rescores_by_default(&self) -> bool {
@@ -220,6 +238,24 @@ impl QuantizationSearchParams {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn codes_follow_the_vectors_unless_kept_in_ram() {
+        let on_disk = |v: Value, vectors_on_disk| QuantizationConfig::codes_on_disk(&v, vectors_on_disk);
+        assert!(!on_disk(json!({"scalar": {"type": "int8"}}), false));
+        assert!(on_disk(json!({"scalar": {"type": "int8"}}), true));
+        assert!(on_disk(json!({"binary": {"always_ram": false}}), true));
+        assert!(!on_disk(json!({"binary": {"always_ram": true}}), true));
+        assert!(!on_disk(
+            json!({"product": {"compression": "x8", "memory": "pinned"}}),
+            true
+        ));
+        assert!(on_disk(json!({"turbo": {"memory": "cached"}}), false));
+        assert!(on_disk(
+            json!({"scalar": {"type": "int8", "memory": "cold", "always_ram": true}}),
+            false
+        ));
+    }
 
     #[test]
     fn parses_every_method_with_defaults() {

@@ -1,6 +1,6 @@
 //! The project's own HNSW (`hnsw` crate) behind `VectorIndex`: the node's default engine.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hnsw::{Hnsw, Metric, Params, Precision};
 use parking_lot::RwLock;
@@ -26,6 +26,8 @@ pub struct NativeIndex {
     params: HnswParams,
     /// Read-locked for everything but growing the graph (`reserve`) and saving it.
     graph: RwLock<Hnsw>,
+    /// The file the graph's records are mapped from (`HnswParams::on_disk`); None: the heap.
+    records: Option<PathBuf>,
 }
 
 fn graph_params(p: &HnswParams) -> Params {
@@ -92,20 +94,45 @@ fn precision_for(datatype: Datatype) -> Precision {
     }
 }
 
+/// Maps `graph`'s records from `records`, or brings them onto the heap.
+fn place(records: &Option<PathBuf>, graph: &mut Hnsw) -> Result<()> {
+    match records {
+        Some(path) => graph.map_records(path).map_err(internal),
+        None => {
+            graph.unmap_records();
+            Ok(())
+        }
+    }
+}
+
 fn internal(e: hnsw::Error) -> Error {
     Error::internal(format!("hnsw: {e}"))
 }
 
 impl NativeIndex {
+    /// The same index with its graph's records mapped from `records` (None: on the heap).
+    pub fn placed(mut self, records: Option<PathBuf>) -> Result<Self> {
+        place(&records, self.graph.get_mut())?;
+        self.records = records;
+        Ok(self)
+    }
+
+    /// Puts `graph`'s records where this index keeps them (a new graph, trained or rebuilt,
+    /// starts on the heap).
+    fn records_into(&self, graph: &mut Hnsw) -> Result<()> {
+        place(&self.records, graph)
+    }
+
     pub fn new(params: HnswParams) -> Result<Self> {
         let graph = if params.multi {
-            Hnsw::multi(graph_params(&params), 1024)
+            Hnsw::multi_with_precision(graph_params(&params), 1024, precision_for(params.datatype))
         } else {
             Hnsw::with_precision(graph_params(&params), 1024, precision_for(params.datatype))
         };
         Ok(NativeIndex {
             params,
             graph: RwLock::new(graph.map_err(internal)?),
+            records: None,
         })
     }
 
@@ -129,9 +156,9 @@ impl NativeIndex {
         if graph.is_multi() != params.multi {
             return None;
         }
-        // Likewise a graph of whole vectors in another element type (the datatype changed).
-        if !params.multi && graph.quantization().is_none() && graph.precision() != Some(precision_for(params.datatype))
-        {
+        // Likewise a graph of whole vectors (or rows) in another element type (the datatype
+        // changed).
+        if graph.quantization().is_none() && graph.precision() != Some(precision_for(params.datatype)) {
             return None;
         }
         if too_many_tombstones(&graph) {
@@ -141,6 +168,7 @@ impl NativeIndex {
         Some(NativeIndex {
             params,
             graph: RwLock::new(graph),
+            records: None,
         })
     }
 
@@ -198,8 +226,17 @@ impl VectorIndex for NativeIndex {
         if !graph.is_empty() || graph.quantization().is_some() {
             return Err(Error::internal("the quantization is trained on an empty index only"));
         }
-        *graph =
-            Hnsw::quantized(graph_params(&self.params), graph.capacity(), &code_for(q), sample).map_err(internal)?;
+        let (p, capacity, code) = (graph_params(&self.params), graph.capacity(), code_for(q));
+        let mut trained = if self.params.multi {
+            Hnsw::multi_quantized(p, capacity, &code, sample)
+        } else {
+            Hnsw::quantized(p, capacity, &code, sample)
+        }
+        .map_err(internal)?;
+        // The untrained graph's mapping (same file) goes first.
+        graph.unmap_records();
+        self.records_into(&mut trained)?;
+        *graph = trained;
         Ok(())
     }
 
@@ -225,6 +262,10 @@ impl VectorIndex for NativeIndex {
         self.graph.read().memory_usage()
     }
 
+    fn mapped_memory(&self) -> usize {
+        self.graph.read().mapped_memory()
+    }
+
     fn reserve(&self, additional: usize) -> Result<()> {
         let (needed, capacity) = {
             let g = self.graph.read();
@@ -244,6 +285,10 @@ impl VectorIndex for NativeIndex {
         self.graph.write().save(path).map_err(internal)
     }
 
+    fn repair(&self) -> usize {
+        self.graph.read().repair()
+    }
+
     fn compact(&self, threads: usize) -> Result<bool> {
         let fresh = {
             let graph = self.graph.read();
@@ -258,7 +303,12 @@ impl VectorIndex for NativeIndex {
             // Searches go on meanwhile; the caller (the indexer) is the only writer.
             graph.rebuilt(threads).map_err(internal)?
         };
-        *self.graph.write() = fresh;
+        let mut graph = self.graph.write();
+        // The old graph's mapping (same file) goes first; searches wait meanwhile.
+        graph.unmap_records();
+        let mut fresh = fresh;
+        self.records_into(&mut fresh)?;
+        *graph = fresh;
         Ok(true)
     }
 }

@@ -53,7 +53,12 @@ pub trait VectorIndex: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Bytes on the heap.
     fn memory_usage(&self) -> usize;
+    /// Bytes kept in mapped files instead of the heap.
+    fn mapped_memory(&self) -> usize {
+        0
+    }
     /// Makes room for `additional` more keys.
     fn reserve(&self, additional: usize) -> Result<()>;
     fn save(&self, path: &Path) -> Result<()>;
@@ -62,6 +67,11 @@ pub trait VectorIndex: Send + Sync {
     fn compact(&self, threads: usize) -> Result<bool> {
         let _ = threads;
         Ok(false)
+    }
+    /// Links back vectors that no search can reach any more (concurrent inserts can prune every
+    /// link into one); how many it relinked. Runs on the indexer, the index's only writer.
+    fn repair(&self) -> usize {
+        0
     }
 }
 
@@ -98,6 +108,9 @@ pub struct HnswParams {
     /// A multivector index: each key holds rows of `dim` values, compared by MaxSim (the
     /// native engine only; its scores are MaxSim distances, which callers rescore exactly).
     pub multi: bool,
+    /// Keep the graph's records (links and codes) in a mapped file beside the saved index
+    /// instead of the heap (the native engine only).
+    pub on_disk: bool,
 }
 
 impl HnswParams {
@@ -123,11 +136,16 @@ pub fn index_path(shard_dir: &Path, vector_name: &str, engine: IndexEngine) -> P
     shard_dir.join(format!("hnsw-{hex}.{ext}"))
 }
 
-/// The engine an index with `params` is built with: quantized vectors and multivectors always
-/// use the native one (its graph stores the codes, or the rows; usearch here keeps one f32
-/// vector per key).
+/// Where a graph kept on disk maps its records: beside its saved index.
+fn records_path(index_path: &Path) -> PathBuf {
+    index_path.with_extension("records")
+}
+
+/// The engine an index with `params` is built with: quantized vectors, multivectors and
+/// graphs kept on disk always use the native one (its graph stores the codes, or the rows, in
+/// records it can map from a file; usearch here keeps one f32 vector per key in RAM).
 pub fn engine_for(engine: IndexEngine, params: &HnswParams) -> IndexEngine {
-    if params.quantization.is_some() || params.multi {
+    if params.quantization.is_some() || params.multi || params.on_disk {
         return IndexEngine::Native;
     }
     engine
@@ -136,10 +154,13 @@ pub fn engine_for(engine: IndexEngine, params: &HnswParams) -> IndexEngine {
 /// The index saved at `path` if it is there and fits `params`, else a new empty one.
 pub fn open(engine: IndexEngine, params: HnswParams, path: &Path) -> Result<Arc<dyn VectorIndex>> {
     Ok(match engine_for(engine, &params) {
-        IndexEngine::Native => Arc::new(match NativeIndex::load(params, path) {
-            Some(i) => i,
-            None => NativeIndex::new(params)?,
-        }),
+        IndexEngine::Native => {
+            let index = match NativeIndex::load(params, path) {
+                Some(i) => i,
+                None => NativeIndex::new(params)?,
+            };
+            Arc::new(index.placed(params.on_disk.then(|| records_path(path)))?)
+        }
         IndexEngine::Usearch => Arc::new(match UsearchIndex::load(params, path)? {
             Some(i) => i,
             None => UsearchIndex::new(params)?,
@@ -167,6 +188,7 @@ mod tests {
             quantization: None,
             datatype: Datatype::Float32,
             multi: false,
+            on_disk: false,
         }
     }
 
@@ -332,5 +354,60 @@ mod tests {
         assert!(open(IndexEngine::Native, params(16, Distance::Euclid, 16, 64), &path)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn an_index_kept_on_disk_maps_its_records_through_training_and_rebuilds() {
+        use crate::model::quantization::QuantizationConfig;
+        let dir = tempfile::tempdir().unwrap();
+        let p = HnswParams {
+            quantization: Some(QuantizationConfig::Scalar { quantile: None }),
+            on_disk: true,
+            ..params(16, Distance::Euclid, 16, 64)
+        };
+        assert_eq!(engine_for(IndexEngine::Usearch, &p), IndexEngine::Native);
+        let path = dir.path().join("d.graph");
+        let index = open(IndexEngine::Native, p, &path).unwrap();
+        assert!(index.mapped_memory() > 0);
+        let data = random_vectors(3000, 16, 9);
+        let sample: Vec<&[f32]> = data.iter().map(Vec::as_slice).collect();
+        index.train(&sample).unwrap();
+        index.reserve(data.len()).unwrap();
+        for (i, v) in data.iter().enumerate() {
+            index.add(i as u32, v).unwrap();
+        }
+        // The records (links and int8 codes) are in the file, not on the heap.
+        let on_heap = open(
+            IndexEngine::Native,
+            HnswParams { on_disk: false, ..p },
+            &dir.path().join("h.graph"),
+        )
+        .unwrap();
+        on_heap.train(&sample).unwrap();
+        on_heap.reserve(data.len()).unwrap();
+        for (i, v) in data.iter().enumerate() {
+            on_heap.add(i as u32, v).unwrap();
+        }
+        assert!(index.memory_usage() + index.mapped_memory() / 2 < on_heap.memory_usage());
+        assert_eq!(index.search_all(&data[7], 1, 64).unwrap()[0].0, 7);
+        // A rebuild keeps the records in the file.
+        for key in 0..2000 {
+            index.remove(key).unwrap();
+        }
+        assert!(index.compact(2).unwrap());
+        assert!(index.mapped_memory() > 0);
+        assert_eq!(index.search_all(&data[2500], 1, 64).unwrap()[0].0, 2500);
+        // Saved, then reopened on the heap (the setting changed).
+        index.save(&path).unwrap();
+        drop(index);
+        let reopened = open(IndexEngine::Native, HnswParams { on_disk: false, ..p }, &path).unwrap();
+        assert_eq!((reopened.len(), reopened.mapped_memory()), (1000, 0));
+        // No working file is left in the directory.
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["d.graph"]);
     }
 }

@@ -21,6 +21,10 @@ const QUANTIZE_FROM: usize = 2048;
 /// Vectors a quantization is trained on, spread over the waiting ones.
 const TRAIN_SAMPLE: usize = 16_384;
 const SAVE_AFTER_IDLE: Duration = Duration::from_secs(5);
+/// Once the indexer catches up, unreachable nodes are relinked if at least this share (1/N)
+/// of an index was added since the last check, and always before a save: the check walks the
+/// whole graph, so a trickle of writes must not run it after every point.
+const REPAIR_AFTER_SHARE: usize = 100;
 const POLL: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
@@ -103,13 +107,21 @@ impl Worker {
     fn run(self) {
         let mut dirty = false;
         let mut idle_since = Instant::now();
+        // Vectors added since the graphs were last checked for unreachable nodes.
+        let mut unchecked = 0usize;
         loop {
             let removed = self.remove_retired();
-            let added = if self.stopping() { false } else { self.add_pending() };
-            if removed || added {
+            let added = if self.stopping() { 0 } else { self.add_pending() };
+            if removed || added > 0 {
                 dirty = true;
+                unchecked += added;
                 idle_since = Instant::now();
                 continue;
+            }
+            let saving = dirty && (self.stopping() || idle_since.elapsed() >= SAVE_AFTER_IDLE);
+            if unchecked > 0 && (saving || unchecked * REPAIR_AFTER_SHARE >= self.indexed()) {
+                self.repair();
+                unchecked = 0;
             }
             if self.stopping() {
                 break;
@@ -179,9 +191,28 @@ impl Worker {
         true
     }
 
-    /// Adds one batch of pending slots per vector name; returns whether it did anything.
-    fn add_pending(&self) -> bool {
-        let mut worked = false;
+    /// Vectors in the largest index.
+    fn indexed(&self) -> usize {
+        self.indexes.values().map(|i| i.len()).max().unwrap_or(0)
+    }
+
+    /// Relinks what concurrent inserts left unreachable in each index.
+    fn repair(&self) {
+        for (name, index) in &self.indexes {
+            let started = Instant::now();
+            let relinked = index.repair();
+            if relinked > 0 {
+                tracing::debug!(
+                    shard = %self.name, vector = %name, relinked,
+                    ms = started.elapsed().as_millis() as u64, "relinked unreachable HNSW nodes"
+                );
+            }
+        }
+    }
+
+    /// Adds one batch of pending slots per vector name; returns how many it added.
+    fn add_pending(&self) -> usize {
+        let mut added = 0;
         for (name, index) in &self.indexes {
             if index.needs_training() && !self.train(name, index.as_ref()) {
                 continue;
@@ -229,6 +260,7 @@ impl Worker {
                     .collect();
                 workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
             });
+            added += results.iter().map(Vec::len).sum::<usize>();
             let mut st = self.state.write();
             if let Some(ist) = st.index_state.get_mut(name) {
                 for slot in results.into_iter().flatten() {
@@ -238,9 +270,8 @@ impl Worker {
                     ist.indexed.insert(slot);
                 }
             }
-            worked = true;
         }
-        worked
+        added
     }
 
     /// Trains a quantized index on a sample of the vectors waiting for it, once there are

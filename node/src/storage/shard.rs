@@ -324,6 +324,8 @@ impl Change {
 pub struct VectorMemory {
     pub vectors_ram_bytes: usize,
     pub index_ram_bytes: usize,
+    /// Graph records kept in mapped files instead (page cache, not the heap).
+    pub index_mmap_bytes: usize,
     /// Vectors searched through quantized codes.
     pub quantized_vectors: usize,
 }
@@ -413,9 +415,12 @@ impl LocalShard {
                         distance: params.distance,
                         m: hnsw.m,
                         ef_construct: hnsw.ef_construct,
-                        quantization: None,
-                        datatype: crate::model::collection::Datatype::Float32,
+                        // Rows kept in the collection's quantization or datatype, as Qdrant
+                        // quantizes multivectors too; candidates are rescored exactly.
+                        quantization: config.quantization_for(&name),
+                        datatype: params.datatype(),
                         multi: true,
+                        on_disk: config.graph_on_disk(&name),
                     };
                     let engine = index::engine_for(indexing.engine, &p);
                     let index = index::open(engine, p, &index::index_path(path, &name, engine))?;
@@ -448,6 +453,7 @@ impl LocalShard {
                 quantization: config.quantization_for(&name),
                 datatype: params.datatype(),
                 multi: false,
+                on_disk: config.graph_on_disk(&name),
             };
             let engine = index::engine_for(indexing.engine, &p);
             let index = index::open(engine, p, &index::index_path(path, &name, engine))?;
@@ -592,6 +598,7 @@ impl LocalShard {
         VectorMemory {
             vectors_ram_bytes: state.dense.values().map(DenseArena::ram_bytes).sum(),
             index_ram_bytes: self.indexes.values().map(|i| i.memory_usage()).sum(),
+            index_mmap_bytes: self.indexes.values().map(|i| i.mapped_memory()).sum(),
             quantized_vectors: self
                 .indexes
                 .iter()
@@ -1350,13 +1357,13 @@ impl LocalShard {
         if query.params.exact || ist.indexed.is_empty() {
             return Ok(exact(&mut state.ids.values().copied()));
         }
-        let ef = query
-            .params
-            .hnsw_ef
-            .unwrap_or(index.params().ef_construct)
-            .max(limit)
-            .min(ist.indexed.len().max(1) as usize);
-        let found = index.search(flat, limit, ef, &|slot| ist.indexed.contains(slot) && accept(slot))?;
+        let ef = query.params.hnsw_ef.unwrap_or(index.params().ef_construct).max(limit);
+        // Quantized rows: more candidates (`oversampling`), all rescored from the stored rows.
+        let plan = QuantizedSearch::plan(index.quantization(), &query.params.quantization()?, limit, ef)
+            .within(ist.indexed.len() as usize);
+        let found = index.search(flat, plan.candidates, plan.ef, &|slot| {
+            ist.indexed.contains(slot) && accept(slot)
+        })?;
         if query.filter.is_some() && found.len() < limit {
             // The graph walk can run dry under a restrictive filter: fall back to a scan.
             return Ok(exact(&mut state.ids.values().copied()));

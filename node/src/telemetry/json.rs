@@ -174,6 +174,8 @@ fn shard(c: &CollectionView, s: &ShardView, anon: bool) -> Value {
             // the HNSW) and `on_disk` (originals read from a file) save shows.
             "vectors_ram_bytes": anonymize::count(l.memory.vectors_ram_bytes as u64, anon),
             "vector_index_ram_bytes": anonymize::count(l.memory.index_ram_bytes as u64, anon),
+            // Graph records kept in a mapped file (HNSW `on_disk`, codes not `always_ram`).
+            "vector_index_mmap_bytes": anonymize::count(l.memory.index_mmap_bytes as u64, anon),
             "num_quantized_vectors": anonymize::count(l.memory.quantized_vectors as u64, anon),
             "optimizations": {"status": "ok", "optimizations": {"count": 0}},
             "async_scorer": false,
