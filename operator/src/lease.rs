@@ -59,6 +59,19 @@ pub struct LeaderElector {
     settings: LeaseSettings,
 }
 
+/// The advice for a lease that cannot be created because its namespace is missing (the API
+/// answers 404 to a create only for that).
+pub fn missing_namespace_hint(e: &Error, settings: &LeaseSettings) -> Option<String> {
+    match e {
+        Error::Kube(kube::Error::Api(s)) if s.code == 404 => Some(format!(
+            "the leader lease's namespace {ns:?} does not exist: create it (`kubectl create namespace {ns}`) \
+             or point --lease-namespace / POD_NAMESPACE at an existing one; retrying",
+            ns = settings.namespace
+        )),
+        _ => None,
+    }
+}
+
 fn seconds(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
@@ -155,6 +168,16 @@ impl LeaderElector {
         Ok(())
     }
 
+    /// Says why the lease could not be taken; a namespace that does not exist yet is named
+    /// with what to do about it (the operator keeps retrying: it may be created later).
+    fn warn_acquire_failed(&self, e: &Error) {
+        if let Some(hint) = missing_namespace_hint(e, &self.settings) {
+            warn!(namespace = %self.settings.namespace, retry_in = ?self.settings.retry_period, "{hint}");
+        } else {
+            warn!(error = %e, "cannot acquire the leader lease");
+        }
+    }
+
     /// Waits until this replica holds the lease (or `shutdown` fires: returns false).
     pub async fn acquire(&self, shutdown: &tokio::sync::watch::Receiver<bool>) -> bool {
         let mut shutdown = shutdown.clone();
@@ -167,7 +190,7 @@ impl LeaderElector {
                         "waiting for the leader lease"
                     );
                 }
-                Err(e) => warn!(error = %e, "cannot acquire the leader lease"),
+                Err(e) => self.warn_acquire_failed(&e),
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.settings.retry_period) => {}

@@ -13,6 +13,7 @@ pub mod build;
 pub mod cluster_api;
 pub mod crd;
 pub mod crd_backup;
+pub mod crd_formats;
 pub mod error;
 pub mod jobs;
 pub mod lease;

@@ -122,3 +122,38 @@ async fn release_hands_the_lease_over_at_once() {
         LeaseState::Follower { .. }
     ));
 }
+
+#[tokio::test]
+async fn a_missing_lease_namespace_is_named_and_retried_until_it_exists() {
+    let (client, api) = ApiServer::start();
+    api.store().missing_namespaces.push("ops".to_string());
+    let settings = LeaseSettings {
+        retry_period: std::time::Duration::from_millis(20),
+        ..LeaseSettings::new("qdrant-operator", "ops", "a")
+    };
+    let a = LeaderElector::new(client, settings);
+    let err = a
+        .try_acquire_or_renew(at("2026-01-01T00:00:00Z"))
+        .await
+        .expect_err("no namespace, no lease");
+    let hint = operator::lease::missing_namespace_hint(&err, a.settings()).expect("a 404 is a missing namespace");
+    assert!(
+        hint.contains("\"ops\" does not exist") && hint.contains("kubectl create namespace ops"),
+        "{hint}"
+    );
+    // `acquire` does not give up: it takes the lease once the namespace appears.
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let waiting = tokio::spawn(async move { a.acquire(&stop_rx).await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!waiting.is_finished(), "still retrying while the namespace is missing");
+    api.store().missing_namespaces.clear();
+    let acquired = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+        .await
+        .expect("acquired within 5 s")
+        .expect("task");
+    assert!(acquired);
+    assert_eq!(
+        api.get(LEASES, "qdrant-operator").expect("lease")["spec"]["holderIdentity"],
+        json!("a")
+    );
+}

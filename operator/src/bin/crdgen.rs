@@ -5,13 +5,14 @@
 
 use kube::CustomResourceExt;
 use operator::crd_backup::QdrantBackup;
+use operator::crd_formats::with_known_formats;
 use operator::QdrantCluster;
 
 fn main() -> std::process::ExitCode {
     let which = std::env::args().nth(1).unwrap_or_else(|| "qdrantcluster".to_string());
     let (crd, args) = match which.as_str() {
-        "qdrantcluster" => (QdrantCluster::crd(), ""),
-        "qdrantbackup" => (QdrantBackup::crd(), " qdrantbackup"),
+        "qdrantcluster" => (with_known_formats(QdrantCluster::crd()), ""),
+        "qdrantbackup" => (with_known_formats(QdrantBackup::crd()), " qdrantbackup"),
         other => {
             eprintln!("unknown CRD {other:?}: expected qdrantcluster or qdrantbackup");
             return std::process::ExitCode::FAILURE;

@@ -38,6 +38,8 @@ pub struct Store {
     pub failing: Vec<String>,
     /// The next this-many PUTs answer 409 Conflict (a concurrent writer won).
     pub conflicting_puts: u32,
+    /// Namespaces that do not exist: creating anything in them answers 404, as the API does.
+    pub missing_namespaces: Vec<String>,
 }
 
 /// The mocked API server.
@@ -256,6 +258,15 @@ impl ApiServer {
         };
         if store.failing.contains(&target.collection) {
             return status(500, "InternalError", "injected failure");
+        }
+        if method == "POST" {
+            if let Some(ns) = store
+                .missing_namespaces
+                .iter()
+                .find(|ns| target.collection.contains(&format!("namespaces/{ns}/")))
+            {
+                return status(404, "NotFound", &format!("namespaces \"{ns}\" not found"));
+            }
         }
         store.resource_version += 1;
         let rv = store.resource_version;
