@@ -4,6 +4,8 @@
 # real Qdrant when given its path), on free loopback ports with its storage in a temp dir:
 #   f32     no quantization, vectors in RAM (the reference)
 #   scalar  {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}} + on_disk originals
+#   scalar_disk  the same without always_ram: the codes follow the originals, so the graph's
+#           records (links and codes) live in a mapped file too          (not in the default)
 #   binary  {"binary": {"always_ram": true, "encoding": "one_bit"}} + on_disk originals
 #   product {"product": {"compression": "x16", "always_ram": true}} + on_disk  (not in the default)
 #   turbo   {"turbo": {"bits": "bits2", "always_ram": true}} + on_disk         (not in the default)
@@ -78,10 +80,11 @@ quant_json() {
   case $1 in
     f32 | f16) echo "" ;;
     scalar) echo '{"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}}' ;;
+    scalar_disk) echo '{"scalar": {"type": "int8", "quantile": 0.99}}' ;;
     binary) echo '{"binary": {"always_ram": true, "encoding": "one_bit"}}' ;;
     product) echo '{"product": {"compression": "x16", "always_ram": true}}' ;;
     turbo) echo '{"turbo": {"bits": "bits2", "always_ram": true}}' ;;
-    *) echo "unknown configuration $1 (f32 f16 scalar binary product turbo)" >&2; exit 2 ;;
+    *) echo "unknown configuration $1 (f32 f16 scalar scalar_disk binary product turbo)" >&2; exit 2 ;;
   esac
 }
 
