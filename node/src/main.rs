@@ -159,7 +159,7 @@ async fn run(
             .await
             .map_err(|e| anyhow::anyhow!("cluster start-up failed: {e}"))?;
         node.set_consensus(consensus.clone())?;
-        node::node::cluster_sync::spawn(node.clone(), consensus);
+        node::node::cluster_reconcile::spawn(node.clone(), consensus);
         node::node::anti_entropy::spawn(node.clone());
     }
     tracing::info!(ms = node.started.elapsed().as_millis() as u64, "start-up complete");

@@ -5,6 +5,7 @@
 
 mod aliases;
 pub mod anti_entropy;
+pub mod cluster_reconcile;
 pub mod cluster_sync;
 pub mod query;
 pub mod rebalance;
