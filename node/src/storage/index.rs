@@ -305,7 +305,9 @@ mod tests {
             // usearch reclaims removed slots itself; the native graph rebuilds.
             assert_eq!(index.compact(2).unwrap(), engine == IndexEngine::Native);
             assert_eq!(index.len(), 1000);
-            let hits = index.search_all(&data[2500], 5, 64).unwrap();
+            // A wide search: with 2 rebuild threads the graph differs run to run, and at ef 64
+            // a vector's own key came second once in a CI run (2 in 100 000 such searches here).
+            let hits = index.search_all(&data[2500], 5, 256).unwrap();
             assert_eq!(hits[0].0, 2500, "{engine:?}");
             assert!(hits.iter().all(|(k, _)| *k >= 2000));
             assert!(!index.compact(2).unwrap());
