@@ -61,12 +61,19 @@ def schemathesis(spec, url, report, seed, phases, mode, examples, max_time):
         command += ["--exclude-operation-id", op]
     run = subprocess.run(command, capture_output=True, text=True, timeout=max_time + 240, cwd=report.parent)
     data = json.loads(report.read_text())
+    # The fuzzer's own crashes while generating an input (no request sent): CPython 3.11.7's
+    # "AST constructor recursion depth mismatch" in hypothesis' lambda descriptions, deep in a
+    # recursive schema, broke one CI run. Counted apart; any other error still fails the test.
+    # The report names errors only by title and count: the crash is recognised in the output.
+    runtime = sum(e.get("count", 1) for e in data["errors"] if e.get("title") == "Runtime Error")
+    harness = min(runtime, run.stdout.count("AST constructor recursion depth mismatch"))
     figures = {
         "operations": data["operations"]["tested"],
         "requests": data["test_cases"]["generated"],
         "server_errors": sum(f["count"] for f in data["failures"] if f["code"] == "ST101"),
         "other_failures": sum(f["count"] for f in data["failures"] if f["code"] != "ST101"),
-        "errors": len(data["errors"]),
+        "errors": sum(e.get("count", 1) for e in data["errors"]) - harness,
+        "generation_crashes": harness,
         "seconds": round(data["running_time"]),
     }
     return run, figures
@@ -99,6 +106,7 @@ def test_fuzzing_every_operation_of_the_openapi_spec_gets_no_server_error(tmp_pa
             assert node.process.poll() is None, f"the node died under fuzzing\n{node.log_tail()}"
             assert figures["server_errors"] == 0, f"5xx answers ({phases}, seed {seed}):\n{run.stdout[-20000:]}"
             assert figures["errors"] == 0, f"schemathesis errors ({phases}, seed {seed}):\n{run.stdout[-20000:]}"
+            assert figures["generation_crashes"] <= 3, f"the fuzzer kept crashing ({phases}):\n{run.stdout[-20000:]}"
             for k in ("operations", "requests", "server_errors"):
                 total[k] = total.get(k, 0) + figures[k]
         total["operations"] //= len(runs)
