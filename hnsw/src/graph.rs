@@ -565,6 +565,22 @@ impl Hnsw {
         }
     }
 
+    /// Adds `new` to a `[count, links...]` list unless it is there already; the caller holds
+    /// the node's lock. None when done, the (full) links when there is no room.
+    pub(crate) fn append_link(list: &[AtomicU32], new: u32) -> Option<&[AtomicU32]> {
+        let (count, slots) = list.split_first().expect("a link list has a count");
+        let n = (count.load(Ordering::Acquire) as usize).min(slots.len());
+        if slots[..n].iter().any(|s| s.load(Ordering::Relaxed) == new) {
+            return None;
+        }
+        if n < slots.len() {
+            slots[n].store(new, Ordering::Release);
+            count.store(n as u32 + 1, Ordering::Release);
+            return None;
+        }
+        Some(slots)
+    }
+
     fn write_links(list: &[AtomicU32], chosen: &[Scored]) {
         let (count, links) = list.split_first().expect("a link list has a count");
         for (slot, s) in links.iter().zip(chosen) {
@@ -578,16 +594,9 @@ impl Hnsw {
     fn connect<C: Code>(&self, code: &C, node: u32, new: u32, level: usize) {
         let _lock = self.locks[node as usize].lock();
         let list = self.link_list(node, level);
-        let (count, slots) = list.split_first().expect("a link list has a count");
-        let n = (count.load(Ordering::Acquire) as usize).min(slots.len());
-        if slots[..n].iter().any(|s| s.load(Ordering::Relaxed) == new) {
+        let Some(slots) = Self::append_link(list, new) else {
             return;
-        }
-        if n < slots.len() {
-            slots[n].store(new, Ordering::Release);
-            count.store(n as u32 + 1, Ordering::Release);
-            return;
-        }
+        };
         let base = self.code_words(node);
         let mut candidates: Vec<Scored> = slots
             .iter()
@@ -828,4 +837,4 @@ impl Hnsw {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -147,25 +147,13 @@ fn not_found(index: &Hnsw, data: &[Vec<f32>], ef: usize) -> Vec<u32> {
 fn a_multivector_graph_built_by_several_threads_reaches_every_node() {
     let dim = 8;
     for seed in 0..6u64 {
-        let data = std::sync::Arc::new(multivectors(1500, dim, 40 + seed));
-        let index = std::sync::Arc::new(Hnsw::multi(params(dim), data.len()).unwrap());
-        let workers: Vec<_> = (0..4)
-            .map(|t| {
-                let (data, index) = (data.clone(), index.clone());
-                std::thread::spawn(move || {
-                    for i in (t..data.len()).step_by(4) {
-                        index.add(i as u32, &data[i]).unwrap();
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().unwrap();
-        }
+        let data = multivectors(1500, dim, 40 + seed);
+        let index = Hnsw::multi(params(dim), data.len()).unwrap();
+        crate::graph::tests::add_concurrently(&index, &data, 4);
         let before = index.unreachable().len() + index.one_way().len();
         let relinked = index.repair();
         assert!(relinked >= before);
-        for (name, graph) in [("built", &*index), ("rebuilt", &index.rebuilt(3).unwrap())] {
+        for (name, graph) in [("built", &index), ("rebuilt", &index.rebuilt(3).unwrap())] {
             let orphans = graph.unreachable();
             let (lost64, lost512) = (not_found(graph, &data, 64), not_found(graph, &data, 512));
             eprintln!("seed {seed} {name}: {before} relinked; orphans {orphans:?}, not found at ef 64 {lost64:?}, at 512 {lost512:?}");

@@ -62,32 +62,37 @@ impl<R: Code> MultiCode<R> {
         self.row.words()
     }
 
-    /// Σ over the prepared query rows of the distance to their nearest stored row.
+    /// Σ over `queries` of the distance (`dist`) to their nearest row of `stored`.
     #[inline]
-    fn max_sim(&self, query: &[R::Query], stored: &[u32]) -> f32 {
+    fn sum_of_nearest<Q>(
+        &self,
+        queries: impl Iterator<Item = Q>,
+        stored: &[u32],
+        dist: impl Fn(&Q, &[u32]) -> f32,
+    ) -> f32 {
         let w = self.row_words();
-        query
-            .iter()
+        queries
             .map(|q| {
                 stored
                     .chunks_exact(w)
-                    .map(|d| self.row.distance(q, d))
+                    .map(|d| dist(&q, d))
                     .fold(f32::INFINITY, f32::min)
             })
             .sum()
     }
 
+    /// Σ over the prepared query rows of the distance to their nearest stored row.
+    #[inline]
+    fn max_sim(&self, query: &[R::Query], stored: &[u32]) -> f32 {
+        self.sum_of_nearest(query.iter(), stored, |q, d| self.row.distance(q, d))
+    }
+
     /// Σ over `a`'s stored rows of the distance to their nearest row of `b`, between codes.
     #[inline]
     fn max_sim_codes(&self, a: &[u32], b: &[u32]) -> f32 {
-        let w = self.row_words();
-        a.chunks_exact(w)
-            .map(|q| {
-                b.chunks_exact(w)
-                    .map(|d| self.row.distance_codes(q, d))
-                    .fold(f32::INFINITY, f32::min)
-            })
-            .sum()
+        self.sum_of_nearest(a.chunks_exact(self.row_words()), b, |q, d| {
+            self.row.distance_codes(q, d)
+        })
     }
 
     /// The symmetric distance between two stored multivectors that building uses.

@@ -106,17 +106,9 @@ impl Hnsw {
     /// Adds a level-0 link from `node` to `to`, displacing `node`'s farthest link if need be.
     fn force_link<C: Code>(&self, code: &C, node: u32, to: u32) {
         let _lock = self.locks[node as usize].lock();
-        let list = self.link_list(node, 0);
-        let (count, slots) = list.split_first().expect("a link list has a count");
-        let n = (count.load(Ordering::Acquire) as usize).min(slots.len());
-        if slots[..n].iter().any(|s| s.load(Ordering::Relaxed) == to) {
+        let Some(slots) = Self::append_link(self.link_list(node, 0), to) else {
             return;
-        }
-        if n < slots.len() {
-            slots[n].store(to, Ordering::Release);
-            count.store(n as u32 + 1, Ordering::Release);
-            return;
-        }
+        };
         let base = self.code_words(node);
         let farthest = slots
             .iter()

@@ -1,7 +1,19 @@
 //! The graph's own tests: recall for every metric, concurrent inserts, removal, rebuilds.
 
 use super::*;
-use std::sync::Arc;
+
+/// Adds `data[i]` under key `i` from `threads` threads at once (interleaved keys).
+pub(crate) fn add_concurrently(index: &Hnsw, data: &[Vec<f32>], threads: usize) {
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            scope.spawn(move || {
+                for i in (t..data.len()).step_by(threads) {
+                    index.add(i as u32, &data[i]).unwrap();
+                }
+            });
+        }
+    });
+}
 
 pub(crate) fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut state = seed;
@@ -83,21 +95,9 @@ fn finds_nearest_neighbours_for_every_metric() {
 
 #[test]
 fn concurrent_inserts_build_a_good_graph() {
-    let data = Arc::new(random_vectors(4000, 24, 3));
-    let index = Arc::new(Hnsw::new(params(24, Metric::L2sq), 4000).unwrap());
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let (data, index) = (data.clone(), index.clone());
-            std::thread::spawn(move || {
-                for i in (t..data.len()).step_by(4) {
-                    index.add(i as u32, &data[i]).unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    let data = random_vectors(4000, 24, 3);
+    let index = Hnsw::new(params(24, Metric::L2sq), 4000).unwrap();
+    add_concurrently(&index, &data, 4);
     assert_eq!(index.len(), 4000);
     let (orphans, one_way) = (index.unreachable().len(), index.one_way().len());
     assert!(index.repair() >= orphans + one_way);
